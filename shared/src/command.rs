@@ -1,0 +1,138 @@
+//! Every frame a client may send on `/ws`. Each carries an `id` and is answered by an
+//! `ack` or an `error` with the same id. For example:
+//!
+//! ```json
+//! {"type":"chat","id":1,"text":"hello"}
+//! {"type":"udp_send","id":2,"peer":"127.0.0.1:5000","data":"68 69","enc":"hex"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Protocol;
+use crate::payload::Encoding;
+use crate::pool::PoolSpec;
+
+/// A command from a client.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Command {
+    /// Chosen by the client; echoed in the `ack` or `error`.
+    #[serde(default)]
+    pub id: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub kind: CommandKind,
+}
+
+/// What a command asks for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Answered by `pong`.
+    Ping,
+    /// Say something to every WebSocket client (and, with `--bridge`, to TCP and UDP).
+    Chat { text: String },
+    /// Send bytes on one TCP connection, or on every one when `conn` is absent.
+    TcpSend {
+        #[serde(default)]
+        conn: Option<u64>,
+        data: String,
+        #[serde(default)]
+        enc: Encoding,
+    },
+    /// Close a TCP connection: FIN, or RST when `reset` is set.
+    TcpClose {
+        conn: u64,
+        #[serde(default)]
+        reset: bool,
+    },
+    /// Open a TCP connection to `addr` (`host:port`); loopback only unless the lab runs
+    /// with `--allow-outbound`.
+    TcpConnect { addr: String },
+    /// Send a datagram to one UDP peer the lab has heard from, or to all of them when
+    /// `peer` is absent.
+    UdpSend {
+        #[serde(default)]
+        peer: Option<String>,
+        data: String,
+        #[serde(default)]
+        enc: Encoding,
+    },
+    /// Send a recorded HTTP exchange's request again, from the server.
+    HttpReplay { exchange: u64 },
+    /// Send the payload of recorded event `seq` again: to its own connection or peer,
+    /// or to `target` (a TCP connection id, or a UDP peer address).
+    Replay {
+        seq: u64,
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// Start a connection-pool run.
+    PoolStart { spec: PoolSpec },
+    /// Cancel the running connection-pool run.
+    PoolCancel,
+    /// Only receive events of these protocols (absent or empty: all).
+    Subscribe {
+        #[serde(default)]
+        protocols: Vec<Protocol>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_round_trips_through_json() {
+        let kinds = vec![
+            CommandKind::Ping,
+            CommandKind::Chat { text: "hi".into() },
+            CommandKind::TcpSend {
+                conn: Some(3),
+                data: "ff00".into(),
+                enc: Encoding::Hex,
+            },
+            CommandKind::TcpClose {
+                conn: 3,
+                reset: true,
+            },
+            CommandKind::TcpConnect {
+                addr: "127.0.0.1:9".into(),
+            },
+            CommandKind::UdpSend {
+                peer: None,
+                data: "x".into(),
+                enc: Encoding::Text,
+            },
+            CommandKind::HttpReplay { exchange: 4 },
+            CommandKind::Replay {
+                seq: 9,
+                target: Some("2".into()),
+            },
+            CommandKind::PoolStart {
+                spec: PoolSpec::default(),
+            },
+            CommandKind::PoolCancel,
+            CommandKind::Subscribe {
+                protocols: vec![Protocol::Udp],
+            },
+        ];
+        for (id, kind) in kinds.into_iter().enumerate() {
+            let cmd = Command {
+                id: id as u64,
+                kind,
+            };
+            let json = serde_json::to_string(&cmd).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd, "{json}");
+        }
+    }
+
+    #[test]
+    fn commands_read_the_way_a_person_types_them() {
+        let cmd: Command = serde_json::from_str(r#"{"type":"chat","id":1,"text":"yo"}"#).unwrap();
+        assert_eq!(cmd.kind, CommandKind::Chat { text: "yo".into() });
+        let cmd: Command =
+            serde_json::from_str(r#"{"type":"udp_send","data":"hi"}"#).unwrap();
+        assert_eq!(cmd.id, 0);
+        assert!(serde_json::from_str::<Command>(r#"{"type":"launch_missiles"}"#).is_err());
+    }
+}

@@ -1,0 +1,411 @@
+//! Events: one thing that happened on one of the lab's services.
+
+use serde::{Deserialize, Serialize};
+
+use crate::payload::Payload;
+use crate::pool::{PoolSpec, PoolStatus};
+
+/// One thing that happened, numbered by the hub.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Monotonic sequence number, from 1; never reused, even across a restart when the
+    /// lab records to disk.
+    pub seq: u64,
+    /// When it happened, in microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The service an event belongs to.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Http,
+    Ws,
+    Pool,
+    System,
+}
+
+impl Protocol {
+    /// Every protocol, in display order.
+    pub const ALL: [Protocol; 6] = [
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Http,
+        Protocol::Ws,
+        Protocol::Pool,
+        Protocol::System,
+    ];
+
+    /// The short lower-case name, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Http => "http",
+            Protocol::Ws => "ws",
+            Protocol::Pool => "pool",
+            Protocol::System => "system",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// A bit for masks of protocols.
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// Which way bytes travelled, seen from the lab.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the peer to the lab.
+    In,
+    /// From the lab to the peer.
+    Out,
+}
+
+/// Why a TCP connection ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The peer closed (FIN) and the lab closed its side in turn.
+    Fin,
+    /// The peer reset the connection (RST).
+    Reset,
+    /// A socket error other than a reset.
+    Error,
+    /// Closed (FIN) from the dashboard.
+    ClosedFromPage,
+    /// Reset (RST) from the dashboard.
+    ResetFromPage,
+    /// Nothing travelled for longer than the idle timeout.
+    IdleTimeout,
+    /// The lab is shutting down.
+    Shutdown,
+}
+
+/// What happened.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A TCP connection was established (accepted, or opened from the page).
+    TcpOpen {
+        conn: u64,
+        peer: String,
+        local: String,
+        /// Opened by the lab (connect out) rather than accepted.
+        #[serde(default)]
+        outbound: bool,
+        /// For outbound connections: how long the three-way handshake took.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handshake_us: Option<u64>,
+    },
+    /// Bytes on a TCP connection. Consecutive reads may be merged into one event;
+    /// `size` always counts every byte.
+    TcpData {
+        conn: u64,
+        peer: String,
+        dir: Direction,
+        size: u64,
+        payload: Payload,
+    },
+    /// The peer sent FIN: it will send no more, but may still read.
+    TcpHalfClose { conn: u64, peer: String },
+    /// A TCP connection ended.
+    TcpClose {
+        conn: u64,
+        peer: String,
+        reason: CloseReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        duration_us: u64,
+        bytes_in: u64,
+        bytes_out: u64,
+    },
+    /// A connection was turned away (the connection limit was reached).
+    TcpRefused { peer: String, reason: String },
+    /// One UDP datagram, received or sent.
+    UdpDatagram {
+        peer: String,
+        dir: Direction,
+        size: u64,
+        payload: Payload,
+    },
+    /// One HTTP request and its response.
+    Http(Box<HttpExchange>),
+    /// A WebSocket client connected to `/ws`.
+    WsOpen {
+        client: u64,
+        peer: String,
+        #[serde(default)]
+        user_agent: String,
+        /// A dashboard (rather than a plain client such as websocat).
+        #[serde(default)]
+        dashboard: bool,
+    },
+    /// A WebSocket client left.
+    WsClose {
+        client: u64,
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+        #[serde(default)]
+        reason: String,
+        duration_us: u64,
+    },
+    /// A WebSocket message from a client that was not a command (plain text or binary).
+    WsMessage {
+        client: u64,
+        peer: String,
+        size: u64,
+        payload: Payload,
+    },
+    /// A chat line, from a WebSocket client or (with `--bridge`) another service.
+    Chat { from: String, text: String },
+    /// A connection-pool run started.
+    PoolStarted { run: u64, spec: PoolSpec },
+    /// A connection-pool run ended (done, cancelled or failed), with its totals.
+    PoolFinished { run: u64, status: PoolStatus },
+    /// Something the lab itself wants the user to know (a full disk, a refused client).
+    Notice { level: String, message: String },
+}
+
+impl EventKind {
+    /// The service this event belongs to.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            EventKind::TcpOpen { .. }
+            | EventKind::TcpData { .. }
+            | EventKind::TcpHalfClose { .. }
+            | EventKind::TcpClose { .. }
+            | EventKind::TcpRefused { .. } => Protocol::Tcp,
+            EventKind::UdpDatagram { .. } => Protocol::Udp,
+            EventKind::Http(_) => Protocol::Http,
+            EventKind::WsOpen { .. }
+            | EventKind::WsClose { .. }
+            | EventKind::WsMessage { .. }
+            | EventKind::Chat { .. } => Protocol::Ws,
+            EventKind::PoolStarted { .. } | EventKind::PoolFinished { .. } => Protocol::Pool,
+            EventKind::Notice { .. } => Protocol::System,
+        }
+    }
+
+    /// The peer address this event is about, if it has one.
+    pub fn peer(&self) -> Option<&str> {
+        match self {
+            EventKind::TcpOpen { peer, .. }
+            | EventKind::TcpData { peer, .. }
+            | EventKind::TcpHalfClose { peer, .. }
+            | EventKind::TcpClose { peer, .. }
+            | EventKind::TcpRefused { peer, .. }
+            | EventKind::UdpDatagram { peer, .. }
+            | EventKind::WsOpen { peer, .. }
+            | EventKind::WsClose { peer, .. }
+            | EventKind::WsMessage { peer, .. } => Some(peer),
+            EventKind::Http(x) => Some(&x.peer),
+            _ => None,
+        }
+    }
+
+    /// The direction of the bytes, for events that carry bytes.
+    pub fn direction(&self) -> Option<Direction> {
+        match self {
+            EventKind::TcpData { dir, .. } | EventKind::UdpDatagram { dir, .. } => Some(*dir),
+            EventKind::WsMessage { .. } | EventKind::Http(_) => Some(Direction::In),
+            _ => None,
+        }
+    }
+
+    /// The captured payload, for events that carry one.
+    pub fn payload(&self) -> Option<&Payload> {
+        match self {
+            EventKind::TcpData { payload, .. }
+            | EventKind::UdpDatagram { payload, .. }
+            | EventKind::WsMessage { payload, .. } => Some(payload),
+            EventKind::Http(x) => Some(&x.body),
+            _ => None,
+        }
+    }
+
+    /// Bytes the event stands for (on the wire, whatever was captured).
+    pub fn size(&self) -> u64 {
+        match self {
+            EventKind::TcpData { size, .. }
+            | EventKind::UdpDatagram { size, .. }
+            | EventKind::WsMessage { size, .. } => *size,
+            EventKind::Http(x) => x.body_size,
+            EventKind::Chat { text, .. } => text.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// One HTTP request and the response the lab gave, as `curl -v` would tell it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct HttpExchange {
+    /// Exchange id, unique for the life of the server.
+    pub id: u64,
+    /// The TCP connection it came on: keep-alive requests share it.
+    pub conn: u64,
+    /// The how-many-th request on that connection, from 1.
+    pub seq_on_conn: u64,
+    pub peer: String,
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub target: String,
+    /// `HTTP/1.1`, `HTTP/1.0`, ...
+    pub version: String,
+    /// Request headers in order, repeats kept.
+    pub headers: Vec<(String, String)>,
+    /// The request body, cut at the snaplen.
+    pub body: Payload,
+    /// Exact size of the request body.
+    pub body_size: u64,
+    pub status: u16,
+    /// Response headers in order.
+    pub resp_headers: Vec<(String, String)>,
+    /// The response body, cut at the snaplen.
+    pub resp_body: Payload,
+    /// Exact size of the response body.
+    pub resp_size: u64,
+    /// Time from the request's arrival to the response head.
+    pub ttfb_us: u64,
+    /// Time from the request's arrival to the end of the response body.
+    pub total_us: u64,
+    /// Set when the lab sent this request itself, replaying exchange `replay_of`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::Payload;
+
+    pub(crate) fn samples() -> Vec<EventKind> {
+        let p = Payload::capture(b"hi <script>", 64);
+        vec![
+            EventKind::TcpOpen {
+                conn: 1,
+                peer: "127.0.0.1:5000".into(),
+                local: "127.0.0.1:1338".into(),
+                outbound: false,
+                handshake_us: None,
+            },
+            EventKind::TcpData {
+                conn: 1,
+                peer: "p".into(),
+                dir: Direction::In,
+                size: 11,
+                payload: p.clone(),
+            },
+            EventKind::TcpHalfClose {
+                conn: 1,
+                peer: "p".into(),
+            },
+            EventKind::TcpClose {
+                conn: 1,
+                peer: "p".into(),
+                reason: CloseReason::ResetFromPage,
+                detail: Some("x".into()),
+                duration_us: 5,
+                bytes_in: 1,
+                bytes_out: 2,
+            },
+            EventKind::TcpRefused {
+                peer: "p".into(),
+                reason: "limit".into(),
+            },
+            EventKind::UdpDatagram {
+                peer: "p".into(),
+                dir: Direction::Out,
+                size: 1,
+                payload: Payload::capture(&[0xff], 64),
+            },
+            EventKind::Http(Box::new(HttpExchange {
+                id: 3,
+                headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+                ..Default::default()
+            })),
+            EventKind::WsOpen {
+                client: 1,
+                peer: "p".into(),
+                user_agent: "ua".into(),
+                dashboard: true,
+            },
+            EventKind::WsClose {
+                client: 1,
+                peer: "p".into(),
+                code: Some(1000),
+                reason: "bye".into(),
+                duration_us: 9,
+            },
+            EventKind::WsMessage {
+                client: 1,
+                peer: "p".into(),
+                size: 2,
+                payload: p,
+            },
+            EventKind::Chat {
+                from: "ws#1".into(),
+                text: "hello".into(),
+            },
+            EventKind::PoolStarted {
+                run: 1,
+                spec: PoolSpec::default(),
+            },
+            EventKind::PoolFinished {
+                run: 1,
+                status: PoolStatus::default(),
+            },
+            EventKind::Notice {
+                level: "warn".into(),
+                message: "disk full".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_kind_round_trips_through_json() {
+        for (i, kind) in samples().into_iter().enumerate() {
+            let ev = Event {
+                seq: i as u64 + 1,
+                ts_us: 1_700_000_000_000_000,
+                kind,
+            };
+            let json = serde_json::to_string(&ev).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, ev, "{json}");
+        }
+    }
+
+    #[test]
+    fn protocol_names_parse_back_and_bits_are_distinct() {
+        let mut mask = 0u8;
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::parse(p.as_str()), Some(p));
+            assert_eq!(mask & p.bit(), 0);
+            mask |= p.bit();
+        }
+        assert_eq!(Protocol::parse("smtp"), None);
+    }
+
+    #[test]
+    fn events_know_their_protocol_and_peer() {
+        let kinds = samples();
+        assert_eq!(kinds[0].protocol(), Protocol::Tcp);
+        assert_eq!(kinds[5].protocol(), Protocol::Udp);
+        assert_eq!(kinds[5].peer(), Some("p"));
+        assert_eq!(kinds[10].peer(), None);
+        assert_eq!(kinds[1].size(), 11);
+    }
+}

@@ -1,0 +1,38 @@
+//! # wirelab-shared: the wire protocol
+//!
+//! Everything the server and the dashboard say to each other over `/ws` is defined here,
+//! once, with serde alone so the crate builds natively and for wasm32. The prose version,
+//! with examples, is `docs/protocol.md`.
+//!
+//! ## Layout
+//! - [`event`]: [`Event`], one thing that happened on a service, with its `seq` and time.
+//! - [`payload`]: [`Payload`], captured bytes as text or base64, and the codecs for them.
+//! - [`state`]: [`LabState`], the current picture (connections, peers, clients, counters).
+//! - [`message`]: [`ServerMsg`], every frame the server sends.
+//! - [`command`]: [`Command`], every frame a client may send, each answered by
+//!   `ack` or `error`.
+//! - [`pool`]: the connection-pool lab's run spec and live figures.
+
+pub mod command;
+pub mod event;
+pub mod message;
+pub mod payload;
+pub mod pool;
+pub mod state;
+
+pub use command::{Command, CommandKind};
+pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol};
+pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
+pub use payload::{Encoding, Payload};
+pub use pool::{PoolSpec, PoolState, PoolStatus};
+pub use state::{Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo};
+
+/// Version of this protocol; bumped on any incompatible change. Sent in `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket close code for a client that stayed too far behind for too long.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// WebSocket close code when the client limit is reached.
+pub const CLOSE_TOO_MANY_CLIENTS: u16 = 4029;
+/// WebSocket close code when the peer stayed silent past the idle timeout.
+pub const CLOSE_IDLE: u16 = 4000;

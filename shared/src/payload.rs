@@ -1,0 +1,204 @@
+//! Captured bytes: valid UTF-8 travels as text, anything else as base64, and a capture
+//! limit (the snaplen) cuts big chunks while saying how much was cut.
+
+use serde::{Deserialize, Serialize};
+
+/// How [`Payload::data`] (or a command's data) is encoded.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// UTF-8 text, as is.
+    #[default]
+    Text,
+    /// Standard base64 (RFC 4648, with padding).
+    Base64,
+    /// Hex digits; whitespace and `:` between bytes are allowed on input.
+    Hex,
+}
+
+/// Bytes captured from the network, possibly cut at the snaplen.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Payload {
+    /// `text` when the captured bytes are valid UTF-8, `base64` otherwise.
+    pub enc: Encoding,
+    /// The captured bytes in that encoding.
+    pub data: String,
+    /// Bytes that were not captured because of the snaplen (0: nothing cut).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Payload {
+    /// Captures at most `snaplen` bytes of `bytes`. A UTF-8 character split by the cut is
+    /// left out whole, so the text stays valid; `cut` counts every byte left out.
+    pub fn capture(bytes: &[u8], snaplen: usize) -> Payload {
+        let kept = &bytes[..bytes.len().min(snaplen)];
+        match std::str::from_utf8(kept) {
+            Ok(text) => Payload::text(text, bytes.len()),
+            // Only the tail is an incomplete character: keep the text before it.
+            Err(e) if e.error_len().is_none() && kept.len() < bytes.len() => {
+                let text = std::str::from_utf8(&kept[..e.valid_up_to()]).unwrap_or_default();
+                Payload::text(text, bytes.len())
+            }
+            Err(_) => Payload {
+                enc: Encoding::Base64,
+                data: base64_encode(kept),
+                cut: (bytes.len() - kept.len()) as u64,
+            },
+        }
+    }
+
+    fn text(text: &str, total: usize) -> Payload {
+        Payload {
+            enc: Encoding::Text,
+            data: text.to_owned(),
+            cut: (total - text.len()) as u64,
+        }
+    }
+
+    /// The captured bytes, decoded (without what was cut).
+    pub fn bytes(&self) -> Vec<u8> {
+        decode(&self.data, self.enc).unwrap_or_default()
+    }
+
+    /// Whether the capture is text (as opposed to binary shown as base64).
+    pub fn is_text(&self) -> bool {
+        self.enc == Encoding::Text
+    }
+}
+
+/// Decodes `data` written in `enc` into bytes, with an error a person can act on.
+pub fn decode(data: &str, enc: Encoding) -> Result<Vec<u8>, String> {
+    match enc {
+        Encoding::Text => Ok(data.as_bytes().to_vec()),
+        Encoding::Base64 => base64_decode(data),
+        Encoding::Hex => hex_decode(data),
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64; padding is optional and whitespace is ignored.
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for (i, c) in text.bytes().enumerate() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' | b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return Err(format!("not base64: {:?} at offset {i}", c as char)),
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes hex digits; spaces, newlines, `:` and `-` between bytes are ignored, and a
+/// leading `0x` is allowed.
+pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b':' | b'-'))
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err(format!(
+            "hex needs an even number of digits, got {}",
+            digits.len()
+        ));
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).map_err(|_| "not hex".to_owned())?;
+            u8::from_str_radix(s, 16).map_err(|_| format!("not a hex byte: {s:?}"))
+        })
+        .collect()
+}
+
+/// Lower-case hex, no separators.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_every_length() {
+        let data: Vec<u8> = (0..=255u8).collect();
+        for n in 0..40 {
+            let enc = base64_encode(&data[..n]);
+            assert_eq!(enc.len() % 4, 0);
+            assert_eq!(base64_decode(&enc).unwrap(), &data[..n]);
+        }
+        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+        assert!(base64_decode("a*b").is_err());
+    }
+
+    #[test]
+    fn hex_accepts_separators_and_rejects_odd_input() {
+        assert_eq!(hex_decode("0x de:ad be-ef").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
+        assert!(hex_decode("abc").is_err());
+        assert!(hex_decode("zz").is_err());
+        assert_eq!(hex_encode(&[0, 255]), "00ff");
+    }
+
+    #[test]
+    fn capture_keeps_text_as_text_and_binary_as_base64() {
+        let p = Payload::capture(b"hello", 64);
+        assert_eq!((p.enc, p.data.as_str(), p.cut), (Encoding::Text, "hello", 0));
+        let p = Payload::capture(&[0xff, 0x00, 0x41], 64);
+        assert_eq!(p.enc, Encoding::Base64);
+        assert_eq!(p.bytes(), vec![0xff, 0x00, 0x41]);
+    }
+
+    #[test]
+    fn capture_cuts_at_snaplen_without_splitting_a_character() {
+        let p = Payload::capture("héllo".as_bytes(), 2); // 'é' is 2 bytes: 1..3
+        assert_eq!((p.enc, p.data.as_str(), p.cut), (Encoding::Text, "h", 5));
+        let p = Payload::capture(&[1, 2, 3, 0xff], 2);
+        assert_eq!(p.cut, 2);
+        assert_eq!(p.bytes(), vec![1, 2]);
+    }
+
+    #[test]
+    fn payload_round_trips_through_json() {
+        for p in [Payload::capture(b"<script>", 10), Payload::capture(&[0xc3], 10)] {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<Payload>(&json).unwrap(), p);
+        }
+    }
+}
