@@ -1,1 +1,61 @@
-fn main() {}
+//! The `wirelab` binary: parse flags, start the lab, stop on Ctrl-C or SIGTERM.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use wirelab::Config;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wirelab=info".into()),
+        )
+        .init();
+    let config = Config::parse();
+    let shutdown = CancellationToken::new();
+    let lab = match wirelab::start(config, shutdown.clone()).await {
+        Ok(lab) => lab,
+        Err(e) => {
+            eprintln!("wirelab: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    println!("wirelab {} is running", env!("CARGO_PKG_VERSION"));
+    println!("  dashboard  {}", lab.url());
+    println!("  http       curl -v http://{}/", lab.http);
+    println!("  tcp        nc {} {}", lab.tcp.ip(), lab.tcp.port());
+    println!("  udp        nc -u {} {}", lab.udp.ip(), lab.udp.port());
+    println!("Open {} in a browser. Ctrl-C stops the lab.", lab.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    if tokio::time::timeout(std::time::Duration::from_secs(5), lab.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 5 s; exiting anyway");
+    }
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

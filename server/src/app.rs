@@ -1,0 +1,89 @@
+//! The shared state of a running lab: configuration, the hub, and a handle on each
+//! service. Every task holds an `Arc<App>`.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use wirelab_shared::{LabState, ServiceInfo};
+
+use crate::config::Config;
+use crate::hub::{Hub, now_us};
+use crate::{http, pool, tcp, udp, ws};
+
+/// See the module docs.
+pub struct App {
+    pub config: Config,
+    pub hub: Arc<Hub>,
+    pub tcp: tcp::Tcp,
+    pub udp: udp::Udp,
+    pub http: http::Http,
+    pub pool: pool::Pool,
+    pub ws: ws::Clients,
+    /// The services and their real addresses (after binding port 0), for `hello`.
+    pub services: Vec<ServiceInfo>,
+    /// The token `/ws` and `/api` ask for, when the lab is exposed or one was given.
+    pub token: Option<String>,
+    /// Cancelled when the lab stops; long-lived tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl App {
+    /// The current picture, for `snapshot` and the once-a-second `state`.
+    pub fn lab_state(&self) -> LabState {
+        LabState {
+            ts_us: now_us(),
+            tcp: self.tcp.infos(),
+            udp: self.udp.peers(),
+            ws: self.ws.infos(),
+            http: self.http.conns(),
+            pool: self.pool.status(),
+            counters: self.hub.counters.snapshot(),
+        }
+    }
+
+    /// What a peer sends to the lab's chat-like surfaces, with `--bridge`, goes to the
+    /// other services too. `from` names the source so it is not sent back to itself.
+    pub fn bridge(&self, from: bridge::Source, bytes: &[u8]) {
+        if self.config.bridge {
+            bridge::relay(self, from, bytes);
+        }
+    }
+}
+
+pub mod bridge {
+    //! `--bridge`: TCP clients, UDP peers and the WebSocket chat hear each other.
+
+    use wirelab_shared::EventKind;
+
+    use super::App;
+
+    /// Where bridged bytes came from.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Source {
+        Tcp(u64),
+        Udp(std::net::SocketAddr),
+        Chat,
+    }
+
+    /// Sends `bytes` from `from` to the other two services.
+    pub fn relay(app: &App, from: Source, bytes: &[u8]) {
+        if !matches!(from, Source::Tcp(_)) {
+            let except = None;
+            app.tcp.relay(except, bytes);
+        }
+        if !matches!(from, Source::Udp(_)) {
+            app.udp.relay(None, bytes);
+        }
+        if !matches!(from, Source::Chat) {
+            let who = match from {
+                Source::Tcp(conn) => format!("tcp#{conn}"),
+                Source::Udp(peer) => format!("udp {peer}"),
+                Source::Chat => unreachable!("chat is not bridged to itself"),
+            };
+            app.hub.publish(EventKind::Chat {
+                from: who,
+                text: String::from_utf8_lossy(bytes).trim_end().to_owned(),
+            });
+        }
+    }
+}

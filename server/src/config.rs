@@ -1,0 +1,177 @@
+//! Command-line flags, each also read from a `WIRELAB_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// What a relay service does with what one peer sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RelayMode {
+    /// Send it to every other peer (like `ncat --broker`).
+    Broadcast,
+    /// Send it back to the sender.
+    Echo,
+    /// Keep it: record and show it, send nothing.
+    Sink,
+}
+
+impl RelayMode {
+    /// The mode's name as on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayMode::Broadcast => "broadcast",
+            RelayMode::Echo => "echo",
+            RelayMode::Sink => "sink",
+        }
+    }
+}
+
+/// wirelab: a network lab in the browser. It runs a TCP, a UDP, an HTTP and a WebSocket
+/// service and shows everything that happens on them, live, on a dashboard.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "wirelab", version, about, max_term_width = 100)]
+pub struct Config {
+    /// Address of the dashboard (the page, `/ws` and `/api`). Bound to a non-loopback
+    /// address, the lab asks for a token.
+    #[arg(long, env = "WIRELAB_DASHBOARD", default_value = "127.0.0.1:8080")]
+    pub dashboard: SocketAddr,
+
+    /// Address of the HTTP service (the seed's Hello World).
+    #[arg(long, env = "WIRELAB_HTTP", default_value = "127.0.0.1:1337")]
+    pub http: SocketAddr,
+
+    /// Address of the TCP service.
+    #[arg(long, env = "WIRELAB_TCP", default_value = "127.0.0.1:1338")]
+    pub tcp: SocketAddr,
+
+    /// Address of the UDP service.
+    #[arg(long, env = "WIRELAB_UDP", default_value = "127.0.0.1:1339")]
+    pub udp: SocketAddr,
+
+    /// What the TCP service does with what a client sends.
+    #[arg(long, env = "WIRELAB_TCP_MODE", value_enum, default_value = "broadcast")]
+    pub tcp_mode: RelayMode,
+
+    /// What the UDP service does with a datagram (broadcast: to every other peer seen in
+    /// the last 60 s).
+    #[arg(long, env = "WIRELAB_UDP_MODE", value_enum, default_value = "broadcast")]
+    pub udp_mode: RelayMode,
+
+    /// Relay what arrives on any one of TCP, UDP and the WebSocket chat to the others.
+    #[arg(long, env = "WIRELAB_BRIDGE")]
+    pub bridge: bool,
+
+    /// Let the page send to addresses the lab has not heard from, and connect out to
+    /// non-loopback hosts. Off by default so the lab can't be turned into a reflector.
+    #[arg(long, env = "WIRELAB_ALLOW_OUTBOUND")]
+    pub allow_outbound: bool,
+
+    /// Bytes of payload captured per event; the rest is counted and reported as cut.
+    #[arg(long, env = "WIRELAB_SNAPLEN", default_value_t = 64 * 1024)]
+    pub snaplen: usize,
+
+    /// Recent events sent to a dashboard when it connects.
+    #[arg(long, env = "WIRELAB_BACKLOG", default_value_t = 1000)]
+    pub backlog: usize,
+
+    /// Most WebSocket clients at once; more are refused with 503.
+    #[arg(long, env = "WIRELAB_MAX_WS_CLIENTS", default_value_t = 1024)]
+    pub max_ws_clients: usize,
+
+    /// Largest WebSocket message a client may send (bytes); larger closes with 1009.
+    #[arg(long, env = "WIRELAB_MAX_WS_MESSAGE", default_value_t = 64 * 1024)]
+    pub max_ws_message: usize,
+
+    /// Frames a WebSocket client may fall behind before it is told `lagged`.
+    #[arg(long, env = "WIRELAB_WS_QUEUE", default_value_t = 256)]
+    pub ws_queue: usize,
+
+    /// Seconds a WebSocket client may stay stuck (not reading) before it is closed
+    /// with code 4008.
+    #[arg(long, env = "WIRELAB_WS_STUCK_SECS", default_value_t = 10)]
+    pub ws_stuck_secs: u64,
+
+    /// Seconds without a frame (not even a pong) before a WebSocket client is closed
+    /// with code 4000.
+    #[arg(long, env = "WIRELAB_WS_IDLE_SECS", default_value_t = 90)]
+    pub ws_idle_secs: u64,
+
+    /// Most TCP connections at once; more are refused (accepted and closed) and counted.
+    #[arg(long, env = "WIRELAB_MAX_TCP_CONNS", default_value_t = 1024)]
+    pub max_tcp_conns: usize,
+
+    /// Seconds a TCP connection may stay silent before the lab closes it (0: never).
+    #[arg(long, env = "WIRELAB_TCP_IDLE_SECS", default_value_t = 0)]
+    pub tcp_idle_secs: u64,
+
+    /// UDP peers remembered at most; the oldest is evicted (and counted) past it.
+    #[arg(long, env = "WIRELAB_UDP_MAX_PEERS", default_value_t = 1024)]
+    pub udp_max_peers: usize,
+
+    /// Largest HTTP request body (bytes); larger gets 413.
+    #[arg(long, env = "WIRELAB_MAX_HTTP_BODY", default_value_t = 1024 * 1024)]
+    pub max_http_body: usize,
+
+    /// Token needed for `/ws` and `/api` (`?token=` or `Authorization: Bearer`). Bound to
+    /// a non-loopback address without one, the lab makes one up and prints it.
+    #[arg(long, env = "WIRELAB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Other origins allowed to open `/ws` besides the page's own (repeatable), for
+    /// example `http://127.0.0.1:8081` for `trunk serve`.
+    #[arg(long = "allow-origin", env = "WIRELAB_ALLOW_ORIGIN", value_delimiter = ',',
+          default_values_t = ["http://127.0.0.1:8081".to_owned(), "http://localhost:8081".to_owned()])]
+    pub allow_origins: Vec<String>,
+
+    /// Where recorded events are kept.
+    #[arg(long, env = "WIRELAB_DATA_DIR", default_value = "./wirelab-data")]
+    pub data_dir: PathBuf,
+
+    /// Keep everything in memory: nothing is written to disk.
+    #[arg(long, env = "WIRELAB_EPHEMERAL")]
+    pub ephemeral: bool,
+}
+
+impl Config {
+    /// Every service on 127.0.0.1 port 0, in memory: what tests start.
+    pub fn for_tests() -> Config {
+        let mut config = Config::parse_from(["wirelab", "--ephemeral"]);
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+        config.dashboard = any;
+        config.http = any;
+        config.tcp = any;
+        config.udp = any;
+        config
+    }
+
+    /// Whether the dashboard is reachable from other machines.
+    pub fn exposed(&self) -> bool {
+        !self.dashboard.ip().is_loopback()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_ports_on_loopback() {
+        let c = Config::parse_from(["wirelab"]);
+        assert_eq!(c.http.to_string(), "127.0.0.1:1337");
+        assert_eq!(c.tcp.port(), 1338);
+        assert_eq!(c.udp.port(), 1339);
+        assert_eq!(c.dashboard.port(), 8080);
+        assert!(!c.exposed());
+        assert_eq!(c.tcp_mode, RelayMode::Broadcast);
+    }
+
+    #[test]
+    fn flags_override_and_bad_values_are_refused() {
+        let c = Config::parse_from(["wirelab", "--udp-mode", "echo", "--dashboard", "0.0.0.0:9"]);
+        assert_eq!(c.udp_mode, RelayMode::Echo);
+        assert!(c.exposed());
+        assert!(Config::try_parse_from(["wirelab", "--tcp-mode", "loud"]).is_err());
+        assert!(Config::try_parse_from(["wirelab", "--udp", "nowhere"]).is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! A frame for every WebSocket client: serialized once by the hub, shared by all.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use wirelab_shared::{Event, ServerMsg};
+
+/// What the hub broadcasts. Cloning is cheap: the bytes are reference-counted.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The JSON text every client gets.
+    pub text: Utf8Bytes,
+    /// For event batches: the events (so a client with a subscription filter can
+    /// re-serialize the part it wants) and their range of `seq`.
+    pub batch: Option<Batch>,
+}
+
+/// The events of one `events` frame.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub events: Arc<[Arc<Event>]>,
+    /// Union of [`wirelab_shared::Protocol::bit`] over the events.
+    pub mask: u8,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+impl Frame {
+    /// A frame that is not an event batch (state, pool figures).
+    pub fn message(msg: &ServerMsg) -> Frame {
+        Frame {
+            text: to_text(msg),
+            batch: None,
+        }
+    }
+
+    /// An `events` frame for `events` (oldest first, at least one).
+    pub fn events(events: Vec<Arc<Event>>) -> Frame {
+        let mask = events
+            .iter()
+            .fold(0, |m, e| m | e.kind.protocol().bit());
+        let first_seq = events.first().map_or(0, |e| e.seq);
+        let last_seq = events.last().map_or(0, |e| e.seq);
+        Frame {
+            text: events_text(events.iter().map(|e| &**e)),
+            batch: Some(Batch {
+                events: events.into(),
+                mask,
+                first_seq,
+                last_seq,
+            }),
+        }
+    }
+}
+
+/// Serializes a message; our types always serialize.
+pub fn to_text(msg: &ServerMsg) -> Utf8Bytes {
+    serde_json::to_string(msg)
+        .expect("server messages serialize")
+        .into()
+}
+
+/// `{"type":"events","events":[...]}` written straight from borrowed events, so the hub
+/// never clones an event to serialize it.
+pub fn events_text<'a>(events: impl Iterator<Item = &'a Event>) -> Utf8Bytes {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(br#"{"type":"events","events":["#);
+    for (i, ev) in events.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, ev).expect("events serialize");
+    }
+    out.extend_from_slice(b"]}");
+    String::from_utf8(out).expect("JSON is UTF-8").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wirelab_shared::{EventKind, Protocol};
+
+    fn chat(seq: u64) -> Arc<Event> {
+        Arc::new(Event {
+            seq,
+            ts_us: 1,
+            kind: EventKind::Chat {
+                from: "a".into(),
+                text: "<b>".into(),
+            },
+        })
+    }
+
+    #[test]
+    fn an_events_frame_parses_as_the_shared_type() {
+        let frame = Frame::events(vec![chat(3), chat(4)]);
+        let msg: ServerMsg = serde_json::from_str(frame.text.as_str()).unwrap();
+        let ServerMsg::Events { events } = msg else {
+            panic!("not events")
+        };
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+        let batch = frame.batch.unwrap();
+        assert_eq!((batch.first_seq, batch.last_seq), (3, 4));
+        assert_eq!(batch.mask, Protocol::Ws.bit());
+    }
+}

@@ -1,0 +1,171 @@
+//! # wirelab: a network lab in the browser
+//!
+//! One process runs four services and a dashboard that shows, live, everything that
+//! happens on them: the seed article's TCP service, its UDP service, its HTTP Hello World,
+//! and the WebSocket push channel that feeds the dashboard.
+//!
+//! ## Layout
+//! - [`config`]: the flags (each also a `WIRELAB_*` variable).
+//! - [`app`]: [`App`], the shared state every task holds; `--bridge`.
+//! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
+//! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
+//! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
+//! - [`replay`]: sending a captured payload again.
+//! - [`web`]: the dashboard's routes, its embedded files, auth.
+//! - [`start`]: binds everything and spawns the tasks; `main.rs` only parses flags and
+//!   waits for Ctrl-C or SIGTERM.
+//!
+//! Every listener is `run(listener, app, shutdown)`: tests bind port 0 and cancel their
+//! own token.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod pool;
+pub mod replay;
+pub mod tcp;
+pub mod udp;
+pub mod web;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wirelab_shared::{ServerMsg, ServiceInfo};
+
+pub use app::App;
+pub use config::Config;
+
+/// A running lab: its real addresses, and its tasks to wait for.
+pub struct Lab {
+    pub app: Arc<App>,
+    pub dashboard: SocketAddr,
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    pub udp: SocketAddr,
+    tasks: TaskTracker,
+}
+
+impl Lab {
+    /// The URL to open, with the token when there is one.
+    pub fn url(&self) -> String {
+        match &self.app.token {
+            Some(t) => format!("http://{}/?token={t}", self.dashboard),
+            None => format!("http://{}/", self.dashboard),
+        }
+    }
+
+    /// Waits until every task has ended (after the shutdown token is cancelled).
+    pub async fn wait(self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Binds a TCP listener, or says in one line which flag to change.
+async fn bind_tcp(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| bind_error(e, addr, what, flag))
+}
+
+fn bind_error(e: std::io::Error, addr: SocketAddr, what: &str, flag: &str) -> anyhow::Error {
+    let env = format!("WIRELAB_{}", flag.trim_start_matches("--").to_uppercase());
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{addr} ({what}) is already in use: choose another address with {flag} or {env}"
+        ),
+        _ => anyhow::anyhow!("cannot bind {addr} ({what}): {e}; change it with {flag} or {env}"),
+    }
+}
+
+/// Binds every service and starts the lab; it runs until `shutdown` is cancelled.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Lab> {
+    let dashboard = bind_tcp(config.dashboard, "the dashboard", "--dashboard").await?;
+    let http = bind_tcp(config.http, "the HTTP service", "--http").await?;
+    let tcp = bind_tcp(config.tcp, "the TCP service", "--tcp").await?;
+    let udp = UdpSocket::bind(config.udp)
+        .await
+        .map_err(|e| bind_error(e, config.udp, "the UDP service", "--udp"))?;
+    let addrs = (
+        dashboard.local_addr()?,
+        http.local_addr()?,
+        tcp.local_addr()?,
+        udp.local_addr()?,
+    );
+
+    let token = match (&config.token, config.exposed()) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => Some(web::auth::generate_token().context("making a token")?),
+        (None, false) => None,
+    };
+    let service = |name: &str, addr: SocketAddr, mode: Option<&str>| ServiceInfo {
+        name: name.into(),
+        addr: addr.to_string(),
+        mode: mode.map(Into::into),
+    };
+    let services = vec![
+        service("http", addrs.1, None),
+        service("tcp", addrs.2, Some(config.tcp_mode.as_str())),
+        service("udp", addrs.3, Some(config.udp_mode.as_str())),
+        service("ws", addrs.0, None),
+    ];
+    let hub = Arc::new(hub::Hub::new(1, config.backlog, config.ws_queue));
+    let app = Arc::new(App {
+        tcp: tcp::Tcp::new(&config),
+        udp: udp::Udp::new(udp, &config),
+        http: http::Http::new(&config),
+        pool: pool::Pool::default(),
+        ws: ws::Clients::default(),
+        hub: hub.clone(),
+        services,
+        token,
+        shutdown: shutdown.clone(),
+        config,
+    });
+
+    let tasks = TaskTracker::new();
+    tasks.spawn(hub.run(shutdown.clone()));
+    tasks.spawn(state_ticker(app.clone(), shutdown.clone()));
+    tasks.spawn(udp::run(app.clone(), shutdown.clone()));
+    tasks.spawn(tcp::run(tcp, app.clone(), shutdown.clone()));
+    tasks.spawn(http::run(http, app.clone(), shutdown.clone()));
+    let router = web::router(app.clone());
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(dashboard, service)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!("dashboard server failed: {e}");
+        }
+    });
+    Ok(Lab {
+        app,
+        dashboard: addrs.0,
+        http: addrs.1,
+        tcp: addrs.2,
+        udp: addrs.3,
+        tasks,
+    })
+}
+
+/// Pushes the current state to every client once a second (when any is connected).
+async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        if app.hub.subscribers() > 0 {
+            let msg = ServerMsg::State(Box::new(app.lab_state()));
+            app.hub.broadcast(hub::Frame::message(&msg));
+        }
+    }
+}

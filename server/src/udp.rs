@@ -1,0 +1,235 @@
+//! The UDP service: every datagram becomes an event; peers are remembered in a bounded
+//! table; relay by `--udp-mode`; the page may send only to peers the lab has heard from
+//! (unless `--allow-outbound`), so the lab can never be used as a reflector.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use wirelab_shared::{Direction, EventKind, Payload, UdpPeerInfo};
+
+use crate::app::{App, bridge};
+use crate::config::{Config, RelayMode};
+use crate::hub::{counters::add, lock, now_us};
+
+/// The largest UDP payload over IPv4.
+pub const MAX_DATAGRAM: usize = 65_507;
+/// In broadcast mode a datagram goes to the peers heard from within this window.
+const BROADCAST_WINDOW_US: u64 = 60_000_000;
+
+/// Handle on the UDP service.
+pub struct Udp {
+    /// The bound socket, shared by the receive loop and the senders.
+    socket: Arc<UdpSocket>,
+    /// Every peer heard from (or sent to), bounded by `max_peers`.
+    peers: Mutex<HashMap<SocketAddr, UdpPeerInfo>>,
+    max_peers: usize,
+    mode: RelayMode,
+    allow_outbound: bool,
+    snaplen: usize,
+}
+
+impl Udp {
+    /// A handle on `socket`, configured by `config`.
+    pub fn new(socket: UdpSocket, config: &Config) -> Udp {
+        Udp {
+            socket: Arc::new(socket),
+            peers: Mutex::new(HashMap::new()),
+            max_peers: config.udp_max_peers.max(1),
+            mode: config.udp_mode,
+            allow_outbound: config.allow_outbound,
+            snaplen: config.snaplen,
+        }
+    }
+
+    /// The address the service is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The peers table, most recent first.
+    pub fn peers(&self) -> Vec<UdpPeerInfo> {
+        let mut peers: Vec<_> = lock(&self.peers).values().cloned().collect();
+        peers.sort_by(|a, b| b.last_us.cmp(&a.last_us));
+        peers
+    }
+
+    /// Records traffic with `peer`, evicting the least recently seen peer when the table
+    /// is full. Returns whether a peer was evicted.
+    fn touch(&self, peer: SocketAddr, dir: Direction, bytes: usize) -> bool {
+        let now = now_us();
+        let mut peers = lock(&self.peers);
+        let mut evicted = false;
+        if !peers.contains_key(&peer) && peers.len() >= self.max_peers {
+            if let Some(oldest) = peers.iter().min_by_key(|(_, p)| p.last_us).map(|(a, _)| *a) {
+                peers.remove(&oldest);
+                evicted = true;
+            }
+        }
+        let entry = peers.entry(peer).or_insert_with(|| UdpPeerInfo {
+            peer: peer.to_string(),
+            first_us: now,
+            ..Default::default()
+        });
+        entry.last_us = now;
+        match dir {
+            Direction::In => {
+                entry.dgrams_in += 1;
+                entry.bytes_in += bytes as u64;
+            }
+            Direction::Out => {
+                entry.dgrams_out += 1;
+                entry.bytes_out += bytes as u64;
+            }
+        }
+        evicted
+    }
+
+    fn count(&self, app: &App, peer: SocketAddr, dir: Direction, bytes: usize) {
+        let c = &app.hub.counters;
+        match dir {
+            Direction::In => {
+                add(&c.udp_dgrams_in, 1);
+                add(&c.udp_bytes_in, bytes as u64);
+            }
+            Direction::Out => {
+                add(&c.udp_dgrams_out, 1);
+                add(&c.udp_bytes_out, bytes as u64);
+            }
+        }
+        if self.touch(peer, dir, bytes) {
+            add(&c.udp_peers_evicted, 1);
+        }
+    }
+
+    /// Handles one received datagram: event, relay, bridge.
+    fn on_datagram(&self, app: &App, peer: SocketAddr, data: &[u8]) {
+        self.count(app, peer, Direction::In, data.len());
+        app.hub.publish(EventKind::UdpDatagram {
+            peer: peer.to_string(),
+            dir: Direction::In,
+            size: data.len() as u64,
+            payload: Payload::capture(data, self.snaplen),
+        });
+        match self.mode {
+            RelayMode::Echo => self.relay_to(app, &[peer], data),
+            RelayMode::Broadcast => {
+                let since = now_us().saturating_sub(BROADCAST_WINDOW_US);
+                let others = self.recent_peers(since, Some(peer));
+                self.relay_to(app, &others, data);
+            }
+            RelayMode::Sink => {}
+        }
+        app.bridge(bridge::Source::Udp(peer), data);
+    }
+
+    fn recent_peers(&self, since_us: u64, except: Option<SocketAddr>) -> Vec<SocketAddr> {
+        lock(&self.peers)
+            .iter()
+            .filter(|(a, p)| p.last_us >= since_us && Some(**a) != except && p.dgrams_in > 0)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Relayed datagrams are counted, not published as events: a broadcast to N peers
+    /// would otherwise multiply every datagram by N on the timeline.
+    fn relay_to(&self, app: &App, peers: &[SocketAddr], data: &[u8]) {
+        for &peer in peers {
+            match self.socket.try_send_to(data, peer) {
+                Ok(_) => self.count(app, peer, Direction::Out, data.len()),
+                Err(e) => {
+                    tracing::debug!(%peer, "udp relay failed: {e}");
+                    add(&app.hub.counters.udp_send_errors, 1);
+                }
+            }
+        }
+    }
+
+    /// `--bridge`: send to every peer heard from recently (the relay's app is the caller).
+    pub fn relay(&self, except: Option<SocketAddr>, data: &[u8]) {
+        let since = now_us().saturating_sub(BROADCAST_WINDOW_US);
+        for peer in self.recent_peers(since, except) {
+            let _ = self.socket.try_send_to(data, peer);
+        }
+    }
+
+    /// Sends a datagram from the page to `peer`, or to every known peer. Only peers the
+    /// lab has heard from, unless `--allow-outbound`.
+    pub async fn send(&self, app: &App, peer: Option<&str>, data: &[u8]) -> Result<String, String> {
+        if data.len() > MAX_DATAGRAM {
+            return Err(format!(
+                "a UDP datagram holds at most {MAX_DATAGRAM} bytes; this one has {}",
+                data.len()
+            ));
+        }
+        let targets = match peer {
+            Some(p) => {
+                let addr: SocketAddr = p
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{p:?} is not an address like 127.0.0.1:5000"))?;
+                if !self.allow_outbound && !lock(&self.peers).contains_key(&addr) {
+                    add(&app.hub.counters.udp_send_errors, 1);
+                    return Err(format!(
+                        "{addr} has not sent anything to the lab; wirelab only sends to peers it \
+                         has heard from (run it with --allow-outbound to lift this)"
+                    ));
+                }
+                vec![addr]
+            }
+            None => self.recent_peers(0, None),
+        };
+        if targets.is_empty() {
+            return Err("no UDP peers yet: send the lab a datagram first (nc -u)".into());
+        }
+        let mut sent = 0;
+        let mut last_err = None;
+        for addr in &targets {
+            match self.socket.send_to(data, addr).await {
+                Ok(_) => {
+                    sent += 1;
+                    self.count(app, *addr, Direction::Out, data.len());
+                    app.hub.publish(EventKind::UdpDatagram {
+                        peer: addr.to_string(),
+                        dir: Direction::Out,
+                        size: data.len() as u64,
+                        payload: Payload::capture(data, self.snaplen),
+                    });
+                }
+                Err(e) => {
+                    add(&app.hub.counters.udp_send_errors, 1);
+                    last_err = Some(format!("sending to {addr} failed: {e}"));
+                }
+            }
+        }
+        match (sent, last_err) {
+            (0, Some(e)) => Err(e),
+            (n, _) => Ok(format!("sent {} bytes to {n} peer(s)", data.len())),
+        }
+    }
+}
+
+/// Receives datagrams until `shutdown`.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+    let socket = app.udp.socket.clone();
+    // One byte more than the largest datagram, so none is ever cut silently.
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    loop {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = shutdown.cancelled() => break,
+        };
+        match received {
+            Ok((n, peer)) => app.udp.on_datagram(&app, peer, &buf[..n]),
+            // An ICMP "port unreachable" for an earlier send shows up here on Linux.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) => {
+                tracing::warn!("udp receive failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! What each command does. `ping` and `subscribe` concern the pump itself and are handled
+//! there; everything else lands here, runs in its own task, and returns the text of its
+//! `ack` or of its `error`, written for a person.
+
+use wirelab_shared::payload::decode;
+use wirelab_shared::{CommandKind, EventKind};
+
+use std::sync::Arc;
+
+use crate::app::{App, bridge};
+use crate::{http, pool, replay, tcp};
+
+/// Chat lines longer than this are refused.
+const MAX_CHAT: usize = 4096;
+
+/// Runs a command for client `client`.
+pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<String, String> {
+    match kind {
+        CommandKind::Chat { text } => {
+            if text.len() > MAX_CHAT {
+                return Err(format!("chat lines hold at most {MAX_CHAT} bytes"));
+            }
+            app.hub.publish(EventKind::Chat {
+                from: format!("ws#{client}"),
+                text: text.clone(),
+            });
+            app.bridge(bridge::Source::Chat, text.as_bytes());
+            Ok("sent to every WebSocket client".into())
+        }
+        CommandKind::TcpSend { conn, data, enc } => {
+            let bytes = decode(&data, enc)?;
+            app.tcp.send(app, conn, &bytes).await
+        }
+        CommandKind::TcpClose { conn, reset } => app.tcp.close(conn, reset),
+        CommandKind::TcpConnect { addr } => tcp::connect(app, &addr).await,
+        CommandKind::UdpSend { peer, data, enc } => {
+            let bytes = decode(&data, enc)?;
+            app.udp.send(app, peer.as_deref(), &bytes).await
+        }
+        CommandKind::HttpReplay { exchange } => http::replay(app, exchange).await,
+        CommandKind::Replay { seq, target } => replay::replay(app, seq, target.as_deref()).await,
+        CommandKind::PoolStart { spec } => pool::start(app, spec),
+        CommandKind::PoolCancel => app.pool.cancel(),
+        CommandKind::Ping | CommandKind::Subscribe { .. } => {
+            Err("ping and subscribe are answered by the connection itself".into())
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! One WebSocket client's loop: `hello`, `snapshot`, then the hub's frames out and
+//! commands in, until either side goes away.
+//!
+//! Generic over the socket's Sink and Stream halves, so tests drive it with channels.
+//! Per-client work on the hot path is a queue pop and a write of bytes the hub already
+//! serialized; only a client with a subscription filter ever re-serializes.
+//!
+//! No silent holes: the pump tracks the `seq` it expects next; when the hub's queue
+//! overran this client, the next batch starts later, and the client is told
+//! `lagged { missed }` before it. A client that does not read for `--ws-stuck-secs` is
+//! closed with [`CLOSE_TOO_SLOW`]; one silent for `--ws-idle-secs` with [`CLOSE_IDLE`].
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, timeout};
+use wirelab_shared::{
+    CLOSE_IDLE, CLOSE_TOO_SLOW, Command, CommandKind, Event, EventKind, Hello, Limits, Payload,
+    PROTOCOL_VERSION, ServerMsg, Snapshot,
+};
+
+use crate::app::{App, bridge};
+use crate::hub::frame::{events_text, to_text};
+use crate::hub::{self, Frame, counters::add, now_us};
+use crate::ws::ClientStats;
+use crate::ws::commands;
+
+/// Commands of one client in flight at once; more are refused until some finish.
+const MAX_IN_FLIGHT: usize = 16;
+/// The snapshot's backlog is trimmed (oldest first) to stay under this many bytes.
+const SNAPSHOT_BUDGET: usize = 8 << 20;
+
+/// Why the loop ended.
+enum End {
+    /// The client closed or vanished.
+    Gone(Option<u16>, String),
+    /// We close it with this code and reason.
+    Close(u16, String),
+}
+
+struct Pump<Si> {
+    app: Arc<App>,
+    stats: Arc<ClientStats>,
+    sink: Si,
+    /// Protocols this client subscribed to (0: all).
+    filter: u8,
+    /// The `seq` this client should see next; a later one means it missed some.
+    next_seq: u64,
+    /// How long one write may wait on the client.
+    stuck: Duration,
+}
+
+impl<Si> Pump<Si>
+where
+    Si: Sink<Message> + Unpin,
+    Si::Error: Display,
+{
+    /// Writes one frame, giving up on a client that stays stuck.
+    async fn send(&mut self, msg: Message) -> Result<(), End> {
+        let len = match &msg {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+            _ => 0,
+        };
+        match timeout(self.stuck, self.sink.send(msg)).await {
+            Ok(Ok(())) => {
+                add(&self.stats.frames_out, 1);
+                add(&self.stats.bytes_out, len as u64);
+                add(&self.app.hub.counters.ws_frames_out, 1);
+                add(&self.app.hub.counters.ws_bytes_out, len as u64);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(End::Gone(None, format!("write failed: {e}"))),
+            Err(_) => {
+                add(&self.app.hub.counters.ws_slow_closed, 1);
+                Err(End::Close(
+                    CLOSE_TOO_SLOW,
+                    format!("too slow: not reading for {} s", self.stuck.as_secs()),
+                ))
+            }
+        }
+    }
+
+    async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), End> {
+        self.send(Message::Text(to_text(msg))).await
+    }
+
+    /// Sends a hub frame, announcing any events this client missed before it.
+    async fn deliver(&mut self, frame: Frame) -> Result<(), End> {
+        let Some(batch) = &frame.batch else {
+            return self.send(Message::Text(frame.text)).await;
+        };
+        if batch.first_seq > self.next_seq {
+            let missed = batch.first_seq - self.next_seq;
+            add(&self.stats.missed, missed);
+            add(&self.stats.lagged, 1);
+            add(&self.app.hub.counters.ws_missed, missed);
+            self.send_msg(&ServerMsg::Lagged { missed }).await?;
+        }
+        self.next_seq = batch.last_seq + 1;
+        if self.filter == 0 || batch.mask & !self.filter == 0 {
+            return self.send(Message::Text(frame.text)).await;
+        }
+        if batch.mask & self.filter == 0 {
+            return Ok(());
+        }
+        let wanted = batch
+            .events
+            .iter()
+            .filter(|e| e.kind.protocol().bit() & self.filter != 0)
+            .map(|e| &**e);
+        let text = events_text(wanted);
+        self.send(Message::Text(text)).await
+    }
+
+    /// Handles a text frame: a command, or plain text to show (and chat, bridged).
+    async fn on_text(
+        &mut self,
+        text: Utf8Bytes,
+        replies: &mpsc::Sender<ServerMsg>,
+    ) -> Result<(), End> {
+        if !text.trim_start().starts_with('{') {
+            self.plain_message(text.as_bytes());
+            return Ok(());
+        }
+        let cmd: Command = match serde_json::from_str(&text) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let id = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("id")?.as_u64());
+                let message = format!(
+                    "could not read that command: {e}. A command looks like \
+                     {{\"type\":\"chat\",\"id\":1,\"text\":\"hi\"}} (see docs/protocol.md)"
+                );
+                return self.send_msg(&ServerMsg::Error { id, message }).await;
+            }
+        };
+        let id = cmd.id;
+        match cmd.kind {
+            CommandKind::Ping => {
+                let pong = ServerMsg::Pong { id, ts_us: now_us() };
+                self.send_msg(&pong).await
+            }
+            CommandKind::Subscribe { protocols } => {
+                self.filter = protocols.iter().fold(0, |m, p| m | p.bit());
+                let detail = if protocols.is_empty() {
+                    "subscribed to every protocol".to_owned()
+                } else {
+                    let names: Vec<_> = protocols.iter().map(|p| p.as_str()).collect();
+                    format!("subscribed to {}", names.join(", "))
+                };
+                let ack = ServerMsg::Ack {
+                    id,
+                    detail: Some(detail),
+                };
+                self.send_msg(&ack).await
+            }
+            kind => match replies.clone().try_reserve_owned() {
+                Ok(permit) => {
+                    let (app, client) = (self.app.clone(), self.stats.id);
+                    tokio::spawn(async move {
+                        let reply = match commands::execute(&app, client, kind).await {
+                            Ok(detail) => ServerMsg::Ack {
+                                id,
+                                detail: Some(detail),
+                            },
+                            Err(message) => ServerMsg::Error {
+                                id: Some(id),
+                                message,
+                            },
+                        };
+                        permit.send(reply);
+                    });
+                    Ok(())
+                }
+                Err(_) => {
+                    let message = format!(
+                        "too many commands in flight (at most {MAX_IN_FLIGHT}); wait for their \
+                         answers"
+                    );
+                    self.send_msg(&ServerMsg::Error {
+                        id: Some(id),
+                        message,
+                    })
+                    .await
+                }
+            },
+        }
+    }
+
+    /// A frame that is not a command: shown as this client's message and, with
+    /// `--bridge`, relayed like chat.
+    fn plain_message(&self, bytes: &[u8]) {
+        let app = &self.app;
+        app.hub.publish(EventKind::WsMessage {
+            client: self.stats.id,
+            peer: self.stats.peer.clone(),
+            size: bytes.len() as u64,
+            payload: Payload::capture(bytes, app.config.snaplen),
+        });
+        app.bridge(bridge::Source::Chat, bytes);
+    }
+}
+
+/// Builds `hello` and `snapshot` and runs the client until it leaves or the lab stops.
+pub async fn run<Si, St, E>(
+    app: Arc<App>,
+    stats: Arc<ClientStats>,
+    sink: Si,
+    mut stream: St,
+    since: Option<u64>,
+) where
+    Si: Sink<Message> + Unpin,
+    Si::Error: Display,
+    St: Stream<Item = Result<Message, E>> + Unpin,
+    E: Display,
+{
+    let started = now_us();
+    add(&app.hub.counters.ws_clients, 1);
+    app.hub.publish(EventKind::WsOpen {
+        client: stats.id,
+        peer: stats.peer.clone(),
+        user_agent: stats.user_agent.clone(),
+        dashboard: stats.dashboard,
+    });
+    let sub = app.hub.subscribe(since);
+    let mut rx = sub.rx;
+    let mut pump = Pump {
+        app: app.clone(),
+        stats: stats.clone(),
+        sink,
+        filter: 0,
+        next_seq: sub.last_seq + 1,
+        stuck: Duration::from_secs(app.config.ws_stuck_secs.max(1)),
+    };
+    let (replies_tx, mut replies) = mpsc::channel(MAX_IN_FLIGHT);
+    let idle = Duration::from_secs(app.config.ws_idle_secs.max(3));
+    let mut ping = tokio::time::interval_at(Instant::now() + idle / 3, idle / 3);
+    let mut last_heard = Instant::now();
+    let shutdown = app.shutdown.clone();
+
+    let end = async {
+        pump.send_msg(&hello(&app, stats.id)).await?;
+        let snapshot = Snapshot {
+            state: app.lab_state(),
+            backlog: trim_backlog(sub.backlog),
+            resumed_from: sub.resumed_from,
+            last_seq: sub.last_seq,
+        };
+        pump.send_msg(&ServerMsg::Snapshot(snapshot)).await?;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    return Err(End::Close(1001, "the lab is shutting down".into()));
+                }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    let msg = match incoming {
+                        None => return Err(End::Gone(None, "vanished".into())),
+                        Some(Err(e)) => return Err(classify_error(&e)),
+                        Some(Ok(msg)) => msg,
+                    };
+                    let len = match &msg {
+                        Message::Text(t) => t.len(),
+                        Message::Binary(b) => b.len(),
+                        _ => 0,
+                    };
+                    add(&stats.frames_in, 1);
+                    add(&stats.bytes_in, len as u64);
+                    add(&app.hub.counters.ws_frames_in, 1);
+                    add(&app.hub.counters.ws_bytes_in, len as u64);
+                    match msg {
+                        Message::Text(text) => pump.on_text(text, &replies_tx).await?,
+                        Message::Binary(bytes) => pump.plain_message(&bytes),
+                        Message::Close(frame) => {
+                            let (code, reason) = frame
+                                .map(|f| (Some(u16::from(f.code)), f.reason.to_string()))
+                                .unwrap_or((None, String::new()));
+                            return Err(End::Gone(code, reason));
+                        }
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+                Some(reply) = replies.recv() => pump.send_msg(&reply).await?,
+                frame = rx.recv() => match frame {
+                    Ok(frame) => pump.deliver(frame).await?,
+                    // The gap shows in the next batch's seq: `deliver` reports it.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(End::Close(1001, "the lab is shutting down".into()));
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle {
+                        return Err(End::Close(CLOSE_IDLE, format!("idle for {} s", idle.as_secs())));
+                    }
+                    pump.send(Message::Ping(Default::default())).await?;
+                }
+            }
+        }
+    }
+    .await;
+
+    let (code, reason) = match end {
+        Ok(()) => (None, String::new()),
+        Err(End::Gone(code, reason)) => (code, reason),
+        Err(End::Close(code, reason)) => {
+            let frame = CloseFrame {
+                code,
+                reason: reason.clone().into(),
+            };
+            let _ = timeout(Duration::from_secs(1), pump.sink.send(Message::Close(Some(frame))))
+                .await;
+            (Some(code), reason)
+        }
+    };
+    app.hub.publish(EventKind::WsClose {
+        client: stats.id,
+        peer: stats.peer.clone(),
+        code,
+        reason,
+        duration_us: now_us().saturating_sub(started),
+    });
+}
+
+/// Maps a read error to the close it deserves: 1009 for a message over the limit, 1007
+/// for text that is not UTF-8.
+fn classify_error(e: &impl Display) -> End {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("too long") || lower.contains("space limit") || lower.contains("too big") {
+        End::Close(1009, "message too big".into())
+    } else if lower.contains("utf-8") || lower.contains("utf8") {
+        End::Close(1007, "text frame is not valid UTF-8".into())
+    } else {
+        End::Gone(None, text)
+    }
+}
+
+/// The first frame: who we are, what runs where, the limits.
+pub fn hello(app: &App, client: u64) -> ServerMsg {
+    let c = &app.config;
+    ServerMsg::Hello(Hello {
+        server: "wirelab".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: PROTOCOL_VERSION,
+        client,
+        services: app.services.clone(),
+        limits: Limits {
+            snaplen: c.snaplen as u64,
+            backlog: c.backlog as u64,
+            batch_max: hub::BATCH_MAX as u64,
+            batch_ms: hub::BATCH_INTERVAL.as_millis() as u64,
+            max_message: c.max_ws_message as u64,
+            max_ws_clients: c.max_ws_clients as u64,
+            max_tcp_conns: c.max_tcp_conns as u64,
+            max_http_body: c.max_http_body as u64,
+        },
+        token_required: app.token.is_some(),
+        bridge: c.bridge,
+        allow_outbound: c.allow_outbound,
+    })
+}
+
+/// Keeps the newest events that fit in [`SNAPSHOT_BUDGET`] bytes of payload.
+fn trim_backlog(backlog: Vec<Arc<Event>>) -> Vec<Event> {
+    let mut budget = SNAPSHOT_BUDGET;
+    let mut kept: Vec<Event> = Vec::with_capacity(backlog.len());
+    for ev in backlog.iter().rev() {
+        let cost = ev.kind.payload().map_or(0, |p| p.data.len()) + 128;
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        kept.push((**ev).clone());
+    }
+    kept.reverse();
+    kept
+}

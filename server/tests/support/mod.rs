@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests; each test file that needs them says `mod support;`.
+//!
+//! Every test file is its own crate and uses only some of these helpers, hence the allow.
+#![allow(dead_code)]
+
+pub mod browser;
