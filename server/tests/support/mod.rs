@@ -3,4 +3,5 @@
 //! Every test file is its own crate and uses only some of these helpers, hence the allow.
 #![allow(dead_code)]
 
-pub mod browser;
+pub(crate) mod browser;
+pub(crate) mod lab;
