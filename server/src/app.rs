@@ -23,6 +23,8 @@ pub struct App {
     pub services: Vec<ServiceInfo>,
     /// The token `/ws` and `/api` ask for, when the lab is exposed or one was given.
     pub token: Option<String>,
+    /// The Prometheus recorder behind `/metrics`.
+    pub metrics: crate::web::metrics::Metrics,
     /// Cancelled when the lab stops; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }

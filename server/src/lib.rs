@@ -124,6 +124,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         hub: hub.clone(),
         services,
         token,
+        metrics: web::metrics::Metrics::default(),
         shutdown: shutdown.clone(),
         config,
     });

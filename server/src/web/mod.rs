@@ -1,10 +1,12 @@
-//! The dashboard's HTTP side: the page, `/ws`, `/api`, `/healthz`.
+//! The dashboard's HTTP side: the page, `/ws`, `/api`, `/healthz`, `/metrics`.
 //!
 //! - [`assets`]: the built dashboard (`dist/`), embedded in release builds.
 //! - [`auth`]: the Origin and token checks.
+//! - [`metrics`]: `/metrics` in Prometheus text format.
 
 pub mod assets;
 pub mod auth;
+pub mod metrics;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade::handler))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::handler))
         .fallback(assets::serve)
         .with_state(app)
 }

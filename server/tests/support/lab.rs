@@ -1,7 +1,5 @@
 //! Starting a real lab on port 0 and speaking to it as a WebSocket client would.
 
-
-
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -72,7 +70,9 @@ impl Client {
     pub(crate) async fn try_next(&mut self, wait: Duration) -> Option<ServerMsg> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match msg.ok()? {
                 Message::Text(t) => {
                     return Some(serde_json::from_str(t.as_str()).expect("server JSON parses"));
@@ -116,7 +116,10 @@ impl Client {
         loop {
             match self.next().await {
                 ServerMsg::Ack { id: i, detail } if i == id => return Ok(detail),
-                ServerMsg::Error { id: Some(i), message } if i == id => return Err(message),
+                ServerMsg::Error {
+                    id: Some(i),
+                    message,
+                } if i == id => return Err(message),
                 _ => continue,
             }
         }
