@@ -18,7 +18,7 @@
 //!   Chromium with a fresh profile in a scratch directory, so tests and test binaries run in
 //!   parallel without sharing anything.
 //! - Everything is torn down when the [`Browser`] drops, also when the test panics. On a panic
-//!   the scratch directory (chromedriver's log, the profile) stays, and the message names it.
+//!   chromedriver's log stays in the scratch directory, and the message names it.
 //! - When the browser is missing, or `WIRELAB_SKIP_BROWSER=1` (`cargo xtask test` sets it when
 //!   it found no browser), [`browser()`] returns None after printing `SKIPPING browser test: …`;
 //!   under `CI=true` it panics instead: CI never skips the browser.
@@ -53,6 +53,9 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-dev-shm-usage",
     "--window-size=1280,800",
 ];
+
+/// The page's size (CSS pixels), and so the screenshots'.
+const VIEWPORT: (u32, u32) = (1280, 800);
 
 /// How long chromedriver may take to listen on its port.
 const DRIVER_START: Duration = Duration::from_secs(10);
@@ -101,15 +104,33 @@ pub(crate) async fn browser() -> Option<Browser> {
             )
         });
     let session = client.session_id().await.ok().flatten();
-    Some(Browser {
+    let browser = Browser {
         client,
         session,
         driver,
         scratch,
-    })
+    };
+    browser.fit_viewport().await;
+    Some(browser)
 }
 
 impl Browser {
+    /// Headless Chromium counts its (invisible) toolbars in `--window-size`: grow the window
+    /// by their size so the page itself gets [`VIEWPORT`], as screenshots should show it.
+    async fn fit_viewport(&self) {
+        let script = "return [window.outerWidth - window.innerWidth, \
+                      window.outerHeight - window.innerHeight]";
+        let bars = self.client.execute(script, Vec::new()).await;
+        let bars = bars
+            .ok()
+            .and_then(|bars| serde_json::from_value::<[u32; 2]>(bars).ok());
+        let [width, height] = bars.unwrap_or_default();
+        let (vw, vh) = VIEWPORT;
+        if let Err(err) = self.client.set_window_size(vw + width, vh + height).await {
+            panic!("browser could not resize its window: {err}");
+        }
+    }
+
     /// Opens `url`; panics if the browser can't.
     pub(crate) async fn goto(&self, url: &str) {
         if let Err(err) = self.client.goto(url).await {
@@ -376,18 +397,19 @@ impl Scratch {
         Scratch { path }
     }
 
-    /// Where a failed wait saves its screenshot: beside the scratch directory, so it
-    /// outlives it.
+    /// Where a failed wait saves its screenshot (the directory stays when the test fails).
     fn failure_screenshot_path(&self) -> PathBuf {
-        self.path.with_extension("failure.png")
+        self.path.join("failure.png")
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         if thread::panicking() {
+            // Keep chromedriver's log for the post-mortem; the profile is megabytes of noise.
+            let _ = fs::remove_dir_all(self.path.join("profile"));
             say(&format!(
-                "browser scratch directory kept: {}",
+                "browser test failed; chromedriver's log (and any failure.png) is in {}",
                 self.path.display()
             ));
         } else {

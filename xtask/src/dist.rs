@@ -1,0 +1,102 @@
+//! `cargo xtask dist`: bootstrap, then build the dashboard into `dist/` with trunk, and report
+//! the size of the wasm it made (raw and gzipped, as a browser would fetch it).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::sh::{self, Result, fail, timed};
+
+/// The sizes of one built `.wasm` file.
+pub(crate) struct WasmSize {
+    /// Its path, relative to the repo root.
+    pub(crate) path: PathBuf,
+    /// Bytes on disk.
+    pub(crate) raw: u64,
+    /// Bytes after `gzip -9`: roughly what goes over the wire.
+    pub(crate) gzip: u64,
+}
+
+/// Bootstraps, builds `dist/`, prints and returns the wasm sizes.
+pub(crate) fn run() -> Result<Vec<WasmSize>> {
+    timed("bootstrap", crate::bootstrap::run)?;
+    let (sizes, _) = timed("dist: trunk build --release", build)?;
+    Ok(sizes)
+}
+
+fn build() -> Result<Vec<WasmSize>> {
+    let root = sh::repo_root();
+    for needed in ["Trunk.toml", "index.html"] {
+        if !root.join(needed).is_file() {
+            return fail(format!(
+                "{needed} is missing at the repo root: trunk builds the dashboard from \
+                 index.html (with Trunk.toml beside it), so restore it from git."
+            ));
+        }
+    }
+    // `--offline`: every tool is in place (bootstrap) and trunk must not try to download any.
+    sh::run(
+        sh::cmd("trunk").args(["build", "--release", "--offline"]),
+        "If trunk names a missing tool, run `cargo xtask bootstrap`; otherwise the error above \
+         comes from the frontend's build.",
+    )?;
+    let sizes = wasm_sizes(&root.join("dist"))?;
+    if sizes.is_empty() {
+        return fail(
+            "trunk finished but left no .wasm file in dist/; check index.html's rust link.",
+        );
+    }
+    for size in &sizes {
+        println!(
+            "{}: {} raw, {} gzip -9",
+            size.path.display(),
+            kib(size.raw),
+            kib(size.gzip)
+        );
+    }
+    Ok(sizes)
+}
+
+/// Measures every `.wasm` directly in `dist`.
+fn wasm_sizes(dist: &Path) -> Result<Vec<WasmSize>> {
+    let entries = std::fs::read_dir(dist)
+        .or_else(|err| fail(format!("could not list {}: {err}", dist.display())))?;
+    let mut sizes = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") {
+            let raw = entry.metadata().map(|meta| meta.len()).unwrap_or(0);
+            let gzip = gzip_size(&path)?;
+            let path = path
+                .strip_prefix(sh::repo_root())
+                .unwrap_or(&path)
+                .to_path_buf();
+            sizes.push(WasmSize { path, raw, gzip });
+        }
+    }
+    sizes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(sizes)
+}
+
+/// The length of `gzip -9 -c file`'s output.
+fn gzip_size(file: &Path) -> Result<u64> {
+    let no_gzip =
+        |err: std::io::Error| sh::error(format!("could not run gzip on {}: {err}", file.display()));
+    let mut child = sh::cmd("gzip")
+        .args(["-9", "-c"])
+        .arg(file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(no_gzip)?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let size = std::io::copy(&mut stdout, &mut std::io::sink()).map_err(no_gzip)?;
+    let status = child.wait().map_err(no_gzip)?;
+    if !status.success() {
+        return fail(format!("gzip failed on {} ({status})", file.display()));
+    }
+    Ok(size)
+}
+
+/// `bytes` in KiB with one decimal.
+pub(crate) fn kib(bytes: u64) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
