@@ -1,0 +1,101 @@
+//! The app: owns both stores and the socket, provides them as contexts, and lays out
+//! the header, the rail, the selected panel and the timeline.
+
+use yew::prelude::*;
+
+use crate::components::header::Header;
+use crate::components::rail::{Rail, Tab};
+use crate::components::timeline_pane::TimelinePane;
+use crate::ctx::{Commander, LabCtx, TimelineCtx};
+use crate::lab::{Lab, LabAction};
+use crate::route::route;
+use crate::services::browser;
+use crate::services::socket::{Handlers, Socket};
+use crate::timeline::{DEFAULT_CAP, Timeline, TimelineAction};
+
+/// The ring's bound: `?cap=N` in the page URL, else `localStorage["wirelab.cap"]`,
+/// else 50,000.
+fn ring_cap() -> usize {
+    crate::link::query_param(&browser::page_search(), "cap")
+        .and_then(|c| c.parse().ok())
+        .or_else(|| browser::stored_usize("wirelab.cap"))
+        .unwrap_or(DEFAULT_CAP)
+}
+
+#[function_component]
+pub fn App() -> Html {
+    let timeline = use_reducer(|| Timeline::new(ring_cap()));
+    let lab = use_reducer(Lab::default);
+
+    let socket = {
+        let tl = timeline.dispatcher();
+        let lab = lab.dispatcher();
+        use_memo((), move |_| {
+            let (lab1, lab2, lab3) = (lab.clone(), lab.clone(), lab.clone());
+            Socket::new(Handlers {
+                on_status: Callback::from(move |s| lab1.dispatch(LabAction::Conn(s))),
+                on_frames: Callback::from(move |frames| {
+                    let routed = route(frames);
+                    if !routed.timeline.is_empty() {
+                        tl.dispatch(TimelineAction::Apply(routed.timeline));
+                    }
+                    for action in routed.lab {
+                        lab.dispatch(action);
+                    }
+                }),
+                on_bad_frame: Callback::from(move |why| lab2.dispatch(LabAction::BadFrame(why))),
+                on_closed: Callback::from(move |text| {
+                    lab3.dispatch(LabAction::Notice {
+                        level: "warn",
+                        text,
+                    })
+                }),
+            })
+        })
+    };
+    {
+        let socket = (*socket).clone();
+        use_effect_with((), move |_| {
+            socket.connect();
+            move || socket.stop()
+        });
+    }
+    // The tab lives in the URL's hash, so a reload (or a shared link) keeps it.
+    let tab = use_state_eq(|| {
+        web_sys::window()
+            .and_then(|w| w.location().hash().ok())
+            .and_then(|h| Tab::parse(h.trim_start_matches('#')))
+            .unwrap_or(Tab::Timeline)
+    });
+    let onselect = {
+        let tab = tab.clone();
+        Callback::from(move |t: Tab| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_hash(t.key());
+            }
+            tab.set(t)
+        })
+    };
+    let commander = Commander {
+        socket: (*socket).clone(),
+        lab: lab.dispatcher(),
+    };
+
+    html! {
+        <ContextProvider<TimelineCtx> context={timeline}>
+        <ContextProvider<LabCtx> context={lab}>
+        <ContextProvider<Commander> context={commander}>
+            <div class="app">
+                <Header />
+                <div class="body">
+                    <Rail tab={*tab} onselect={onselect} />
+                    <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
+                        <TimelinePane />
+                    </main>
+                </div>
+            </div>
+        </ContextProvider<Commander>>
+        </ContextProvider<LabCtx>>
+        </ContextProvider<TimelineCtx>>
+    }
+}

@@ -1,0 +1,68 @@
+//! What the app hands down through contexts (after yew's `contexts` example): the two
+//! stores and the command sender.
+
+use wirelab_shared::CommandKind;
+use yew::prelude::*;
+
+use crate::lab::{Lab, LabAction};
+use crate::services::socket::Socket;
+use crate::timeline::Timeline;
+
+/// The timeline store; changes once per animation frame while events flow.
+pub type TimelineCtx = UseReducerHandle<Timeline>;
+/// The lab store; changes about once a second.
+pub type LabCtx = UseReducerHandle<Lab>;
+
+/// Sends commands and files their results under the form that sent them.
+#[derive(Clone)]
+pub struct Commander {
+    pub socket: Socket,
+    pub lab: UseReducerDispatcher<Lab>,
+}
+
+impl PartialEq for Commander {
+    fn eq(&self, other: &Self) -> bool {
+        self.socket == other.socket
+    }
+}
+
+impl Commander {
+    /// Sends `kind` from `form` (the key its result is shown under), saying `what` until
+    /// the answer comes.
+    pub fn run(&self, form: &'static str, what: impl Into<String>, kind: CommandKind) {
+        match self.socket.send(kind) {
+            Ok(id) => self.lab.dispatch(LabAction::Sent {
+                id,
+                form,
+                what: what.into(),
+            }),
+            Err(message) => self.lab.dispatch(LabAction::Refused { form, message }),
+        }
+    }
+
+    /// Shows an input error next to `form` without sending anything.
+    pub fn refuse(&self, form: &'static str, message: impl Into<String>) {
+        self.lab.dispatch(LabAction::Refused {
+            form,
+            message: message.into(),
+        });
+    }
+}
+
+/// The timeline store from context (the app always provides it).
+#[hook]
+pub fn use_timeline() -> TimelineCtx {
+    use_context::<TimelineCtx>().expect("the app provides the timeline")
+}
+
+/// The lab store from context.
+#[hook]
+pub fn use_lab() -> LabCtx {
+    use_context::<LabCtx>().expect("the app provides the lab")
+}
+
+/// The command sender from context.
+#[hook]
+pub fn use_commander() -> Commander {
+    use_context::<Commander>().expect("the app provides the commander")
+}

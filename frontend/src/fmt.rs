@@ -1,0 +1,194 @@
+//! Formatting for people: times to the millisecond, sizes, durations, counts. Pure
+//! functions; the browser's time-zone offset is passed in, so tests need no browser.
+
+/// Days since 1970-01-01 to a civil date (proleptic Gregorian), after Howard Hinnant's
+/// `civil_from_days`.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The parts of a timestamp shifted by `offset_min` minutes (local = UTC + offset).
+struct Parts {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    ms: u32,
+}
+
+fn parts(ts_us: u64, offset_min: i32) -> Parts {
+    let ms_total = (ts_us / 1000) as i64 + i64::from(offset_min) * 60_000;
+    let days = ms_total.div_euclid(86_400_000);
+    let in_day = ms_total.rem_euclid(86_400_000);
+    let (y, mo, d) = civil_from_days(days);
+    Parts {
+        y,
+        mo,
+        d,
+        h: (in_day / 3_600_000) as u32,
+        mi: (in_day / 60_000 % 60) as u32,
+        s: (in_day / 1000 % 60) as u32,
+        ms: (in_day % 1000) as u32,
+    }
+}
+
+/// `HH:MM:SS.mmm`, the timeline's time column.
+pub fn clock(ts_us: u64, offset_min: i32) -> String {
+    let p = parts(ts_us, offset_min);
+    format!("{:02}:{:02}:{:02}.{:03}", p.h, p.mi, p.s, p.ms)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm`, for tooltips and the detail pane.
+pub fn date_time(ts_us: u64, offset_min: i32) -> String {
+    let p = parts(ts_us, offset_min);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        p.y, p.mo, p.d, p.h, p.mi, p.s, p.ms
+    )
+}
+
+/// ISO 8601 in UTC with milliseconds (`2026-11-24T21:18:03.123Z`), as HAR wants.
+pub fn iso8601(ts_us: u64) -> String {
+    let p = parts(ts_us, 0);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        p.y, p.mo, p.d, p.h, p.mi, p.s, p.ms
+    )
+}
+
+/// A byte count: `0 B`, `999 B`, `1.5 KiB`, `12.0 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v >= 100.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A rate or other non-negative figure in few characters: `0`, `12`, `1.2k`, `34k`, `1.5M`.
+pub fn compact(v: f64) -> String {
+    let v = v.max(0.0);
+    if v < 10.0 && v.fract() != 0.0 {
+        format!("{v:.1}")
+    } else if v < 1000.0 {
+        format!("{v:.0}")
+    } else if v < 10_000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else if v < 1_000_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else {
+        format!("{:.1}M", v / 1_000_000.0)
+    }
+}
+
+/// A duration: `850 µs`, `1.24 ms`, `312 ms`, `3.2 s`, `4m 03s`, `2h 05m`.
+pub fn duration_us(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else if us < 10_000 {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    } else if us < 1_000_000 {
+        format!("{} ms", us / 1000)
+    } else if us < 60_000_000 {
+        format!("{:.1} s", us as f64 / 1e6)
+    } else if us < 3_600_000_000 {
+        let s = us / 1_000_000;
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        let m = us / 60_000_000;
+        format!("{}h {:02}m", m / 60, m % 60)
+    }
+}
+
+/// An integer with thousands separators: `12,345`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// How long ago `since_us` was at `now_us` (`—` when unknown).
+pub fn age(now_us: u64, since_us: u64) -> String {
+    if since_us == 0 || now_us < since_us {
+        "—".to_owned()
+    } else {
+        duration_us(now_us - since_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-11-24T21:18:03.123456Z
+    const TS: u64 = 1_795_555_083_123_456;
+
+    #[test]
+    fn clock_and_dates_to_the_millisecond() {
+        assert_eq!(clock(TS, 0), "21:18:03.123");
+        assert_eq!(clock(TS, 60), "22:18:03.123");
+        assert_eq!(clock(TS, 180), "00:18:03.123");
+        assert_eq!(date_time(TS, 180), "2026-11-25 00:18:03.123");
+        assert_eq!(date_time(TS, -22 * 60), "2026-11-23 23:18:03.123");
+        assert_eq!(iso8601(TS), "2026-11-24T21:18:03.123Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn sizes_and_counts() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(200 * 1024 * 1024), "200 MiB");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(2.5), "2.5");
+        assert_eq!(compact(999.0), "999");
+        assert_eq!(compact(1234.0), "1.2k");
+        assert_eq!(compact(56_000.0), "56k");
+        assert_eq!(compact(2_500_000.0), "2.5M");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_us(850), "850 µs");
+        assert_eq!(duration_us(1240), "1.24 ms");
+        assert_eq!(duration_us(312_400), "312 ms");
+        assert_eq!(duration_us(3_200_000), "3.2 s");
+        assert_eq!(duration_us(243_000_000), "4m 03s");
+        assert_eq!(duration_us(7_500_000_000), "2h 05m");
+        assert_eq!(age(10, 0), "—");
+        assert_eq!(age(2_000_000, 1_000_000), "1.0 s");
+    }
+}

@@ -1,0 +1,84 @@
+//! # wirelab-frontend: the dashboard
+//!
+//! A Yew app, compiled to wasm by trunk (`index.html` and `Trunk.toml` at the repository
+//! root), that shows everything the lab sees, live, over the `/ws` push channel, and acts
+//! on it with the commands of `wirelab-shared`.
+//!
+//! ## Layout
+//! Browser-free logic (plain Rust, unit-tested natively with `cargo test`):
+//! - [`deque`]: `ChunkDeque`, a deque in shared chunks, cheap to clone in a reducer.
+//! - [`row`]: `Row`, an event prepared once for display (preview, kind, peer, size).
+//! - [`filter`]: the timeline filter (protocols, direction, peer, text).
+//! - [`timeline`]: the timeline store (`Reducible`): bounded ring, filtered view,
+//!   exact counters, rates.
+//! - [`lab`]: the lab store (`Reducible`): connection state, `hello`, `state`, pool
+//!   figures, command results.
+//! - [`route`]: splits each batch of server frames between the two stores.
+//! - [`rates`]: per-second events and bytes per protocol over the last 60 s.
+//! - [`link`]: connection state labels, reconnect backoff, `/ws` URLs.
+//! - [`fmt`]: times to the millisecond, sizes, durations, counts.
+//! - [`hexdump`]: hex and ASCII dumps.
+//! - [`export`]: JSON Lines and HAR 1.2.
+//! - [`curl`]: an HTTP exchange as `curl -v` prints it, and as a `curl` command.
+//! - [`wscost`]: WebSocket framing bytes against HTTP polling headers.
+//! - [`charts`]: SVG paths for sparklines and the pool chart.
+//!
+//! Side effects ([`services`]): `socket` (the push channel: reconnect, resume, one flush
+//! per animation frame), `history` (`GET /api/events`), `browser` (clock, downloads,
+//! clipboard).
+//!
+//! Components ([`components`], one per file, thin): `app` (stores, contexts, layout),
+//! `header`, `rail`, `timeline_pane`, `timeline_list` (virtualized), `row_view`,
+//! `filter_bar`, `detail`, `charts_strip`, the panels (`tcp_panel`, `udp_panel`,
+//! `http_panel`, `ws_panel`, `pool_panel`), and small parts (`try_it`, `status_line`,
+//! `notices`, `sparkline`). [`ctx`] holds the context types.
+//!
+//! ## Stable hooks for browser tests
+//! - `#conn-state`: text is exactly `connecting`, `connected` or `reconnecting in Ns`.
+//! - Timeline rows: `.row[data-seq]` (only the visible rows are in the DOM);
+//!   `#timeline-list` is the scrolling element; `#jump-new` (the "N new" button) and
+//!   `#follow` (pause or resume autoscroll).
+//! - Counters: `#count-events` (events received, exact; plain digits, also in
+//!   `data-value`), `#count-lagged` (events the server said this page missed),
+//!   `#count-shown` (rows passing the filter).
+//! - Filters: `#filter-text`, `#filter-peer`, `[data-filter-proto=all|tcp|udp|http|ws|pool|system]`
+//!   (a click shows that protocol only, Ctrl/Shift-click adds or removes it;
+//!   `aria-pressed` tells the state), `[data-filter-dir=all|in|out]`, `#filter-reset`,
+//!   `#clear`.
+//! - Tabs: `[data-tab=timeline|tcp|udp|http|ws|pool]`.
+//! - Detail pane: `#detail`, `[data-view=text|hex]`, `#detail-payload`.
+//! - Exports: `#export-jsonl`, `#export-har`.
+//! - TCP: `#tcp-send-target` (`all` or a connection id), `#tcp-send-enc`,
+//!   `#tcp-send-input`, `#tcp-send-button`, `[data-close-conn=ID]`, `[data-reset-conn=ID]`,
+//!   `#tcp-connect-addr`, `#tcp-connect-button`, rows `[data-conn=ID]`.
+//! - UDP: `#udp-send-target` (`all` or a peer address), `#udp-send-enc`,
+//!   `#udp-send-input`, `#udp-send-button`, rows `[data-peer=ADDR]`.
+//! - HTTP: `[data-exchange=ID]`, `#http-replay`, `#http-copy-curl`, `#http-curl-v`.
+//! - WebSocket: `#chat-input`, `#chat-send`, `#chat-log`.
+//! - Pool: `#pool-requests`, `#pool-concurrency`, `#pool-max-conns`, `#pool-keep-alive`,
+//!   `#pool-no-pool`, `#pool-url`, `#pool-start`, `#pool-cancel`; figures `#pool-in-use`,
+//!   `#pool-idle`, `#pool-waiting`, `#pool-done`, `#pool-opened`, `#pool-errors`,
+//!   `#pool-p50`, `#pool-p99`, `#pool-state`.
+//! - Command results: `.status[data-form=NAME]` next to each form, with class `ok`,
+//!   `err` or `pending`.
+
+pub mod components;
+pub mod ctx;
+
+pub mod deque;
+
+pub mod filter;
+pub mod fmt;
+pub mod hexdump;
+pub mod lab;
+pub mod link;
+pub mod rates;
+pub mod route;
+pub mod row;
+pub mod services;
+pub mod timeline;
+
+/// Starts the app in the page's `<body>`.
+pub fn start() {
+    yew::Renderer::<components::app::App>::new().render();
+}

@@ -1,0 +1,100 @@
+//! The server's recorded history (`GET /api/events`), for "load older" and for searching
+//! the whole history. A server without the store answers 404; that is reported as
+//! "not available", not as a failure.
+
+use gloo_net::http::Request;
+use serde::Deserialize;
+use wirelab_shared::Event;
+
+use crate::link::{percent_encode, with_token};
+
+/// One page of history.
+#[derive(Deserialize, Debug, Default)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// Where the next page starts, when there is one (opaque to the page).
+    #[serde(default)]
+    pub next: Option<serde_json::Value>,
+}
+
+/// What to ask for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    pub since_seq: Option<u64>,
+    pub until_seq: Option<u64>,
+    pub protocol: Option<String>,
+    pub peer: Option<String>,
+    pub q: Option<String>,
+    pub limit: u32,
+}
+
+impl Query {
+    /// The request path, query string included.
+    pub fn path(&self, token: Option<&str>) -> String {
+        let mut parts = vec![format!("limit={}", self.limit.max(1))];
+        if let Some(s) = self.since_seq {
+            parts.push(format!("since_seq={s}"));
+        }
+        if let Some(s) = self.until_seq {
+            parts.push(format!("until_seq={s}"));
+        }
+        for (k, v) in [
+            ("protocol", &self.protocol),
+            ("peer", &self.peer),
+            ("q", &self.q),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={}", percent_encode(v)));
+            }
+        }
+        with_token(&format!("/api/events?{}", parts.join("&")), token)
+    }
+}
+
+/// Why history could not be had.
+#[derive(Debug, PartialEq)]
+pub enum HistoryError {
+    /// The server has no history API (404): it runs without the recording store.
+    Unavailable,
+    Failed(String),
+}
+
+/// Fetches one page.
+pub async fn fetch(query: &Query, token: Option<&str>) -> Result<Page, HistoryError> {
+    let resp = Request::get(&query.path(token))
+        .send()
+        .await
+        .map_err(|e| HistoryError::Failed(e.to_string()))?;
+    match resp.status() {
+        200 => resp
+            .json::<Page>()
+            .await
+            .map_err(|e| HistoryError::Failed(format!("unreadable answer: {e}"))),
+        404 | 405 | 501 => Err(HistoryError::Unavailable),
+        s => Err(HistoryError::Failed(format!(
+            "HTTP {s}: {}",
+            resp.text().await.unwrap_or_default()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_paths() {
+        let q = Query {
+            until_seq: Some(99),
+            q: Some("a b".into()),
+            protocol: Some(String::new()),
+            limit: 500,
+            ..Default::default()
+        };
+        assert_eq!(q.path(None), "/api/events?limit=500&until_seq=99&q=a%20b");
+        assert_eq!(
+            Query::default().path(Some("t")),
+            "/api/events?limit=1&token=t"
+        );
+    }
+}

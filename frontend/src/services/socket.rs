@@ -1,0 +1,341 @@
+//! The push channel: one WebSocket to `/ws` on the page's own host, reconnecting with
+//! backoff and resuming with `?since=<last seq>`, whose frames are parsed as they come
+//! and handed over in one batch per animation frame.
+//!
+//! Batching: frames queue up and one flush per `requestAnimationFrame` hands them to
+//! the page. A background tab gets no animation frames, so a 100 ms timer flushes too
+//! (whichever fires first wins), and a queue past [`FLUSH_NOW_EVENTS`] events is flushed
+//! at once, so memory stays bounded whatever the browser throttles.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use wirelab_shared::{Command, CommandKind, ServerMsg};
+use yew::Callback;
+
+use crate::link::{ConnStatus, backoff_ms, ws_url};
+use crate::services::browser;
+
+/// Queued events past which the queue is flushed without waiting for a frame.
+pub const FLUSH_NOW_EVENTS: usize = 20_000;
+/// The fallback flush timer, for tabs without animation frames.
+const FLUSH_TIMER_MS: i32 = 100;
+
+/// Where the socket reports.
+pub struct Handlers {
+    pub on_status: Callback<ConnStatus>,
+    /// Frames since the last flush, in order.
+    pub on_frames: Callback<Vec<ServerMsg>>,
+    /// A frame that did not parse, and why.
+    pub on_bad_frame: Callback<String>,
+    /// The server closed the socket with a code and reason worth telling the user.
+    pub on_closed: Callback<String>,
+}
+
+/// A handle on the push channel; clones share one socket.
+#[derive(Clone)]
+pub struct Socket(Rc<RefCell<Inner>>);
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+struct Inner {
+    handlers: Handlers,
+    ws: Option<WebSocket>,
+    /// The current socket's callbacks, kept alive while it lives.
+    callbacks: Option<WsCallbacks>,
+    /// Failed attempts since the last open, for the backoff.
+    attempt: u32,
+    /// The highest `seq` seen, to resume from.
+    last_seq: Option<u64>,
+    queue: Vec<ServerMsg>,
+    queued_events: usize,
+    flush_scheduled: bool,
+    /// One closure for every flush and one for every retry, made once (a closure must not
+    /// be dropped while it runs, and these run from timers).
+    flush_fn: Option<Closure<dyn FnMut()>>,
+    retry_fn: Option<Closure<dyn FnMut()>>,
+    retry_timer: Option<i32>,
+    next_id: u64,
+    token: Option<String>,
+}
+
+struct WsCallbacks {
+    _open: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// A socket that reports to `handlers`; [`Socket::connect`] opens it.
+    pub fn new(handlers: Handlers) -> Socket {
+        let inner = Rc::new(RefCell::new(Inner {
+            handlers,
+            ws: None,
+            callbacks: None,
+            attempt: 0,
+            last_seq: None,
+            queue: Vec::new(),
+            queued_events: 0,
+            flush_scheduled: false,
+            flush_fn: None,
+            retry_fn: None,
+            retry_timer: None,
+            next_id: 0,
+            token: browser::page_token(),
+        }));
+        let weak = Rc::downgrade(&inner);
+        let flush_fn = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                flush(&rc);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        let retry_fn = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                rc.borrow_mut().retry_timer = None;
+                connect(&rc);
+            }
+        });
+        {
+            let mut i = inner.borrow_mut();
+            i.flush_fn = Some(flush_fn);
+            i.retry_fn = Some(retry_fn);
+        }
+        Socket(inner)
+    }
+
+    /// Opens the socket (and keeps it open from then on).
+    pub fn connect(&self) {
+        connect(&self.0);
+    }
+
+    /// Closes the socket for good (the page is going away).
+    pub fn stop(&self) {
+        let mut i = self.0.borrow_mut();
+        if let (Some(t), Some(w)) = (i.retry_timer.take(), web_sys::window()) {
+            w.clear_timeout_with_handle(t);
+        }
+        if let Some(ws) = i.ws.take() {
+            detach(&ws);
+            let _ = ws.close();
+        }
+    }
+
+    /// Sends a command; returns its id, or why it could not go.
+    pub fn send(&self, kind: CommandKind) -> Result<u64, String> {
+        let mut i = self.0.borrow_mut();
+        let open =
+            i.ws.as_ref()
+                .is_some_and(|ws| ws.ready_state() == WebSocket::OPEN);
+        if !open {
+            return Err("Not connected to the lab: nothing was sent.".to_owned());
+        }
+        i.next_id += 1;
+        let id = i.next_id;
+        let json = serde_json::to_string(&Command { id, kind }).map_err(|e| e.to_string())?;
+        i.ws.as_ref()
+            .expect("checked open above")
+            .send_with_str(&json)
+            .map_err(|e| format!("The browser refused to send: {e:?}"))?;
+        Ok(id)
+    }
+
+    /// The page's token, for API calls.
+    pub fn token(&self) -> Option<String> {
+        self.0.borrow().token.clone()
+    }
+}
+
+fn connect(this: &Rc<RefCell<Inner>>) {
+    let (url, on_status) = {
+        let i = this.borrow();
+        let loc = web_sys::window().map(|w| w.location());
+        let protocol = loc
+            .as_ref()
+            .and_then(|l| l.protocol().ok())
+            .unwrap_or_default();
+        let host = loc.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
+        let url = ws_url(&protocol, &host, i.last_seq, i.token.as_deref());
+        (url, i.handlers.on_status.clone())
+    };
+    on_status.emit(ConnStatus::Connecting);
+    let ws = match WebSocket::new(&url) {
+        Ok(ws) => ws,
+        Err(_) => return schedule_retry(this),
+    };
+    let weak = Rc::downgrade(this);
+    let open = Closure::<dyn FnMut()>::new({
+        let weak = weak.clone();
+        move || on_open(&weak)
+    });
+    let message = Closure::<dyn FnMut(MessageEvent)>::new({
+        let weak = weak.clone();
+        move |e: MessageEvent| on_message(&weak, &e)
+    });
+    let close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(&weak, &e));
+    ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+    let mut i = this.borrow_mut();
+    if let Some(old) = i.ws.take() {
+        detach(&old);
+        let _ = old.close();
+    }
+    i.ws = Some(ws);
+    // The old socket's callbacks are dropped here: they are not running (this runs from
+    // a timer or from start-up).
+    i.callbacks = Some(WsCallbacks {
+        _open: open,
+        _message: message,
+        _close: close,
+    });
+}
+
+fn detach(ws: &WebSocket) {
+    ws.set_onopen(None);
+    ws.set_onmessage(None);
+    ws.set_onclose(None);
+}
+
+fn on_open(weak: &Weak<RefCell<Inner>>) {
+    let Some(rc) = weak.upgrade() else { return };
+    let on_status = {
+        let mut i = rc.borrow_mut();
+        i.attempt = 0;
+        i.handlers.on_status.clone()
+    };
+    on_status.emit(ConnStatus::Connected);
+}
+
+fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
+    let Some(rc) = weak.upgrade() else { return };
+    let Some(text) = e.data().as_string() else {
+        let cb = rc.borrow().handlers.on_bad_frame.clone();
+        cb.emit("a binary frame (the dashboard speaks JSON text)".to_owned());
+        return;
+    };
+    match serde_json::from_str::<ServerMsg>(&text) {
+        Ok(msg) => {
+            let flush_now = {
+                let mut i = rc.borrow_mut();
+                match &msg {
+                    ServerMsg::Events { events } => {
+                        if let Some(last) = events.last() {
+                            i.last_seq = Some(i.last_seq.unwrap_or(0).max(last.seq));
+                        }
+                        i.queued_events += events.len();
+                    }
+                    ServerMsg::Snapshot(s) => {
+                        // Resumed or not, the server's history goes up to `last_seq` now.
+                        i.last_seq = Some(s.last_seq).filter(|s| *s > 0);
+                        i.queued_events += s.backlog.len();
+                    }
+                    _ => {}
+                }
+                i.queue.push(msg);
+                i.queued_events >= FLUSH_NOW_EVENTS
+            };
+            if flush_now {
+                flush(&rc);
+            } else {
+                schedule_flush(&rc);
+            }
+        }
+        Err(err) => {
+            let cb = rc.borrow().handlers.on_bad_frame.clone();
+            cb.emit(err.to_string());
+        }
+    }
+}
+
+fn on_close(weak: &Weak<RefCell<Inner>>, e: &CloseEvent) {
+    let Some(rc) = weak.upgrade() else { return };
+    // Hand over what came before the close first.
+    flush(&rc);
+    let on_closed = {
+        let mut i = rc.borrow_mut();
+        if let Some(ws) = i.ws.take() {
+            detach(&ws);
+        }
+        i.handlers.on_closed.clone()
+    };
+    let code = e.code();
+    let why = match code {
+        wirelab_shared::CLOSE_TOO_SLOW => {
+            Some("the lab closed this page's socket: it fell too far behind")
+        }
+        wirelab_shared::CLOSE_TOO_MANY_CLIENTS => {
+            Some("the lab refused this page: too many WebSocket clients")
+        }
+        wirelab_shared::CLOSE_IDLE => Some("the lab closed an idle socket"),
+        1008 => Some("the lab refused this page (policy: token or origin)"),
+        _ => None,
+    };
+    if let Some(why) = why {
+        let reason = e.reason();
+        on_closed.emit(if reason.is_empty() {
+            format!("{why} (close code {code})")
+        } else {
+            format!("{why} (close code {code}: {reason})")
+        });
+    }
+    schedule_retry(&rc);
+}
+
+fn schedule_retry(this: &Rc<RefCell<Inner>>) {
+    let (delay, on_status) = {
+        let mut guard = this.borrow_mut();
+        let i = &mut *guard;
+        let delay = backoff_ms(i.attempt, js_sys::Math::random());
+        i.attempt = i.attempt.saturating_add(1);
+        if let Some(w) = web_sys::window() {
+            if let Some(old) = i.retry_timer.take() {
+                w.clear_timeout_with_handle(old);
+            }
+            if let Some(f) = i.retry_fn.as_ref() {
+                i.retry_timer = w
+                    .set_timeout_with_callback_and_timeout_and_arguments_0(
+                        f.as_ref().unchecked_ref(),
+                        delay as i32,
+                    )
+                    .ok();
+            }
+        }
+        (delay, i.handlers.on_status.clone())
+    };
+    on_status.emit(ConnStatus::Reconnecting {
+        at_ms: browser::now_ms() + delay,
+    });
+}
+
+fn schedule_flush(this: &Rc<RefCell<Inner>>) {
+    let mut i = this.borrow_mut();
+    if i.flush_scheduled {
+        return;
+    }
+    i.flush_scheduled = true;
+    if let (Some(w), Some(f)) = (web_sys::window(), i.flush_fn.as_ref()) {
+        let f = f.as_ref().unchecked_ref();
+        let _ = w.request_animation_frame(f);
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f, FLUSH_TIMER_MS);
+    }
+}
+
+fn flush(this: &Rc<RefCell<Inner>>) {
+    let (frames, on_frames) = {
+        let mut i = this.borrow_mut();
+        i.flush_scheduled = false;
+        i.queued_events = 0;
+        (std::mem::take(&mut i.queue), i.handlers.on_frames.clone())
+    };
+    if !frames.is_empty() {
+        on_frames.emit(frames);
+    }
+}
