@@ -109,12 +109,6 @@ pub struct Lab {
     pub rev: u64,
 }
 
-impl Default for ConnStatus {
-    fn default() -> Self {
-        ConnStatus::Connecting
-    }
-}
-
 impl Lab {
     /// Applies one action.
     pub fn apply(&mut self, action: LabAction) {

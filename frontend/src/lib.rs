@@ -62,10 +62,13 @@
 //! - Command results: `.status[data-form=NAME]` next to each form, with class `ok`,
 //!   `err` or `pending`.
 
+pub mod charts;
 pub mod components;
 pub mod ctx;
+pub mod curl;
 
 pub mod deque;
+pub mod export;
 
 pub mod filter;
 pub mod fmt;
@@ -77,6 +80,7 @@ pub mod route;
 pub mod row;
 pub mod services;
 pub mod timeline;
+pub mod wscost;
 
 /// Starts the app in the page's `<body>`.
 pub fn start() {

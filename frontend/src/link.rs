@@ -2,9 +2,10 @@
 //! `#conn-state`, the reconnect backoff, and the URLs built from the page's location.
 
 /// Where the connection to `/ws` is.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum ConnStatus {
     /// Opening the socket.
+    #[default]
     Connecting,
     /// Open.
     Connected,

@@ -3,9 +3,16 @@
 
 use yew::prelude::*;
 
+use crate::components::charts_strip::ChartsStrip;
 use crate::components::header::Header;
+use crate::components::http_panel::HttpPanel;
+use crate::components::notices::Notices;
+use crate::components::pool_panel::PoolPanel;
 use crate::components::rail::{Rail, Tab};
+use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
+use crate::components::udp_panel::UdpPanel;
+use crate::components::ws_panel::WsPanel;
 use crate::ctx::{Commander, LabCtx, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
@@ -90,9 +97,18 @@ pub fn App() -> Html {
                 <div class="body">
                     <Rail tab={*tab} onselect={onselect} />
                     <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
+                        { match *tab {
+                            Tab::Timeline => html! { <ChartsStrip /> },
+                            Tab::Tcp => html! { <TcpPanel /> },
+                            Tab::Udp => html! { <UdpPanel /> },
+                            Tab::Http => html! { <HttpPanel /> },
+                            Tab::Ws => html! { <WsPanel /> },
+                            Tab::Pool => html! { <PoolPanel /> },
+                        } }
                         <TimelinePane />
                     </main>
                 </div>
+                <Notices />
             </div>
         </ContextProvider<Commander>>
         </ContextProvider<LabCtx>>

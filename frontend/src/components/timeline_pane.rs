@@ -1,14 +1,29 @@
 //! The unified timeline: filter bar, the virtualized list, and the detail pane of the
-//! selected row.
+//! selected row; plus "load older" and history search against `/api/events`.
 
+use wirelab_shared::Protocol;
 use yew::prelude::*;
 
+use crate::components::detail::Detail;
+use crate::components::filter_bar::FilterBar;
 use crate::components::timeline_list::TimelineList;
+use crate::ctx::{use_lab, use_timeline};
+use crate::filter::ALL_PROTOCOLS;
+use crate::lab::LabAction;
+use crate::services::browser;
+use crate::services::history::{self, HistoryError, Query};
+use crate::timeline::TimelineAction;
+
+/// Events asked for per history request.
+const HISTORY_PAGE: u32 = 1000;
 
 #[function_component]
 pub fn TimelinePane() -> Html {
+    let tl = use_timeline();
+    let lab = use_lab();
     let selected = use_state_eq(|| None::<u64>);
     let follow = use_state_eq(|| true);
+    let busy = use_state_eq(|| false);
     let onselect = {
         let selected = selected.clone();
         Callback::from(move |s: Option<u64>| selected.set(s))
@@ -17,9 +32,86 @@ pub fn TimelinePane() -> Html {
         let follow = follow.clone();
         Callback::from(move |f: bool| follow.set(f))
     };
+    let onclose = {
+        let selected = selected.clone();
+        Callback::from(move |_| selected.set(None))
+    };
+
+    // History: older rows before the first held, or a search over everything recorded.
+    let fetch = {
+        let (tl, lab, busy) = (tl.clone(), lab.clone(), busy.clone());
+        move |search: bool| {
+            if *busy {
+                return;
+            }
+            let f = tl.filter.clone();
+            let protocol = (f.protocols != ALL_PROTOCOLS).then(|| {
+                Protocol::ALL
+                    .into_iter()
+                    .filter(|p| f.shows(*p))
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            let query = Query {
+                until_seq: tl
+                    .first_seq()
+                    .map(|s| s.saturating_sub(1))
+                    .filter(|_| !search),
+                protocol: protocol.filter(|_| search),
+                peer: Some(f.peer.clone()).filter(|_| search),
+                q: Some(f.text.clone()).filter(|_| search),
+                limit: HISTORY_PAGE,
+                ..Query::default()
+            };
+            if !search && tl.first_seq() == Some(1) {
+                lab.dispatch(LabAction::Notice {
+                    level: "info",
+                    text: "The timeline already starts at the first event.".into(),
+                });
+                return;
+            }
+            busy.set(true);
+            let (tl, lab, busy) = (tl.clone(), lab.clone(), busy.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = history::fetch(&query, browser::page_token().as_deref()).await;
+                busy.set(false);
+                match result {
+                    Ok(page) => {
+                        let n = page.events.len();
+                        tl.dispatch(TimelineAction::PrependOlder(page.events));
+                        let text = if search {
+                            format!("History search: {n} matching events loaded into the timeline (older than what was held).")
+                        } else {
+                            format!("Loaded {n} older events.")
+                        };
+                        lab.dispatch(LabAction::Notice { level: "info", text });
+                    }
+                    Err(HistoryError::Unavailable) => lab.dispatch(LabAction::Notice {
+                        level: "warn",
+                        text: "This lab keeps no recorded history (no /api/events): only the live timeline is available.".into(),
+                    }),
+                    Err(HistoryError::Failed(e)) => lab.dispatch(LabAction::Notice {
+                        level: "error",
+                        text: format!("History request failed: {e}"),
+                    }),
+                }
+            });
+        }
+    };
+    let onolder = {
+        let fetch = fetch.clone();
+        Callback::from(move |_| fetch(false))
+    };
+    let onsearch = Callback::from(move |_| fetch(true));
+
     html! {
         <section class="timeline" aria-label="timeline">
+            <FilterBar follow={*follow} onfollow={onfollow.clone()} onolder={onolder} onsearch={onsearch} busy={*busy} />
             <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow} />
+            if let Some(seq) = *selected {
+                <Detail seq={seq} onclose={onclose} />
+            }
         </section>
     }
 }

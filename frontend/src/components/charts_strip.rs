@@ -1,0 +1,58 @@
+//! Live charts of the last 60 s: events/s (line) and bytes/s (area) per protocol.
+
+use wirelab_shared::Protocol;
+use yew::prelude::*;
+
+use crate::components::sparkline::Sparkline;
+use crate::ctx::use_timeline;
+use crate::fmt;
+use crate::rates::Measure;
+
+#[function_component]
+pub fn ChartsStrip() -> Html {
+    let tl = use_timeline();
+    let card = |p: Option<Protocol>| {
+        let ev: Vec<f64> = tl
+            .rates
+            .series(p, Measure::Events)
+            .into_iter()
+            .map(|v| v as f64)
+            .collect();
+        let by: Vec<f64> = tl
+            .rates
+            .series(p, Measure::Bytes)
+            .into_iter()
+            .map(|v| v as f64)
+            .collect();
+        let (now_ev, now_by) = (
+            ev.last().copied().unwrap_or(0.0),
+            by.last().copied().unwrap_or(0.0),
+        );
+        let peak = ev.iter().copied().fold(0.0, f64::max);
+        let total: f64 = ev.iter().sum();
+        let (name, class) = match p {
+            Some(p) => (p.as_str().to_uppercase(), p.as_str()),
+            None => ("ALL".to_owned(), "all"),
+        };
+        let label =
+            format!("{name}: events per second over the last minute, peak {peak}, {total} in all");
+        html! {
+            <div class="chart" data-chart={class}>
+                <div class="chart-head">
+                    <span class={classes!("chart-name", class)}>{ name }</span>
+                    <span class="chart-now" title="last complete second">
+                        <b>{ fmt::compact(now_ev) }</b>{"/s · "}{ fmt::size(now_by as u64) }{"/s"}
+                    </span>
+                </div>
+                <Sparkline values={ev} area={Some(by)} class={class} label={label} />
+                <div class="chart-foot">{ format!("peak {}/s · {} in 60 s", fmt::compact(peak), fmt::compact(total)) }</div>
+            </div>
+        }
+    };
+    html! {
+        <div class="charts" aria-label="events and bytes per second, last 60 s">
+            { card(None) }
+            { for [Protocol::Tcp, Protocol::Udp, Protocol::Http, Protocol::Ws].into_iter().map(|p| card(Some(p))) }
+        </div>
+    }
+}

@@ -1,0 +1,170 @@
+//! The selected event in full: its fields, and its payload as text, as a hex and ASCII
+//! dump, or as the JSON the server sent; HTTP exchanges as `curl -v` tells them. From
+//! here a payload can be sent again (replay) and an HTTP request replayed.
+
+use wirelab_shared::{CommandKind, EventKind};
+use yew::prelude::*;
+
+use crate::components::status_line::StatusLine;
+use crate::ctx::{use_commander, use_lab, use_timeline};
+use crate::services::browser;
+use crate::{curl, fmt, hexdump};
+
+/// How the payload is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Text,
+    Hex,
+    Json,
+}
+
+#[derive(Properties, PartialEq)]
+pub struct DetailProps {
+    pub seq: u64,
+    pub onclose: Callback<()>,
+}
+
+#[function_component]
+pub fn Detail(props: &DetailProps) -> Html {
+    let tl = use_timeline();
+    let lab = use_lab();
+    let cmd = use_commander();
+    let view = use_state_eq(|| View::Text);
+    let close = {
+        let cb = props.onclose.clone();
+        Callback::from(move |_| cb.emit(()))
+    };
+    let Some(row) = tl.find(props.seq).cloned() else {
+        return html! {
+            <section id="detail" class="detail" aria-label="event detail">
+                <div class="detail-head">
+                    <b>{ format!("#{}", props.seq) }</b>
+                    <span class="muted">{"is no longer held (cleared, or pushed out of the ring)."}</span>
+                    <span class="spacer"></span>
+                    <button class="small" onclick={close} aria-label="close detail">{"×"}</button>
+                </div>
+            </section>
+        };
+    };
+    let tz = browser::tz_offset_min();
+    let http_host = lab
+        .service_addr("http")
+        .unwrap_or("127.0.0.1:1337")
+        .to_owned();
+    let body = match (*view, &row.event.kind) {
+        (View::Json, _) => serde_json::to_string_pretty(&row.event).unwrap_or_default(),
+        (View::Text, EventKind::Http(x)) => curl::verbose(x),
+        (View::Hex, EventKind::Http(x)) => format!(
+            "request body ({}):\n{}\n\nresponse body ({}):\n{}",
+            fmt::size(x.body_size),
+            hexdump::dump(&x.body.bytes()),
+            fmt::size(x.resp_size),
+            hexdump::dump(&x.resp_body.bytes())
+        ),
+        (View::Text, k) => match k.payload() {
+            Some(p) if p.is_text() => p.data.clone(),
+            Some(p) => format!(
+                "[binary: {} captured; shown as hex]\n{}",
+                fmt::size(p.bytes().len() as u64),
+                hexdump::dump(&p.bytes())
+            ),
+            None => match k {
+                EventKind::Chat { text, .. } => text.clone(),
+                _ => row.preview.clone(),
+            },
+        },
+        (View::Hex, k) => match k {
+            EventKind::Chat { text, .. } => hexdump::dump(text.as_bytes()),
+            _ => k
+                .payload()
+                .map_or_else(|| "(no payload)".to_owned(), |p| hexdump::dump(&p.bytes())),
+        },
+    };
+    let cut = row.event.kind.payload().map_or(0, |p| p.cut);
+    let view_button = |v: View, key: &'static str, label: &'static str| {
+        let onclick = {
+            let view = view.clone();
+            Callback::from(move |_| view.set(v))
+        };
+        html! { <button data-view={key} aria-pressed={(*view == v).to_string()} onclick={onclick}>{ label }</button> }
+    };
+    let copy = {
+        let body = body.clone();
+        Callback::from(move |_| browser::copy(&body))
+    };
+    let replay = row.replayable().then(|| {
+        let (cmd, seq) = (cmd.clone(), row.seq);
+        let onclick = Callback::from(move |_| {
+            cmd.run(
+                "detail",
+                format!("replaying event {seq}"),
+                CommandKind::Replay { seq, target: None },
+            )
+        });
+        html! { <button id="detail-replay" class="small" onclick={onclick}
+        title="send this payload again, to the same connection or peer">{"replay"}</button> }
+    });
+    let http_actions = match &row.event.kind {
+        EventKind::Http(x) => {
+            let (cmd, id) = (cmd.clone(), x.id);
+            let replay = Callback::from(move |_| {
+                cmd.run(
+                    "detail",
+                    format!("replaying exchange {id}"),
+                    CommandKind::HttpReplay { exchange: id },
+                )
+            });
+            let curl_cmd = curl::command(x, &http_host);
+            let copy_curl = Callback::from(move |_| browser::copy(&curl_cmd));
+            html! {
+                <>
+                    <button class="small" onclick={replay} title="send this request again from the server">{"replay"}</button>
+                    <button class="small" onclick={copy_curl}>{"copy as curl"}</button>
+                </>
+            }
+        }
+        _ => html! {},
+    };
+    let mut facts = vec![
+        ("time", fmt::date_time(row.ts_us, tz)),
+        ("protocol", row.proto.as_str().to_uppercase()),
+        ("event", row.kind.to_owned()),
+    ];
+    if !row.peer.is_empty() {
+        facts.push(("peer", row.peer.clone()));
+    }
+    if let Some(c) = row.conn() {
+        facts.push(("conn", format!("#{c}")));
+    }
+    if let Some(d) = row.dir {
+        facts.push(("dir", format!("{d:?}").to_lowercase()));
+    }
+    if row.size > 0 {
+        facts.push(("size", format!("{} ({} B)", fmt::size(row.size), row.size)));
+    }
+    if cut > 0 {
+        facts.push(("not captured", fmt::size(cut)));
+    }
+    html! {
+        <section id="detail" class="detail" aria-label="event detail" data-seq={row.seq.to_string()}>
+            <div class="detail-head">
+                <b>{ format!("#{}", row.seq) }</b>
+                { for facts.into_iter().map(|(k, v)| html! {
+                    <span class="fact"><span class="k">{ k }</span>{ v }</span>
+                }) }
+                <span class="spacer"></span>
+                <div class="seg" role="group" aria-label="show as">
+                    { view_button(View::Text, "text", "text") }
+                    { view_button(View::Hex, "hex", "hex") }
+                    { view_button(View::Json, "json", "JSON") }
+                </div>
+                <button class="small" onclick={copy}>{"copy"}</button>
+                { replay }
+                { http_actions }
+                <button class="small" onclick={close} aria-label="close detail" title="close (Esc)">{"×"}</button>
+            </div>
+            <StatusLine form="detail" />
+            <pre id="detail-payload" class="payload" tabindex="0">{ body }</pre>
+        </section>
+    }
+}

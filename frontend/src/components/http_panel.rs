@@ -1,0 +1,61 @@
+//! The HTTP panel: the seed's Hello World service, its live requests (see
+//! `http_requests`), and its connections with the requests each carried.
+
+use yew::prelude::*;
+
+use crate::components::http_requests::HttpRequests;
+use crate::components::try_it::TryIt;
+use crate::ctx::use_lab;
+use crate::fmt;
+
+#[function_component]
+pub fn HttpPanel() -> Html {
+    let lab = use_lab();
+    let addr = lab
+        .service_addr("http")
+        .unwrap_or("127.0.0.1:1337")
+        .to_owned();
+    let s = &lab.state;
+    let c = &s.counters;
+    let now = s.ts_us;
+    let reqs_open: u64 = s.http.iter().map(|h| h.requests).sum();
+    html! {
+        <section class="panel" aria-label="HTTP service">
+            <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
+            <p class="explain">
+                {"HTTP is "}<b>{"built on TCP"}</b>{": a client opens a TCP connection and sends requests on it. Where the TCP service serves "}
+                <b>{"per connection"}</b>{", HTTP serves "}<b>{"per request"}</b>
+                {": each request gets one response. With "}<b>{"keep-alive"}</b>
+                {" the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried."}
+            </p>
+            <TryIt commands={vec![
+                format!("curl -v http://{addr}/"),
+                format!("curl -v http://{addr}/ http://{addr}/"),
+            ]} />
+            <HttpRequests />
+            <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start",
+                s.http.len(), reqs_open, c.http_requests, c.http_conns) }</h3>
+            <div class="tablewrap short">
+                <table class="data">
+                    <thead><tr>
+                        <th class="num">{"conn"}</th><th>{"peer"}</th><th>{"age"}</th><th class="num">{"requests"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for s.http.iter().map(|h| html! {
+                            <tr key={h.id} data-http-conn={h.id.to_string()}>
+                                <td class="num">{ format!("#{}", h.id) }</td>
+                                <td>{ &h.peer }</td>
+                                <td>{ fmt::age(now, h.since_us) }</td>
+                                <td class="num">{ h.requests }</td>
+                            </tr>
+                        }) }
+                        if s.http.is_empty() {
+                            <tr><td colspan="4" class="empty">{"No open connection (curl closes its connection when it is done)."}</td></tr>
+                        }
+                    </tbody>
+                </table>
+            </div>
+            <p class="hint">{ format!("Since start: {} in, {} out.", fmt::size(c.http_bytes_in), fmt::size(c.http_bytes_out)) }</p>
+        </section>
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP requests, newest first, and the selected exchange the way `curl -v` prints
+//! it, with "copy as curl" and replay.
+
+use std::rc::Rc;
+
+use wirelab_shared::{CommandKind, EventKind};
+use yew::prelude::*;
+
+use crate::components::status_line::StatusLine;
+use crate::ctx::{use_commander, use_lab, use_timeline};
+use crate::row::Row;
+use crate::services::browser;
+use crate::{curl, fmt};
+
+/// Requests listed (the newest); the HAR export has them all.
+const LISTED: usize = 200;
+
+#[function_component]
+pub fn HttpRequests() -> Html {
+    let tl = use_timeline();
+    let lab = use_lab();
+    let cmd = use_commander();
+    // None: show the newest exchange as it comes.
+    let picked = use_state_eq(|| None::<u64>);
+    let tz = browser::tz_offset_min();
+    let host = lab
+        .service_addr("http")
+        .unwrap_or("127.0.0.1:1337")
+        .to_owned();
+
+    let current: Option<Rc<Row>> = match *picked {
+        Some(seq) => tl.http.iter().rev().find(|r| r.seq == seq).cloned(),
+        None => tl.http.back().cloned(),
+    };
+    let rows = tl.http.iter().rev().take(LISTED).filter_map(|r| match &r.event.kind {
+        EventKind::Http(x) => {
+            let onclick = {
+                let (picked, seq) = (picked.clone(), r.seq);
+                Callback::from(move |_| picked.set(Some(seq)))
+            };
+            let sel = current.as_ref().is_some_and(|c| c.seq == r.seq);
+            let status_class = match x.status {
+                200..=299 => "s2",
+                300..=399 => "s3",
+                400..=499 => "s4",
+                _ => "s5",
+            };
+            Some(html! {
+                <tr key={r.seq} data-exchange={x.id.to_string()} class={classes!("click", sel.then_some("sel"))}
+                    onclick={onclick} tabindex="0">
+                    <td>{ fmt::clock(r.ts_us, tz) }</td>
+                    <td>{ &x.method }</td>
+                    <td class="target" title={x.target.clone()}>{ &x.target }</td>
+                    <td class={status_class}>{ x.status }</td>
+                    <td class="num" title="connection, and the request's number on it">{ format!("#{} · {}", x.conn, x.seq_on_conn) }</td>
+                    <td class="num">{ fmt::duration_us(x.ttfb_us) }</td>
+                    <td class="num">{ fmt::duration_us(x.total_us) }</td>
+                    <td class="num">{ fmt::size(x.resp_size) }</td>
+                </tr>
+            })
+        }
+        _ => None,
+    });
+
+    let exchange = current.as_ref().and_then(|r| match &r.event.kind {
+        EventKind::Http(x) => Some((r.clone(), x.clone())),
+        _ => None,
+    });
+    let view = match exchange {
+        Some((row, x)) => {
+            let replay = {
+                let (cmd, id) = (cmd.clone(), x.id);
+                Callback::from(move |_| {
+                    cmd.run(
+                        "http-replay",
+                        format!("replaying exchange {id}"),
+                        CommandKind::HttpReplay { exchange: id },
+                    )
+                })
+            };
+            let curl_cmd = curl::command(&x, &host);
+            let copy = Callback::from(move |_| browser::copy(&curl_cmd));
+            let follow = {
+                let picked = picked.clone();
+                Callback::from(move |_| picked.set(None))
+            };
+            html! {
+                <div class="exchange">
+                    <div class="row-form">
+                        <b>{ format!("#{} {} {}", x.id, x.method, x.target) }</b>
+                        if let Some(of) = x.replay_of {
+                            <span class="muted">{ format!("replay of #{of}") }</span>
+                        }
+                        <span class="muted">{ format!("{} · {} · event {}", x.peer, fmt::date_time(row.ts_us, tz), row.seq) }</span>
+                        <span class="spacer"></span>
+                        if picked.is_some() {
+                            <button class="small" onclick={follow} title="show each new request as it comes">{"newest"}</button>
+                        }
+                        <button id="http-copy-curl" class="small" onclick={copy}>{"copy as curl"}</button>
+                        <button id="http-replay" class="small primary" onclick={replay}
+                            title="send this request again from the lab">{"Replay"}</button>
+                    </div>
+                    <StatusLine form="http-replay" />
+                    <pre id="http-curl-v" class="payload curl">{ curl::verbose(&x) }</pre>
+                </div>
+            }
+        }
+        None => html! {
+            <div class="exchange empty-note">{"Select a request to see the exchange the way curl -v prints it."}</div>
+        },
+    };
+
+    html! {
+        <div class="cols http-cols">
+            <div>
+                <h3>{ format!("Requests · {} held", tl.http.len()) }</h3>
+                <div class="tablewrap">
+                    <table class="data">
+                        <thead><tr>
+                            <th>{"time"}</th><th>{"method"}</th><th>{"target"}</th><th>{"status"}</th>
+                            <th class="num">{"conn · n"}</th><th class="num">{"ttfb"}</th><th class="num">{"total"}</th><th class="num">{"size"}</th>
+                        </tr></thead>
+                        <tbody>
+                            { for rows }
+                            if tl.http.is_empty() {
+                                <tr><td colspan="8" class="empty">{"No request yet."}</td></tr>
+                            }
+                        </tbody>
+                    </table>
+                </div>
+            </div>
+            <div>
+                <h3>{"Exchange"}</h3>
+                { view }
+            </div>
+        </div>
+    }
+}

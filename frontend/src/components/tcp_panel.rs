@@ -1,0 +1,207 @@
+//! The TCP panel: open connections with their kernel figures (TCP_INFO), close (FIN) and
+//! reset (RST) per connection, a send form (text or hex, one connection or all), and a
+//! connect-out form.
+
+use wirelab_shared::CommandKind;
+use yew::prelude::*;
+
+use crate::components::forms::{checked, input_value, on_submit, payload, select_value};
+use crate::components::status_line::StatusLine;
+use crate::components::try_it::TryIt;
+use crate::ctx::{use_commander, use_lab};
+use crate::fmt;
+
+#[function_component]
+pub fn TcpPanel() -> Html {
+    let lab = use_lab();
+    let cmd = use_commander();
+    let target = use_state(|| "all".to_owned());
+    let text = use_state(String::new);
+    let hex = use_state(|| false);
+    let newline = use_state(|| true);
+    let addr = use_state(String::new);
+
+    let tcp_addr = lab
+        .service_addr("tcp")
+        .unwrap_or("127.0.0.1:1338")
+        .to_owned();
+    let (host, port) = tcp_addr.rsplit_once(':').unwrap_or(("127.0.0.1", "1338"));
+    let mode = lab.service_mode("tcp").unwrap_or("broadcast");
+    let s = &lab.state;
+    let now = s.ts_us;
+    let c = &s.counters;
+
+    let send = {
+        let (cmd, target, text, hex, newline) = (
+            cmd.clone(),
+            target.clone(),
+            text.clone(),
+            hex.clone(),
+            newline.clone(),
+        );
+        on_submit(move || match payload(&text, *hex, *newline) {
+            Ok((data, enc)) => {
+                let conn = target.parse::<u64>().ok();
+                let to = conn.map_or("every connection".to_owned(), |c| {
+                    format!("connection #{c}")
+                });
+                cmd.run(
+                    "tcp-send",
+                    format!("sending to {to}"),
+                    CommandKind::TcpSend { conn, data, enc },
+                );
+                text.set(String::new());
+            }
+            Err(e) => cmd.refuse("tcp-send", e),
+        })
+    };
+    let connect = {
+        let (cmd, addr, tcp_addr) = (cmd.clone(), addr.clone(), tcp_addr.clone());
+        on_submit(move || {
+            let a = if addr.trim().is_empty() {
+                tcp_addr.clone()
+            } else {
+                addr.trim().to_owned()
+            };
+            cmd.run(
+                "tcp-connect",
+                format!("connecting to {a}"),
+                CommandKind::TcpConnect { addr: a },
+            );
+        })
+    };
+    let close = |id: u64, reset: bool| {
+        let cmd = cmd.clone();
+        Callback::from(move |_| {
+            let what = if reset {
+                format!("resetting #{id} (RST)")
+            } else {
+                format!("closing #{id} (FIN)")
+            };
+            cmd.run("tcp-close", what, CommandKind::TcpClose { conn: id, reset })
+        })
+    };
+    let pick = |id: u64| {
+        let target = target.clone();
+        Callback::from(move |_| target.set(id.to_string()))
+    };
+
+    let rows = s.tcp.iter().map(|t| {
+        let k = t.kernel.unwrap_or_default();
+        let has_k = t.kernel.is_some();
+        let kv = |v: String| if has_k { v } else { "—".to_owned() };
+        let state = if t.half_closed { "half-closed" } else { "open" };
+        html! {
+            <tr key={t.id} data-conn={t.id.to_string()} class={classes!((*target == t.id.to_string()).then_some("sel"))}>
+                <td class="num">{ format!("#{}", t.id) }</td>
+                <td>{ &t.peer }{ if t.outbound { " ↗" } else { "" } }</td>
+                <td>{ fmt::age(now, t.since_us) }</td>
+                <td class="num">{ fmt::size(t.bytes_in) }</td>
+                <td class="num">{ fmt::size(t.bytes_out) }</td>
+                <td class="num">{ kv(fmt::duration_us(u64::from(k.rtt_us))) }</td>
+                <td class="num">{ kv(fmt::duration_us(u64::from(k.rttvar_us))) }</td>
+                <td class="num">{ kv(k.cwnd.to_string()) }</td>
+                <td class="num">{ kv(k.retransmits.to_string()) }</td>
+                <td class="num">{ kv(fmt::size(k.bytes_acked)) }</td>
+                <td>{ state }</td>
+                <td class="actions">
+                    <button class="small" onclick={pick(t.id)} title="send to this connection">{"target"}</button>
+                    <button class="small" data-close-conn={t.id.to_string()} onclick={close(t.id, false)}
+                        title="close: the lab sends FIN, the peer reads EOF">{"close"}</button>
+                    <button class="small danger" data-reset-conn={t.id.to_string()} onclick={close(t.id, true)}
+                        title="reset: the lab sends RST, the peer sees 'connection reset'">{"reset"}</button>
+                </td>
+            </tr>
+        }
+    });
+
+    html! {
+        <section class="panel" aria-label="TCP service">
+            <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
+            <p class="explain">
+                {"TCP is "}<b>{"connection-oriented"}</b>{": before any data moves, client and server agree to talk in a "}
+                <b>{"three-way handshake"}</b>{" (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). "}
+                { match mode {
+                    "echo" => "This lab echoes what each client sends.",
+                    "sink" => "This lab reads and drops what clients send.",
+                    _ => "This lab relays what one client sends to every other, like a tiny chat server.",
+                } }
+            </p>
+            <TryIt commands={vec![format!("nc {host} {port}")]} />
+            <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
+            <div class="tablewrap">
+                <table class="data">
+                    <thead><tr>
+                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"age"}</th>
+                        <th class="num">{"in"}</th><th class="num">{"out"}</th>
+                        <th class="num" title="smoothed round-trip time">{"rtt"}</th>
+                        <th class="num" title="round-trip time variation">{"rttvar"}</th>
+                        <th class="num" title="congestion window, segments">{"cwnd"}</th>
+                        <th class="num">{"retrans"}</th><th class="num">{"acked"}</th>
+                        <th>{"state"}</th><th>{"actions"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for rows }
+                        if s.tcp.is_empty() {
+                            <tr><td colspan="12" class="empty">{ format!("No open connection. Open one with nc {host} {port}.") }</td></tr>
+                        }
+                    </tbody>
+                </table>
+            </div>
+            <StatusLine form="tcp-close" />
+            <div class="cols">
+                <form onsubmit={send} aria-label="send to TCP connections">
+                    <h3>{"Send"}</h3>
+                    <div class="row-form">
+                        <select id="tcp-send-target" aria-label="to" onchange={{
+                            let target = target.clone();
+                            Callback::from(move |e: Event| target.set(select_value(&e)))
+                        }}>
+                            <option value="all" selected={*target == "all"}>{"all connections"}</option>
+                            { for s.tcp.iter().map(|t| html! {
+                                <option value={t.id.to_string()} selected={*target == t.id.to_string()}>
+                                    { format!("#{} {}", t.id, t.peer) }
+                                </option>
+                            }) }
+                        </select>
+                        <select id="tcp-send-enc" aria-label="encoding" onchange={{
+                            let hex = hex.clone();
+                            Callback::from(move |e: Event| hex.set(select_value(&e) == "hex"))
+                        }}>
+                            <option value="text" selected={!*hex}>{"text"}</option>
+                            <option value="hex" selected={*hex}>{"hex"}</option>
+                        </select>
+                        <input id="tcp-send-input" type="text" value={(*text).clone()} aria-label="data to send"
+                            placeholder={if *hex { "68 65 6c 6c 6f 0a" } else { "hello" }}
+                            oninput={{ let text = text.clone(); Callback::from(move |e: InputEvent| text.set(input_value(&e))) }} />
+                        <label class="check" title="end the text with a newline, as nc does">
+                            <input id="tcp-send-newline" type="checkbox" checked={*newline} disabled={*hex}
+                                onchange={{ let newline = newline.clone(); Callback::from(move |e: Event| newline.set(checked(&e))) }} />
+                            {"\\n"}
+                        </label>
+                        <button id="tcp-send-button" class="primary" type="submit">{"Send"}</button>
+                    </div>
+                    <StatusLine form="tcp-send" />
+                </form>
+                <form onsubmit={connect} aria-label="connect out">
+                    <h3>{"Connect out"}</h3>
+                    <div class="row-form">
+                        <input id="tcp-connect-addr" type="text" value={(*addr).clone()} aria-label="address"
+                            placeholder={tcp_addr.clone()}
+                            oninput={{ let addr = addr.clone(); Callback::from(move |e: InputEvent| addr.set(input_value(&e))) }} />
+                        <button id="tcp-connect-button" type="submit">{"Connect"}</button>
+                    </div>
+                    <StatusLine form="tcp-connect" />
+                    <p class="hint">
+                        { if lab.hello.as_ref().is_some_and(|h| h.allow_outbound) {
+                            "The lab opens the connection itself and times the handshake; any address is allowed (--allow-outbound)."
+                        } else {
+                            "The lab opens the connection itself and times the handshake; loopback addresses only (start the lab with --allow-outbound for others)."
+                        } }
+                    </p>
+                </form>
+            </div>
+            <p class="hint">{ format!("Since start: {} in, {} out", fmt::size(c.tcp_bytes_in), fmt::size(c.tcp_bytes_out)) }</p>
+        </section>
+    }
+}

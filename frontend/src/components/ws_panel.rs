@@ -1,0 +1,130 @@
+//! The WebSocket panel: the clients of `/ws` (dashboards and plain clients alike), the
+//! chat (see `chat_box`), and the seed's "lighter headers" point in live numbers.
+
+use yew::prelude::*;
+
+use crate::components::chat_box::ChatBox;
+use crate::components::try_it::TryIt;
+use crate::ctx::use_lab;
+use crate::fmt;
+use crate::services::browser;
+use crate::wscost;
+
+#[function_component]
+pub fn WsPanel() -> Html {
+    let lab = use_lab();
+    let s = &lab.state;
+    let c = &s.counters;
+    let now = s.ts_us;
+    let me = lab.hello.as_ref().map(|h| h.client);
+    let addr = lab
+        .service_addr("ws")
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            web_sys::window()
+                .and_then(|w| w.location().host().ok())
+                .unwrap_or_else(|| "127.0.0.1:8080".into())
+        });
+    let token = browser::page_token()
+        .filter(|_| lab.hello.as_ref().is_some_and(|h| h.token_required))
+        .map(|t| format!("?token={}", crate::link::percent_encode(&t)))
+        .unwrap_or_default();
+
+    // Lighter headers: one 20-byte message, and everything since the lab started.
+    let (down, up, poll) = wscost::per_message(20, &addr);
+    let cost = wscost::from_counters(
+        c.ws_frames_in,
+        c.ws_bytes_in,
+        c.ws_frames_out,
+        c.ws_bytes_out,
+        &addr,
+    );
+    let req_len = wscost::poll_request(&addr).len();
+    let resp_len = wscost::poll_response(20).len();
+    let bar = |v: u64, max: u64| {
+        format!(
+            "width:{:.2}%",
+            if max == 0 {
+                0.0
+            } else {
+                (v as f64 / max as f64 * 100.0).max(0.4)
+            }
+        )
+    };
+
+    let rows = s.ws.iter().map(|w| {
+        let mine = me == Some(w.id);
+        html! {
+            <tr key={w.id} data-ws-client={w.id.to_string()} class={classes!(mine.then_some("sel"))}>
+                <td class="num">{ format!("#{}", w.id) }</td>
+                <td>{ &w.peer }</td>
+                <td>{ if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }</td>
+                <td class="ua" title={w.user_agent.clone()}>{ &w.user_agent }</td>
+                <td>{ fmt::age(now, w.since_us) }</td>
+                <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>
+                <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
+                <td class={classes!("num", (w.lagged > 0).then_some("warn"))}>{ w.lagged }</td>
+                <td class={classes!("num", (w.missed > 0).then_some("warn"))}>{ w.missed }</td>
+            </tr>
+        }
+    });
+
+    html! {
+        <section class="panel" aria-label="WebSocket service">
+            <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
+            <p class="explain">
+                {"A WebSocket starts as an HTTP request and then keeps "}<b>{"one TCP connection"}</b>
+                {" open for both sides: the server can "}<b>{"push"}</b>{" without being asked, and both can send at any time ("}
+                <b>{"full duplex"}</b>{"). Each message costs a few bytes of framing instead of a full set of HTTP headers: "}
+                <b>{"lighter headers"}</b>{". This page itself lives on this channel; chat goes to every client."}
+            </p>
+            <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
+            <h3>{ format!("Clients · {} connected · {} since start · {} refused · {} closed as too slow",
+                s.ws.len(), c.ws_clients, c.ws_refused, c.ws_slow_closed) }</h3>
+            <div class="tablewrap short">
+                <table class="data">
+                    <thead><tr>
+                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"kind"}</th><th>{"user agent"}</th><th>{"age"}</th>
+                        <th class="num">{"frames in / out"}</th><th class="num">{"bytes in / out"}</th>
+                        <th class="num" title="times told it fell behind">{"lag"}</th>
+                        <th class="num" title="events it missed by falling behind">{"drops"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for rows }
+                        if s.ws.is_empty() {
+                            <tr><td colspan="9" class="empty">{"No client."}</td></tr>
+                        }
+                    </tbody>
+                </table>
+            </div>
+            <div class="cols">
+                <ChatBox />
+                <div class="lighter" aria-label="lighter headers">
+                    <h3>{"Lighter headers"}</h3>
+                    <p class="hint">{ format!(
+                        "A 20-byte message costs {down} B of framing from server to client and {up} B the other way (client frames are masked). \
+                         Polling for it over HTTP would cost about {poll} B of headers: {req_len} B of request and {resp_len} B of response."
+                    ) }</p>
+                    <div class="bars">
+                        <div class="bar-row"><span class="bar-l">{"WebSocket"}</span>
+                            <span class="bar"><span class="fill ws-fill" style={bar(u64::from(up as u32), poll)}></span></span>
+                            <span class="bar-v">{ format!("{down}–{up} B") }</span></div>
+                        <div class="bar-row"><span class="bar-l">{"HTTP poll"}</span>
+                            <span class="bar"><span class="fill http-fill" style={bar(poll, poll)}></span></span>
+                            <span class="bar-v">{ format!("{poll} B") }</span></div>
+                    </div>
+                    <div class="figs">
+                        <div class="fig"><span class="v" id="ws-messages">{ fmt::count(cost.messages) }</span><span class="l">{"messages since start"}</span></div>
+                        <div class="fig"><span class="v" id="ws-framing">{ fmt::size(cost.ws_bytes) }</span><span class="l">{"WebSocket framing"}</span></div>
+                        <div class="fig"><span class="v" id="ws-poll-cost">{ fmt::size(cost.http_bytes) }</span><span class="l">{"as HTTP polls"}</span></div>
+                        <div class="fig"><span class="v" id="ws-ratio">{ if cost.ws_bytes > 0 { format!("{:.0}×", cost.ratio()) } else { "—".into() } }</span><span class="l">{"lighter"}</span></div>
+                    </div>
+                    <details>
+                        <summary>{"the poll this assumes"}</summary>
+                        <pre class="payload small-pre">{ format!("{}{}", wscost::poll_request(&addr), wscost::poll_response(20)) }</pre>
+                    </details>
+                </div>
+            </div>
+        </section>
+    }
+}
