@@ -4,8 +4,10 @@
 
 use wirelab_shared::Protocol;
 
-/// Seconds kept.
+/// Complete seconds charted.
 pub const WINDOW: usize = 60;
+/// Buckets: the charted seconds and the one being filled.
+const SLOTS: usize = WINDOW + 1;
 const PROTOS: usize = Protocol::ALL.len();
 
 /// One second of one protocol.
@@ -20,15 +22,15 @@ struct Bucket {
 pub struct RateWindow {
     /// The newest second seen (Unix seconds); it is still being filled.
     newest: u64,
-    /// Buckets indexed by `second % WINDOW`, then by protocol.
-    buckets: [[Bucket; PROTOS]; WINDOW],
+    /// Buckets indexed by `second % SLOTS`, then by protocol.
+    buckets: [[Bucket; PROTOS]; SLOTS],
 }
 
 impl Default for RateWindow {
     fn default() -> Self {
         RateWindow {
             newest: 0,
-            buckets: [[Bucket::default(); PROTOS]; WINDOW],
+            buckets: [[Bucket::default(); PROTOS]; SLOTS],
         }
     }
 }
@@ -47,9 +49,9 @@ impl RateWindow {
         if sec <= self.newest {
             return;
         }
-        let gap = (sec - self.newest).min(WINDOW as u64);
+        let gap = (sec - self.newest).min(SLOTS as u64);
         for s in (sec + 1 - gap)..=sec {
-            self.buckets[(s % WINDOW as u64) as usize] = [Bucket::default(); PROTOS];
+            self.buckets[(s % SLOTS as u64) as usize] = [Bucket::default(); PROTOS];
         }
         self.newest = sec;
     }
@@ -59,10 +61,10 @@ impl RateWindow {
     pub fn add(&mut self, ts_us: u64, proto: Protocol, bytes: u64) {
         self.advance(ts_us);
         let sec = ts_us / 1_000_000;
-        if sec + WINDOW as u64 <= self.newest {
+        if sec + SLOTS as u64 <= self.newest {
             return;
         }
-        let b = &mut self.buckets[(sec % WINDOW as u64) as usize][proto as usize];
+        let b = &mut self.buckets[(sec % SLOTS as u64) as usize][proto as usize];
         b.events = b.events.saturating_add(1);
         b.bytes += bytes;
     }
@@ -80,7 +82,7 @@ impl RateWindow {
         if ago > self.newest {
             return 0;
         }
-        let row = &self.buckets[(sec % WINDOW as u64) as usize];
+        let row = &self.buckets[(sec % SLOTS as u64) as usize];
         let pick = |b: &Bucket| match measure {
             Measure::Events => u64::from(b.events),
             Measure::Bytes => b.bytes,
@@ -130,6 +132,30 @@ mod tests {
         w.advance(161 * S);
         assert_eq!(w.series(None, Measure::Events).iter().sum::<u64>(), 0);
         assert!(w.is_quiet());
+    }
+
+    #[test]
+    fn the_second_being_filled_is_never_charted() {
+        let mut w = RateWindow::default();
+        w.advance(1000 * S);
+        w.add(1000 * S + 1, Protocol::Ws, 1);
+        assert_eq!(
+            w.series(Some(Protocol::Ws), Measure::Events),
+            vec![0; WINDOW]
+        );
+        w.advance(1001 * S);
+        let s = w.series(Some(Protocol::Ws), Measure::Events);
+        assert_eq!((s[0], s[WINDOW - 1]), (0, 1));
+        w.advance(1060 * S);
+        let s = w.series(Some(Protocol::Ws), Measure::Events);
+        assert_eq!((s[0], s.iter().sum::<u64>()), (1, 1));
+        w.advance(1061 * S);
+        assert_eq!(
+            w.series(Some(Protocol::Ws), Measure::Events)
+                .iter()
+                .sum::<u64>(),
+            0
+        );
     }
 
     #[test]

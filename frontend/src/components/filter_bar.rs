@@ -1,29 +1,19 @@
-//! The timeline's toolbar: protocol and direction filters, peer and text search, follow
-//! or pause, clear, history, and the exports.
+//! The timeline's filters: protocols, direction, peer and text, and how many rows pass.
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use wirelab_shared::{Direction, Protocol};
 use yew::prelude::*;
 
-use crate::ctx::{use_lab, use_timeline};
-use crate::export;
+use crate::ctx::use_timeline;
 use crate::filter::{ALL_PROTOCOLS, Filter};
 use crate::fmt;
-use crate::lab::LabAction;
-use crate::services::browser;
 use crate::timeline::TimelineAction;
 
 #[derive(Properties, PartialEq)]
 pub struct FilterBarProps {
-    pub follow: bool,
-    pub onfollow: Callback<bool>,
-    /// "Load older" (history) was asked for.
-    pub onolder: Callback<()>,
-    /// Search the server's whole history for the current filter.
+    /// Search the server's whole history for the current filter (Ctrl+Enter in the text box).
     pub onsearch: Callback<()>,
-    /// Whether a history request is under way.
-    pub busy: bool,
 }
 
 fn input_value(e: &InputEvent) -> String {
@@ -33,19 +23,9 @@ fn input_value(e: &InputEvent) -> String {
         .unwrap_or_default()
 }
 
-fn stamp() -> String {
-    let ts = (browser::now_ms() * 1000.0) as u64;
-    fmt::date_time(ts, browser::tz_offset_min())
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect()
-}
-
 #[function_component]
 pub fn FilterBar(props: &FilterBarProps) -> Html {
     let tl = use_timeline();
-    let lab = use_lab();
     let f = (*tl.filter).clone();
     let set = {
         let tl = tl.clone();
@@ -128,63 +108,6 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
         let set = set.clone();
         Callback::from(move |_| set(Filter::default()))
     };
-    let clear = {
-        let tl = tl.clone();
-        Callback::from(move |_| tl.dispatch(TimelineAction::Clear))
-    };
-    let toggle_follow = {
-        let (cb, follow) = (props.onfollow.clone(), props.follow);
-        Callback::from(move |_| cb.emit(!follow))
-    };
-    let version = lab
-        .hello
-        .as_ref()
-        .map(|h| h.version.clone())
-        .unwrap_or_default();
-    let http_host = lab
-        .service_addr("http")
-        .unwrap_or("127.0.0.1:1337")
-        .to_owned();
-    let export_jsonl = {
-        let (tl, lab) = (tl.clone(), lab.clone());
-        Callback::from(move |_| {
-            let text = export::jsonl(tl.view.iter());
-            if let Err(e) = browser::download(
-                &format!("wirelab-{}.jsonl", stamp()),
-                "application/x-ndjson",
-                &text,
-            ) {
-                lab.dispatch(LabAction::Notice {
-                    level: "error",
-                    text: e,
-                });
-            }
-        })
-    };
-    let export_har = {
-        let (tl, lab) = (tl.clone(), lab.clone());
-        Callback::from(move |_| {
-            let text = export::har(tl.http.iter(), &version, &http_host);
-            if let Err(e) = browser::download(
-                &format!("wirelab-{}.har", stamp()),
-                "application/json",
-                &text,
-            ) {
-                lab.dispatch(LabAction::Notice {
-                    level: "error",
-                    text: e,
-                });
-            }
-        })
-    };
-    let older = {
-        let cb = props.onolder.clone();
-        Callback::from(move |_| cb.emit(()))
-    };
-    let search = {
-        let cb = props.onsearch.clone();
-        Callback::from(move |_| cb.emit(()))
-    };
     let shown = tl.view.len();
     html! {
         <div class="filters" role="toolbar" aria-label="timeline filters">
@@ -199,7 +122,7 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
             </div>
             <input id="filter-peer" type="search" placeholder="peer" aria-label="filter by peer"
                 value={f.peer.clone()} oninput={on_peer} />
-            <input id="filter-text" type="search" placeholder="search text (Ctrl+Enter: history)"
+            <input id="filter-text" type="search" placeholder="search text" title="filter by text; Ctrl+Enter searches the recorded history"
                 aria-label="filter by text" value={f.text.clone()} oninput={on_text} onkeydown={on_text_key} />
             if !f.is_all() {
                 <button id="filter-reset" class="small" onclick={reset} title="show everything again">{"reset"}</button>
@@ -208,20 +131,6 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
                 <b id="count-shown" data-value={shown.to_string()}>{ fmt::count(shown as u64) }</b>
                 { format!(" / {}", fmt::count(tl.ring.len() as u64)) }
             </span>
-            <span class="spacer"></span>
-            <button id="follow" class="small" aria-pressed={(!props.follow).to_string()} onclick={toggle_follow}
-                title="autoscroll: follow the newest event, or hold the view still">
-                { if props.follow { "❚❚ pause" } else { "▶ follow" } }
-            </button>
-            <button id="load-older" class="small" onclick={older} disabled={props.busy}
-                title="load older events from the server's recorded history">{"older"}</button>
-            <button id="search-server" class="small" onclick={search} disabled={props.busy}
-                title="search the server's whole recorded history with these filters">{"search history"}</button>
-            <button id="clear" class="small" onclick={clear} title="drop every row held (counters go on)">{"clear"}</button>
-            <button id="export-jsonl" class="small" onclick={export_jsonl}
-                title="download the rows passing the filter as JSON Lines">{"JSONL"}</button>
-            <button id="export-har" class="small" onclick={export_har}
-                title="download the HTTP exchanges as HAR 1.2">{"HAR"}</button>
         </div>
     }
 }

@@ -17,6 +17,7 @@ pub mod row_view;
 pub mod sparkline;
 pub mod status_line;
 pub mod tcp_panel;
+pub mod timeline_actions;
 pub mod timeline_list;
 pub mod timeline_pane;
 pub mod try_it;

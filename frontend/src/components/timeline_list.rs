@@ -26,6 +26,9 @@ pub struct ListProps {
     /// Whether autoscroll is on; the list turns it off when the user scrolls up.
     pub follow: bool,
     pub onfollow: Callback<bool>,
+    /// Shown at the right of the column header row (the timeline's actions).
+    #[prop_or_default]
+    pub children: Html,
 }
 
 /// What the list remembers between renders without re-rendering for it.
@@ -225,6 +228,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
 
     html! {
         <div class="tl-wrap">
+            <div class="tl-head-wrap">
             <div class="tl-head" aria-hidden="true">
                 <span class="c-time">{"time"}</span>
                 <span class="c-proto">{"proto"}</span>
@@ -232,6 +236,8 @@ pub fn TimelineList(props: &ListProps) -> Html {
                 <span class="c-peer">{"peer"}</span>
                 <span class="c-size">{"size"}</span>
                 <span class="c-prev">{"event"}</span>
+            </div>
+            { props.children.clone() }
             </div>
             <div id="timeline-list" class="tl-scroll" ref={scroller} onscroll={onscroll}
                 tabindex="0" role="grid" aria-label="event timeline" aria-rowcount={total.to_string()}

@@ -6,6 +6,7 @@ use yew::prelude::*;
 
 use crate::components::detail::Detail;
 use crate::components::filter_bar::FilterBar;
+use crate::components::timeline_actions::TimelineActions;
 use crate::components::timeline_list::TimelineList;
 use crate::ctx::{use_lab, use_timeline};
 use crate::filter::ALL_PROTOCOLS;
@@ -107,8 +108,10 @@ pub fn TimelinePane() -> Html {
 
     html! {
         <section class="timeline" aria-label="timeline">
-            <FilterBar follow={*follow} onfollow={onfollow.clone()} onolder={onolder} onsearch={onsearch} busy={*busy} />
-            <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow} />
+            <FilterBar onsearch={onsearch.clone()} />
+            <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow.clone()}>
+                <TimelineActions follow={*follow} onfollow={onfollow} onolder={onolder} onsearch={onsearch} busy={*busy} />
+            </TimelineList>
             if let Some(seq) = *selected {
                 <Detail seq={seq} onclose={onclose} />
             }
