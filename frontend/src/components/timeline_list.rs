@@ -40,8 +40,9 @@ struct Marks {
     gen_: u64,
     /// `view_appended` when autoscroll stopped.
     appended_at_pause: u64,
-    /// Set while the list scrolls itself, so the scroll event is not taken for the user's.
-    programmatic: bool,
+    /// The scroll position the list last put or saw: a position that differs from it
+    /// was the user's doing (even before the browser's scroll event says so).
+    last_set: f64,
 }
 
 #[function_component]
@@ -70,37 +71,49 @@ pub fn TimelineList(props: &ListProps) -> Html {
     let last = (((top + *height) / ROW_H).ceil() as usize + OVERSCAN).min(total);
     let first = first.min(last);
 
-    // After each render: put the scroll position where `top` says.
+    // After each render: put the scroll position where `top` says, unless the user
+    // moved it since (their scroll event may come after this render).
     {
         let scroller = scroller.clone();
         let marks = marks.clone();
         let (scroll_top, height) = (scroll_top.clone(), height.clone());
-        let (evicted, gen_, follow) = (tl.view_evicted, tl.view_gen, props.follow);
+        let (evicted, gen_, appended, follow) =
+            (tl.view_evicted, tl.view_gen, tl.view_appended, props.follow);
         let selected_index = props.selected.and_then(|s| tl.view_index(s));
         let onfollow = props.onfollow.clone();
         use_effect(move || {
-            if let Some(el) = scroller.cast::<HtmlElement>() {
-                let mut m = marks.borrow_mut();
-                let mut want = top;
-                if m.gen_ != gen_ {
-                    // A new view (filter, clear): keep the selection in sight, else follow.
-                    m.gen_ = gen_;
-                    match selected_index {
-                        Some(i) if !follow => {
-                            want = (i as f64 * ROW_H - el.client_height() as f64 / 2.0).max(0.0)
-                        }
-                        _ if !follow => onfollow.emit(true),
-                        _ => {}
-                    }
-                }
+            let Some(el) = scroller.cast::<HtmlElement>() else {
+                return;
+            };
+            let mut m = marks.borrow_mut();
+            let cur = el.scroll_top() as f64;
+            let ch = el.client_height() as f64;
+            height.set(ch);
+            let at_bottom = cur + ch >= el.scroll_height() as f64 - ROW_H * 1.5;
+            if follow && (cur - m.last_set).abs() > ROW_H && !at_bottom {
+                m.appended_at_pause = appended;
                 m.evicted = evicted;
-                if (el.scroll_top() as f64 - want).abs() >= 1.0 {
-                    m.programmatic = true;
-                    el.set_scroll_top(want as i32);
-                }
-                scroll_top.set(want);
-                height.set(el.client_height() as f64);
+                m.last_set = cur;
+                scroll_top.set(cur);
+                onfollow.emit(false);
+                return;
             }
+            let mut want = top;
+            if m.gen_ != gen_ {
+                // A new view (filter, clear): keep the selection in sight, else follow.
+                m.gen_ = gen_;
+                match selected_index {
+                    Some(i) if !follow => want = (i as f64 * ROW_H - ch / 2.0).max(0.0),
+                    _ if !follow => onfollow.emit(true),
+                    _ => {}
+                }
+            }
+            m.evicted = evicted;
+            if (cur - want).abs() >= 1.0 {
+                el.set_scroll_top(want as i32);
+            }
+            m.last_set = el.scroll_top() as f64;
+            scroll_top.set(m.last_set);
         });
     }
 
@@ -144,13 +157,29 @@ pub fn TimelineList(props: &ListProps) -> Html {
             let at_bottom =
                 st + el.client_height() as f64 >= el.scroll_height() as f64 - ROW_H * 1.5;
             let mut m = marks.borrow_mut();
-            let programmatic = std::mem::take(&mut m.programmatic);
+            let own = (st - m.last_set).abs() < 1.0;
+            m.last_set = st;
             m.evicted = evicted;
             scroll_top.set(st);
+            if own {
+                return;
+            }
             if at_bottom && !follow {
                 onfollow.emit(true);
-            } else if !at_bottom && follow && !programmatic {
+            } else if !at_bottom && follow {
                 m.appended_at_pause = appended;
+                onfollow.emit(false);
+            }
+        })
+    };
+    // A wheel turned up stops autoscroll at once, before any scroll event.
+    let onwheel = {
+        let marks = marks.clone();
+        let onfollow = props.onfollow.clone();
+        let (follow, appended) = (props.follow, tl.view_appended);
+        Callback::from(move |e: WheelEvent| {
+            if follow && e.delta_y() < 0.0 {
+                marks.borrow_mut().appended_at_pause = appended;
                 onfollow.emit(false);
             }
         })
@@ -163,6 +192,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
 
     let onkeydown = {
         let tl = tl.clone();
+        let (marks, scroll_top, evicted) = (marks.clone(), scroll_top.clone(), tl.view_evicted);
         let cb = props.onselect.clone();
         let onfollow = props.onfollow.clone();
         let selected = props.selected;
@@ -203,6 +233,11 @@ pub fn TimelineList(props: &ListProps) -> Html {
                     } else if y + ROW_H > st + h {
                         el.set_scroll_top((y + ROW_H - h) as i32);
                     }
+                    let now = el.scroll_top() as f64;
+                    let mut m = marks.borrow_mut();
+                    m.last_set = now;
+                    m.evicted = evicted;
+                    scroll_top.set(now);
                 }
             }
         })
@@ -239,7 +274,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
             </div>
             { props.children.clone() }
             </div>
-            <div id="timeline-list" class="tl-scroll" ref={scroller} onscroll={onscroll}
+            <div id="timeline-list" class="tl-scroll" ref={scroller} onscroll={onscroll} onwheel={onwheel}
                 tabindex="0" role="grid" aria-label="event timeline" aria-rowcount={total.to_string()}
                 onkeydown={onkeydown}>
                 <div class="tl-spacer" style={format!("height:{full_h}px")}>
