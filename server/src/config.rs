@@ -50,12 +50,22 @@ pub struct Config {
     pub udp: SocketAddr,
 
     /// What the TCP service does with what a client sends.
-    #[arg(long, env = "WIRELAB_TCP_MODE", value_enum, default_value = "broadcast")]
+    #[arg(
+        long,
+        env = "WIRELAB_TCP_MODE",
+        value_enum,
+        default_value = "broadcast"
+    )]
     pub tcp_mode: RelayMode,
 
     /// What the UDP service does with a datagram (broadcast: to every other peer seen in
     /// the last 60 s).
-    #[arg(long, env = "WIRELAB_UDP_MODE", value_enum, default_value = "broadcast")]
+    #[arg(
+        long,
+        env = "WIRELAB_UDP_MODE",
+        value_enum,
+        default_value = "broadcast"
+    )]
     pub udp_mode: RelayMode,
 
     /// Relay what arrives on any one of TCP, UDP and the WebSocket chat to the others.

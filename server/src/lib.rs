@@ -70,7 +70,9 @@ impl Lab {
 
 /// Binds a TCP listener, or says in one line which flag to change.
 async fn bind_tcp(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| bind_error(e, addr, what, flag))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(e, addr, what, flag))
 }
 
 fn bind_error(e: std::io::Error, addr: SocketAddr, what: &str, flag: &str) -> anyhow::Error {

@@ -14,9 +14,11 @@ async fn the_page_is_served() {
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("wirelab"), "{body}");
     // With a built dashboard (the test command builds it first) the page loads the wasm.
-    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/index.html")).exists()
-    {
-        assert!(body.contains(".wasm") || body.contains("wirelab-frontend"), "{body}");
+    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/index.html")).exists() {
+        assert!(
+            body.contains(".wasm") || body.contains("wirelab-frontend"),
+            "{body}"
+        );
     }
     let health = http_get(lab.dashboard, "/healthz").await;
     assert!(health.ends_with("ok\n"), "{health}");
@@ -34,12 +36,20 @@ async fn a_client_gets_hello_then_a_datagram_as_an_event() {
     assert_eq!(snapshot.resumed_from, None);
 
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    peer.send_to(b"hello from the skeleton", lab.udp).await.unwrap();
+    peer.send_to(b"hello from the skeleton", lab.udp)
+        .await
+        .unwrap();
     let me = peer.local_addr().unwrap().to_string();
     let ev = client
         .wait_event(|k| matches!(k, EventKind::UdpDatagram { .. }))
         .await;
-    let EventKind::UdpDatagram { peer, dir, size, payload } = ev.kind else {
+    let EventKind::UdpDatagram {
+        peer,
+        dir,
+        size,
+        payload,
+    } = ev.kind
+    else {
         unreachable!()
     };
     assert_eq!((peer, dir, size), (me, Direction::In, 23));

@@ -122,7 +122,11 @@ mod tests {
                 kind,
             };
             let json = serde_json::to_string(&cmd).unwrap();
-            assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd, "{json}");
+            assert_eq!(
+                serde_json::from_str::<Command>(&json).unwrap(),
+                cmd,
+                "{json}"
+            );
         }
     }
 
@@ -130,8 +134,7 @@ mod tests {
     fn commands_read_the_way_a_person_types_them() {
         let cmd: Command = serde_json::from_str(r#"{"type":"chat","id":1,"text":"yo"}"#).unwrap();
         assert_eq!(cmd.kind, CommandKind::Chat { text: "yo".into() });
-        let cmd: Command =
-            serde_json::from_str(r#"{"type":"udp_send","data":"hi"}"#).unwrap();
+        let cmd: Command = serde_json::from_str(r#"{"type":"udp_send","data":"hi"}"#).unwrap();
         assert_eq!(cmd.id, 0);
         assert!(serde_json::from_str::<Command>(r#"{"type":"launch_missiles"}"#).is_err());
     }

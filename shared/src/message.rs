@@ -175,7 +175,11 @@ mod tests {
         ];
         for msg in msgs {
             let json = serde_json::to_string(&msg).unwrap();
-            assert_eq!(serde_json::from_str::<ServerMsg>(&json).unwrap(), msg, "{json}");
+            assert_eq!(
+                serde_json::from_str::<ServerMsg>(&json).unwrap(),
+                msg,
+                "{json}"
+            );
         }
     }
 

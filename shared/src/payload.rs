@@ -86,7 +86,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -170,7 +174,10 @@ mod tests {
 
     #[test]
     fn hex_accepts_separators_and_rejects_odd_input() {
-        assert_eq!(hex_decode("0x de:ad be-ef").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(
+            hex_decode("0x de:ad be-ef").unwrap(),
+            vec![0xde, 0xad, 0xbe, 0xef]
+        );
         assert!(hex_decode("abc").is_err());
         assert!(hex_decode("zz").is_err());
         assert_eq!(hex_encode(&[0, 255]), "00ff");
@@ -179,7 +186,10 @@ mod tests {
     #[test]
     fn capture_keeps_text_as_text_and_binary_as_base64() {
         let p = Payload::capture(b"hello", 64);
-        assert_eq!((p.enc, p.data.as_str(), p.cut), (Encoding::Text, "hello", 0));
+        assert_eq!(
+            (p.enc, p.data.as_str(), p.cut),
+            (Encoding::Text, "hello", 0)
+        );
         let p = Payload::capture(&[0xff, 0x00, 0x41], 64);
         assert_eq!(p.enc, Encoding::Base64);
         assert_eq!(p.bytes(), vec![0xff, 0x00, 0x41]);
@@ -196,7 +206,10 @@ mod tests {
 
     #[test]
     fn payload_round_trips_through_json() {
-        for p in [Payload::capture(b"<script>", 10), Payload::capture(&[0xc3], 10)] {
+        for p in [
+            Payload::capture(b"<script>", 10),
+            Payload::capture(&[0xc3], 10),
+        ] {
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(serde_json::from_str::<Payload>(&json).unwrap(), p);
         }

@@ -108,6 +108,9 @@ pub struct Counters {
     pub tcp_refused: u64,
     pub tcp_bytes_in: u64,
     pub tcp_bytes_out: u64,
+    /// Bytes the TCP relay (broadcast, `--bridge`) dropped for a connection whose
+    /// outgoing queue was full because its peer was not reading; each receiver counts.
+    pub tcp_bytes_dropped: u64,
     pub udp_dgrams_in: u64,
     pub udp_dgrams_out: u64,
     pub udp_bytes_in: u64,

@@ -36,6 +36,7 @@ counters!(
     tcp_refused,
     tcp_bytes_in,
     tcp_bytes_out,
+    tcp_bytes_dropped,
     udp_dgrams_in,
     udp_dgrams_out,
     udp_bytes_in,

@@ -36,9 +36,7 @@ impl Frame {
 
     /// An `events` frame for `events` (oldest first, at least one).
     pub fn events(events: Vec<Arc<Event>>) -> Frame {
-        let mask = events
-            .iter()
-            .fold(0, |m, e| m | e.kind.protocol().bit());
+        let mask = events.iter().fold(0, |m, e| m | e.kind.protocol().bit());
         let first_seq = events.first().map_or(0, |e| e.seq);
         let last_seq = events.last().map_or(0, |e| e.seq);
         Frame {

@@ -174,7 +174,10 @@ impl Hub {
     pub fn find(&self, seq: u64) -> Option<Arc<Event>> {
         let backlog = lock(&self.backlog);
         let first = backlog.events.front()?.seq;
-        backlog.events.get(seq.checked_sub(first)? as usize).cloned()
+        backlog
+            .events
+            .get(seq.checked_sub(first)? as usize)
+            .cloned()
     }
 
     /// Takes what is pending and sends it out as frames of at most [`BATCH_MAX`] events.
@@ -261,13 +264,22 @@ mod tests {
         }
         hub.flush();
         let all = hub.subscribe(None);
-        assert_eq!(all.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5, 6, 7, 8]);
+        assert_eq!(
+            all.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [4, 5, 6, 7, 8]
+        );
         assert_eq!((all.resumed_from, all.last_seq), (None, 8));
         let resumed = hub.subscribe(Some(6));
         assert_eq!(resumed.resumed_from, Some(6));
-        assert_eq!(resumed.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(
+            resumed.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [7, 8]
+        );
         let caught_up = hub.subscribe(Some(8));
-        assert_eq!((caught_up.resumed_from, caught_up.backlog.len()), (Some(8), 0));
+        assert_eq!(
+            (caught_up.resumed_from, caught_up.backlog.len()),
+            (Some(8), 0)
+        );
         // 2 has left the backlog: resuming after it would leave a hole.
         assert_eq!(hub.subscribe(Some(2)).resumed_from, None);
         // A seq from the future (the server restarted): start afresh.

@@ -28,9 +28,7 @@ pub fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     tracing::warn!(origin, host, "refused a WebSocket from a foreign origin");
     Err((
         StatusCode::FORBIDDEN,
-        format!(
-            "origin {origin} may not use this lab (allow it with --allow-origin {origin})\n"
-        ),
+        format!("origin {origin} may not use this lab (allow it with --allow-origin {origin})\n"),
     )
         .into_response())
 }

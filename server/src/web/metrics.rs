@@ -68,10 +68,15 @@ impl Metrics {
                     counter!(name, "service" => service).absolute(value);
                 }
             }
-            gauge!("wirelab_open_connections", "service" => "tcp").set(app.tcp.infos().len() as f64);
+            gauge!("wirelab_open_connections", "service" => "tcp")
+                .set(app.tcp.infos().len() as f64);
             gauge!("wirelab_udp_peers").set(app.udp.peers().len() as f64);
             for class in ["dashboard", "plain"] {
-                let of_class = || clients.iter().filter(|x| x.dashboard == (class == "dashboard"));
+                let of_class = || {
+                    clients
+                        .iter()
+                        .filter(|x| x.dashboard == (class == "dashboard"))
+                };
                 gauge!("wirelab_ws_clients", "class" => class).set(of_class().count() as f64);
                 let missed: u64 = of_class().map(|x| x.missed).sum();
                 let lagged: u64 = of_class().map(|x| x.lagged).sum();

@@ -19,8 +19,8 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout};
 use wirelab_shared::{
-    CLOSE_IDLE, CLOSE_TOO_SLOW, Command, CommandKind, Event, EventKind, Hello, Limits, Payload,
-    PROTOCOL_VERSION, ServerMsg, Snapshot,
+    CLOSE_IDLE, CLOSE_TOO_SLOW, Command, CommandKind, Event, EventKind, Hello, Limits,
+    PROTOCOL_VERSION, Payload, ServerMsg, Snapshot,
 };
 
 use crate::app::{App, bridge};
@@ -143,7 +143,10 @@ where
         let id = cmd.id;
         match cmd.kind {
             CommandKind::Ping => {
-                let pong = ServerMsg::Pong { id, ts_us: now_us() };
+                let pong = ServerMsg::Pong {
+                    id,
+                    ts_us: now_us(),
+                };
                 self.send_msg(&pong).await
             }
             CommandKind::Subscribe { protocols } => {
@@ -315,8 +318,11 @@ pub async fn run<Si, St, E>(
                 code,
                 reason: reason.clone().into(),
             };
-            let _ = timeout(Duration::from_secs(1), pump.sink.send(Message::Close(Some(frame))))
-                .await;
+            let _ = timeout(
+                Duration::from_secs(1),
+                pump.sink.send(Message::Close(Some(frame))),
+            )
+            .await;
             (Some(code), reason)
         }
     };

@@ -5,3 +5,4 @@
 
 pub(crate) mod browser;
 pub(crate) mod lab;
+pub(crate) mod raw_ws;

@@ -1,0 +1,131 @@
+//! The dashboard in a real headless Chromium against a real lab: it connects, shows a UDP
+//! datagram live, carries chat between two dashboards, and renders hostile payloads as text.
+//!
+//! Needs the built dashboard (`cargo xtask test` builds `dist/` first).
+
+mod support;
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use support::browser::browser;
+use support::lab;
+use tokio::net::UdpSocket;
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        wirelab::hub::now_us() % 1_000_000_007
+    )
+}
+
+fn dist_built() -> bool {
+    let built =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/index.html")).exists();
+    if !built && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("dist/ is not built: run `cargo xtask test` (it builds the dashboard first)");
+    }
+    if !built {
+        eprintln!("SKIPPING browser test: dist/ is not built (cargo xtask dist)");
+    }
+    built
+}
+
+#[tokio::test]
+async fn a_datagram_appears_on_the_dashboard_within_two_seconds() {
+    if !dist_built() {
+        return;
+    }
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let lab = lab::start().await;
+    browser.goto(&lab.url()).await;
+    let state = browser
+        .wait_for(Locator::Css("#conn-state"))
+        .and_then(|_| async { browser.find(Locator::Css("#conn-state")).await })
+        .await
+        .expect("the page has a connection state");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state.text().await.unwrap() != "connected" {
+        assert!(std::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = unique("hello-from-udp");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    peer.send_to(text.as_bytes(), lab.udp).await.unwrap();
+    browser.wait_for_text(&text, Duration::from_secs(2)).await;
+    browser.screenshot("/tmp/wirelab-e2e-udp.png").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn chat_from_one_dashboard_appears_on_the_other() {
+    if !dist_built() {
+        return;
+    }
+    let (Some(alice), Some(bob)) = (browser().await, browser().await) else {
+        return;
+    };
+    let lab = lab::start().await;
+    for b in [&alice, &bob] {
+        b.goto(&format!("{}#ws", lab.url())).await;
+        b.wait_for_text("connected", Duration::from_secs(10)).await;
+        b.find(Locator::Css("[data-tab=ws]"))
+            .await
+            .expect("a WebSocket tab")
+            .click()
+            .await
+            .unwrap();
+    }
+    let line = unique("hi-bob");
+    let input = alice.wait_for(Locator::Css("#chat-input")).await.unwrap();
+    input.send_keys(&line).await.unwrap();
+    alice
+        .find(Locator::Css("#chat-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_for_text(&line, Duration::from_secs(3)).await;
+    bob.screenshot("/tmp/wirelab-e2e-chat.png").await;
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test]
+async fn a_hostile_payload_arrives_as_text() {
+    if !dist_built() {
+        return;
+    }
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let lab = lab::start().await;
+    browser.goto(&lab.url()).await;
+    browser
+        .wait_for_text("connected", Duration::from_secs(10))
+        .await;
+    let marker = unique("xss");
+    let payload = format!(
+        "<img src=x onerror=\"document.title='{marker}'\"><script>window.pwned=1</script>{marker}"
+    );
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    peer.send_to(payload.as_bytes(), lab.udp).await.unwrap();
+    browser.wait_for_text(&marker, Duration::from_secs(3)).await;
+    let body = browser.body_text().await;
+    assert!(body.contains("<img src=x"), "the markup is shown as text");
+    let injected = browser
+        .execute(
+            "return [document.querySelectorAll('img[src=x]').length, window.pwned === 1, document.title]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(injected[0], 0, "no element was created from the payload");
+    assert_eq!(injected[1], false, "no script ran");
+    assert_ne!(injected[2].as_str(), Some(marker.as_str()));
+    browser.close().await;
+}

@@ -1,0 +1,87 @@
+//! A WebSocket client by hand, for frames a proper library refuses to send (text that is
+//! not UTF-8) and for refusals before the upgrade (status codes).
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends the upgrade request with `extra` headers; returns the stream once upgraded, or
+/// the HTTP response (status line and body) when the server refused.
+pub(crate) async fn upgrade(
+    addr: SocketAddr,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Result<TcpStream, String> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        if s.read(&mut b).await.unwrap() == 0 {
+            break;
+        }
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    if head.starts_with("HTTP/1.1 101") {
+        Ok(s)
+    } else {
+        let mut body = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(2), s.read(&mut body))
+            .await
+            .map_or(0, |r| r.unwrap_or(0));
+        Err(format!("{head}{}", String::from_utf8_lossy(&body[..n])))
+    }
+}
+
+/// Writes one masked frame with `opcode` (1 text, 2 binary) and `payload`.
+pub(crate) async fn send_frame(s: &mut TcpStream, opcode: u8, payload: &[u8]) {
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).await.unwrap();
+}
+
+/// Reads frames until a close frame and returns its code (None if the stream just ended).
+pub(crate) async fn close_code(s: &mut TcpStream) -> Option<u16> {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.ok()?;
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.ok()?;
+        if h[0] & 0x0f == 8 {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
+}
