@@ -10,10 +10,15 @@ use crate::app::App;
 /// Sends the payload of event `seq` again. `target` overrides where: a TCP connection
 /// id for TCP payloads, a peer address for UDP ones.
 pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<String, String> {
-    let event = app
-        .hub
-        .find(seq)
-        .ok_or_else(|| format!("event {seq} is no longer in the backlog"))?;
+    let event = match app.hub.find(seq) {
+        Some(event) => event,
+        None => app
+            .store
+            .get(seq)
+            .await?
+            .map(Arc::new)
+            .ok_or_else(|| format!("event {seq} was not recorded (or retention pruned it)"))?,
+    };
     match &event.kind {
         EventKind::TcpData { conn, payload, .. } => {
             let conn = match target {
