@@ -40,6 +40,10 @@ pub use retention::Retention;
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "wirelab.db";
+/// A file in the data directory that one running lab holds a lock on, so two labs never
+/// record to the same database (the kernel lets go of it when the process dies, even by
+/// `kill -9`).
+pub const LOCK_NAME: &str = "wirelab.lock";
 
 /// Reader connections kept open between requests, at most.
 const IDLE_READERS: usize = 4;
@@ -54,6 +58,8 @@ pub struct Store {
     pub retention: Retention,
     /// The highest `seq` ever recorded when the store opened: the hub goes on after it.
     pub last_seq: u64,
+    /// The data directory's lock, held while the store lives (none in memory).
+    _lock: Option<std::fs::File>,
 }
 
 enum Backend {
@@ -110,6 +116,7 @@ impl Store {
             idle: Mutex::new(Vec::new()),
             retention,
             last_seq: 0,
+            _lock: None,
         })
     }
 
@@ -117,6 +124,16 @@ impl Store {
     pub fn file(dir: &Path, retention: Retention) -> anyhow::Result<Store> {
         use anyhow::Context;
         std::fs::create_dir_all(dir).context("creating the directory")?;
+        let lock = std::fs::File::create(dir.join(LOCK_NAME)).context("creating the lock file")?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                anyhow::bail!("another wirelab is recording there")
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).context("locking the directory");
+            }
+        }
         let path = dir.join(FILE_NAME);
         let conn = Connection::open(&path).context("opening the database")?;
         schema::configure_file(&conn).context("setting up the database")?;
@@ -127,6 +144,7 @@ impl Store {
             idle: Mutex::new(vec![]),
             retention,
             last_seq,
+            _lock: Some(lock),
         })
     }
 
@@ -163,9 +181,8 @@ impl Store {
                 let conn = match lock(&self.idle).pop() {
                     Some(c) => c,
                     None => {
-                        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-                            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                            | OpenFlags::SQLITE_OPEN_URI;
+                        let flags =
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                         let c = Connection::open_with_flags(path, flags)?;
                         c.busy_timeout(Duration::from_secs(5))?;
                         c
@@ -274,6 +291,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 1);
+        // One lab per directory.
+        let err = Store::file(&tmp.0, Retention::default()).err().unwrap();
+        assert!(format!("{err:#}").contains("another wirelab"), "{err:#}");
         drop((w, store));
         let again = Store::file(&tmp.0, Retention::default()).unwrap();
         assert_eq!(again.last_seq, 41);
