@@ -480,8 +480,20 @@ async fn every_api_filter_and_paging() {
     };
 
     assert_eq!(seqs(&page(&format!("since_seq={}", s[2])).await), s[3..]);
-    assert_eq!(seqs(&page(&format!("until_seq={}", s[1])).await), s[..2]);
-    assert_eq!(seqs(&page(&format!("before_seq={}", s[2])).await), s[..2]);
+    // Bounded only from above, a page is the newest under the bound ("load older").
+    assert_eq!(
+        seqs(&page(&format!("until_seq={}", s[1])).await),
+        [s[1], s[0]]
+    );
+    assert_eq!(
+        seqs(&page(&format!("before_seq={}", s[2])).await),
+        [s[1], s[0]]
+    );
+    let near = get_json(d, &format!("/api/events?until_seq={}&limit=2", s[3])).await;
+    assert_eq!(seqs(&events_of(&near)), [s[3], s[2]]);
+    assert_eq!(near["next_before_seq"].as_u64(), Some(s[2]));
+    let up = format!("until_seq={}&order=asc", s[1]);
+    assert_eq!(seqs(&page(&up).await), s[..2]);
     let between = page(&format!("since_seq={}&until_seq={}", s[0], s[3])).await;
     assert_eq!(seqs(&between), s[1..4]);
     assert_eq!(

@@ -5,9 +5,11 @@
 //!   `{"events":[...],"next_since_seq":N|null,"next_before_seq":N|null}`. Filters:
 //!   `since_seq` (after), `until_seq` (up to and including), `before_seq` (before),
 //!   `protocol` (comma-separated), `peer` (`ip:port`, or a host for all its ports), `q`
-//!   (text, ignoring case); `limit` (default 500, at most 5000); `order=asc` (default,
-//!   oldest first: go on with `since_seq=next_since_seq`) or `order=desc` (newest first,
-//!   for loading older history: go on with `before_seq=next_before_seq`).
+//!   (text, ignoring case); `limit` (default 500, at most 5000); `order=asc` (oldest
+//!   first: go on with `since_seq=next_since_seq`) or `order=desc` (newest first, for
+//!   loading older history: go on with `before_seq=next_before_seq`). Without `order`, a
+//!   query bounded only from above (`until_seq` or `before_seq`, no `since_seq`) is `desc`
+//!   (the page next to the bound, as "load older" wants), any other is `asc`.
 //! - `GET /api/events.jsonl`: every matching event, one JSON object a line, streamed.
 //! - `GET /api/http.har`: the matching HTTP exchanges as HAR 1.2, streamed.
 //! - `GET /api/capture.pcapng`: the matching TCP and UDP traffic as a pcapng capture,
@@ -98,7 +100,12 @@ impl ApiQuery {
         if limit == Some(0) {
             return Err(ApiError::bad("limit must be at least 1".into()));
         }
+        // Without `order`, a page bounded only from above (loading older history) is the
+        // newest events under the bound; any other page, the oldest after `since_seq`.
+        let upper_only = (filter.until_seq.is_some() || filter.before_seq.is_some())
+            && filter.since_seq.is_none();
         let order = match self.order.as_deref().map(str::trim) {
+            None | Some("") if upper_only => Order::Desc,
             None | Some("") | Some("asc") => Order::Asc,
             Some("desc") => Order::Desc,
             Some(o) => return Err(ApiError::bad(format!("order is asc or desc, not {o:?}"))),
@@ -427,6 +434,19 @@ mod tests {
             (p.order, p.filter.q.clone(), p.limit),
             (Order::Desc, None, None)
         );
+        // Bounded only from above: the newest under the bound; otherwise the oldest.
+        assert_eq!(q(&[("until_seq", "9")]).parse().unwrap().order, Order::Desc);
+        assert_eq!(
+            q(&[("before_seq", "9")]).parse().unwrap().order,
+            Order::Desc
+        );
+        let both = q(&[("until_seq", "9"), ("since_seq", "2")])
+            .parse()
+            .unwrap();
+        assert_eq!(both.order, Order::Asc);
+        let asked = q(&[("until_seq", "9"), ("order", "asc")]).parse().unwrap();
+        assert_eq!(asked.order, Order::Asc);
+        assert_eq!(q(&[]).parse().unwrap().order, Order::Asc);
         // An empty value is no filter at all.
         assert_eq!(
             q(&[("until_seq", "")]).parse().unwrap().filter,
