@@ -827,6 +827,47 @@ async fn a_recorded_datagram_is_replayed_from_the_store() {
     lab.stop().await;
 }
 
+#[tokio::test]
+async fn a_recorded_http_request_is_replayed_after_a_restart() {
+    let dir = TempDir::new("http-replay");
+    let lab = Running::on_disk(dir.path()).await;
+    let (status, head, _) = get(lab.http, "/replay-me?x=1").await;
+    assert_eq!(status, 200, "{head}");
+    lab.stored(1).await;
+    lab.stop().await;
+
+    // After the restart the HTTP service keeps nothing, and exchange ids start again.
+    let lab = Running::on_disk(dir.path()).await;
+    let (status, _, _) = get(lab.http, "/something-else").await;
+    assert_eq!(status, 200);
+    let recorded = all_events(lab.dashboard, "protocol=http").await;
+    let target = |e: &Event| match &e.kind {
+        EventKind::Http(x) => x.target.clone(),
+        _ => String::new(),
+    };
+    let old = recorded
+        .iter()
+        .find(|e| target(e) == "/replay-me?x=1")
+        .expect("the first run's request is recorded");
+    let mut client = Client::connect(&lab, "").await;
+    client.handshake().await;
+    let cmd = format!(r#"{{"type":"replay","id":1,"seq":{}}}"#, old.seq);
+    client.send_text(&cmd).await;
+    let ack = client.reply(1).await.expect("the replay is acknowledged");
+    assert!(ack.unwrap_or_default().contains("200"), "ack");
+    let again = client
+        .wait_event(|k| matches!(k, EventKind::Http(x) if x.replay_of.is_some()))
+        .await;
+    let EventKind::Http(x) = again.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        x.target, "/replay-me?x=1",
+        "the old request was sent, not a new one's"
+    );
+    lab.stop().await;
+}
+
 /// A data directory whose parent is a regular file: creating it fails even for root (who
 /// ignores permission bits, so a read-only directory would not fail in CI).
 fn unusable_dir(tmp: &TempDir) -> PathBuf {
