@@ -22,13 +22,26 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
         }
     };
     match &event.kind {
-        EventKind::TcpData { conn, payload, .. } => {
+        EventKind::TcpData {
+            conn,
+            peer,
+            payload,
+            ..
+        } => {
             let conn = match target {
                 Some(t) => t
                     .trim()
                     .trim_start_matches('#')
                     .parse()
                     .map_err(|_| format!("{t:?} is not a TCP connection id"))?,
+                // Connection ids start again at a restart: a recorded one is the same
+                // connection only if it is still open to the same peer.
+                None if recorded && !still_open(app, *conn, peer) => {
+                    return Err(format!(
+                        "connection #{conn} to {peer} is closed: choose an open connection to \
+                         send event {seq}'s bytes to"
+                    ));
+                }
                 None => *conn,
             };
             app.tcp.send(app, Some(conn), &payload.bytes()).await
@@ -63,6 +76,14 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             other.protocol().as_str()
         )),
     }
+}
+
+/// Whether TCP connection `conn` is open, to `peer`.
+fn still_open(app: &App, conn: u64, peer: &str) -> bool {
+    app.tcp
+        .infos()
+        .iter()
+        .any(|c| c.id == conn && c.peer == peer)
 }
 
 /// The request of a recorded exchange, as the HTTP service keeps one for replay.

@@ -816,6 +816,23 @@ async fn a_recorded_datagram_is_replayed_from_the_store() {
     let out = all_events(lab.dashboard, "protocol=udp").await;
     let last = udp_text(out.last().unwrap()).unwrap();
     assert_eq!(last, (me, Direction::Out, "replay me".into()));
+    // A recorded TCP payload whose connection is gone is not sent to whatever
+    // connection has its id now.
+    let tcp = lab.publish(EventKind::TcpData {
+        conn: 1,
+        peer: "127.0.0.1:40009".into(),
+        dir: Direction::In,
+        size: 2,
+        payload: Payload::capture(b"hi", 64),
+    });
+    lab.stored(4).await;
+    let cmd = format!(r#"{{"type":"replay","id":3,"seq":{tcp}}}"#);
+    client.send_text(&cmd).await;
+    let err = client
+        .reply(3)
+        .await
+        .expect_err("a closed connection is refused");
+    assert!(err.contains("#1 to 127.0.0.1:40009 is closed"), "{err}");
     client
         .send_text(r#"{"type":"replay","id":2,"seq":999999}"#)
         .await;
