@@ -8,7 +8,7 @@ use wirelab_shared::{LabState, ServiceInfo};
 
 use crate::config::Config;
 use crate::hub::{Hub, now_us};
-use crate::{http, pool, tcp, udp, ws};
+use crate::{http, pool, store, tcp, udp, ws};
 
 /// See the module docs.
 pub struct App {
@@ -19,6 +19,8 @@ pub struct App {
     pub http: http::Http,
     pub pool: pool::Pool,
     pub ws: ws::Clients,
+    /// The recorded history (on disk, or in memory with `--ephemeral`).
+    pub store: Arc<store::Store>,
     /// The services and their real addresses (after binding port 0), for `hello`.
     pub services: Vec<ServiceInfo>,
     /// The token `/ws` and `/api` ask for, when the lab is exposed or one was given.

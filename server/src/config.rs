@@ -141,6 +141,18 @@ pub struct Config {
     /// Keep everything in memory: nothing is written to disk.
     #[arg(long, env = "WIRELAB_EPHEMERAL")]
     pub ephemeral: bool,
+
+    /// Recorded events kept at most; the oldest are pruned (0: no limit).
+    #[arg(long, env = "WIRELAB_RETAIN_EVENTS", default_value_t = 1_000_000)]
+    pub retain_events: u64,
+
+    /// Days recorded events are kept at most (0: no limit).
+    #[arg(long, env = "WIRELAB_RETAIN_DAYS", default_value_t = 7)]
+    pub retain_days: u64,
+
+    /// Seconds between two prunes of old events (for tests).
+    #[arg(long, env = "WIRELAB_PRUNE_SECS", default_value_t = 10, hide = true)]
+    pub prune_secs: u64,
 }
 
 impl Config {

@@ -10,8 +10,10 @@
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
-//! - [`replay`]: sending a captured payload again.
-//! - [`web`]: the dashboard's routes, its embedded files, auth.
+//! - [`replay`]: sending a captured payload again (from the backlog, or the store).
+//! - [`store`]: the recorder: every event in SQLite, its writer, queries and retention.
+//! - [`export`]: recorded events as pcapng (Wireshark) and HAR.
+//! - [`web`]: the dashboard's routes, `/api`, its embedded files, auth.
 //! - [`start`]: binds everything and spawns the tasks; `main.rs` only parses flags and
 //!   waits for Ctrl-C or SIGTERM.
 //!
@@ -20,10 +22,12 @@
 
 pub mod app;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod pool;
 pub mod replay;
+pub mod store;
 pub mod tcp;
 pub mod udp;
 pub mod web;
@@ -37,7 +41,7 @@ use anyhow::Context;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wirelab_shared::{ServerMsg, ServiceInfo};
+use wirelab_shared::{EventKind, ServerMsg, ServiceInfo};
 
 pub use app::App;
 pub use config::Config;
@@ -116,7 +120,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         service("udp", addrs.3, Some(config.udp_mode.as_str())),
         service("ws", addrs.0, None),
     ];
-    let hub = Arc::new(hub::Hub::new(1, config.backlog, config.ws_queue));
+    // The store first: the hub numbers on from the last recorded seq.
+    let (store, store_trouble) = store::Store::open(&config).context("opening the store")?;
+    let store = Arc::new(store);
+    match &store_trouble {
+        Some(why) => tracing::error!("{why}"),
+        None => tracing::info!(at = %store.location(), last_seq = store.last_seq, "recording"),
+    }
+    let hub = Arc::new(hub::Hub::new(
+        store.last_seq + 1,
+        config.backlog,
+        config.ws_queue,
+    ));
+    let tap = hub.tap(store::writer::TAP_CAP);
+    if let Some(why) = store_trouble {
+        hub.publish(EventKind::Notice {
+            level: "error".into(),
+            message: why,
+        });
+    }
     let app = Arc::new(App {
         tcp: tcp::Tcp::new(&config),
         udp: udp::Udp::new(udp, &config),
@@ -124,6 +146,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         pool: pool::Pool::default(),
         ws: ws::Clients::default(),
         hub: hub.clone(),
+        store: store.clone(),
         services,
         token,
         metrics: web::metrics::Metrics::default(),
@@ -132,7 +155,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     });
 
     let tasks = TaskTracker::new();
-    tasks.spawn(hub.run(shutdown.clone()));
+    let hub_task = tasks.spawn(hub.clone().run(shutdown.clone()));
+    // The writer stops after the hub's last flush, so that is recorded too.
+    let hub_done = async move {
+        let _ = hub_task.await;
+    };
+    tasks.spawn(store::writer::run(
+        store.clone(),
+        hub.clone(),
+        tap,
+        hub_done,
+    ));
+    tasks.spawn(store::retention::run(store.clone(), shutdown.clone()));
     tasks.spawn(state_ticker(app.clone(), shutdown.clone()));
     tasks.spawn(udp::run(app.clone(), shutdown.clone()));
     tasks.spawn(tcp::run(tcp, app.clone(), shutdown.clone()));

@@ -110,6 +110,13 @@ pub async fn replay(app: &Arc<App>, exchange: u64) -> Result<String, String> {
     let saved = app.http.recent.get(exchange).ok_or_else(|| {
         format!("exchange #{exchange} is not among the last {KEEP} requests the lab keeps")
     })?;
+    replay_saved(app, saved).await
+}
+
+/// Sends `saved` again, as [`replay`] does (the recorder calls this with a request it
+/// rebuilt from the store, for exchanges the lab no longer keeps).
+pub async fn replay_saved(app: &Arc<App>, saved: Saved) -> Result<String, String> {
+    let exchange = saved.id;
     if saved.cut {
         return Err(format!(
             "exchange #{exchange}'s body ({} bytes) was not captured whole (the snaplen is {} \

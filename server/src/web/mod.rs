@@ -3,7 +3,9 @@
 //! - [`assets`]: the built dashboard (`dist/`), embedded in release builds.
 //! - [`auth`]: the Origin and token checks.
 //! - [`metrics`]: `/metrics` in Prometheus text format.
+//! - [`api`]: `/api`, the recorded history and its exports.
 
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod metrics;
@@ -22,6 +24,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ws", get(ws::upgrade::handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handler))
+        .merge(api::routes())
         .fallback(assets::serve)
         .with_state(app)
 }
