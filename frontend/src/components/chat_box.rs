@@ -4,7 +4,7 @@
 use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
-use crate::components::forms::{input_value, on_submit};
+use crate::components::forms::{node_value, on_submit, set_node_value};
 use crate::components::status_line::StatusLine;
 use crate::ctx::{use_commander, use_timeline};
 use crate::fmt;
@@ -17,7 +17,7 @@ const SHOWN: usize = 60;
 pub fn ChatBox() -> Html {
     let tl = use_timeline();
     let cmd = use_commander();
-    let text = use_state(String::new);
+    let input = use_node_ref();
     let log = use_node_ref();
     let tz = browser::tz_offset_min();
 
@@ -31,15 +31,15 @@ pub fn ChatBox() -> Html {
         });
     }
     let send = {
-        let (cmd, text) = (cmd.clone(), text.clone());
+        let (cmd, input) = (cmd.clone(), input.clone());
         on_submit(move || {
-            let t = text.trim().to_owned();
+            let t = node_value(&input).trim().to_owned();
             if t.is_empty() {
                 cmd.refuse("chat", "Nothing to say: type a message.");
                 return;
             }
             cmd.run("chat", "sending", CommandKind::Chat { text: t });
-            text.set(String::new());
+            set_node_value(&input, "");
         })
     };
     let skip = tl.chat.len().saturating_sub(SHOWN);
@@ -62,9 +62,8 @@ pub fn ChatBox() -> Html {
                 }
             </div>
             <div class="row-form">
-                <input id="chat-input" type="text" value={(*text).clone()} placeholder="say something to every client"
-                    aria-label="chat message" autocomplete="off"
-                    oninput={{ let text = text.clone(); Callback::from(move |e: InputEvent| text.set(input_value(&e))) }} />
+                <input id="chat-input" ref={input} type="text" placeholder="say something to every client"
+                    aria-label="chat message" autocomplete="off" />
                 <button id="chat-send" class="primary" type="submit">{"Send"}</button>
             </div>
             <StatusLine form="chat" />

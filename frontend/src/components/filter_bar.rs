@@ -16,6 +16,13 @@ pub struct FilterBarProps {
     pub onsearch: Callback<()>,
 }
 
+fn target_value(e: &Event) -> String {
+    e.target()
+        .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        .map(|i| i.value())
+        .unwrap_or_default()
+}
+
 fn input_value(e: &InputEvent) -> String {
     e.target()
         .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
@@ -96,6 +103,25 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
             })
         })
     };
+    // `change` too: a test driver's "clear" fires no input event.
+    let on_text_change = {
+        let (f, set) = (f.clone(), set.clone());
+        Callback::from(move |e: Event| {
+            let text = target_value(&e);
+            if text != f.text {
+                set(Filter { text, ..f.clone() })
+            }
+        })
+    };
+    let on_peer_change = {
+        let (f, set) = (f.clone(), set.clone());
+        Callback::from(move |e: Event| {
+            let peer = target_value(&e);
+            if peer != f.peer {
+                set(Filter { peer, ..f.clone() })
+            }
+        })
+    };
     let on_text_key = {
         let onsearch = props.onsearch.clone();
         Callback::from(move |e: KeyboardEvent| {
@@ -121,9 +147,9 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
                 { dir_button(Some(Direction::Out), "out") }
             </div>
             <input id="filter-peer" type="search" placeholder="peer" aria-label="filter by peer"
-                value={f.peer.clone()} oninput={on_peer} />
+                value={f.peer.clone()} oninput={on_peer} onchange={on_peer_change} />
             <input id="filter-text" type="search" placeholder="search text" title="filter by text; Ctrl+Enter searches the recorded history"
-                aria-label="filter by text" value={f.text.clone()} oninput={on_text} onkeydown={on_text_key} />
+                aria-label="filter by text" value={f.text.clone()} oninput={on_text} onchange={on_text_change} onkeydown={on_text_key} />
             if !f.is_all() {
                 <button id="filter-reset" class="small" onclick={reset} title="show everything again">{"reset"}</button>
             }

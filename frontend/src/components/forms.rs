@@ -30,6 +30,30 @@ pub fn checked(e: &Event) -> bool {
         .is_some_and(|i| i.checked())
 }
 
+/// The current value of the input or select behind `node` (what is on screen, even if
+/// no input event told the component: a test driver's "clear" fires none).
+pub fn node_value(node: &NodeRef) -> String {
+    if let Some(i) = node.cast::<HtmlInputElement>() {
+        i.value()
+    } else if let Some(s) = node.cast::<HtmlSelectElement>() {
+        s.value()
+    } else {
+        String::new()
+    }
+}
+
+/// Sets the value of the input behind `node`.
+pub fn set_node_value(node: &NodeRef, value: &str) {
+    if let Some(i) = node.cast::<HtmlInputElement>() {
+        i.set_value(value);
+    }
+}
+
+/// Whether the checkbox behind `node` is checked.
+pub fn node_checked(node: &NodeRef) -> bool {
+    node.cast::<HtmlInputElement>().is_some_and(|i| i.checked())
+}
+
 /// What a send form sends: the data and its encoding, or why it cannot go.
 pub fn payload(text: &str, hex: bool, newline: bool) -> Result<(String, Encoding), String> {
     if hex {

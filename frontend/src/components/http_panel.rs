@@ -21,17 +21,19 @@ pub fn HttpPanel() -> Html {
     let reqs_open: u64 = s.http.iter().map(|h| h.requests).sum();
     html! {
         <section class="panel" aria-label="HTTP service">
-            <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
+            <div class="panel-head">
+    <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
+    <TryIt commands={vec![
+                format!("curl -v http://{addr}/"),
+                format!("curl -v http://{addr}/ http://{addr}/"),
+            ]} />
+            </div>
             <p class="explain">
                 {"HTTP is "}<b>{"built on TCP"}</b>{": a client opens a TCP connection and sends requests on it. Where the TCP service serves "}
                 <b>{"per connection"}</b>{", HTTP serves "}<b>{"per request"}</b>
                 {": each request gets one response. With "}<b>{"keep-alive"}</b>
                 {" the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried."}
             </p>
-            <TryIt commands={vec![
-                format!("curl -v http://{addr}/"),
-                format!("curl -v http://{addr}/ http://{addr}/"),
-            ]} />
             <HttpRequests />
             <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start",
                 s.http.len(), reqs_open, c.http_requests, c.http_conns) }</h3>

@@ -6,7 +6,7 @@ use wirelab_shared::{CommandKind, PoolSpec, PoolState};
 use yew::prelude::*;
 
 use crate::charts::{nice_max, step_path};
-use crate::components::forms::{checked, input_value, on_submit};
+use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
 use crate::components::status_line::StatusLine;
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -19,42 +19,61 @@ const CHART_H: f64 = 150.0;
 pub fn PoolPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
-    let spec = use_state(PoolSpec::default);
     let http = lab
         .service_addr("http")
         .unwrap_or("127.0.0.1:1337")
         .to_owned();
 
-    let num = |field: fn(&mut PoolSpec, u32)| {
-        let spec = spec.clone();
-        Callback::from(move |e: InputEvent| {
-            if let Ok(v) = input_value(&e).trim().parse::<u32>() {
-                let mut s = (*spec).clone();
-                field(&mut s, v);
-                spec.set(s);
-            }
-        })
+    // The fields are not bound to state: Yew would put a bound value back while the user
+    // is halfway through typing a new number. The form is read when it is sent.
+    let no_pool = use_state(|| false);
+    let on_no_pool = {
+        let no_pool = no_pool.clone();
+        Callback::from(move |e: Event| no_pool.set(checked(&e)))
     };
-    let flag = |field: fn(&mut PoolSpec, bool)| {
-        let spec = spec.clone();
-        Callback::from(move |e: Event| {
-            let mut s = (*spec).clone();
-            field(&mut s, checked(&e));
-            spec.set(s);
-        })
-    };
-    let on_url = {
-        let spec = spec.clone();
-        Callback::from(move |e: InputEvent| {
-            let mut s = (*spec).clone();
-            s.url = input_value(&e);
-            spec.set(s);
-        })
-    };
+    let refs = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
+    {
+        // The defaults, put in once.
+        let refs = refs.clone();
+        use_effect_with((), move |_| {
+            let d = PoolSpec::default();
+            set_node_value(&refs[0], &d.requests.to_string());
+            set_node_value(&refs[1], &d.concurrency.to_string());
+            set_node_value(&refs[2], &d.max_conns.to_string());
+        });
+    }
     let start = {
-        let (cmd, spec) = (cmd.clone(), spec.clone());
+        let (cmd, refs) = (cmd.clone(), refs.clone());
         on_submit(move || {
-            let s = (*spec).clone();
+            // What is on screen is the truth (a test driver's "clear" fires no input event).
+            let [requests, concurrency, max_conns, keep_alive, no_pool, url] = &refs;
+            let num = |r: &NodeRef, name: &str| {
+                node_value(r)
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("{name} must be a whole number."))
+            };
+            let read = || -> Result<PoolSpec, String> {
+                Ok(PoolSpec {
+                    requests: num(requests, "Requests")?,
+                    concurrency: num(concurrency, "Concurrency")?,
+                    max_conns: num(max_conns, "Max connections")?,
+                    keep_alive: node_checked(keep_alive),
+                    no_pool: node_checked(no_pool),
+                    url: node_value(url).trim().to_owned(),
+                })
+            };
+            let s = match read() {
+                Ok(s) => s,
+                Err(e) => return cmd.refuse("pool", e),
+            };
             if !(1..=10_000).contains(&s.requests) {
                 return cmd.refuse("pool", "Requests must be between 1 and 10,000.");
             }
@@ -176,38 +195,41 @@ pub fn PoolPanel() -> Html {
         </figure>
     });
 
-    let s = &*spec;
     html! {
         <section class="panel" aria-label="connection-pool lab">
-            <h2>{"Pool lab"}<span class="addr">{ format!("target http://{http}/_/delay/50 unless set") }</span></h2>
+            <div class="panel-head">
+    <h2>{"Pool lab"}<span class="addr">{ format!("target http://{http}/_/delay/50 unless set") }</span></h2>
+    <TryIt commands={vec![format!("curl -v http://{http}/_/delay/50")]} />
+            </div>
             <p class="explain">
                 {"Node's "}<b>{"http.Agent"}</b>{" keeps a "}<b>{"pool"}</b>{" of TCP connections and reuses them for later requests: "}
                 <b>{"sockets"}</b>{" counts the connections in use, "}<b>{"requests"}</b>{" counts requests waiting for one, and "}
                 <b>{"maxSockets"}</b>{" caps the pool. "}<code>{"agent: false"}</code>
                 {" leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency."}
             </p>
-            <TryIt commands={vec![format!("curl -v http://{http}/_/delay/50")]} />
             <form onsubmit={start} aria-label="pool run">
                 <div class="row-form pool-form">
-                    <label class="field">{"requests"}<input id="pool-requests" type="number" min="1" max="10000"
-                        value={s.requests.to_string()} oninput={num(|s, v| s.requests = v)} /></label>
-                    <label class="field">{"concurrency"}<input id="pool-concurrency" type="number" min="1"
-                        value={s.concurrency.to_string()} oninput={num(|s, v| s.concurrency = v)} /></label>
-                    <label class="field">{"max connections"}<input id="pool-max-conns" type="number" min="1"
-                        value={s.max_conns.to_string()} disabled={s.no_pool} oninput={num(|s, v| s.max_conns = v)} /></label>
-                    <label class="check"><input id="pool-keep-alive" type="checkbox" checked={s.keep_alive}
-                        disabled={s.no_pool} onchange={flag(|s, v| s.keep_alive = v)} />{"keep-alive"}</label>
-                    <label class="check" title="agent: false"><input id="pool-no-pool" type="checkbox" checked={s.no_pool}
-                        onchange={flag(|s, v| s.no_pool = v)} />{"no pool"}</label>
-                    <label class="field grow">{"target URL (empty: the lab's own service)"}<input id="pool-url" type="text"
-                        value={s.url.clone()} placeholder={format!("http://{http}/_/delay/50")} oninput={on_url} /></label>
+                    <label class="field">{"requests"}<input id="pool-requests" ref={refs[0].clone()} type="number" min="1" max="10000"
+                        /></label>
+                    <label class="field">{"concurrency"}<input id="pool-concurrency" ref={refs[1].clone()} type="number" min="1"
+                        /></label>
+                    <label class="field">{"max connections"}<input id="pool-max-conns" ref={refs[2].clone()} type="number" min="1"
+                        disabled={*no_pool} /></label>
+                    <label class="check"><input id="pool-keep-alive" ref={refs[3].clone()} type="checkbox" checked=true
+                        disabled={*no_pool} />{"keep-alive"}</label>
+                    <label class="check" title="agent: false"><input id="pool-no-pool" ref={refs[4].clone()} type="checkbox" checked={*no_pool}
+                        onchange={on_no_pool} />{"no pool"}</label>
+                    <label class="field grow">{"target URL (empty: the lab's own service)"}<input id="pool-url" ref={refs[5].clone()} type="text"
+                        placeholder={format!("http://{http}/_/delay/50")} /></label>
                     <button id="pool-start" class="primary" type="submit" disabled={running}>{"Start"}</button>
                     <button id="pool-cancel" type="button" class="danger" onclick={cancel} disabled={!running}>{"Cancel"}</button>
                 </div>
                 <StatusLine form="pool" />
             </form>
-            { figures }
-            { chart }
+            <div class="pool-live">
+                <div>{ figures }</div>
+                { chart }
+            </div>
             if pool.is_none() {
                 <p class="hint">{"No run yet. Try 200 requests at concurrency 20 through 5 connections with keep-alive, then the same with no pool."}</p>
             }

@@ -5,7 +5,9 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{checked, input_value, on_submit, payload, select_value};
+use crate::components::forms::{
+    node_checked, node_value, on_submit, payload, select_value, set_node_value,
+};
 use crate::components::status_line::StatusLine;
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -16,10 +18,11 @@ pub fn TcpPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let text = use_state(String::new);
+    let text_ref = use_node_ref();
+    let target_ref = use_node_ref();
+    let newline_ref = use_node_ref();
+    let addr_ref = use_node_ref();
     let hex = use_state(|| false);
-    let newline = use_state(|| true);
-    let addr = use_state(String::new);
 
     let tcp_addr = lab
         .service_addr("tcp")
@@ -32,36 +35,38 @@ pub fn TcpPanel() -> Html {
     let c = &s.counters;
 
     let send = {
-        let (cmd, target, text, hex, newline) = (
-            cmd.clone(),
-            target.clone(),
-            text.clone(),
-            hex.clone(),
-            newline.clone(),
-        );
-        on_submit(move || match payload(&text, *hex, *newline) {
-            Ok((data, enc)) => {
-                let conn = target.parse::<u64>().ok();
-                let to = conn.map_or("every connection".to_owned(), |c| {
-                    format!("connection #{c}")
-                });
-                cmd.run(
-                    "tcp-send",
-                    format!("sending to {to}"),
-                    CommandKind::TcpSend { conn, data, enc },
-                );
-                text.set(String::new());
+        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
+        let (text_ref, target_ref, newline_ref) =
+            (text_ref.clone(), target_ref.clone(), newline_ref.clone());
+        on_submit(move || {
+            let text = node_value(&text_ref);
+            match payload(&text, *hex, node_checked(&newline_ref)) {
+                Ok((data, enc)) => {
+                    let chosen = node_value(&target_ref);
+                    target.set(chosen.clone());
+                    let conn = chosen.parse::<u64>().ok();
+                    let to = conn.map_or("every connection".to_owned(), |c| {
+                        format!("connection #{c}")
+                    });
+                    cmd.run(
+                        "tcp-send",
+                        format!("sending to {to}"),
+                        CommandKind::TcpSend { conn, data, enc },
+                    );
+                    set_node_value(&text_ref, "");
+                }
+                Err(e) => cmd.refuse("tcp-send", e),
             }
-            Err(e) => cmd.refuse("tcp-send", e),
         })
     };
     let connect = {
-        let (cmd, addr, tcp_addr) = (cmd.clone(), addr.clone(), tcp_addr.clone());
+        let (cmd, addr_ref, tcp_addr) = (cmd.clone(), addr_ref.clone(), tcp_addr.clone());
         on_submit(move || {
-            let a = if addr.trim().is_empty() {
+            let typed = node_value(&addr_ref);
+            let a = if typed.trim().is_empty() {
                 tcp_addr.clone()
             } else {
-                addr.trim().to_owned()
+                typed.trim().to_owned()
             };
             cmd.run(
                 "tcp-connect",
@@ -117,7 +122,10 @@ pub fn TcpPanel() -> Html {
 
     html! {
         <section class="panel" aria-label="TCP service">
-            <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
+            <div class="panel-head">
+    <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
+    <TryIt commands={vec![format!("nc {host} {port}")]} />
+            </div>
             <p class="explain">
                 {"TCP is "}<b>{"connection-oriented"}</b>{": before any data moves, client and server agree to talk in a "}
                 <b>{"three-way handshake"}</b>{" (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). "}
@@ -127,7 +135,6 @@ pub fn TcpPanel() -> Html {
                     _ => "This lab relays what one client sends to every other, like a tiny chat server.",
                 } }
             </p>
-            <TryIt commands={vec![format!("nc {host} {port}")]} />
             <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
             <div class="tablewrap">
                 <table class="data">
@@ -153,7 +160,7 @@ pub fn TcpPanel() -> Html {
                 <form onsubmit={send} aria-label="send to TCP connections">
                     <h3>{"Send"}</h3>
                     <div class="row-form">
-                        <select id="tcp-send-target" aria-label="to" onchange={{
+                        <select id="tcp-send-target" ref={target_ref} aria-label="to" onchange={{
                             let target = target.clone();
                             Callback::from(move |e: Event| target.set(select_value(&e)))
                         }}>
@@ -171,12 +178,10 @@ pub fn TcpPanel() -> Html {
                             <option value="text" selected={!*hex}>{"text"}</option>
                             <option value="hex" selected={*hex}>{"hex"}</option>
                         </select>
-                        <input id="tcp-send-input" type="text" value={(*text).clone()} aria-label="data to send"
-                            placeholder={if *hex { "68 65 6c 6c 6f 0a" } else { "hello" }}
-                            oninput={{ let text = text.clone(); Callback::from(move |e: InputEvent| text.set(input_value(&e))) }} />
+                        <input id="tcp-send-input" ref={text_ref} type="text" aria-label="data to send" autocomplete="off"
+                            placeholder={if *hex { "68 65 6c 6c 6f 0a" } else { "hello" }} />
                         <label class="check" title="end the text with a newline, as nc does">
-                            <input id="tcp-send-newline" type="checkbox" checked={*newline} disabled={*hex}
-                                onchange={{ let newline = newline.clone(); Callback::from(move |e: Event| newline.set(checked(&e))) }} />
+                            <input id="tcp-send-newline" ref={newline_ref} type="checkbox" checked=true disabled={*hex} />
                             {"\\n"}
                         </label>
                         <button id="tcp-send-button" class="primary" type="submit">{"Send"}</button>
@@ -186,9 +191,8 @@ pub fn TcpPanel() -> Html {
                 <form onsubmit={connect} aria-label="connect out">
                     <h3>{"Connect out"}</h3>
                     <div class="row-form">
-                        <input id="tcp-connect-addr" type="text" value={(*addr).clone()} aria-label="address"
-                            placeholder={tcp_addr.clone()}
-                            oninput={{ let addr = addr.clone(); Callback::from(move |e: InputEvent| addr.set(input_value(&e))) }} />
+                        <input id="tcp-connect-addr" ref={addr_ref} type="text" aria-label="address"
+                            placeholder={tcp_addr.clone()} />
                         <button id="tcp-connect-button" type="submit">{"Connect"}</button>
                     </div>
                     <StatusLine form="tcp-connect" />

@@ -4,7 +4,9 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{checked, input_value, on_submit, payload, select_value};
+use crate::components::forms::{
+    node_checked, node_value, on_submit, payload, select_value, set_node_value,
+};
 use crate::components::status_line::StatusLine;
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -15,9 +17,10 @@ pub fn UdpPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let text = use_state(String::new);
+    let text_ref = use_node_ref();
+    let target_ref = use_node_ref();
+    let newline_ref = use_node_ref();
     let hex = use_state(|| false);
-    let newline = use_state(|| true);
 
     let addr = lab
         .service_addr("udp")
@@ -30,25 +33,26 @@ pub fn UdpPanel() -> Html {
     let now = s.ts_us;
 
     let send = {
-        let (cmd, target, text, hex, newline) = (
-            cmd.clone(),
-            target.clone(),
-            text.clone(),
-            hex.clone(),
-            newline.clone(),
-        );
-        on_submit(move || match payload(&text, *hex, *newline) {
-            Ok((data, enc)) => {
-                let peer = (*target != "all").then(|| (*target).clone());
-                let to = peer.clone().unwrap_or_else(|| "every peer".into());
-                cmd.run(
-                    "udp-send",
-                    format!("sending a datagram to {to}"),
-                    CommandKind::UdpSend { peer, data, enc },
-                );
-                text.set(String::new());
+        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
+        let (text_ref, target_ref, newline_ref) =
+            (text_ref.clone(), target_ref.clone(), newline_ref.clone());
+        on_submit(move || {
+            let text = node_value(&text_ref);
+            match payload(&text, *hex, node_checked(&newline_ref)) {
+                Ok((data, enc)) => {
+                    let chosen = node_value(&target_ref);
+                    target.set(chosen.clone());
+                    let peer = (!chosen.is_empty() && chosen != "all").then_some(chosen);
+                    let to = peer.clone().unwrap_or_else(|| "every peer".into());
+                    cmd.run(
+                        "udp-send",
+                        format!("sending a datagram to {to}"),
+                        CommandKind::UdpSend { peer, data, enc },
+                    );
+                    set_node_value(&text_ref, "");
+                }
+                Err(e) => cmd.refuse("udp-send", e),
             }
-            Err(e) => cmd.refuse("udp-send", e),
         })
     };
     let rows = s.udp.iter().map(|p| {
@@ -71,7 +75,10 @@ pub fn UdpPanel() -> Html {
     });
     html! {
         <section class="panel" aria-label="UDP service">
-            <h2>{"UDP"}<span class="addr">{ format!("{addr} · {mode}") }</span></h2>
+            <div class="panel-head">
+    <h2>{"UDP"}<span class="addr">{ format!("{addr} · {mode}") }</span></h2>
+    <TryIt commands={vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]} />
+            </div>
             <p class="explain">
                 {"UDP is "}<b>{"connectionless"}</b>{": no handshake and no stream, just "}<b>{"datagrams"}</b>
                 {", each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. "}
@@ -81,7 +88,6 @@ pub fn UdpPanel() -> Html {
                     _ => "This lab relays each datagram to every other peer heard from in the last minute.",
                 } }
             </p>
-            <TryIt commands={vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]} />
             <h3>{ format!("Peers · {} known · {} evicted", s.udp.len(), c.udp_peers_evicted) }</h3>
             <div class="tablewrap">
                 <table class="data">
@@ -101,7 +107,7 @@ pub fn UdpPanel() -> Html {
             <form onsubmit={send} aria-label="send a datagram">
                 <h3>{"Send a datagram"}</h3>
                 <div class="row-form">
-                    <select id="udp-send-target" aria-label="to" onchange={{
+                    <select id="udp-send-target" ref={target_ref} aria-label="to" onchange={{
                         let target = target.clone();
                         Callback::from(move |e: Event| target.set(select_value(&e)))
                     }}>
@@ -117,12 +123,10 @@ pub fn UdpPanel() -> Html {
                         <option value="text" selected={!*hex}>{"text"}</option>
                         <option value="hex" selected={*hex}>{"hex"}</option>
                     </select>
-                    <input id="udp-send-input" type="text" value={(*text).clone()} aria-label="datagram to send"
-                        placeholder={if *hex { "de ad be ef" } else { "hello" }}
-                        oninput={{ let text = text.clone(); Callback::from(move |e: InputEvent| text.set(input_value(&e))) }} />
+                    <input id="udp-send-input" ref={text_ref} type="text" aria-label="datagram to send" autocomplete="off"
+                        placeholder={if *hex { "de ad be ef" } else { "hello" }} />
                     <label class="check" title="end the text with a newline">
-                        <input id="udp-send-newline" type="checkbox" checked={*newline} disabled={*hex}
-                            onchange={{ let newline = newline.clone(); Callback::from(move |e: Event| newline.set(checked(&e))) }} />
+                        <input id="udp-send-newline" ref={newline_ref} type="checkbox" checked=true disabled={*hex} />
                         {"\\n"}
                     </label>
                     <button id="udp-send-button" class="primary" type="submit">{"Send"}</button>

@@ -71,14 +71,16 @@ pub fn WsPanel() -> Html {
 
     html! {
         <section class="panel" aria-label="WebSocket service">
-            <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
+            <div class="panel-head">
+    <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
+    <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
+            </div>
             <p class="explain">
                 {"A WebSocket starts as an HTTP request and then keeps "}<b>{"one TCP connection"}</b>
                 {" open for both sides: the server can "}<b>{"push"}</b>{" without being asked, and both can send at any time ("}
                 <b>{"full duplex"}</b>{"). Each message costs a few bytes of framing instead of a full set of HTTP headers: "}
                 <b>{"lighter headers"}</b>{". This page itself lives on this channel; chat goes to every client."}
             </p>
-            <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
             <h3>{ format!("Clients · {} connected · {} since start · {} refused · {} closed as too slow",
                 s.ws.len(), c.ws_clients, c.ws_refused, c.ws_slow_closed) }</h3>
             <div class="tablewrap short">
