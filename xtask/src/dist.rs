@@ -34,12 +34,30 @@ fn build() -> Result<Vec<WasmSize>> {
         }
     }
     // `--offline`: every tool is in place (bootstrap) and trunk must not try to download any.
+    // trunk rewrites every file it outputs; it builds into a staging directory instead, and
+    // dist/ only gets the files that changed (see `mirror`).
+    let stage = sh::target_dir().join("trunk-dist");
     sh::run(
-        sh::cmd("trunk").args(["build", "--release", "--offline"]),
+        sh::cmd("trunk")
+            .args(["build", "--release", "--offline", "--dist"])
+            .arg(&stage),
         "If trunk names a missing tool, run `cargo xtask bootstrap`; otherwise the error above \
          comes from the frontend's build.",
     )?;
-    let sizes = wasm_sizes(&root.join("dist"))?;
+    let dist = root.join("dist");
+    let mut changes = Changes::default();
+    mirror(&stage, &dist, &mut changes).or_else(|err| {
+        fail(format!(
+            "could not copy {} to {}: {err}",
+            stage.display(),
+            dist.display()
+        ))
+    })?;
+    println!(
+        "dist/: {} files updated, {} unchanged, {} removed",
+        changes.written, changes.unchanged, changes.removed
+    );
+    let sizes = wasm_sizes(&dist)?;
     if sizes.is_empty() {
         return fail(
             "trunk finished but left no .wasm file in dist/; check index.html's rust link.",
@@ -54,6 +72,55 @@ fn build() -> Result<Vec<WasmSize>> {
         );
     }
     Ok(sizes)
+}
+
+/// What [`mirror`] did.
+#[derive(Default)]
+struct Changes {
+    written: usize,
+    unchanged: usize,
+    removed: usize,
+}
+
+/// Makes `to` a copy of `from`, writing only the files whose bytes differ.
+///
+/// The release server embeds dist/ with rust-embed, which makes cargo rebuild it whenever an
+/// embedded file's mtime changes; rewriting identical files would cost a ~1 min release
+/// build on every `cargo xtask lab`.
+fn mirror(from: &Path, to: &Path, changes: &mut Changes) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let mut wanted = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        wanted.insert(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if target.is_file() {
+                std::fs::remove_file(&target)?;
+            }
+            mirror(&source, &target, changes)?;
+        } else if target.is_file() && std::fs::read(&target)? == std::fs::read(&source)? {
+            changes.unchanged += 1;
+        } else {
+            if target.is_dir() {
+                std::fs::remove_dir_all(&target)?;
+            }
+            std::fs::copy(&source, &target)?;
+            changes.written += 1;
+        }
+    }
+    for entry in std::fs::read_dir(to)? {
+        let entry = entry?;
+        if !wanted.contains(&entry.file_name()) {
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+            changes.removed += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Measures every `.wasm` directly in `dist`.

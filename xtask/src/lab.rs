@@ -2,7 +2,7 @@
 //! `dist/`), then become `target/release/wirelab ARGS...`.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use crate::sh::{self, Result, fail, timed};
@@ -10,7 +10,7 @@ use crate::sh::{self, Result, fail, timed};
 /// Builds everything, then replaces this process with the server.
 pub(crate) fn run(args: &[String]) -> Result {
     crate::dist::run()?;
-    let server = target_dir().join("release/wirelab");
+    let server = sh::target_dir().join("release/wirelab");
     timed("build the server: cargo build --release -p wirelab", || {
         build_server()?;
         // rust-embed tracks each embedded file, not the folder: a server built before dist/
@@ -57,10 +57,4 @@ fn newest_in(dir: &Path) -> SystemTime {
         .map(|entry| modified(&entry.path()))
         .max()
         .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<repo>/target`.
-fn target_dir() -> PathBuf {
-    let root = sh::repo_root();
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }

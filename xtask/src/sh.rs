@@ -38,6 +38,12 @@ pub(crate) fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the repo), else `<repo>/target`.
+pub(crate) fn target_dir() -> PathBuf {
+    let root = repo_root();
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
 /// `<repo>/.tools/node_modules/.bin`: where `bootstrap` puts wasm-opt (npm's binaryen).
 pub(crate) fn node_bin_dir() -> PathBuf {
     repo_root().join(".tools/node_modules/.bin")

@@ -5,7 +5,10 @@
 //! and chromedriver are installed. Without them the tests are skipped, saying so plainly,
 //! except under `CI=true`, where a missing browser is a failure.
 
+use std::fmt;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use crate::dist::kib;
 use crate::sh::{self, Result, fail, probe, timed};
@@ -44,7 +47,8 @@ pub(crate) fn run() -> Result {
     };
 
     let mut cargo_test = sh::cargo();
-    cargo_test.args(["test", "--workspace"]);
+    // --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo_test.args(["test", "--workspace", "--no-fail-fast"]);
     match &browser {
         Some(versions) => {
             println!("{versions}: browser tests will run");
@@ -59,15 +63,92 @@ pub(crate) fn run() -> Result {
         }
     }
 
-    let tests = timed("cargo test --workspace", || {
-        sh::run(&mut cargo_test, "A test failed: its output is above.")
+    let mut totals = Totals::default();
+    let tests = timed("cargo test --workspace --no-fail-fast", || {
+        run_tests(&mut cargo_test, &mut totals)
     });
-    match &tests {
-        Ok(((), took)) => summary.push(format!("cargo test    ok in {}", sh::human(*took))),
-        Err(_) => summary.push("cargo test    FAILED (see its output above)".to_owned()),
-    }
+    let outcome = match &tests {
+        Ok(((), took)) => format!("ok in {}", sh::human(*took)),
+        Err(_) => "FAILED (see the output above)".to_owned(),
+    };
+    summary.push(format!("cargo test    {outcome}: {totals}"));
     print_summary(&summary);
     tests.map(|_| ())
+}
+
+/// Runs `cargo test`, echoing its stdout line by line and adding up its `test result:` lines.
+fn run_tests(cargo_test: &mut Command, totals: &mut Totals) -> Result {
+    let line = sh::render(cargo_test);
+    println!("$ {line}");
+    let no_start = |err| sh::error(format!("could not start `{line}`: {err}"));
+    let mut child = cargo_test
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(no_start)?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for output in BufReader::new(stdout).lines().map_while(|line| line.ok()) {
+        println!("{output}");
+        totals.add(&output);
+    }
+    let status = child.wait().map_err(no_start)?;
+    if status.success() {
+        Ok(())
+    } else {
+        fail(format!(
+            "`{line}` failed ({status}): a test, or the build of one, failed; see above."
+        ))
+    }
+}
+
+/// Test counts, summed over every test binary's `test result:` line.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    /// How many test binaries (and doc-test runs) reported.
+    runs: u64,
+}
+
+impl Totals {
+    /// Adds `line` if it is a libtest summary such as
+    /// `test result: ok. 4 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; …`.
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        self.runs += 1;
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            let (Some(count), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match what {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+impl fmt::Display for Totals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Totals {
+            passed,
+            failed,
+            ignored,
+            runs,
+        } = self;
+        write!(
+            f,
+            "{passed} passed, {failed} failed, {ignored} ignored ({runs} test runs)"
+        )
+    }
 }
 
 fn print_summary(lines: &[String]) {
@@ -130,4 +211,22 @@ fn chromium() -> Option<PathBuf> {
 fn executable(path: &str) -> Option<PathBuf> {
     let path = PathBuf::from(path);
     path.is_file().then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_libtest_summaries() {
+        let mut totals = Totals::default();
+        totals.add("test result: ok. 4 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        totals
+            .add("test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out");
+        totals.add("test wait_for_text ... ok");
+        assert_eq!(
+            totals.to_string(),
+            "6 passed, 3 failed, 1 ignored (2 test runs)"
+        );
+    }
 }

@@ -152,34 +152,43 @@ impl Browser {
     ///
     /// Panics after `timeout` with the page's text and the path of a screenshot of it.
     pub(crate) async fn wait_for_text(&self, text: &str, timeout: Duration) {
+        let Err(body) = self.try_wait_for_text(text, timeout).await else {
+            return;
+        };
+        let shot = self.scratch.failure_screenshot_path();
+        let png = self.client.screenshot().await;
+        let shot = match png.map(|png| fs::write(&shot, png)) {
+            Ok(Ok(())) => shot.display().to_string(),
+            _ => "(could not take one)".to_owned(),
+        };
+        let url = self.client.current_url().await;
+        let url = url.map_or_else(|err| format!("(unknown url: {err})"), |url| url.to_string());
+        let mut body = body;
+        if body.len() > 2000 {
+            body.truncate(body.floor_char_boundary(2000));
+            body.push_str(" …");
+        }
+        panic!(
+            "browser did not see {text:?} within {timeout:?} on {url}\nscreenshot: {shot}\n\
+             page text:\n{body}"
+        );
+    }
+
+    /// Waits up to `timeout` for the page's visible text to contain `text`: Ok as soon as it
+    /// does, else Err with the text it had last. For checking that something does *not* show.
+    pub(crate) async fn try_wait_for_text(
+        &self,
+        text: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let body = self.body_text().await;
             if body.contains(text) {
-                return;
+                return Ok(());
             }
             if Instant::now() >= deadline {
-                let shot = self.scratch.failure_screenshot_path();
-                let shot = match self
-                    .client
-                    .screenshot()
-                    .await
-                    .map(|png| fs::write(&shot, png))
-                {
-                    Ok(Ok(())) => shot.display().to_string(),
-                    _ => "(could not take one)".to_owned(),
-                };
-                let url = self.client.current_url().await.map(|url| url.to_string());
-                let mut body = body;
-                if body.len() > 2000 {
-                    body.truncate(body.floor_char_boundary(2000));
-                    body.push_str(" …");
-                }
-                panic!(
-                    "browser did not see {text:?} within {timeout:?} on {}\nscreenshot: {shot}\n\
-                     page text:\n{body}",
-                    url.unwrap_or_else(|err| format!("(unknown url: {err})")),
-                );
+                return Err(body);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
