@@ -10,7 +10,8 @@
 //! - `lockfile.rs`: reads a package's version out of `Cargo.lock` (wasm-bindgen's, here).
 //! - `bootstrap.rs`: installs what a fresh machine lacks (wasm32 target, trunk, wasm-bindgen-cli,
 //!   wasm-opt), skipping what is already there at the right version.
-//! - `dist.rs`: bootstrap, then `trunk build --release --offline` into `dist/`; prints wasm sizes.
+//! - `dist.rs`: bootstrap, then `trunk build --release --offline` into a staging directory,
+//!   mirrored into `dist/` so unchanged files keep their mtimes; prints the wasm's sizes.
 //! - `lab.rs`: dist, then builds the release server (which embeds `dist/`) and runs it.
 //! - `test.rs`: dist, then every test in the workspace, the headless-Chromium ones included
 //!   whenever Chromium is there (and always under `CI=true`).
