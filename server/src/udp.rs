@@ -53,7 +53,7 @@ impl Udp {
     /// The peers table, most recent first.
     pub fn peers(&self) -> Vec<UdpPeerInfo> {
         let mut peers: Vec<_> = lock(&self.peers).values().cloned().collect();
-        peers.sort_by(|a, b| b.last_us.cmp(&a.last_us));
+        peers.sort_by_key(|p| std::cmp::Reverse(p.last_us));
         peers
     }
 
@@ -63,11 +63,12 @@ impl Udp {
         let now = now_us();
         let mut peers = lock(&self.peers);
         let mut evicted = false;
-        if !peers.contains_key(&peer) && peers.len() >= self.max_peers {
-            if let Some(oldest) = peers.iter().min_by_key(|(_, p)| p.last_us).map(|(a, _)| *a) {
-                peers.remove(&oldest);
-                evicted = true;
-            }
+        if !peers.contains_key(&peer)
+            && peers.len() >= self.max_peers
+            && let Some(oldest) = peers.iter().min_by_key(|(_, p)| p.last_us).map(|(a, _)| *a)
+        {
+            peers.remove(&oldest);
+            evicted = true;
         }
         let entry = peers.entry(peer).or_insert_with(|| UdpPeerInfo {
             peer: peer.to_string(),

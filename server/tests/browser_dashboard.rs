@@ -42,14 +42,23 @@ async fn a_datagram_appears_on_the_dashboard_within_two_seconds() {
     };
     let lab = lab::start().await;
     browser.goto(&lab.url()).await;
-    let state = browser
-        .wait_for(Locator::Css("#conn-state"))
-        .and_then(|_| async { browser.find(Locator::Css("#conn-state")).await })
-        .await
-        .expect("the page has a connection state");
+    // The state element is re-rendered as it changes: read it afresh each time.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while state.text().await.unwrap() != "connected" {
-        assert!(std::time::Instant::now() < deadline, "never connected");
+    loop {
+        let state = browser
+            .execute(
+                "const e = document.querySelector('#conn-state'); return e ? e.textContent : null",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if state.as_str() == Some("connected") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never connected: {state}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let text = unique("hello-from-udp");
@@ -80,7 +89,11 @@ async fn chat_from_one_dashboard_appears_on_the_other() {
             .unwrap();
     }
     let line = unique("hi-bob");
-    let input = alice.wait_for(Locator::Css("#chat-input")).await.unwrap();
+    let input = alice
+        .wait()
+        .for_element(Locator::Css("#chat-input"))
+        .await
+        .unwrap();
     input.send_keys(&line).await.unwrap();
     alice
         .find(Locator::Css("#chat-send"))

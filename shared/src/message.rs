@@ -13,7 +13,7 @@ pub enum ServerMsg {
     /// First frame on every connection.
     Hello(Hello),
     /// Second frame: the current state and a backlog of recent events.
-    Snapshot(Snapshot),
+    Snapshot(Box<Snapshot>),
     /// Events as they happen, oldest first, in batches.
     Events { events: Vec<Event> },
     /// This client fell behind and `missed` events were skipped; the stream goes on live.
@@ -153,12 +153,12 @@ mod tests {
                 }],
                 ..Default::default()
             }),
-            ServerMsg::Snapshot(Snapshot {
+            ServerMsg::Snapshot(Box::new(Snapshot {
                 state: state.clone(),
                 backlog: vec![ev.clone()],
                 resumed_from: Some(6),
                 last_seq: 7,
-            }),
+            })),
             ServerMsg::Events { events: vec![ev] },
             ServerMsg::Lagged { missed: 3 },
             ServerMsg::Ack {

@@ -136,7 +136,7 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .filter(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b':' | b'-'))
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!(
             "hex needs an even number of digits, got {}",
             digits.len()

@@ -40,6 +40,9 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The events of one flush, shared by every consumer.
+pub type EventBatch = Arc<[Arc<Event>]>;
+
 /// What a new client gets: the live stream from now on, and what came before it.
 pub struct Subscription {
     /// Frames from now on.
@@ -66,7 +69,7 @@ pub struct Hub {
     /// How many events `backlog` keeps.
     backlog_cap: usize,
     /// Consumers of every batch besides the clients (the recorder), each bounded.
-    taps: Mutex<Vec<mpsc::Sender<Arc<[Arc<Event>]>>>>,
+    taps: Mutex<Vec<mpsc::Sender<EventBatch>>>,
     /// The lab's counters.
     pub counters: AtomicCounters,
 }
@@ -141,7 +144,7 @@ impl Hub {
 
     /// Adds a consumer of every batch (bounded by `cap` batches; what it can't take is
     /// dropped and it must count that itself).
-    pub fn tap(&self, cap: usize) -> mpsc::Receiver<Arc<[Arc<Event>]>> {
+    pub fn tap(&self, cap: usize) -> mpsc::Receiver<EventBatch> {
         let (tx, rx) = mpsc::channel(cap);
         lock(&self.taps).push(tx);
         rx

@@ -255,7 +255,7 @@ pub async fn run<Si, St, E>(
             resumed_from: sub.resumed_from,
             last_seq: sub.last_seq,
         };
-        pump.send_msg(&ServerMsg::Snapshot(snapshot)).await?;
+        pump.send_msg(&ServerMsg::Snapshot(Box::new(snapshot))).await?;
         loop {
             tokio::select! {
                 biased;
@@ -283,7 +283,7 @@ pub async fn run<Si, St, E>(
                         Message::Binary(bytes) => pump.plain_message(&bytes),
                         Message::Close(frame) => {
                             let (code, reason) = frame
-                                .map(|f| (Some(u16::from(f.code)), f.reason.to_string()))
+                                .map(|f| (Some(f.code), f.reason.to_string()))
                                 .unwrap_or((None, String::new()));
                             return Err(End::Gone(code, reason));
                         }

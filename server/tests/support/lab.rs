@@ -133,6 +133,6 @@ impl Client {
         let ServerMsg::Snapshot(snapshot) = self.next().await else {
             panic!("the second frame is not snapshot")
         };
-        (hello, snapshot)
+        (hello, *snapshot)
     }
 }
