@@ -83,6 +83,8 @@ pub enum LabAction {
     DismissNotice(u64),
     /// A frame the page could not read.
     BadFrame(String),
+    /// The round trip of a `ping`, in milliseconds.
+    Rtt(f64),
 }
 
 /// The lab as the server describes it; see the module doc.
@@ -105,6 +107,8 @@ pub struct Lab {
     pub bad_frames: u64,
     /// Snapshots received (1 on the first connect, then one per reconnect).
     pub snapshots: u64,
+    /// The last `ping` round trip, in milliseconds.
+    pub rtt_ms: Option<f64>,
     /// Bumped by every action: what `PartialEq` compares.
     pub rev: u64,
 }
@@ -114,7 +118,13 @@ impl Lab {
     pub fn apply(&mut self, action: LabAction) {
         self.rev += 1;
         match action {
-            LabAction::Conn(c) => self.conn = c,
+            LabAction::Conn(c) => {
+                if c != ConnStatus::Connected {
+                    self.rtt_ms = None;
+                }
+                self.conn = c;
+            }
+            LabAction::Rtt(ms) => self.rtt_ms = Some(ms),
             LabAction::Hello(h) => self.hello = Some(Rc::new(*h)),
             LabAction::Snapshot {
                 state,

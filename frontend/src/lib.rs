@@ -27,11 +27,20 @@
 //! per animation frame), `history` (`GET /api/events`), `browser` (clock, downloads,
 //! clipboard).
 //!
-//! Components ([`components`], one per file, thin): `app` (stores, contexts, layout),
-//! `header`, `rail`, `timeline_pane`, `timeline_list` (virtualized), `row_view`,
-//! `filter_bar`, `detail`, `charts_strip`, the panels (`tcp_panel`, `udp_panel`,
-//! `http_panel`, `ws_panel`, `pool_panel`), and small parts (`try_it`, `status_line`,
-//! `notices`, `sparkline`). [`ctx`] holds the context types.
+//! Components ([`components`], one per file, thin): `app` (stores, socket, contexts,
+//! layout), `header` (connection state, services, rate, counters), `rail` (tabs),
+//! `charts_strip` and `sparkline` (the last minute per protocol), `timeline_pane`
+//! (timeline, history requests), `filter_bar`, `timeline_actions` (follow, clear,
+//! exports), `timeline_list` (virtualized, autoscroll), `row_view`, `detail` (payload as
+//! text, hex or JSON; replay); the panels `tcp_panel`, `udp_panel`, `http_panel` with
+//! `http_requests`, `ws_panel` with `chat_box`, `pool_panel`; and small parts: `try_it`,
+//! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs).
+//! [`ctx`] holds the context types and their hooks.
+//!
+//! Data flow: `services::socket` parses frames as they come and hands them over once per
+//! animation frame; `route` splits them into timeline inputs and lab actions; the two
+//! reducers apply them; components re-render from context. Rows are `Rc<Row>` keyed by
+//! `seq`, so an append renders only the new rows in view.
 //!
 //! ## Stable hooks for browser tests
 //! - `#conn-state`: text is exactly `connecting`, `connected` or `reconnecting in Ns`.

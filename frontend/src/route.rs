@@ -36,7 +36,15 @@ pub fn route(frames: Vec<ServerMsg>) -> Routed {
                 Some(Input::Events(prev)) => prev.extend(events),
                 _ => out.timeline.push(Input::Events(events)),
             },
-            ServerMsg::Lagged { missed } => out.timeline.push(Input::Lagged(missed)),
+            ServerMsg::Lagged { missed } => {
+                out.timeline.push(Input::Lagged(missed));
+                out.lab.push(LabAction::Notice {
+                    level: "warn",
+                    text: format!(
+                        "This page fell behind: the lab skipped {missed} events for it (counted under \"lagged\")."
+                    ),
+                });
+            }
             ServerMsg::Ack { id, detail } => out.lab.push(LabAction::Ack { id, detail }),
             ServerMsg::Error { id, message } => out.lab.push(LabAction::Error { id, message }),
             ServerMsg::State(s) => {
@@ -97,6 +105,6 @@ mod tests {
         assert!(matches!(&r.timeline[2], Input::Events(e) if e.len() == 3));
         assert_eq!(r.timeline[3], Input::Lagged(2));
         assert_eq!(r.timeline[5], Input::Now(9));
-        assert_eq!(r.lab.len(), 3);
+        assert_eq!(r.lab.len(), 4);
     }
 }

@@ -38,7 +38,7 @@ pub fn App() -> Html {
         let tl = timeline.dispatcher();
         let lab = lab.dispatcher();
         use_memo((), move |_| {
-            let (lab1, lab2, lab3) = (lab.clone(), lab.clone(), lab.clone());
+            let (lab1, lab2, lab3, lab4) = (lab.clone(), lab.clone(), lab.clone(), lab.clone());
             Socket::new(Handlers {
                 on_status: Callback::from(move |s| lab1.dispatch(LabAction::Conn(s))),
                 on_frames: Callback::from(move |frames| {
@@ -51,6 +51,7 @@ pub fn App() -> Html {
                     }
                 }),
                 on_bad_frame: Callback::from(move |why| lab2.dispatch(LabAction::BadFrame(why))),
+                on_rtt: Callback::from(move |ms| lab4.dispatch(LabAction::Rtt(ms))),
                 on_closed: Callback::from(move |text| {
                     lab3.dispatch(LabAction::Notice {
                         level: "warn",

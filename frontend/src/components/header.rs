@@ -29,6 +29,11 @@ pub fn ConnState() -> Html {
         <span class={class} role="status" aria-live="polite">
             <span class="dot" aria-hidden="true"></span>
             <span id="conn-state">{ lab.conn.label(browser::now_ms()) }</span>
+            if let Some(ms) = lab.rtt_ms {
+                <span class="rtt" title="round trip of a ping over the push channel">
+                    { fmt::duration_us((ms * 1000.0) as u64) }
+                </span>
+            }
         </span>
     }
 }
@@ -74,7 +79,7 @@ pub fn Header() -> Html {
             <span class="stat" title="events per second (last complete second)">
                 <b>{ fmt::compact(rate as f64) }</b>{" ev/s · "}<b>{ fmt::size(bytes) }</b>{"/s"}
             </span>
-            <span class="stat" title="events this page received (exact; the timeline keeps the newest)">
+            <span class="stat" title={format!("events this page received (exact; the timeline keeps the newest {}). The lab has published {} since it started.", tl.cap, lab.state.counters.events)}>
                 {"events "}<b id="count-events" data-value={c.received.to_string()}>{ c.received }</b>
             </span>
             <span class={classes!("stat", (missed > 0).then_some("warn"))} title={holes_title}>

@@ -38,6 +38,15 @@ pub fn HttpRequests() -> Html {
                 let (picked, seq) = (picked.clone(), r.seq);
                 Callback::from(move |_| picked.set(Some(seq)))
             };
+            let onkeydown = {
+                let (picked, seq) = (picked.clone(), r.seq);
+                Callback::from(move |e: KeyboardEvent| {
+                    if e.key() == "Enter" || e.key() == " " {
+                        e.prevent_default();
+                        picked.set(Some(seq));
+                    }
+                })
+            };
             let sel = current.as_ref().is_some_and(|c| c.seq == r.seq);
             let status_class = match x.status {
                 200..=299 => "s2",
@@ -47,7 +56,7 @@ pub fn HttpRequests() -> Html {
             };
             Some(html! {
                 <tr key={r.seq} data-exchange={x.id.to_string()} class={classes!("click", sel.then_some("sel"))}
-                    onclick={onclick} tabindex="0">
+                    onclick={onclick} onkeydown={onkeydown} tabindex="0">
                     <td>{ fmt::clock(r.ts_us, tz) }</td>
                     <td>{ &x.method }</td>
                     <td class="target" title={x.target.clone()}>{ &x.target }</td>

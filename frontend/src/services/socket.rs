@@ -33,7 +33,12 @@ pub struct Handlers {
     pub on_bad_frame: Callback<String>,
     /// The server closed the socket with a code and reason worth telling the user.
     pub on_closed: Callback<String>,
+    /// Round-trip time of the last `ping`, in milliseconds.
+    pub on_rtt: Callback<f64>,
 }
+
+/// How often the page measures the round trip to the lab.
+const PING_EVERY_MS: u32 = 5_000;
 
 /// A handle on the push channel; clones share one socket.
 #[derive(Clone)]
@@ -64,6 +69,10 @@ struct Inner {
     retry_timer: Option<i32>,
     next_id: u64,
     token: Option<String>,
+    /// The last ping: its id and when it went.
+    ping: Option<(u64, f64)>,
+    /// Sends a ping now and then while open.
+    pinger: Option<gloo_timers::callback::Interval>,
 }
 
 struct WsCallbacks {
@@ -89,6 +98,8 @@ impl Socket {
             retry_timer: None,
             next_id: 0,
             token: browser::page_token(),
+            ping: None,
+            pinger: None,
         }));
         let weak = Rc::downgrade(&inner);
         let flush_fn = Closure::<dyn FnMut()>::new(move || {
@@ -103,10 +114,20 @@ impl Socket {
                 connect(&rc);
             }
         });
+        let weak = Rc::downgrade(&inner);
+        let pinger = gloo_timers::callback::Interval::new(PING_EVERY_MS, move || {
+            if let Some(rc) = weak.upgrade() {
+                let socket = Socket(rc);
+                if let Ok(id) = socket.send(CommandKind::Ping) {
+                    socket.0.borrow_mut().ping = Some((id, browser::now_ms()));
+                }
+            }
+        });
         {
             let mut i = inner.borrow_mut();
             i.flush_fn = Some(flush_fn);
             i.retry_fn = Some(retry_fn);
+            i.pinger = Some(pinger);
         }
         Socket(inner)
     }
@@ -222,6 +243,15 @@ fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
         return;
     };
     match serde_json::from_str::<ServerMsg>(&text) {
+        Ok(ServerMsg::Pong { id, .. }) => {
+            let (ping, on_rtt) = {
+                let i = rc.borrow();
+                (i.ping, i.handlers.on_rtt.clone())
+            };
+            if let Some((_, at)) = ping.filter(|(sent, _)| *sent == id) {
+                on_rtt.emit(browser::now_ms() - at);
+            }
+        }
         Ok(msg) => {
             let flush_now = {
                 let mut i = rc.borrow_mut();
