@@ -77,11 +77,11 @@ mod tests {
     #[test]
     fn batches_merge_and_each_frame_goes_where_it_belongs() {
         let r = route(vec![
-            ServerMsg::Snapshot(Snapshot {
+            ServerMsg::Snapshot(Box::new(Snapshot {
                 backlog: vec![chat(1)],
                 last_seq: 1,
                 ..Default::default()
-            }),
+            })),
             ServerMsg::Events {
                 events: vec![chat(2)],
             },
