@@ -26,6 +26,9 @@ pub struct ListProps {
     /// Whether autoscroll is on; the list turns it off when the user scrolls up.
     pub follow: bool,
     pub onfollow: Callback<bool>,
+    /// A command that makes an event, for the empty timeline.
+    #[prop_or_default]
+    pub try_cmd: String,
     /// Shown at the right of the column header row (the timeline's actions).
     #[prop_or_default]
     pub children: Html,
@@ -286,7 +289,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
                     <div class="tl-empty">
                         if tl.ring.is_empty() {
                             {"Waiting for events. Try one of the commands in a service tab, e.g. "}
-                            <code>{"echo hello | nc -u -w0 127.0.0.1 1339"}</code>
+                            <code>{ props.try_cmd.clone() }</code>
                         } else {
                             {"No event matches the filter."}
                         }

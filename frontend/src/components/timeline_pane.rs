@@ -106,10 +106,16 @@ pub fn TimelinePane() -> Html {
     };
     let onsearch = Callback::from(move |_| fetch(true));
 
+    let udp = lab.service_addr("udp").unwrap_or("127.0.0.1:1339");
+    let try_cmd = match udp.rsplit_once(':') {
+        Some((host, port)) => format!("echo hello | nc -u -w0 {host} {port}"),
+        None => format!("echo hello | nc -u -w0 {udp}"),
+    };
     html! {
         <section class="timeline" aria-label="timeline">
             <FilterBar onsearch={onsearch.clone()} />
-            <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow.clone()}>
+            <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow.clone()}
+                try_cmd={try_cmd}>
                 <TimelineActions follow={*follow} onfollow={onfollow} onolder={onolder} onsearch={onsearch} busy={*busy} />
             </TimelineList>
             if let Some(seq) = *selected {
