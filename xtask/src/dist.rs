@@ -84,9 +84,9 @@ struct Changes {
 
 /// Makes `to` a copy of `from`, writing only the files whose bytes differ.
 ///
-/// The release server embeds dist/ with rust-embed, which makes cargo rebuild it whenever an
-/// embedded file's mtime changes; rewriting identical files would cost a ~1 min release
-/// build on every `cargo xtask lab`.
+/// The release server embeds dist/ and cargo rebuilds it whenever a file there is newer
+/// (server/build.rs); rewriting identical files would cost a ~1 min release build on every
+/// `cargo xtask lab`.
 fn mirror(from: &Path, to: &Path, changes: &mut Changes) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     let mut wanted = std::collections::HashSet::new();
