@@ -132,6 +132,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config.backlog,
         config.ws_queue,
     ));
+    hub.preload(recent_history(&store, config.backlog));
     let tap = hub.tap(store::writer::TAP_CAP);
     if let Some(why) = store_trouble {
         hub.publish(EventKind::Notice {
@@ -190,6 +191,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         udp: addrs.3,
         tasks,
     })
+}
+
+/// The newest `n` recorded events, newest first (nothing when the store can't be read).
+fn recent_history(store: &store::Store, n: usize) -> Vec<wirelab_shared::Event> {
+    let newest = store::query::Filter::default();
+    let page =
+        store.read_blocking(|c| store::query::page(c, &newest, store::query::Order::Desc, n));
+    match page {
+        Ok(Ok(page)) => page
+            .events
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Pushes the current state to every client once a second (when any is connected).

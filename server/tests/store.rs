@@ -226,6 +226,13 @@ async fn history_survives_a_restart_and_seq_goes_on() {
     assert_eq!(texts, expected);
     let old_max = *seqs(&before).iter().max().unwrap();
     assert!(lab.app.store.last_seq >= old_max);
+    // The first dashboard after the restart gets the recorded history in its snapshot.
+    let backlog = lab.app.hub.subscribe(None).backlog;
+    let old_texts: Vec<_> = backlog.iter().filter_map(|e| udp_text(e)).collect();
+    assert_eq!(
+        old_texts, expected,
+        "the backlog is refilled from the store"
+    );
 
     sock.send_to(b"after", lab.udp).await.unwrap();
     lab.stored(1).await;

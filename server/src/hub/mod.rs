@@ -173,6 +173,24 @@ impl Hub {
         }
     }
 
+    /// Fills the backlog with events recorded before a restart, so the first dashboards
+    /// see recent history and can resume. Only the newest run of consecutive `seq`s ending
+    /// right before this hub's first one is taken: the backlog's `seq`s have no holes.
+    pub fn preload(&self, newest_first: impl IntoIterator<Item = Event>) {
+        let mut backlog = lock(&self.backlog);
+        if !backlog.events.is_empty() {
+            return;
+        }
+        let mut expect = backlog.last_seq;
+        for ev in newest_first {
+            if ev.seq != expect || backlog.events.len() == self.backlog_cap || expect == 0 {
+                break;
+            }
+            expect -= 1;
+            backlog.events.push_front(Arc::new(ev));
+        }
+    }
+
     /// The event `seq`, if the backlog still holds it.
     pub fn find(&self, seq: u64) -> Option<Arc<Event>> {
         let backlog = lock(&self.backlog);
@@ -314,6 +332,31 @@ mod tests {
             Err(broadcast::error::TryRecvError::Lagged(3))
         ));
         assert_eq!(sub.rx.try_recv().unwrap().batch.unwrap().first_seq, 4);
+    }
+
+    #[test]
+    fn preload_takes_only_the_consecutive_run_before_the_first_seq() {
+        let chat_ev = |seq| Event {
+            seq,
+            ts_us: 1,
+            kind: chat("old"),
+        };
+        let hub = Hub::new(11, 3, 4);
+        hub.preload([10, 9, 8, 7].map(chat_ev));
+        let sub = hub.subscribe(Some(8));
+        assert_eq!(sub.resumed_from, Some(8));
+        assert_eq!(
+            sub.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [9, 10]
+        );
+        assert_eq!(hub.find(8).map(|e| e.seq), Some(8));
+
+        let gappy = Hub::new(11, 5, 4);
+        gappy.preload([10, 8, 7].map(chat_ev));
+        assert_eq!(gappy.subscribe(None).backlog.len(), 1, "stops at the hole");
+        let lost_tail = Hub::new(11, 5, 4);
+        lost_tail.preload([9, 8].map(chat_ev));
+        assert!(lost_tail.subscribe(None).backlog.is_empty());
     }
 
     #[test]
