@@ -98,6 +98,11 @@ impl RateWindow {
         self.at(self.newest.saturating_sub(1), 1, None, measure)
     }
 
+    /// The newest second seen (Unix seconds): the charts change only when it does.
+    pub fn newest(&self) -> u64 {
+        self.newest
+    }
+
     /// Whether anything at all is in the window.
     pub fn is_quiet(&self) -> bool {
         self.buckets.iter().flatten().all(|b| b.events == 0)

@@ -1,4 +1,7 @@
-//! Live charts of the last 60 s: events/s (line) and bytes/s (area) per protocol.
+//! Live charts of the last 60 s: events/s (line) and bytes/s (area) per protocol. They
+//! chart complete seconds only, so they re-render once a second, not with every batch.
+
+use std::rc::Rc;
 
 use wirelab_shared::Protocol;
 use yew::prelude::*;
@@ -6,20 +9,38 @@ use yew::prelude::*;
 use crate::components::sparkline::Sparkline;
 use crate::ctx::use_timeline;
 use crate::fmt;
-use crate::rates::Measure;
+use crate::rates::{Measure, RateWindow};
 
+/// The timeline's rates, handed on only when a second has passed.
 #[function_component]
 pub fn ChartsStrip() -> Html {
     let tl = use_timeline();
+    html! { <Charts second={tl.rates.newest()} rates={Rc::new(tl.rates.clone())} /> }
+}
+
+#[derive(Properties)]
+struct ChartsProps {
+    /// What the props compare: the charts show complete seconds only.
+    second: u64,
+    rates: Rc<RateWindow>,
+}
+
+impl PartialEq for ChartsProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.second == other.second
+    }
+}
+
+#[function_component]
+fn Charts(props: &ChartsProps) -> Html {
+    let rates = &props.rates;
     let card = |p: Option<Protocol>| {
-        let ev: Vec<f64> = tl
-            .rates
+        let ev: Vec<f64> = rates
             .series(p, Measure::Events)
             .into_iter()
             .map(|v| v as f64)
             .collect();
-        let by: Vec<f64> = tl
-            .rates
+        let by: Vec<f64> = rates
             .series(p, Measure::Bytes)
             .into_iter()
             .map(|v| v as f64)

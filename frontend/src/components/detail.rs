@@ -127,8 +127,7 @@ pub fn Detail(props: &DetailProps) -> Html {
     };
     let mut facts = vec![
         ("time", fmt::date_time(row.ts_us, tz)),
-        ("protocol", row.proto.as_str().to_uppercase()),
-        ("event", row.kind.to_owned()),
+        ("event", format!("{} {}", row.proto.as_str(), row.kind)),
     ];
     if !row.peer.is_empty() {
         facts.push(("peer", row.peer.clone()));
@@ -139,8 +138,10 @@ pub fn Detail(props: &DetailProps) -> Html {
     if let Some(d) = row.dir {
         facts.push(("dir", format!("{d:?}").to_lowercase()));
     }
-    if row.size > 0 {
+    if row.size >= 1024 {
         facts.push(("size", format!("{} ({} B)", fmt::size(row.size), row.size)));
+    } else if row.size > 0 {
+        facts.push(("size", fmt::size(row.size)));
     }
     if cut > 0 {
         facts.push(("not captured", fmt::size(cut)));
@@ -153,6 +154,7 @@ pub fn Detail(props: &DetailProps) -> Html {
                     <span class="fact"><span class="k">{ k }</span>{ v }</span>
                 }) }
                 <span class="spacer"></span>
+                <div class="detail-actions">
                 <div class="seg" role="group" aria-label="show as">
                     { view_button(View::Text, "text", "text") }
                     { view_button(View::Hex, "hex", "hex") }
@@ -162,6 +164,7 @@ pub fn Detail(props: &DetailProps) -> Html {
                 { replay }
                 { http_actions }
                 <button class="small" onclick={close} aria-label="close detail" title="close (Esc)">{"×"}</button>
+                </div>
             </div>
             <StatusLine form="detail" />
             <pre id="detail-payload" class="payload" tabindex="0">{ body }</pre>

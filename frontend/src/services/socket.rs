@@ -2,10 +2,11 @@
 //! backoff and resuming with `?since=<last seq>`, whose frames are parsed as they come
 //! and handed over in one batch per animation frame.
 //!
-//! Batching: frames queue up and one flush per `requestAnimationFrame` hands them to
-//! the page. A background tab gets no animation frames, so a 100 ms timer flushes too
+//! Batching: event batches queue up and one flush per `requestAnimationFrame` hands them
+//! to the page. A background tab gets no animation frames, so a 100 ms timer flushes too
 //! (whichever fires first wins), and a queue past [`FLUSH_NOW_EVENTS`] events is flushed
-//! at once, so memory stays bounded whatever the browser throttles.
+//! at once, so memory stays bounded whatever the browser throttles. The other frames
+//! (hello, snapshot, state, pool figures, acks) are rare and flush at once, in order.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -269,8 +270,12 @@ fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
                     }
                     _ => {}
                 }
+                // Only event batches wait for the next animation frame; the rest (hello,
+                // snapshot, state, pool, ack, ...) come a few times a second and are
+                // handed over at once, with whatever events queued before them.
+                let urgent = !matches!(msg, ServerMsg::Events { .. });
                 i.queue.push(msg);
-                i.queued_events >= FLUSH_NOW_EVENTS
+                urgent || i.queued_events >= FLUSH_NOW_EVENTS
             };
             if flush_now {
                 flush(&rc);
