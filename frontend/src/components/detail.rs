@@ -5,6 +5,7 @@
 use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
+use crate::components::forms::node_value;
 use crate::components::status_line::StatusLine;
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::services::browser;
@@ -30,6 +31,7 @@ pub fn Detail(props: &DetailProps) -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let view = use_state_eq(|| View::Text);
+    let replay_to = use_node_ref();
     let close = {
         let cb = props.onclose.clone();
         Callback::from(move |_| cb.emit(()))
@@ -93,16 +95,25 @@ pub fn Detail(props: &DetailProps) -> Html {
         Callback::from(move |_| browser::copy(&body))
     };
     let replay = row.replayable().then(|| {
-        let (cmd, seq) = (cmd.clone(), row.seq);
+        let (cmd, seq, target_ref) = (cmd.clone(), row.seq, replay_to.clone());
         let onclick = Callback::from(move |_| {
-            cmd.run(
-                "detail",
-                format!("replaying event {seq}"),
-                CommandKind::Replay { seq, target: None },
-            )
+            let to = node_value(&target_ref).trim().to_owned();
+            let (what, target) = if to.is_empty() {
+                (format!("replaying event {seq}"), None)
+            } else {
+                (format!("replaying event {seq} to {to}"), Some(to))
+            };
+            cmd.run("detail", what, CommandKind::Replay { seq, target })
         });
-        html! { <button id="detail-replay" class="small" onclick={onclick}
-        title="send this payload again, to the same connection or peer">{"replay"}</button> }
+        html! {
+            <>
+                <input id="replay-target" ref={replay_to.clone()} type="text" class="replay-to"
+                    placeholder="to: same" aria-label="replay to (a TCP connection id or a UDP peer; empty: where it came from)"
+                    title="where to send it again: a TCP connection id or a UDP peer address; empty: where it came from" />
+                <button id="detail-replay" class="small" onclick={onclick}
+                    title="send this payload again">{"replay"}</button>
+            </>
+        }
     });
     let http_actions = match &row.event.kind {
         EventKind::Http(x) => {

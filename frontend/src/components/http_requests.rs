@@ -78,8 +78,10 @@ pub fn HttpRequests() -> Html {
     let view = match exchange {
         Some((row, x)) => {
             let replay = {
-                let (cmd, id) = (cmd.clone(), x.id);
+                let (cmd, id, picked) = (cmd.clone(), x.id, picked.clone());
                 Callback::from(move |_| {
+                    // Show the new exchange as soon as it comes.
+                    picked.set(None);
                     cmd.run(
                         "http-replay",
                         format!("replaying exchange {id}"),
