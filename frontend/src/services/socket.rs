@@ -58,6 +58,10 @@ struct Inner {
     callbacks: Option<WsCallbacks>,
     /// Failed attempts since the last open, for the backoff.
     attempt: u32,
+    /// Whether the current socket ever opened.
+    opened: bool,
+    /// Whether the user was told that the socket cannot open at all.
+    told_unreachable: bool,
     /// The highest `seq` seen, to resume from.
     last_seq: Option<u64>,
     queue: Vec<ServerMsg>,
@@ -90,6 +94,8 @@ impl Socket {
             ws: None,
             callbacks: None,
             attempt: 0,
+            opened: false,
+            told_unreachable: false,
             last_seq: None,
             queue: Vec::new(),
             queued_events: 0,
@@ -206,6 +212,7 @@ fn connect(this: &Rc<RefCell<Inner>>) {
     ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(close.as_ref().unchecked_ref()));
     let mut i = this.borrow_mut();
+    i.opened = false;
     if let Some(old) = i.ws.take() {
         detach(&old);
         let _ = old.close();
@@ -231,6 +238,8 @@ fn on_open(weak: &Weak<RefCell<Inner>>) {
     let on_status = {
         let mut i = rc.borrow_mut();
         i.attempt = 0;
+        i.opened = true;
+        i.told_unreachable = false;
         i.handlers.on_status.clone()
     };
     on_status.emit(ConnStatus::Connected);
@@ -294,13 +303,23 @@ fn on_close(weak: &Weak<RefCell<Inner>>, e: &CloseEvent) {
     let Some(rc) = weak.upgrade() else { return };
     // Hand over what came before the close first.
     flush(&rc);
-    let on_closed = {
+    let (on_closed, unreachable) = {
         let mut i = rc.borrow_mut();
         if let Some(ws) = i.ws.take() {
             detach(&ws);
         }
-        i.handlers.on_closed.clone()
+        // Three attempts in a row that never opened: say why it may be, once.
+        let unreachable = !i.opened && i.attempt >= 2 && !i.told_unreachable;
+        i.told_unreachable |= unreachable;
+        (i.handlers.on_closed.clone(), unreachable)
     };
+    if unreachable {
+        on_closed.emit(
+            "The push channel (/ws) does not open. Is the lab running? A lab on a public address \
+             needs its token: open the URL it printed (…/?token=…)."
+                .to_owned(),
+        );
+    }
     let code = e.code();
     let why = match code {
         wirelab_shared::CLOSE_TOO_SLOW => {
