@@ -10,6 +10,17 @@ use crate::curl;
 use crate::fmt;
 use crate::row::Row;
 
+/// An event as indented JSON, for reading. (Compact JSON re-read as a `Value` and printed
+/// with indents: the event's serializer is then built for the compact form only, which
+/// keeps the wasm smaller.)
+pub fn pretty(event: &wirelab_shared::Event) -> String {
+    serde_json::to_string(event)
+        .ok()
+        .and_then(|compact| serde_json::from_str::<Value>(&compact).ok())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_default()
+}
+
 /// One JSON object per line, oldest first, newline-terminated.
 pub fn jsonl<'a>(rows: impl Iterator<Item = &'a Rc<Row>>) -> String {
     let mut out = String::new();
@@ -174,6 +185,14 @@ mod tests {
                 },
             }),
         ]
+    }
+
+    #[test]
+    fn pretty_json_reads_back_as_the_event() {
+        let row = &rows()[1];
+        let text = pretty(&row.event);
+        assert!(text.contains("\n  \"seq\": 2"), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), row.event);
     }
 
     #[test]

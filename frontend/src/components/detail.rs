@@ -9,7 +9,7 @@ use crate::components::forms::node_value;
 use crate::components::status_line::StatusLine;
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::services::browser;
-use crate::{curl, fmt, hexdump};
+use crate::{curl, export, fmt, hexdump};
 
 /// How the payload is shown.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub fn Detail(props: &DetailProps) -> Html {
         .unwrap_or("127.0.0.1:1337")
         .to_owned();
     let body = match (*view, &row.event.kind) {
-        (View::Json, _) => serde_json::to_string_pretty(&row.event).unwrap_or_default(),
+        (View::Json, _) => export::pretty(&row.event),
         (View::Text, EventKind::Http(x)) => curl::verbose(x),
         (View::Hex, EventKind::Http(x)) => format!(
             "request body ({}):\n{}\n\nresponse body ({}):\n{}",
