@@ -43,10 +43,10 @@ pub fn Header() -> Html {
     let lab = use_lab();
     let tl = use_timeline();
     let c = &tl.counts;
-    let server = lab.hello.as_ref().map(|h| {
-        let title = format!("{} {} · protocol v{}", h.server, h.version, h.protocol);
-        html! { <span class="server" title={title}>{ format!("{} {}", h.server, h.version) }</span> }
-    });
+    let brand_title = lab.hello.as_ref().map_or_else(
+        || "wirelab".to_owned(),
+        |h| format!("{} {} · protocol v{}", h.server, h.version, h.protocol),
+    );
     let services =
         lab.hello.as_ref().map(|h| {
             h.services
@@ -71,9 +71,8 @@ pub fn Header() -> Html {
     );
     html! {
         <header class="top">
-            <span class="brand">{"wirelab"}</span>
+            <span class="brand" title={brand_title}>{"wirelab"}</span>
             <ConnState />
-            { server }
             <span class="services">{ services }</span>
             <span class="spacer"></span>
             <span class="stat" title="events per second (last complete second)">
