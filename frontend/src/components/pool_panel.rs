@@ -166,7 +166,7 @@ pub fn PoolPanel() -> Html {
             .collect();
         step_path(&pts, CHART_W, CHART_H, x_max, y_max)
     };
-    let chart = (!series.is_empty()).then(|| html! {
+    let chart = (series.len() >= 2).then(|| html! {
         <figure class="pool-chart">
             <svg viewBox={format!("-34 -8 {} {}", CHART_W + 44.0, CHART_H + 26.0)} role="img"
                 aria-label="connections in use and requests waiting over the run">
@@ -228,7 +228,11 @@ pub fn PoolPanel() -> Html {
             </form>
             <div class="pool-live">
                 <div>{ figures }</div>
-                { chart }
+                if let Some(chart) = chart {
+                    { chart }
+                } else if pool.is_some() {
+                    <p class="hint">{"The chart of connections in use and requests waiting is drawn live while a run goes on."}</p>
+                }
             </div>
             if pool.is_none() {
                 <p class="hint">{"No run yet. Try 200 requests at concurrency 20 through 5 connections with keep-alive, then the same with no pool."}</p>
