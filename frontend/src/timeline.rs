@@ -99,6 +99,8 @@ pub struct Timeline {
     /// list uses them for the "N new" count and to keep a paused view still.
     pub view_appended: u64,
     pub view_evicted: u64,
+    /// Rows put in front of the view by "load older", so a paused list can stay put.
+    pub view_prepended: u64,
     /// Bumped by every action: what `PartialEq` compares (a deep compare would cost
     /// as much as the render it saves).
     pub rev: u64,
@@ -120,6 +122,7 @@ impl Timeline {
             view_gen: 0,
             view_appended: 0,
             view_evicted: 0,
+            view_prepended: 0,
             rev: 0,
         }
     }
@@ -259,8 +262,17 @@ impl Timeline {
         if self.last_seq == 0 {
             self.last_seq = older.last().map_or(0, |r| r.seq);
         }
+        let passing: Vec<Rc<Row>> = older
+            .iter()
+            .filter(|r| self.filter.matches(r))
+            .cloned()
+            .collect();
+        self.view_prepended += passing.len() as u64;
+        self.view = passing
+            .into_iter()
+            .chain(self.view.iter().cloned())
+            .collect();
         self.ring = older.into_iter().chain(self.ring.iter().cloned()).collect();
-        self.rebuild_view();
     }
 
     /// The row with this `seq`, if held.
@@ -464,6 +476,9 @@ mod tests {
         assert_eq!(t.ring.len(), 13);
         assert_eq!(t.counts.loaded_older, 2);
         assert_eq!(t.counts.received, 11);
+        assert_eq!(t.view.len(), 13);
+        assert_eq!(t.view_prepended, 2);
+        assert_eq!(t.view.front().map(|r| r.seq), Some(40));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct ListProps {
 struct Marks {
     /// `view_evicted` when the scroll position was last read.
     evicted: u64,
+    /// `view_prepended` when the scroll position was last read.
+    prepended: u64,
     /// `view_gen` at the last render.
     gen_: u64,
     /// `view_appended` when autoscroll stopped.
@@ -56,6 +58,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
     let height = use_state_eq(|| 600.0f64);
     let marks = use_mut_ref(|| Marks {
         evicted: tl.view_evicted,
+        prepended: tl.view_prepended,
         gen_: tl.view_gen,
         ..Marks::default()
     });
@@ -67,8 +70,10 @@ pub fn TimelineList(props: &ListProps) -> Html {
     let top = if props.follow {
         (full_h - *height).max(0.0)
     } else {
-        let shift = tl.view_evicted.saturating_sub(marks.borrow().evicted) as f64 * ROW_H;
-        (*scroll_top - shift).clamp(0.0, (full_h - *height).max(0.0))
+        let m = marks.borrow();
+        let gone = tl.view_evicted.saturating_sub(m.evicted) as f64;
+        let added = tl.view_prepended.saturating_sub(m.prepended) as f64;
+        (*scroll_top + (added - gone) * ROW_H).clamp(0.0, (full_h - *height).max(0.0))
     };
     let first = ((top / ROW_H) as usize).saturating_sub(OVERSCAN);
     let last = (((top + *height) / ROW_H).ceil() as usize + OVERSCAN).min(total);
@@ -80,6 +85,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
         let scroller = scroller.clone();
         let marks = marks.clone();
         let (scroll_top, height) = (scroll_top.clone(), height.clone());
+        let prepended = tl.view_prepended;
         let (evicted, gen_, appended, follow) =
             (tl.view_evicted, tl.view_gen, tl.view_appended, props.follow);
         let selected_index = props.selected.and_then(|s| tl.view_index(s));
@@ -96,6 +102,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
             if follow && (cur - m.last_set).abs() > ROW_H && !at_bottom {
                 m.appended_at_pause = appended;
                 m.evicted = evicted;
+                m.prepended = prepended;
                 m.last_set = cur;
                 scroll_top.set(cur);
                 onfollow.emit(false);
@@ -112,6 +119,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
                 }
             }
             m.evicted = evicted;
+            m.prepended = prepended;
             if (cur - want).abs() >= 1.0 {
                 el.set_scroll_top(want as i32);
             }
@@ -152,6 +160,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
         let scroll_top = scroll_top.clone();
         let onfollow = props.onfollow.clone();
         let (follow, appended, evicted) = (props.follow, tl.view_appended, tl.view_evicted);
+        let prepended = tl.view_prepended;
         Callback::from(move |_: Event| {
             let Some(el) = scroller.cast::<HtmlElement>() else {
                 return;
@@ -163,6 +172,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
             let own = (st - m.last_set).abs() < 1.0;
             m.last_set = st;
             m.evicted = evicted;
+            m.prepended = prepended;
             scroll_top.set(st);
             if own {
                 return;
@@ -196,6 +206,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
     let onkeydown = {
         let tl = tl.clone();
         let (marks, scroll_top, evicted) = (marks.clone(), scroll_top.clone(), tl.view_evicted);
+        let prepended = tl.view_prepended;
         let cb = props.onselect.clone();
         let onfollow = props.onfollow.clone();
         let selected = props.selected;
@@ -240,6 +251,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
                     let mut m = marks.borrow_mut();
                     m.last_set = now;
                     m.evicted = evicted;
+                    m.prepended = prepended;
                     scroll_top.set(now);
                 }
             }

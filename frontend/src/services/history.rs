@@ -65,7 +65,13 @@ pub async fn fetch(query: &Query, token: Option<&str>) -> Result<Page, HistoryEr
         .send()
         .await
         .map_err(|e| HistoryError::Failed(e.to_string()))?;
+    let json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.contains("json"));
     match resp.status() {
+        // A server without the API may answer every path with the page itself.
+        200 if !json => Err(HistoryError::Unavailable),
         200 => resp
             .json::<Page>()
             .await
