@@ -1,0 +1,84 @@
+//! The accept loop: each connection takes an owned permit of the connection limit (moved
+//! into its task, as in mini-redis); past the limit a connection is accepted and closed
+//! at once, counted and published, and the service goes on. A failing `accept` (out of
+//! file descriptors, say) backs off instead of spinning.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use wirelab_shared::EventKind;
+
+use super::conn;
+use crate::app::App;
+use crate::hub::counters::add;
+
+/// The first pause after a failed `accept`; it doubles on each failure in a row...
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// ...up to this.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Connections the kernel may hold for `accept` (capped by `net.core.somaxconn`).
+/// tokio's `bind` asks for 128, as std does; a storm of connections overflows that,
+/// and a client whose handshake's last ACK was dropped then hangs until it sends.
+const BACKLOG: i32 = 4096;
+
+/// Accepts connections until `shutdown`, then waits for every connection to close.
+pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    // On a listening socket, listen() again only changes the backlog (Linux, BSDs).
+    if let Err(e) = SockRef::from(&listener).listen(BACKLOG) {
+        tracing::debug!("tcp: keeping the default accept backlog: {e}");
+    }
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.cancelled() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = BACKOFF_MIN;
+                admit(&app, stream, peer);
+            }
+            Err(e) => {
+                tracing::warn!("tcp accept failed: {e}; trying again in {backoff:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+    drop(listener);
+    // Every connection sees the same token and closes with reason `shutdown`.
+    app.tcp.tasks.close();
+    app.tcp.tasks.wait().await;
+}
+
+/// Starts serving `stream`, or turns it away when the limit is reached.
+fn admit(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
+    let Some(permit) = app.tcp.try_permit() else {
+        refuse(app, stream, peer);
+        return;
+    };
+    if let Err(e) = conn::open(app, stream, peer, permit, None) {
+        // Reset between accept and here: there is no connection to show.
+        tracing::debug!(%peer, "tcp connection gone before it started: {e}");
+    }
+}
+
+/// Past the limit: one line for a person at `nc`, then FIN.
+fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
+    let max = app.tcp.max_conns;
+    add(&app.hub.counters.tcp_refused, 1);
+    let line = format!("wirelab: too many connections (at most {max}); try again later\n");
+    let _ = stream.try_write(line.as_bytes());
+    drop(stream);
+    app.hub.publish(EventKind::TcpRefused {
+        peer: peer.to_string(),
+        reason: format!("the lab holds {max} TCP connections at most (--max-tcp-conns)"),
+    });
+}

@@ -1,0 +1,365 @@
+//! One connection's life, from `TcpOpen` to `TcpClose`, in one task that owns the socket.
+//!
+//! Reading and writing are two arms of one `select!` over `&TcpStream` readiness, so a
+//! peer that does not read only pauses this connection's own writes: its reads, and
+//! every other connection, go on. Reads are relayed at once (by `--tcp-mode`) and merged
+//! into data events ([`super::merge`]); `--bridge` gets each merged event's captured
+//! bytes, so a flood reaches the other services as a bounded stream of chat lines.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::Bytes;
+use socket2::{SockRef, TcpKeepalive};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::{Instant, sleep_until};
+use wirelab_shared::{CloseReason, Direction, EventKind, Payload};
+
+use super::Tcp;
+use super::conn::{CloseRequest, Conn};
+use super::merge::Merger;
+use super::queue::Outgoing;
+use crate::app::{App, bridge};
+use crate::config::RelayMode;
+use crate::hub::counters::add;
+
+/// Bytes read at most per `read`.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a FIN (from the page, or answering the peer's) waits for the queue to drain.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Keepalive after a half-close: first probe after this much silence...
+const KEEPALIVE_TIME: Duration = Duration::from_secs(30);
+/// ...then one every this often (the kernel gives up after its own count of probes).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Removes the connection from the table when its task ends, even by a panic.
+struct Registered<'a> {
+    /// The table.
+    tcp: &'a Tcp,
+    /// The connection.
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.tcp.forget(self.id);
+    }
+}
+
+/// How the loop ended.
+struct End {
+    /// Why, for `TcpClose`.
+    reason: CloseReason,
+    /// More words on why, when there are any.
+    detail: Option<String>,
+}
+
+impl End {
+    fn new(reason: CloseReason, detail: impl Into<Option<String>>) -> End {
+        End {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Runs the connection until it ends, then closes it and publishes `TcpClose`.
+pub(crate) async fn serve(
+    app: Arc<App>,
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let registered = Registered {
+        tcp: &app.tcp,
+        id: conn.id,
+    };
+    let mut session = Session {
+        app: &app,
+        conn: &conn,
+        stream: &stream,
+        merger: Merger::new(app.tcp.snaplen),
+        writing: None,
+        peer_fin: false,
+        draining: None,
+        last_activity: Instant::now(),
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let end = session.run(&mut rx, &mut buf).await;
+    conn.closing.store(true, Relaxed);
+    session.flush();
+    let sock = SockRef::from(&stream);
+    match end.reason {
+        CloseReason::ResetFromPage => {
+            // SO_LINGER 0: close() sends RST and drops whatever was unsent.
+            let _ = sock.set_linger(Some(Duration::ZERO));
+        }
+        CloseReason::Reset | CloseReason::Error => {}
+        _ => {
+            let _ = sock.shutdown(Shutdown::Write);
+        }
+    }
+    drop(stream);
+    drop(registered);
+    app.hub.publish(EventKind::TcpClose {
+        conn: conn.id,
+        peer: conn.peer_text.clone(),
+        reason: end.reason,
+        detail: end.detail,
+        duration_us: crate::hub::now_us().saturating_sub(conn.since_us),
+        bytes_in: conn.bytes_in.load(Relaxed),
+        bytes_out: conn.bytes_out.load(Relaxed),
+    });
+}
+
+/// The loop's state.
+struct Session<'a> {
+    /// The lab.
+    app: &'a App,
+    /// This connection's shared record.
+    conn: &'a Conn,
+    /// The socket; every operation on it takes `&self`, so reads and writes are
+    /// independent arms of one `select!`.
+    stream: &'a TcpStream,
+    /// The open window of incoming bytes.
+    merger: Merger,
+    /// The chunk being written, and how much of it is out.
+    writing: Option<(Outgoing, usize)>,
+    /// The peer has sent FIN: reading is over.
+    peer_fin: bool,
+    /// Closing with FIN once the queue is written: why, and the latest moment.
+    draining: Option<(CloseReason, Instant)>,
+    /// When bytes last moved either way, for `--tcp-idle-secs`.
+    last_activity: Instant,
+}
+
+impl Session<'_> {
+    async fn run(&mut self, rx: &mut mpsc::UnboundedReceiver<Outgoing>, buf: &mut [u8]) -> End {
+        let (stream, conn, app) = (self.stream, self.conn, self.app);
+        let echo = app.tcp.mode == RelayMode::Echo;
+        loop {
+            if let Some((reason, _)) = self.draining
+                && self.writing.is_none()
+                && rx.is_empty()
+            {
+                return End::new(reason, None);
+            }
+            // In echo mode the reader waits for room in its own queue: back-pressure
+            // on the sender itself rather than dropping its echo.
+            let can_read =
+                !self.peer_fin && self.draining.is_none() && (!echo || conn.room() >= READ_CHUNK);
+            let idle_at = app.tcp.idle.map(|d| self.last_activity + d);
+            let wake_at = [
+                self.merger.deadline(),
+                idle_at,
+                self.draining.map(|(_, at)| at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let ended = tokio::select! {
+                _ = stream.readable(), if can_read => self.on_readable(buf),
+                _ = stream.writable(), if self.writing.is_some() => self.on_writable(),
+                item = rx.recv(), if self.writing.is_none() => {
+                    self.writing = item.map(|item| (item, 0));
+                    None
+                }
+                _ = conn.close_wake.notified() => self.on_close_request(),
+                _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+                    self.on_timer(idle_at)
+                }
+                _ = stream.ready(Interest::ERROR), if self.peer_fin => Some(self.gone()),
+                _ = app.shutdown.cancelled() => Some(End::new(CloseReason::Shutdown, None)),
+            };
+            if let Some(end) = ended {
+                return end;
+            }
+        }
+    }
+
+    fn on_readable(&mut self, buf: &mut [u8]) -> Option<End> {
+        match self.stream.try_read(buf) {
+            Ok(0) => self.on_fin(),
+            Ok(n) => {
+                self.on_data(&buf[..n]);
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                Some(End::new(CloseReason::Reset, None))
+            }
+            Err(e) => Some(End::new(CloseReason::Error, format!("reading: {e}"))),
+        }
+    }
+
+    fn on_data(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        self.last_activity = now;
+        add(&self.conn.bytes_in, bytes.len() as u64);
+        add(&self.app.hub.counters.tcp_bytes_in, bytes.len() as u64);
+        self.merger.push(now, bytes);
+        match self.app.tcp.mode {
+            RelayMode::Echo => {
+                let _ = self.conn.relay(Bytes::copy_from_slice(bytes));
+            }
+            RelayMode::Broadcast => self.app.tcp.relay(Some(self.conn.id), bytes),
+            RelayMode::Sink => {}
+        }
+        // Under a flood the timer arm may lose every race to the read arm.
+        if self.merger.due(now) {
+            self.flush();
+        }
+    }
+
+    /// The peer sent FIN.
+    fn on_fin(&mut self) -> Option<End> {
+        self.flush();
+        self.peer_fin = true;
+        self.conn.half_closed.store(true, Relaxed);
+        self.app.hub.publish(EventKind::TcpHalfClose {
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+        });
+        // Only a sink keeps its side open (see the `tcp` module docs); keepalive then
+        // finds a peer that has gone for good while nothing is being written.
+        if self.app.tcp.mode == RelayMode::Sink {
+            let keepalive = TcpKeepalive::new()
+                .with_time(KEEPALIVE_TIME)
+                .with_interval(KEEPALIVE_INTERVAL);
+            let _ = SockRef::from(self.stream).set_tcp_keepalive(&keepalive);
+        } else {
+            self.drain(CloseReason::Fin);
+        }
+        None
+    }
+
+    fn on_writable(&mut self) -> Option<End> {
+        let (item, done) = self.writing.as_mut()?;
+        match self.stream.try_write(&item.bytes[*done..]) {
+            Ok(n) => {
+                *done += n;
+                self.last_activity = Instant::now();
+                add(&self.conn.bytes_out, n as u64);
+                add(&self.app.hub.counters.tcp_bytes_out, n as u64);
+                if *done >= item.bytes.len() {
+                    if item.from_page {
+                        self.app.hub.publish(EventKind::TcpData {
+                            conn: self.conn.id,
+                            peer: self.conn.peer_text.clone(),
+                            dir: Direction::Out,
+                            size: item.bytes.len() as u64,
+                            payload: Payload::capture(&item.bytes, self.app.tcp.snaplen),
+                        });
+                    }
+                    self.writing = None;
+                }
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) if is_reset(&e) && self.peer_fin => Some(End::new(
+                CloseReason::Fin,
+                format!("the peer had closed: it refused the lab's next write ({e})"),
+            )),
+            Err(e) if is_reset(&e) => Some(End::new(
+                CloseReason::Reset,
+                format!("while the lab was writing: {e}"),
+            )),
+            Err(e) => Some(End::new(CloseReason::Error, format!("writing: {e}"))),
+        }
+    }
+
+    fn on_close_request(&mut self) -> Option<End> {
+        match self.conn.close_requested() {
+            CloseRequest::Reset => Some(End::new(CloseReason::ResetFromPage, None)),
+            CloseRequest::Fin => {
+                self.drain(CloseReason::ClosedFromPage);
+                None
+            }
+            CloseRequest::None => None,
+        }
+    }
+
+    fn on_timer(&mut self, idle_at: Option<Instant>) -> Option<End> {
+        let now = Instant::now();
+        if self.merger.due(now) {
+            self.flush();
+        }
+        if let Some((reason, at)) = self.draining
+            && now >= at
+        {
+            return Some(End::new(
+                reason,
+                format!(
+                    "gave up writing what was queued after {} s",
+                    DRAIN.as_secs()
+                ),
+            ));
+        }
+        match (idle_at, self.app.tcp.idle) {
+            (Some(at), Some(idle)) if now >= at => Some(End::new(
+                CloseReason::IdleTimeout,
+                format!(
+                    "nothing travelled for {} s (--tcp-idle-secs)",
+                    idle.as_secs()
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// After a half-close the socket reported an error: the peer's kernel answered a
+    /// write or a keepalive probe with RST, so the peer has gone.
+    fn gone(&mut self) -> End {
+        match self.stream.take_error() {
+            Ok(Some(e)) if !is_reset(&e) => {
+                End::new(CloseReason::Error, format!("after the peer's FIN: {e}"))
+            }
+            _ => End::new(
+                CloseReason::Fin,
+                "the peer had closed: its kernel answered with RST".to_owned(),
+            ),
+        }
+    }
+
+    /// Closes with FIN once what is queued has been written (or [`DRAIN`] has passed).
+    fn drain(&mut self, reason: CloseReason) {
+        if self.draining.is_none() {
+            self.conn.closing.store(true, Relaxed);
+            self.draining = Some((reason, Instant::now() + DRAIN));
+        }
+    }
+
+    /// Publishes the open window as one data event, and bridges its captured bytes.
+    fn flush(&mut self) {
+        let Some(merged) = self.merger.take() else {
+            return;
+        };
+        self.app.hub.publish(EventKind::TcpData {
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+            dir: Direction::In,
+            size: merged.size,
+            payload: merged.payload,
+        });
+        if !merged.head.is_empty() {
+            self.app
+                .bridge(bridge::Source::Tcp(self.conn.id), &merged.head);
+        }
+    }
+}
+
+/// Errors that mean the peer reset the connection (or had already closed it).
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
