@@ -45,6 +45,11 @@ struct Marks {
     gen_: u64,
     /// `view_appended` when autoscroll stopped.
     appended_at_pause: u64,
+    /// Whether the last render followed, to notice a pause from any source (the user's
+    /// scroll, the wheel, the pause button, the keyboard).
+    was_following: bool,
+    /// Set when a handler already noted where the pause began.
+    pause_noted: bool,
     /// The scroll position the list last put or saw: a position that differs from it
     /// was the user's doing (even before the browser's scroll event says so).
     last_set: f64,
@@ -57,12 +62,22 @@ pub fn TimelineList(props: &ListProps) -> Html {
     let scroll_top = use_state_eq(|| 0.0f64);
     let height = use_state_eq(|| 600.0f64);
     let marks = use_mut_ref(|| Marks {
+        was_following: true,
         evicted: tl.view_evicted,
         prepended: tl.view_prepended,
         gen_: tl.view_gen,
         ..Marks::default()
     });
 
+    {
+        // A pause, whoever made it: new rows are counted from here.
+        let mut m = marks.borrow_mut();
+        if !props.follow && m.was_following && !m.pause_noted {
+            m.appended_at_pause = tl.view_appended;
+        }
+        m.pause_noted = false;
+        m.was_following = props.follow;
+    }
     let total = tl.view.len();
     let full_h = total as f64 * ROW_H;
     // Where the viewport is: at the bottom when following; else where the user left it,
@@ -101,6 +116,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
             let at_bottom = cur + ch >= el.scroll_height() as f64 - ROW_H * 1.5;
             if follow && (cur - m.last_set).abs() > ROW_H && !at_bottom {
                 m.appended_at_pause = appended;
+                m.pause_noted = true;
                 m.evicted = evicted;
                 m.prepended = prepended;
                 m.last_set = cur;
@@ -181,6 +197,7 @@ pub fn TimelineList(props: &ListProps) -> Html {
                 onfollow.emit(true);
             } else if !at_bottom && follow {
                 m.appended_at_pause = appended;
+                m.pause_noted = true;
                 onfollow.emit(false);
             }
         })
@@ -192,7 +209,9 @@ pub fn TimelineList(props: &ListProps) -> Html {
         let (follow, appended) = (props.follow, tl.view_appended);
         Callback::from(move |e: WheelEvent| {
             if follow && e.delta_y() < 0.0 {
-                marks.borrow_mut().appended_at_pause = appended;
+                let mut m = marks.borrow_mut();
+                m.appended_at_pause = appended;
+                m.pause_noted = true;
                 onfollow.emit(false);
             }
         })
