@@ -78,7 +78,7 @@ fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.try_write(line.as_bytes());
     drop(stream);
     app.hub.publish(EventKind::TcpRefused {
-        peer: peer.to_string(),
+        peer: conn::show(peer),
         reason: format!("the lab holds {max} TCP connections at most (--max-tcp-conns)"),
     });
 }

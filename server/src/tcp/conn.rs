@@ -38,7 +38,7 @@ pub(crate) fn open(
     app.hub.publish(EventKind::TcpOpen {
         conn: id,
         peer: conn.peer_text.clone(),
-        local: local.to_string(),
+        local: show(local),
         outbound,
         handshake_us,
     });
@@ -46,6 +46,12 @@ pub(crate) fn open(
         .tasks
         .spawn(session::serve(app.clone(), stream, conn, rx, permit));
     Ok(id)
+}
+
+/// An address as events show it: an IPv4 client of a dual-stack (`[::]`) listener as
+/// `127.0.0.1:5000`, not `[::ffff:127.0.0.1]:5000`.
+pub(crate) fn show(addr: SocketAddr) -> String {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port()).to_string()
 }
 
 /// What the page asked of a connection: nothing yet, FIN, or RST (which wins over FIN).
@@ -104,7 +110,7 @@ impl Conn {
         Conn {
             id,
             peer,
-            peer_text: peer.to_string(),
+            peer_text: show(peer),
             local,
             outbound,
             since_us: crate::hub::now_us(),
@@ -179,7 +185,7 @@ impl Conn {
         TcpConnInfo {
             id: self.id,
             peer: self.peer_text.clone(),
-            local: self.local.to_string(),
+            local: show(self.local),
             outbound: self.outbound,
             since_us: self.since_us,
             bytes_in: self.bytes_in.load(Relaxed),
@@ -212,6 +218,15 @@ mod tests {
         // A refused page send is an error for the page, not a relay drop.
         assert_eq!(c.send(Bytes::from_static(b"hijk")), Err(PushError::Full));
         assert_eq!(c.hub.counters.snapshot().tcp_bytes_dropped, 4);
+    }
+
+    #[test]
+    fn mapped_addresses_show_as_ipv4() {
+        assert_eq!(
+            show("[::ffff:127.0.0.1]:5000".parse().unwrap()),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(show("[::1]:5000".parse().unwrap()), "[::1]:5000");
     }
 
     #[test]

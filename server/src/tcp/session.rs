@@ -348,8 +348,9 @@ impl Session<'_> {
             payload: merged.payload,
         });
         if !merged.head.is_empty() {
-            self.app
-                .bridge(bridge::Source::Tcp(self.conn.id), &merged.head);
+            // One datagram's worth at most, so the UDP side can carry it.
+            let head = &merged.head[..merged.head.len().min(crate::udp::MAX_DATAGRAM)];
+            self.app.bridge(bridge::Source::Tcp(self.conn.id), head);
         }
     }
 }
