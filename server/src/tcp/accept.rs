@@ -31,7 +31,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
     if let Err(e) = SockRef::from(&listener).listen(BACKLOG) {
         tracing::debug!("tcp: keeping the default accept backlog: {e}");
     }
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -39,16 +39,16 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
         };
         match accepted {
             Ok((stream, peer)) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 admit(&app, stream, peer);
             }
             Err(e) => {
-                tracing::warn!("tcp accept failed: {e}; trying again in {backoff:?}");
+                let pause = backoff.next_pause();
+                tracing::warn!("tcp accept failed: {e}; trying again in {pause:?}");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.cancelled() => break,
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
@@ -56,6 +56,34 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
     // Every connection sees the same token and closes with reason `shutdown`.
     app.tcp.tasks.close();
     app.tcp.tasks.wait().await;
+}
+
+/// The pause after each failed `accept` in a row: mini-redis's doubling back-off, but
+/// capped rather than giving up, since a lab should outlive a burst of `EMFILE`.
+#[derive(Debug)]
+struct Backoff {
+    /// The next pause.
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { next: BACKOFF_MIN }
+    }
+}
+
+impl Backoff {
+    /// The pause to take now; the next one is twice as long, up to [`BACKOFF_MAX`].
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        pause
+    }
+
+    /// After a successful `accept`: start again from [`BACKOFF_MIN`].
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
 }
 
 /// Starts serving `stream`, or turns it away when the limit is reached.
@@ -81,4 +109,18 @@ fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
         peer: conn::show(peer),
         reason: format!("the lab holds {max} TCP connections at most (--max-tcp-conns)"),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_doubling_up_to_a_cap_and_success_resets() {
+        let mut b = Backoff::default();
+        let pauses: Vec<u64> = (0..10).map(|_| b.next_pause().as_millis() as u64).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next_pause(), BACKOFF_MIN);
+    }
 }
