@@ -38,7 +38,7 @@ impl App {
             ts_us: now_us(),
             tcp: self.tcp.infos(),
             udp: self.udp.peers(),
-            ws: self.ws.infos(),
+            ws: state_ws(self.ws.infos()),
             http: self.http.conns(),
             pool: self.pool.status(),
             counters: self.hub.counters.snapshot(),
@@ -52,6 +52,26 @@ impl App {
             bridge::relay(self, from, bytes);
         }
     }
+}
+
+/// WebSocket clients listed in `state` (and the snapshot's state) at most: the frame goes to
+/// every client once a second, so listing them all made it O(clients²) bytes a second (1 MB
+/// a frame, to each of 5,000 clients). Dashboards come first, then the newest; `/metrics`
+/// still counts them all.
+pub const STATE_WS_MAX: usize = 100;
+
+fn state_ws(mut ws: Vec<wirelab_shared::WsClientInfo>) -> Vec<wirelab_shared::WsClientInfo> {
+    if ws.len() > STATE_WS_MAX {
+        ws.sort_by_key(|c| {
+            (
+                std::cmp::Reverse(c.dashboard),
+                std::cmp::Reverse(c.since_us),
+            )
+        });
+        ws.truncate(STATE_WS_MAX);
+        ws.sort_by_key(|c| c.id);
+    }
+    ws
 }
 
 pub mod bridge {

@@ -13,9 +13,12 @@
 //! - `dist.rs`: bootstrap, then `trunk build --release --offline` into a staging directory,
 //!   mirrored into `dist/` so unchanged files keep their mtimes; prints the wasm's sizes.
 //! - `lab.rs`: dist, then builds the release server (which embeds `dist/`) and runs it.
+//! - `bench.rs`: dist, release builds, `npm ci` for the Node anchors, then the benchmark suite
+//!   (`wirelab-bench suite`), which writes BENCHMARKS.md.
 //! - `test.rs`: dist, then every test in the workspace, the headless-Chromium ones included
 //!   whenever Chromium is there (and always under `CI=true`).
 
+mod bench;
 mod bootstrap;
 mod dist;
 mod lab;
@@ -34,6 +37,8 @@ tasks:
   dist          bootstrap, then build the dashboard into dist/ (trunk build --release)
   lab [ARGS]    dist, then build and run the release server: target/release/wirelab ARGS
                 (try `cargo xtask lab --help` for the server's flags)
+  bench [ARGS]  dist, release builds, then the benchmark suite against the Node anchors;
+                writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp)
   test          dist, then run every test (cargo test --workspace), the browser tests too
                 when chromium and chromedriver are installed (required when CI=true)
 ";
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Some("bootstrap") if rest.is_empty() => bootstrap::run(),
         Some("dist") if rest.is_empty() => dist::run().map(|_| ()),
         Some("lab") => lab::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("test") if rest.is_empty() => test::run(),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");

@@ -1,0 +1,60 @@
+//! wirelab's benchmark tools. `cargo xtask bench` builds this and runs `wirelab-bench suite`,
+//! which starts each server pinned to core 0 and each load generator (this same binary, one
+//! of the other subcommands) pinned to core 1, and writes BENCHMARKS.md.
+//!
+//! # Layout
+//! - [`fanout`]: `udp-fanout`: UDP datagrams in at a fixed rate, N WebSocket clients out.
+//! - [`idle`]: `ws-idle`: N idle WebSocket clients, held open.
+//! - [`ingest`]: `tcp-ingest`: one sender streaming into a TCP port.
+//! - [`dash`]: `dash`: one dashboard-like client reading every frame, until stdin closes.
+//! - [`suite`]: `suite`: runs everything and writes the report.
+//!
+//! Each load generator prints one `RESULT key=value ...` line that the suite reads.
+
+mod dash;
+mod fanout;
+mod idle;
+mod ingest;
+mod suite;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: wirelab-bench <tool> [--flag value ...]
+  udp-fanout --udp ADDR --ws URL --clients N --rate PER_S --secs S
+  ws-idle    --ws URL --clients N --hold S
+  tcp-ingest --tcp ADDR --secs S
+  dash       --ws URL            (reads every frame until stdin closes)
+  suite      [--out BENCHMARKS.md] [--runs 3] [--quick]
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(tool) = args.next() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let flags = match util::Flags::parse(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprint!("wirelab-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match tool.as_str() {
+        "udp-fanout" => fanout::main(&flags),
+        "ws-idle" => idle::main(&flags),
+        "tcp-ingest" => ingest::main(&flags),
+        "dash" => dash::main(&flags),
+        "suite" => suite::main(&flags),
+        _ => Err(format!("unknown tool {tool}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wirelab-bench {tool}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,894 @@
+//! `suite`: every figure of issue 8, side by side with its anchor, into BENCHMARKS.md.
+//!
+//! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
+//! - [`report`]: medians, bars, the Markdown.
+//!
+//! Servers are started afresh for each run, on ports in the 310xx range (below the ephemeral ports) so that a lab
+//! running on the default ports is left alone. Every loop here is bounded.
+
+mod procs;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use procs::{Held, Server, http_get, load, metric, wrk};
+use report::{Figure, Report, Stat};
+
+use crate::util::{Flags, cpu_secs, rss_kib};
+
+// Below the kernel's ephemeral range (32768-60999 by default): thousands of client
+// connections would otherwise take these as their own source ports, and a server could not
+// bind them while those sit in TIME-WAIT.
+const DASH: u16 = 31080;
+const HTTP: u16 = 31081;
+const TCP: u16 = 31082;
+const UDP: u16 = 31083;
+const NODE_HELLO: u16 = 31090;
+const BARE_AXUM: u16 = 31091;
+const RELAY_WS: u16 = 31092;
+const RELAY_UDP: u16 = 31093;
+const IPERF: u16 = 31094;
+
+/// Where everything is, and how hard to try.
+struct Ctx {
+    root: PathBuf,
+    wirelab: PathBuf,
+    bench: PathBuf,
+    bare: PathBuf,
+    anchors: PathBuf,
+    runs: usize,
+    quick: bool,
+}
+
+impl Ctx {
+    fn wirelab(&self) -> Result<Server, String> {
+        let w = self.wirelab.to_string_lossy();
+        let a = |p: u16| format!("127.0.0.1:{p}");
+        let (d, h, t, u) = (a(DASH), a(HTTP), a(TCP), a(UDP));
+        Server::start(
+            &[
+                &w,
+                "--ephemeral",
+                "--dashboard",
+                &d,
+                "--http",
+                &h,
+                "--tcp",
+                &t,
+                "--udp",
+                &u,
+                "--tcp-mode",
+                "sink",
+                "--udp-mode",
+                "sink",
+                "--max-ws-clients",
+                "6000",
+            ],
+            &[("RUST_LOG", "warn".to_owned())],
+            &self.root,
+            DASH,
+        )
+    }
+
+    fn relay(&self, batch_ms: u32) -> Result<Server, String> {
+        Server::start(
+            &["node", "node-relay.js"],
+            &[
+                ("UDP_PORT", RELAY_UDP.to_string()),
+                ("WS_PORT", RELAY_WS.to_string()),
+                ("BATCH_MS", batch_ms.to_string()),
+            ],
+            &self.anchors,
+            RELAY_WS,
+        )
+    }
+
+    fn bench_args(&self, args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
+
+pub(crate) fn main(flags: &Flags) -> Result<(), String> {
+    let root = PathBuf::from(flags.opt("root").unwrap_or("."));
+    let bins = root.join(flags.opt("bin-dir").unwrap_or("target/release"));
+    let quick = flags.has("quick");
+    let ctx = Ctx {
+        wirelab: bins.join("wirelab"),
+        bench: bins.join("wirelab-bench"),
+        bare: bins.join("bare-axum"),
+        anchors: root.join("target/anchors"),
+        runs: flags.num("runs", if quick { 1 } else { 3 })?,
+        quick,
+        root: root.clone(),
+    };
+    for p in [&ctx.wirelab, &ctx.bench, &ctx.bare] {
+        if !p.exists() {
+            return Err(format!(
+                "{} is missing: build it first (cargo xtask bench does)",
+                p.display()
+            ));
+        }
+    }
+    if !ctx.anchors.join("node_modules/ws").exists() {
+        return Err(format!(
+            "{}: run npm ci there first (cargo xtask bench does)",
+            ctx.anchors.display()
+        ));
+    }
+    let only: Option<Vec<&str>> = flags.opt("only").map(|s| s.split(',').collect());
+    let want = |f: &str| only.as_ref().is_none_or(|o| o.contains(&f));
+    let started = Instant::now();
+    let mut report = Report::default();
+    let load_before = loadavg();
+    report.machine = machine(flags);
+
+    type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
+    let steps: [(&str, Step); 4] = [
+        ("http", http),
+        ("fanout", fanout),
+        ("idle", idle),
+        ("tcp", tcp),
+    ];
+    for (name, step) in steps {
+        if want(name) {
+            eprintln!("[{:>5.0}s] {name}", started.elapsed().as_secs_f64());
+            if let Err(e) = step(&ctx, &mut report) {
+                report.failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    dashboard(flags, &mut report);
+    report.machine.push((
+        "load average (1 min) before / after".into(),
+        format!(
+            "{load_before} / {} (2 cores; others may have been compiling)",
+            loadavg()
+        ),
+    ));
+    report.machine.push((
+        "suite took".into(),
+        format!("{:.0} s", started.elapsed().as_secs_f64()),
+    ));
+    let out = root.join(flags.opt("out").unwrap_or("BENCHMARKS.md"));
+    let md = report.markdown("cargo xtask bench");
+    std::fs::write(&out, &md).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("{md}");
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn first_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "not installed".into())
+}
+
+fn machine(flags: &Flags) -> Vec<(String, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    vec![
+        ("CPU".into(), format!("{cpu}, {cores} cores")),
+        ("kernel".into(), first_line("uname", &["-sr"])),
+        ("rustc".into(), first_line("rustc", &["-V"])),
+        ("node".into(), first_line("node", &["--version"])),
+        ("wrk".into(), first_line("wrk", &["-v"])),
+        ("iperf3".into(), first_line("iperf3", &["--version"])),
+        ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
+        ("profile".into(), flags.opt("profile").unwrap_or("release (fat LTO, codegen-units 1)").to_owned()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --max-ws-clients 6000`, other settings default".into()),
+    ]
+}
+
+/// Figure 1: wrk against Node's Hello World, a bare axum, and wirelab with a dashboard.
+fn http(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
+    let secs = if ctx.quick { 3 } else { 5 };
+    let mut fig = Figure::new(
+        "1. HTTP Hello World (`wrk -t1 -c64`)",
+        &[
+            "server",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "req/s vs Node",
+            "req/s vs bare axum",
+        ],
+    );
+    let node_port = NODE_HELLO.to_string();
+    let node = {
+        let s = Server::start(
+            &["node", "seed-hello.js"],
+            &[("PORT", node_port)],
+            &ctx.anchors,
+            NODE_HELLO,
+        )?;
+        http_runs(
+            ctx,
+            report,
+            "Node seed-hello.js",
+            s,
+            NODE_HELLO,
+            secs,
+            false,
+        )?
+    };
+    let bare = {
+        let b = ctx.bare.to_string_lossy();
+        let port = BARE_AXUM.to_string();
+        let s = Server::start(&[&b, &port], &[], &ctx.root, BARE_AXUM)?;
+        http_runs(ctx, report, "bare axum", s, BARE_AXUM, secs, false)?
+    };
+    let wl = http_runs(ctx, report, "wirelab", ctx.wirelab()?, HTTP, secs, true)?;
+    for (name, r) in [
+        ("Node `seed-hello.js`", &node),
+        ("bare axum 0.8 (same profile and runtime as wirelab)", &bare),
+        ("wirelab, 1 dashboard connected", &wl),
+    ] {
+        fig.row(vec![
+            name.to_owned(),
+            r.rps.show(0),
+            r.p50.show(3),
+            r.p99.show(3),
+            format!("{:.2}x", r.rps.median / node.rps.median),
+            format!("{:.2}x", r.rps.median / bare.rps.median),
+        ]);
+    }
+    fig.notes.push(format!("{} runs of {secs} s each after a 1 s warm-up; wrk checks every answer is 2xx (none failed unless listed below); wirelab's own request counter must match wrk's count (within the 64 in flight when wrk stops).", ctx.runs));
+    fig.notes.extend(wl.notes.iter().cloned());
+    let ratio = wl.rps.median / node.rps.median;
+    report.bar(
+        "HTTP: ≥ 2.0x Node req/s, p99 no worse",
+        Some(ratio >= 2.0 && wl.p99.median <= node.p99.median),
+        format!(
+            "{ratio:.2}x; p99 {:.2} ms vs Node {:.2} ms",
+            wl.p99.median, node.p99.median
+        ),
+    );
+    let vs_bare = wl.rps.median / bare.rps.median;
+    report.bar(
+        "HTTP: ≥ 0.9x bare axum req/s (inspection costs ≤ 10%)",
+        Some(vs_bare >= 0.9),
+        format!(
+            "{vs_bare:.2}x ({:.0} vs {:.0} req/s)",
+            wl.rps.median, bare.rps.median
+        ),
+    );
+    report.figures.push(fig);
+    Ok(())
+}
+
+struct HttpRuns {
+    rps: Stat,
+    p50: Stat,
+    p99: Stat,
+    notes: Vec<String>,
+}
+
+fn http_runs(
+    ctx: &Ctx,
+    report: &mut Report,
+    name: &str,
+    server: Server,
+    port: u16,
+    secs: u32,
+    wirelab: bool,
+) -> Result<HttpRuns, String> {
+    let (status, body) = http_get(port, "/")?;
+    if status != 200 || body != "Hello World\n" {
+        return Err(format!(
+            "{name} answered {status} {body:?}, not 200 \"Hello World\\n\""
+        ));
+    }
+    let dash = if wirelab {
+        let url = format!("ws://127.0.0.1:{DASH}/ws");
+        Some(
+            Held::start(
+                &ctx.bench,
+                &ctx.bench_args(&["dash", "--ws", &url]),
+                Duration::from_secs(10),
+            )?
+            .0,
+        )
+    } else {
+        None
+    };
+    let counter = "wirelab_requests_total{service=\"http\"}";
+    wrk(port, 1)?;
+    let (mut rps, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..ctx.runs {
+        let before = if wirelab { metric(DASH, counter)? } else { 0 };
+        let w = wrk(port, secs)?;
+        if w.errors > 0 {
+            report.failures.push(format!(
+                "http {name} run {i}: {} errors or non-2xx answers",
+                w.errors
+            ));
+        }
+        if wirelab {
+            std::thread::sleep(Duration::from_millis(200));
+            let served = metric(DASH, counter)? - before;
+            if served < w.requests || served > w.requests + 64 {
+                report.failures.push(format!(
+                    "http {name} run {i}: wirelab counted {served} requests, wrk {}",
+                    w.requests
+                ));
+            }
+        }
+        rps.push(w.rps);
+        p50.push(w.p50_ms);
+        p99.push(w.p99_ms);
+    }
+    let mut notes = Vec::new();
+    if let Some(dash) = dash {
+        let r = dash.finish()?;
+        let get = |k: &str| r.get(k).cloned().unwrap_or_default();
+        notes.push(format!(
+            "wirelab's dashboard client read {} frames ({} MB) holding {} events; {} events reported missed (`lagged`).",
+            get("frames"),
+            get("bytes").parse::<f64>().unwrap_or(0.0) as u64 / 1_000_000,
+            get("events"),
+            get("missed")
+        ));
+    }
+    drop(server);
+    Ok(HttpRuns {
+        rps: Stat::of(&rps),
+        p50: Stat::of(&p50),
+        p99: Stat::of(&p99),
+        notes,
+    })
+}
+
+/// The servers of figure 2.
+#[derive(Clone, Copy, PartialEq)]
+enum Relay {
+    Node(u32),
+    Wirelab,
+}
+
+impl Relay {
+    fn name(self) -> String {
+        match self {
+            Relay::Node(b) => format!("Node relay, BATCH_MS={b}"),
+            Relay::Wirelab => "wirelab".to_owned(),
+        }
+    }
+}
+
+/// One fan-out run: the load generator's result plus the server's CPU and RSS.
+struct FanRun {
+    rate: u64,
+    delivered_per_s: f64,
+    loss: f64,
+    lagged: u64,
+    /// Lost without a `lagged`, and without a drop counted before the fan-out either.
+    unreported: u64,
+    /// Datagrams the kernel dropped at a full receive queue (/proc/net/snmp RcvbufErrors).
+    kernel_drops: u64,
+    /// Events wirelab's hub refused at a full intake (`wirelab_events_dropped_total`).
+    hub_drops: u64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    cpu: f64,
+    rss_mib: f64,
+    loadgen_cpu: f64,
+    ok: bool,
+}
+
+fn fan_run(
+    ctx: &Ctx,
+    relay: Relay,
+    clients: usize,
+    rate: u64,
+    secs: f64,
+) -> Result<FanRun, String> {
+    let server = match relay {
+        Relay::Node(b) => ctx.relay(b)?,
+        Relay::Wirelab => ctx.wirelab()?,
+    };
+    let (udp, ws) = match relay {
+        Relay::Node(_) => (
+            format!("127.0.0.1:{RELAY_UDP}"),
+            format!("ws://127.0.0.1:{RELAY_WS}/"),
+        ),
+        Relay::Wirelab => (
+            format!("127.0.0.1:{UDP}"),
+            format!("ws://127.0.0.1:{DASH}/ws"),
+        ),
+    };
+    let pid = server.pid();
+    let wl = relay == Relay::Wirelab;
+    let dropped = "wirelab_events_dropped_total";
+    let (kernel0, hub0) = (
+        udp_rcvbuf_errors(),
+        if wl { metric(DASH, dropped)? } else { 0 },
+    );
+    let cpu0 = cpu_secs(pid).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let (c, r, s) = (clients.to_string(), rate.to_string(), secs.to_string());
+    let res = load(
+        &ctx.bench,
+        &ctx.bench_args(&[
+            "udp-fanout",
+            "--udp",
+            &udp,
+            "--ws",
+            &ws,
+            "--clients",
+            &c,
+            "--rate",
+            &r,
+            "--secs",
+            &s,
+        ]),
+        Duration::from_secs(120),
+    )?;
+    let cpu = (cpu_secs(pid).unwrap_or(0.0) - cpu0) / t0.elapsed().as_secs_f64();
+    let rss = rss_kib(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
+    let kernel_drops = udp_rcvbuf_errors().saturating_sub(kernel0);
+    let hub_drops = if wl {
+        metric(DASH, dropped)?.saturating_sub(hub0)
+    } else {
+        0
+    };
+    drop(server);
+    let f = |k: &str| {
+        res.get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let expected = f("expected");
+    let run = FanRun {
+        rate,
+        delivered_per_s: f("delivered_per_s"),
+        loss: f("lost") / expected,
+        lagged: f("lagged") as u64,
+        unreported: (f("unreported") as u64)
+            .saturating_sub((kernel_drops + hub_drops) * clients as u64),
+        kernel_drops,
+        hub_drops,
+        p50: f("p50_ms"),
+        p99: f("p99_ms"),
+        p999: f("p999_ms"),
+        cpu,
+        rss_mib: rss,
+        loadgen_cpu: f("loadgen_cpu"),
+        ok: false,
+    };
+    let ok = f("send_rate") >= 0.97 * rate as f64 && run.loss <= 0.001 && run.p99 < 50.0;
+    Ok(FanRun { ok, ..run })
+}
+
+/// Figure 2: UDP in, N WebSocket clients out, up a ladder of rates (x3 a step) until a
+/// server no longer sustains the rate; the highest sustained step is run again.
+fn fanout(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
+    let secs = if ctx.quick { 2.0 } else { 3.0 };
+    let ladders: [(usize, &[u64]); 2] = [
+        (100, &[1000, 3000, 9000, 27000, 81000]),
+        (1000, &[100, 300, 900, 2700, 8100, 24300]),
+    ];
+    for (clients, ladder) in ladders {
+        let mut fig = Figure::new(
+            &format!("2. Fan-out: UDP in, {clients} WebSocket clients out"),
+            &[
+                "server",
+                "highest rate sustained (datagrams/s)",
+                "delivered msgs/s",
+                "loss",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "server CPU (of 1 core)",
+                "server peak RSS MiB",
+            ],
+        );
+        let mut best = Vec::new();
+        for relay in [Relay::Node(0), Relay::Node(16), Relay::Wirelab] {
+            let mut trace = Vec::new();
+            let mut top: Option<FanRun> = None;
+            for &rate in ladder {
+                let run = fan_run(ctx, relay, clients, rate, secs)?;
+                if relay == Relay::Wirelab && run.unreported > 0 {
+                    report.failures.push(format!("fan-out wirelab {clients} clients @ {rate}/s: {} datagrams lost without a `lagged` and without a drop counted by the kernel or the hub", run.unreported));
+                }
+                trace.push(format!(
+                    "{rate}/s {} (p99 {:.1} ms, loss {:.2}%{}, loadgen CPU {:.0}%)",
+                    if run.ok { "ok" } else { "**not sustained**" },
+                    run.p99,
+                    run.loss * 100.0,
+                    if relay == Relay::Wirelab {
+                        format!(
+                            ", reported as lagged: {}; dropped before the fan-out: {} by the kernel, {} at the hub's intake",
+                            run.lagged, run.kernel_drops, run.hub_drops
+                        )
+                    } else {
+                        format!(", dropped by the kernel: {}", run.kernel_drops)
+                    },
+                    run.loadgen_cpu * 100.0,
+                ));
+                let ok = run.ok;
+                if ok {
+                    top = Some(run);
+                } else {
+                    break;
+                }
+            }
+            fig.notes
+                .push(format!("{}: {}", relay.name(), trace.join("; ")));
+            let Some(first) = top else {
+                fig.row(vec![
+                    relay.name(),
+                    format!("< {}", ladder[0]),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+                best.push((relay, 0));
+                continue;
+            };
+            let rate = first.rate;
+            let mut runs = vec![first];
+            for _ in 1..ctx.runs {
+                runs.push(fan_run(ctx, relay, clients, rate, secs)?);
+            }
+            let sustained = runs.iter().filter(|r| r.ok).count() * 2 > runs.len();
+            let stat = |f: fn(&FanRun) -> f64| Stat::of(&runs.iter().map(f).collect::<Vec<_>>());
+            fig.row(vec![
+                relay.name(),
+                format!(
+                    "{rate}{}",
+                    if sustained {
+                        ""
+                    } else {
+                        " (not in most repeats)"
+                    }
+                ),
+                stat(|r| r.delivered_per_s).show(0),
+                format!("{:.3}%", stat(|r| r.loss).median * 100.0),
+                stat(|r| r.p50).show(2),
+                stat(|r| r.p99).show(2),
+                stat(|r| r.p999).show(2),
+                format!("{:.0}%", stat(|r| r.cpu).median * 100.0),
+                stat(|r| r.rss_mib).show(0),
+            ]);
+            best.push((relay, if sustained { rate } else { 0 }));
+        }
+        let node = best
+            .iter()
+            .filter(|(r, _)| *r != Relay::Wirelab)
+            .map(|b| b.1)
+            .max()
+            .unwrap_or(0);
+        let wl = best
+            .iter()
+            .find(|(r, _)| *r == Relay::Wirelab)
+            .map_or(0, |b| b.1);
+        let top = *ladder.last().unwrap_or(&0);
+        let met = if node == top {
+            None
+        } else {
+            Some(wl >= 3 * node.max(1))
+        };
+        report.bar(
+            &format!("Fan-out, {clients} clients: ≥ 3x Node's highest sustained rate (p99 < 50 ms, no unreported loss)"),
+            met,
+            format!("wirelab {wl}/s vs Node {node}/s{}", if wl == top { " (wirelab reached the top of the ladder)" } else { "" }),
+        );
+        fig.notes.push(format!(
+            "{secs} s of datagrams (48 bytes each) per run; sustained = the sender kept the rate, loss ≤ 0.1%, p99 < 50 ms. The highest step is run {} times. Latency is from the sender's clock to the client's, both on this machine. Delivered msgs/s = datagrams × clients delivered per second.",
+            ctx.runs
+        ));
+        report.figures.push(fig);
+    }
+    Ok(())
+}
+
+/// Figure 3: memory per idle WebSocket client.
+fn idle(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
+    let n: usize = if ctx.quick { 1000 } else { 5000 };
+    let mut fig = Figure::new(
+        &format!("3. Memory per idle WebSocket client ({n} clients)"),
+        &[
+            "server",
+            "KiB per client",
+            "RSS with none (MiB)",
+            "RSS with N (MiB)",
+        ],
+    );
+    let mut per = Vec::new();
+    for relay in [Relay::Node(0), Relay::Wirelab] {
+        let (mut kib, mut r0, mut r1) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..ctx.runs {
+            let server = match relay {
+                Relay::Node(b) => ctx.relay(b)?,
+                Relay::Wirelab => ctx.wirelab()?,
+            };
+            let url = match relay {
+                Relay::Node(_) => format!("ws://127.0.0.1:{RELAY_WS}/"),
+                Relay::Wirelab => format!("ws://127.0.0.1:{DASH}/ws"),
+            };
+            std::thread::sleep(Duration::from_millis(500));
+            let pid = server.pid();
+            let before = rss_kib(pid, "VmRSS").ok_or("no RSS")?;
+            let ns = n.to_string();
+            let (held, ready) = Held::start(
+                &ctx.bench,
+                &ctx.bench_args(&["ws-idle", "--ws", &url, "--clients", &ns, "--hold", "120"]),
+                Duration::from_secs(90),
+            )?;
+            if !ready.contains(&format!("connected={n} ")) {
+                report
+                    .failures
+                    .push(format!("idle {} run {i}: {ready}", relay.name()));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            let after = rss_kib(pid, "VmRSS").ok_or("no RSS")?;
+            let r = held.finish()?;
+            if r.get("still_open").map(String::as_str) != Some(ns.as_str()) {
+                report.failures.push(format!(
+                    "idle {} run {i}: only {:?} clients still open at the end",
+                    relay.name(),
+                    r.get("still_open")
+                ));
+            }
+            drop(server);
+            kib.push(after.saturating_sub(before) as f64 / n as f64);
+            r0.push(before as f64 / 1024.0);
+            r1.push(after as f64 / 1024.0);
+        }
+        let k = Stat::of(&kib);
+        fig.row(vec![
+            relay.name(),
+            k.show(2),
+            Stat::of(&r0).show(1),
+            Stat::of(&r1).show(1),
+        ]);
+        per.push(k.median);
+    }
+    fig.notes.push("(RSS with N clients, 2 s after the last connected, minus RSS before the first) / N; VmRSS from /proc/PID/status. The clients read (and drop) whatever the server pushes.".into());
+    let (node, wl) = (per[0], per[1]);
+    report.bar(
+        "Memory: ≤ 8 KiB per idle WebSocket client, below Node",
+        Some(wl <= 8.0 && wl < node),
+        format!("wirelab {wl:.2} KiB vs Node {node:.2} KiB"),
+    );
+    report.figures.push(fig);
+    Ok(())
+}
+
+/// Figure 4: one sender into the TCP service, against iperf3 on the same loopback.
+fn tcp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
+    let secs = if ctx.quick { 2 } else { 3 };
+    let mut fig = Figure::new(
+        "4. TCP ingest: one sender, as fast as it can",
+        &[
+            "server",
+            "MB/s",
+            "vs iperf3",
+            "server peak RSS MiB",
+            "RSS growth MiB",
+        ],
+    );
+    let mut iperf = Vec::new();
+    if procs_has("iperf3") {
+        for _ in 0..ctx.runs {
+            let port = IPERF.to_string();
+            let server = Server::start(&["iperf3", "-s", "-p", &port], &[], &ctx.root, IPERF)?;
+            let out = Command::new("taskset")
+                .args([
+                    "-c",
+                    procs::LOAD_CORE,
+                    "iperf3",
+                    "-c",
+                    "127.0.0.1",
+                    "-J",
+                    "-p",
+                    &port,
+                    "-t",
+                    &secs.to_string(),
+                ])
+                .output()
+                .map_err(|e| format!("iperf3: {e}"))?;
+            drop(server);
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).map_err(|e| format!("iperf3 output: {e}"))?;
+            let bps = v
+                .pointer("/end/sum_received/bits_per_second")
+                .and_then(|b| b.as_f64())
+                .ok_or("iperf3: no sum_received")?;
+            iperf.push(bps / 8.0 / 1e6);
+        }
+    }
+    let ip = Stat::of(&iperf);
+    if ip.n > 0 {
+        fig.row(vec![
+            "iperf3 (the ceiling)".into(),
+            ip.show(0),
+            "1.00x".into(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    let (mut mbs, mut peak, mut growth, mut dash_notes, mut bounded, mut kept_up) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), true, true);
+    for i in 0..ctx.runs {
+        let server = ctx.wirelab()?;
+        let pid = server.pid();
+        let url = format!("ws://127.0.0.1:{DASH}/ws");
+        let (dash, _) = Held::start(
+            &ctx.bench,
+            &ctx.bench_args(&["dash", "--ws", &url]),
+            Duration::from_secs(10),
+        )?;
+        std::thread::sleep(Duration::from_millis(300));
+        let before = rss_kib(pid, "VmRSS").unwrap_or(0);
+        let addr = format!("127.0.0.1:{TCP}");
+        let r = load(
+            &ctx.bench,
+            &ctx.bench_args(&["tcp-ingest", "--tcp", &addr, "--secs", &secs.to_string()]),
+            Duration::from_secs(60),
+        )?;
+        let sent: u64 = r.get("bytes").and_then(|b| b.parse().ok()).unwrap_or(0);
+        let series = "wirelab_bytes_in_total{service=\"tcp\"}";
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut counted = metric(DASH, series)?;
+        while counted != sent && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+            counted = metric(DASH, series)?;
+        }
+        if counted != sent {
+            report.failures.push(format!(
+                "tcp run {i}: sent {sent} bytes, wirelab counted {counted}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let hwm = rss_kib(pid, "VmHWM").unwrap_or(0);
+        let d = dash.finish()?;
+        drop(server);
+        let g = |k: &str| d.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        if g("missed") > 0 {
+            kept_up = false;
+        }
+        dash_notes.push(format!("run {i}: {sent} bytes sent = {counted} counted; the dashboard got {} frames, {} `tcp_data` events, {} missed", g("frames"), g("tcp_data_events"), g("missed")));
+        let grew = hwm.saturating_sub(before) as f64 / 1024.0;
+        if grew > 64.0 {
+            bounded = false;
+        }
+        mbs.push(
+            r.get("mb_per_s")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
+        );
+        peak.push(hwm as f64 / 1024.0);
+        growth.push(grew);
+    }
+    let m = Stat::of(&mbs);
+    fig.row(vec![
+        "wirelab (sink mode, 1 dashboard connected)".into(),
+        m.show(0),
+        if ip.n > 0 {
+            format!("{:.2}x", m.median / ip.median)
+        } else {
+            "—".into()
+        },
+        Stat::of(&peak).show(1),
+        Stat::of(&growth).show(1),
+    ]);
+    fig.notes.push(format!("{secs} s per run, 256 KiB writes; the server's `wirelab_bytes_in_total{{service=\"tcp\"}}` must equal the bytes sent. RSS growth = peak (VmHWM) minus RSS before the sender; bounded means ≤ 64 MiB."));
+    fig.notes.extend(dash_notes);
+    report.bar(
+        "TCP ingest: ≥ 1 GB/s, memory bounded, dashboard keeping up",
+        Some(m.median >= 1000.0 && bounded && kept_up),
+        format!(
+            "{:.0} MB/s; peak RSS growth {:.1} MiB; dashboard {}",
+            m.median,
+            Stat::of(&growth).max,
+            if kept_up { "missed nothing" } else { "lagged" }
+        ),
+    );
+    report.figures.push(fig);
+    Ok(())
+}
+
+/// The kernel's count of UDP datagrams dropped at a full receive queue (all sockets).
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(head), Some(vals)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    head.split_whitespace()
+        .zip(vals.split_whitespace())
+        .find(|(k, _)| *k == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn procs_has(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Figure 5: what `cargo xtask dist` reported (the browser measurements are not automated
+/// yet).
+fn dashboard(flags: &Flags, report: &mut Report) {
+    let mut fig = Figure::new("5. The dashboard", &["figure", "value"]);
+    let dist = Path::new(flags.opt("root").unwrap_or(".")).join("dist");
+    let wasm = std::fs::read_dir(&dist).ok().and_then(|d| {
+        d.filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+    });
+    match wasm {
+        Some(w) => {
+            let raw = std::fs::metadata(&w).map_or(0, |m| m.len());
+            let gz = Command::new("sh")
+                .args(["-c", &format!("gzip -9 -c '{}' | wc -c", w.display())])
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0);
+            fig.row(vec![
+                "wasm raw".into(),
+                format!("{:.0} KiB", raw as f64 / 1024.0),
+            ]);
+            fig.row(vec![
+                "wasm gzip -9".into(),
+                format!("{:.0} KiB", gz as f64 / 1024.0),
+            ]);
+        }
+        None => fig.row(vec![
+            "wasm".into(),
+            "no dist/ (run cargo xtask dist)".into(),
+        ]),
+    }
+    fig.notes.push("Time to first render and long tasks during a 5,000 events/s flood (headless Chromium over CDP) are not automated yet.".into());
+    report.bar(
+        "Dashboard: main thread never blocked > 50 ms during a 5,000 events/s flood",
+        None,
+        "not automated yet".into(),
+    );
+    report.figures.push(fig);
+}

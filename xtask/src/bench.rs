@@ -1,0 +1,75 @@
+//! `cargo xtask bench [SUITE-ARGS]`: dist (the server embeds it), release builds of the server
+//! and the bench tools, `npm ci` for the Node anchors (copied out of the read-only
+//! `../shared/anchors`), then `wirelab-bench suite`, which writes BENCHMARKS.md.
+//! SUITE-ARGS go to the suite: `--runs N`, `--quick`, `--only http,fanout,idle,tcp`.
+
+use std::path::PathBuf;
+
+use crate::sh::{self, Result, fail, timed};
+
+/// Builds, prepares the anchors, and runs the suite from the repo root.
+pub(crate) fn run(args: &[String]) -> Result {
+    let root = sh::repo_root();
+    crate::dist::run()?;
+    timed(
+        "build: cargo build --release -p wirelab -p wirelab-bench",
+        || {
+            sh::run(
+                sh::cargo().args(["build", "--release", "-p", "wirelab", "-p", "wirelab-bench"]),
+                "The server or the bench tools do not build; see the compiler's error above.",
+            )
+        },
+    )?;
+    let anchors = anchors(&root)?;
+    timed("npm ci (the Node anchors)", || {
+        sh::run(
+            sh::cmd("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&anchors),
+            "npm could not install the anchors' `ws` package.",
+        )
+    })?;
+    for tool in ["taskset", "wrk", "node"] {
+        if sh::which(tool).is_none() {
+            return fail(format!(
+                "{tool} is missing: apt-get install -y wrk util-linux nodejs"
+            ));
+        }
+    }
+    let bench = sh::target_dir().join("release/wirelab-bench");
+    timed("the suite (about 10 minutes; writes BENCHMARKS.md)", || {
+        sh::run(
+            sh::cmd(&bench)
+                .arg("suite")
+                .arg("--root")
+                .arg(&root)
+                .args(args),
+            "The suite stopped; its message above says where.",
+        )
+    })?;
+    Ok(())
+}
+
+/// Copies the anchors into `target/anchors` (their own directory is read-only).
+fn anchors(root: &std::path::Path) -> Result<PathBuf> {
+    let from = root.join("../shared/anchors");
+    let to = sh::target_dir().join("anchors");
+    std::fs::create_dir_all(&to).or_else(|e| fail(format!("creating {}: {e}", to.display())))?;
+    for name in [
+        "package.json",
+        "package-lock.json",
+        "seed-hello.js",
+        "node-relay.js",
+    ] {
+        let (src, dst) = (from.join(name), to.join(name));
+        let _ = std::fs::remove_file(&dst);
+        std::fs::copy(&src, &dst).or_else(|e| fail(format!("copying {}: {e}", src.display())))?;
+        let mut perms = std::fs::metadata(&dst)
+            .or_else(|e| fail(format!("{}: {e}", dst.display())))?
+            .permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        let _ = std::fs::set_permissions(&dst, perms);
+    }
+    Ok(to)
+}
