@@ -12,15 +12,19 @@ use crate::http::replay::Saved;
 /// Sends the payload of event `seq` again. `target` overrides where: a TCP connection
 /// id for TCP payloads, a peer address for UDP ones.
 pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<String, String> {
-    let (event, recorded) = match app.hub.find(seq) {
-        Some(event) => (event, false),
+    let event = match app.hub.find(seq) {
+        Some(event) => event,
         None => {
             let event = app.store.get(seq).await?;
             let event = event
                 .ok_or_else(|| format!("event {seq} was not recorded (or retention pruned it)"))?;
-            (Arc::new(event), true)
+            Arc::new(event)
         }
     };
+    // Connection and exchange ids start again at a restart, and the backlog is refilled
+    // from the store at start: an event may name ids that now belong to others. So a TCP
+    // payload goes to its connection only while that is still open to the same peer, and
+    // an HTTP request is rebuilt from what was recorded, never looked up by its id.
     match &event.kind {
         EventKind::TcpData {
             conn,
@@ -34,9 +38,7 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
                     .trim_start_matches('#')
                     .parse()
                     .map_err(|_| format!("{t:?} is not a TCP connection id"))?,
-                // Connection ids start again at a restart: a recorded one is the same
-                // connection only if it is still open to the same peer.
-                None if recorded && !still_open(app, *conn, peer) => {
+                None if !still_open(app, *conn, peer) => {
                     return Err(format!(
                         "connection #{conn} to {peer} is closed: choose an open connection to \
                          send event {seq}'s bytes to"
@@ -65,12 +67,7 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             });
             Ok("sent again to every WebSocket client".into())
         }
-        // Exchange ids start again at a restart, and the HTTP service keeps only its
-        // latest requests: one from the store is rebuilt from what was recorded.
-        EventKind::Http(x) if recorded => {
-            crate::http::replay::replay_saved(app, request_of(x)?).await
-        }
-        EventKind::Http(x) => crate::http::replay(app, x.id).await,
+        EventKind::Http(x) => crate::http::replay::replay_saved(app, request_of(x)?).await,
         other => Err(format!(
             "a {} event carries nothing to send again",
             other.protocol().as_str()

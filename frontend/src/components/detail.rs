@@ -117,12 +117,12 @@ pub fn Detail(props: &DetailProps) -> Html {
     });
     let http_actions = match &row.event.kind {
         EventKind::Http(x) => {
-            let (cmd, id) = (cmd.clone(), x.id);
+            let (cmd, id, seq) = (cmd.clone(), x.id, row.event.seq);
             let replay = Callback::from(move |_| {
                 cmd.run(
                     "detail",
                     format!("replaying exchange {id}"),
-                    CommandKind::HttpReplay { exchange: id },
+                    CommandKind::Replay { seq, target: None },
                 )
             });
             let curl_cmd = curl::command(x, &http_host);

@@ -78,14 +78,16 @@ pub fn HttpRequests() -> Html {
     let view = match exchange {
         Some((row, x)) => {
             let replay = {
-                let (cmd, id, picked) = (cmd.clone(), x.id, picked.clone());
+                let (cmd, id, seq, picked) = (cmd.clone(), x.id, row.event.seq, picked.clone());
                 Callback::from(move |_| {
                     // Show the new exchange as soon as it comes.
                     picked.set(None);
                     cmd.run(
                         "http-replay",
                         format!("replaying exchange {id}"),
-                        CommandKind::HttpReplay { exchange: id },
+                        // By the event's seq: the server rebuilds the request from what it
+                        // recorded (exchange ids start again when the lab restarts).
+                        CommandKind::Replay { seq, target: None },
                     )
                 })
             };
