@@ -68,8 +68,7 @@ impl Metrics {
                     counter!(name, "service" => service).absolute(value);
                 }
             }
-            gauge!("wirelab_open_connections", "service" => "tcp")
-                .set(app.tcp.infos().len() as f64);
+            gauge!("wirelab_open_connections", "service" => "tcp").set(app.tcp.open_count() as f64);
             gauge!("wirelab_udp_peers").set(app.udp.peers().len() as f64);
             for class in ["dashboard", "plain"] {
                 let of_class = || {
