@@ -10,27 +10,8 @@ use std::time::Duration;
 use fantoccini::Locator;
 use support::browser::browser;
 use support::lab;
+use support::page::{dist_built, unique};
 use tokio::net::UdpSocket;
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        wirelab::hub::now_us() % 1_000_000_007
-    )
-}
-
-fn dist_built() -> bool {
-    let built =
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/index.html")).exists();
-    if !built && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("dist/ is not built: run `cargo xtask test` (it builds the dashboard first)");
-    }
-    if !built {
-        eprintln!("SKIPPING browser test: dist/ is not built (cargo xtask dist)");
-    }
-    built
-}
 
 #[tokio::test]
 async fn a_datagram_appears_on_the_dashboard_within_two_seconds() {

@@ -16,6 +16,7 @@ use fantoccini::Locator;
 use serde_json::Value;
 use support::browser::{Browser, browser};
 use support::lab;
+use support::page::{dist_built, js, open_connected, wait_js};
 use tokio::net::UdpSocket;
 
 /// Datagrams a second, and for how long.
@@ -25,74 +26,6 @@ const TOTAL: u64 = RATE * SECONDS;
 /// The sender's tick: `RATE / 100` datagrams every 10 ms.
 const TICK: Duration = Duration::from_millis(10);
 const PER_TICK: u64 = RATE / 100;
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        wirelab::hub::now_us() % 1_000_000_007
-    )
-}
-
-fn dist_built() -> bool {
-    let built =
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/index.html")).exists();
-    if !built && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("dist/ is not built: run `cargo xtask test` (it builds the dashboard first)");
-    }
-    if !built {
-        eprintln!("SKIPPING browser test: dist/ is not built (cargo xtask dist)");
-    }
-    built
-}
-
-/// Runs `script` (a function body) in the page and returns what it returns.
-async fn js(browser: &Browser, script: &str, args: Vec<Value>) -> Value {
-    browser
-        .execute(script, args)
-        .await
-        .unwrap_or_else(|err| panic!("script failed: {err}\n{script}"))
-}
-
-/// Polls `script` every 50 ms until it returns something other than null or false, and
-/// returns that. Panics after `timeout` with a screenshot and the page's text.
-async fn wait_js(
-    browser: &Browser,
-    what: &str,
-    script: &str,
-    args: Vec<Value>,
-    timeout: Duration,
-) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = js(browser, script, args.clone()).await;
-        if !matches!(value, Value::Null | Value::Bool(false)) {
-            return value;
-        }
-        if Instant::now() >= deadline {
-            let shot = format!("/tmp/wirelab-failure-{}.png", unique("wait"));
-            browser.screenshot(&shot).await;
-            let mut body = browser.body_text().await;
-            body.truncate(body.floor_char_boundary(3000));
-            panic!("{what}: not within {timeout:?}\nscreenshot: {shot}\npage text:\n{body}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Opens the lab's page and waits until `#conn-state` says `connected`.
-async fn open_connected(browser: &Browser, url: &str) {
-    browser.goto(url).await;
-    wait_js(
-        browser,
-        "the page connects",
-        "const e = document.querySelector('#conn-state'); \
-         return e && e.textContent === 'connected'",
-        vec![],
-        Duration::from_secs(10),
-    )
-    .await;
-}
 
 /// In-page monitors, started before the flood: the most `.row` elements seen in the DOM
 /// (sampled every 50 ms), the longest gap between animation frames, and the long tasks
