@@ -79,30 +79,43 @@ pub(crate) struct Browser {
 pub(crate) async fn browser() -> Option<Browser> {
     let (chromium, chromedriver) = locate()?;
     let scratch = Scratch::new();
-    let profile = scratch.path.join("profile");
     let log = scratch.path.join("chromedriver.log");
-    let driver = Driver::start(&chromedriver, &log).await;
-
-    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert("browserName".into(), json!("chrome"));
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": chromium, "args": args }),
-    );
-    let client = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap_or_else(|err| {
-            panic!(
-                "chromedriver could not start Chromium ({}): {err}\nchromedriver's log: {}\n\
+    // On a loaded 2-core machine, with several browsers starting at once, a session now and
+    // then fails to open before chromedriver has logged anything: try a fresh chromedriver
+    // and profile up to three times before calling the browser broken.
+    let mut attempt = 1;
+    let (client, driver) = loop {
+        let profile = scratch.path.join(format!("profile-{attempt}"));
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chromium, "args": args }),
+        );
+        let driver = Driver::start(&chromedriver, &log).await;
+        let opened = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await;
+        match opened {
+            Ok(client) => break (client, driver),
+            Err(err) if attempt < 3 => {
+                eprintln!("chromedriver could not start Chromium (attempt {attempt}): {err}");
+                drop(driver);
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => panic!(
+                "chromedriver could not start Chromium ({}) in {attempt} attempts: {err}\n\
+                 chromedriver's log: {}\n\
                  If the versions differ, install both together: {INSTALL_HINT}",
                 chromium.display(),
                 log.display(),
-            )
-        });
+            ),
+        }
+    };
     let session = client.session_id().await.ok().flatten();
     let browser = Browser {
         client,
