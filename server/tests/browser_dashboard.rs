@@ -10,38 +10,14 @@ use std::time::Duration;
 use fantoccini::Locator;
 use support::browser::browser;
 use support::lab;
-use support::page::{dist_built, unique};
+use support::page::{connected_dashboard, dist_built, unique};
 use tokio::net::UdpSocket;
 
 #[tokio::test]
 async fn a_datagram_appears_on_the_dashboard_within_two_seconds() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    browser.goto(&lab.url()).await;
-    // The state element is re-rendered as it changes: read it afresh each time.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let state = browser
-            .execute(
-                "const e = document.querySelector('#conn-state'); return e ? e.textContent : null",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if state.as_str() == Some("connected") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never connected: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let text = unique("hello-from-udp");
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     peer.send_to(text.as_bytes(), lab.udp).await.unwrap();
@@ -91,17 +67,9 @@ async fn chat_from_one_dashboard_appears_on_the_other() {
 
 #[tokio::test]
 async fn a_hostile_payload_arrives_as_text() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    browser.goto(&lab.url()).await;
-    browser
-        .wait_for_text("connected", Duration::from_secs(10))
-        .await;
     let marker = unique("xss");
     let payload = format!(
         "<img src=x onerror=\"document.title='{marker}'\"><script>window.pwned=1</script>{marker}"

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use serde_json::Value;
-use support::browser::{Browser, browser};
-use support::lab;
-use support::page::{dist_built, js, open_connected, wait_js};
+use support::browser::Browser;
+use support::page::{connected_dashboard, js, wait_js};
 use tokio::net::UdpSocket;
 
 /// Datagrams a second, and for how long.
@@ -106,14 +105,9 @@ async fn page_counts(browser: &Browser) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_5000_datagrams_a_second_for_10_s_leaves_the_page_exact_and_fast() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     js(&browser, MONITORS, vec![]).await;
 
     // The flood: a paced sender, a bounded loop.

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use serde_json::Value;
-use support::browser::browser;
-use support::lab;
-use support::page::{click, dist_built, js, open_connected, type_into, unique, wait_js};
+use support::page::{click, connected_dashboard, js, type_into, unique, wait_js};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -62,14 +60,9 @@ async fn get_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> String 
 
 #[tokio::test]
 async fn a_curl_request_appears_in_the_http_tab_with_its_headers() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     click(&browser, "[data-tab=http]").await;
 
     let marker = unique("marker");
@@ -152,14 +145,10 @@ const SAMPLER: &str = "window.__poolSamples = []; \
 
 #[tokio::test]
 async fn a_pool_run_from_the_page_shows_live_figures_and_the_right_totals() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    // `_lab` keeps the lab running until the test ends.
+    let Some((browser, _lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     click(&browser, "[data-tab=pool]").await;
     browser
         .wait()

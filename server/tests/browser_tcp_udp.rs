@@ -9,9 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::browser::{Browser, browser};
-use support::lab;
-use support::page::{click, dist_built, open_connected, select, type_into, unique, wait_js};
+use support::browser::Browser;
+use support::page::{click, connected_dashboard, select, type_into, unique, wait_js};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -57,14 +56,9 @@ async fn conn_id_for(browser: &Browser, peer: &str) -> String {
 
 #[tokio::test]
 async fn a_tcp_client_appears_gets_text_from_the_page_and_eof_when_closed_from_it() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     click(&browser, "[data-tab=tcp]").await;
 
     let mut client = TcpStream::connect(lab.tcp)
@@ -136,14 +130,9 @@ async fn a_tcp_client_appears_gets_text_from_the_page_and_eof_when_closed_from_i
 
 #[tokio::test]
 async fn a_datagram_sent_from_the_page_reaches_the_udp_peer() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     click(&browser, "[data-tab=udp]").await;
 
     // The lab only sends to peers it has heard from: say hello first.

@@ -17,7 +17,9 @@ use fantoccini::Locator;
 use serde_json::Value;
 use support::browser::{Browser, browser};
 use support::lab;
-use support::page::{click, dist_built, js, open_connected, type_into, unique, wait_js};
+use support::page::{
+    click, connected_dashboard, dist_built, js, open_connected, type_into, unique, wait_js,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use wirelab_shared::{Event, Protocol};
@@ -96,14 +98,9 @@ async fn real_click(browser: &Browser, css: &str) {
 
 #[tokio::test]
 async fn filters_by_protocol_peer_and_text_hide_and_show_rows() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
 
     let u = unique("f");
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -266,14 +263,9 @@ async fn send_numbered(peer: &UdpSocket, to: SocketAddr, prefix: &str, n: usize)
 
 #[tokio::test]
 async fn scrolling_up_or_pause_holds_the_view_and_n_new_jumps_back() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
 
     // Enough rows to scroll: the list follows the newest.
@@ -393,14 +385,9 @@ async fn scrolling_up_or_pause_holds_the_view_and_n_new_jumps_back() {
 
 #[tokio::test]
 async fn a_binary_payload_shows_as_a_hex_dump() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     peer.send_to(&[0x00, 0x9f, 0x92, 0x96, 0xff], lab.udp)
         .await
@@ -504,14 +491,9 @@ fn parse_jsonl(text: &str) -> Vec<Event> {
 
 #[tokio::test]
 async fn exports_parse_as_json_lines_and_har_1_2() {
-    if !dist_built() {
-        return;
-    }
-    let Some(browser) = browser().await else {
+    let Some((browser, lab)) = connected_dashboard().await else {
         return;
     };
-    let lab = lab::start().await;
-    open_connected(&browser, &lab.url()).await;
     js(&browser, CATCH_DOWNLOADS, vec![]).await;
 
     let u = unique("x");

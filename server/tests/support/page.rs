@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::Value;
 
-use super::browser::Browser;
+use super::browser::{Browser, browser};
+use super::lab::{self, TestLab};
 
 /// `prefix`, then this process's id and the time: a marker no other test run will have.
 pub(crate) fn unique(prefix: &str) -> String {
@@ -81,6 +82,19 @@ pub(crate) async fn open_connected(browser: &Browser, url: &str) {
         Duration::from_secs(10),
     )
     .await;
+}
+
+/// What most browser tests start with: a lab on port 0 with the test defaults, and a
+/// browser on its page, connected. `None` when the test is skipped (no dashboard built, or
+/// no browser; each says so, and under `CI=true` panics instead).
+pub(crate) async fn connected_dashboard() -> Option<(Browser, TestLab)> {
+    if !dist_built() {
+        return None;
+    }
+    let browser = browser().await?;
+    let lab = lab::start().await;
+    open_connected(&browser, &lab.url()).await;
+    Some((browser, lab))
 }
 
 /// Clicks the element `css` (waiting for it), the way a user's click would reach Yew's
