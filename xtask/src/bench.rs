@@ -1,7 +1,7 @@
 //! `cargo xtask bench [SUITE-ARGS]`: dist (the server embeds it), release builds of the server
 //! and the bench tools, `npm ci` for the Node anchors (copied out of the read-only
 //! `../shared/anchors`), then `wirelab-bench suite`, which writes BENCHMARKS.md.
-//! SUITE-ARGS go to the suite: `--runs N`, `--quick`, `--only http,fanout,idle,tcp`.
+//! SUITE-ARGS go to the suite: `--runs N`, `--quick`, `--only http,fanout,idle,tcp,dashboard`.
 
 use std::path::PathBuf;
 

@@ -38,7 +38,7 @@ tasks:
   lab [ARGS]    dist, then build and run the release server: target/release/wirelab ARGS
                 (try `cargo xtask lab --help` for the server's flags)
   bench [ARGS]  dist, release builds, then the benchmark suite against the Node anchors;
-                writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp)
+                writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp,dashboard)
   test          dist, then run every test (cargo test --workspace), the browser tests too
                 when chromium and chromedriver are installed (required when CI=true)
 ";

@@ -6,10 +6,11 @@
 //! Servers are started afresh for each run, on ports in the 310xx range (below the ephemeral ports) so that a lab
 //! running on the default ports is left alone. Every loop here is bounded.
 
+mod dashboard;
 mod procs;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -139,7 +140,9 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
             }
         }
     }
-    dashboard(flags, &mut report);
+    if want("dashboard") {
+        dashboard::dashboard(&ctx, flags, &mut report);
+    }
     report.machine.push((
         "load average (1 min) before / after".into(),
         format!(
@@ -845,51 +848,4 @@ fn procs_has(tool: &str) -> bool {
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// Figure 5: what `cargo xtask dist` reported (the browser measurements are not automated
-/// yet).
-fn dashboard(flags: &Flags, report: &mut Report) {
-    let mut fig = Figure::new("5. The dashboard", &["figure", "value"]);
-    let dist = Path::new(flags.opt("root").unwrap_or(".")).join("dist");
-    let wasm = std::fs::read_dir(&dist).ok().and_then(|d| {
-        d.filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-    });
-    match wasm {
-        Some(w) => {
-            let raw = std::fs::metadata(&w).map_or(0, |m| m.len());
-            let gz = Command::new("sh")
-                .args(["-c", &format!("gzip -9 -c '{}' | wc -c", w.display())])
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0);
-            fig.row(vec![
-                "wasm raw".into(),
-                format!("{:.0} KiB", raw as f64 / 1024.0),
-            ]);
-            fig.row(vec![
-                "wasm gzip -9".into(),
-                format!("{:.0} KiB", gz as f64 / 1024.0),
-            ]);
-        }
-        None => fig.row(vec![
-            "wasm".into(),
-            "no dist/ (run cargo xtask dist)".into(),
-        ]),
-    }
-    fig.notes.push("Time to first render and long tasks during a 5,000 events/s flood (headless Chromium over CDP) are not automated yet.".into());
-    report.bar(
-        "Dashboard: main thread never blocked > 50 ms during a 5,000 events/s flood",
-        None,
-        "not automated yet".into(),
-    );
-    report.figures.push(fig);
 }
