@@ -5,17 +5,22 @@
 //!
 //! Reports delivered messages/s, loss (and how much of it the server reported as `lagged`),
 //! and end-to-end latency from the sender's clock to the receiving client's.
+//!
+//! The receiving side must never be the bottleneck, so it is as cheap as we can make it:
+//! one thread, one epoll set (mio, edge-triggered) over raw TCP sockets, a minimal WebSocket
+//! client ([`ws`]: the handshake, then the server's unmasked frames; pings are answered,
+//! other control frames skipped), one read buffer shared by every connection (a connection
+//! keeps only the incomplete tail of a frame), and a memchr scan for the markers. Each
+//! client still checks its own delivery: a bitmap of the datagrams it saw.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use memchr::memmem;
-use tokio::sync::{Semaphore, watch};
-use tokio_tungstenite::tungstenite::Message;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
 
 use crate::util::{Flags, cpu_secs, now_us, result_line};
 
@@ -23,119 +28,208 @@ use crate::util::{Flags, cpu_secs, now_us, result_line};
 const PAYLOAD: usize = 48;
 /// Longest wait after the last datagram for the clients to catch up.
 const DRAIN: Duration = Duration::from_secs(3);
-/// Connections opened at once.
+/// Handshakes in progress at once (the servers' listen backlogs are 128 or more).
 const CONNECT_AT_ONCE: usize = 64;
-
-/// What one client saw.
-struct Seen {
-    /// Distinct datagrams received.
-    received: u64,
-    /// Sum of wirelab's `lagged { missed }`.
-    lagged_missed: u64,
-    frames: u64,
-    bytes: u64,
-    latency: Histogram<u64>,
-}
+/// All clients must be connected within this.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+/// The read buffer every connection shares.
+const READ_BUF: usize = 256 * 1024;
+/// A frame larger than this is a protocol error here (wirelab's snapshot is ~150 KB).
+const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 pub(crate) fn main(flags: &Flags) -> Result<(), String> {
     let udp: SocketAddr = flags
         .str("udp")?
         .parse()
         .map_err(|_| "--udp: bad address")?;
-    let url = flags.str("ws")?.to_owned();
+    let url = ws::Url::parse(flags.str("ws")?)?;
     let clients: usize = flags.num("clients", 100)?;
     let rate: u64 = flags.num("rate", 1000)?;
     let secs: f64 = flags.num("secs", 3.0)?;
     let total = (rate as f64 * secs).round() as u64;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(run(udp, url, clients, rate, total))
+    run(udp, &url, clients, rate, total)
 }
 
-async fn run(
+/// Where a connection is.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Phase {
+    /// Not connected yet (waiting for a handshake slot).
+    Waiting,
+    /// TCP connect in progress, or the upgrade request sent and the 101 not yet read.
+    Handshake,
+    Open,
+    /// The server closed it (or it failed): it receives nothing more.
+    Closed,
+}
+
+/// One client.
+struct Client {
+    stream: Option<TcpStream>,
+    phase: Phase,
+    /// Whether the upgrade request has been written.
+    requested: bool,
+    /// Incomplete bytes carried to the next read: the handshake response, or the tail of a
+    /// frame.
+    carry: Vec<u8>,
+    /// Control frames waiting to be written (pongs), masked.
+    out: Vec<u8>,
+    tally: Tally,
+}
+
+/// What one client saw.
+struct Tally {
+    /// Distinct datagrams received.
+    received: u64,
+    /// Sum of wirelab's `lagged { missed }`.
+    lagged_missed: u64,
+    frames: u64,
+    bytes: u64,
+    /// Bit `seq` is set when datagram `seq` arrived.
+    bits: Vec<u64>,
+}
+
+/// Shared by every client: the latency histogram and the marker finder.
+struct Sink {
+    latency: Histogram<u64>,
+    marker: memmem::Finder<'static>,
+    total: u64,
+    /// Datagrams received or reported `lagged`, over all clients (the drain's goal).
+    accounted: u64,
+    pongs: u64,
+}
+
+fn run(
     udp: SocketAddr,
-    url: String,
+    url: &ws::Url,
     clients: usize,
     rate: u64,
     total: u64,
 ) -> Result<(), String> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let accounted = Arc::new(AtomicU64::new(0));
-    let connected = Arc::new(AtomicU64::new(0));
-    let gate = Arc::new(Semaphore::new(CONNECT_AT_ONCE));
-    let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let (url, stop, acc, conn, gate) = (
-            url.clone(),
-            stop_rx.clone(),
-            accounted.clone(),
-            connected.clone(),
-            gate.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let permit = gate.acquire_owned().await.ok();
-            let ws = tokio::time::timeout(
-                Duration::from_secs(10),
-                tokio_tungstenite::connect_async(url),
-            )
-            .await;
-            drop(permit);
-            let ws = match ws {
-                Ok(Ok((ws, _))) => ws,
-                Ok(Err(e)) => return Err(format!("connect: {e}")),
-                Err(_) => return Err("connect: timed out".to_owned()),
-            };
-            conn.fetch_add(1, Ordering::Relaxed);
-            Ok(receive(ws, total, stop, acc).await)
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while connected.load(Ordering::Relaxed) < clients as u64 {
-        if Instant::now() > deadline {
+    let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; READ_BUF];
+    let request = url.request();
+    let mut conns: Vec<Client> = (0..clients)
+        .map(|_| Client {
+            stream: None,
+            phase: Phase::Waiting,
+            requested: false,
+            carry: Vec::new(),
+            out: Vec::new(),
+            tally: Tally {
+                received: 0,
+                lagged_missed: 0,
+                frames: 0,
+                bytes: 0,
+                bits: vec![0; (total as usize).div_ceil(64)],
+            },
+        })
+        .collect();
+    let mut sink = Sink {
+        latency: Histogram::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?,
+        marker: memmem::Finder::new(b"wlb:"),
+        total,
+        accounted: 0,
+        pongs: 0,
+    };
+
+    // Connect, at most CONNECT_AT_ONCE handshakes at a time.
+    let deadline = Instant::now() + CONNECT_LIMIT;
+    let mut next = 0;
+    loop {
+        let in_flight = conns.iter().filter(|c| c.phase == Phase::Handshake).count();
+        for _ in in_flight..CONNECT_AT_ONCE {
+            if next == clients {
+                break;
+            }
+            let c = &mut conns[next];
+            let mut s = TcpStream::connect(url.addr).map_err(|e| format!("connect: {e}"))?;
+            poll.registry()
+                .register(&mut s, Token(next), Interest::READABLE | Interest::WRITABLE)
+                .map_err(|e| e.to_string())?;
+            c.stream = Some(s);
+            c.phase = Phase::Handshake;
+            next += 1;
+        }
+        let open = conns.iter().filter(|c| c.phase == Phase::Open).count();
+        if open == clients {
+            break;
+        }
+        if let Some(failed) = conns.iter().position(|c| c.phase == Phase::Closed) {
             return Err(format!(
-                "only {} of {clients} clients connected",
-                connected.load(Ordering::Relaxed)
+                "client {failed} failed during the handshake ({open} of {clients} open)"
             ));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if Instant::now() > deadline {
+            return Err(format!("only {open} of {clients} clients connected"));
+        }
+        turn(
+            &mut poll,
+            &mut events,
+            &mut conns,
+            &mut buf,
+            &mut sink,
+            &request,
+        )?;
     }
     // Let hello/snapshot and the join events settle before the flood.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settle = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < settle {
+        turn(
+            &mut poll,
+            &mut events,
+            &mut conns,
+            &mut buf,
+            &mut sink,
+            &request,
+        )?;
+    }
 
     let cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
     let started = Instant::now();
     let sender = std::thread::spawn(move || send(udp, rate, total));
     while !sender.is_finished() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        turn(
+            &mut poll,
+            &mut events,
+            &mut conns,
+            &mut buf,
+            &mut sink,
+            &request,
+        )?;
     }
     let sent = sender.join().map_err(|_| "sender panicked")??;
     let send_secs = started.elapsed().as_secs_f64();
     let expected = sent * clients as u64;
     let drain_until = Instant::now() + DRAIN;
-    while accounted.load(Ordering::Relaxed) < expected && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while sink.accounted < expected && Instant::now() < drain_until {
+        turn(
+            &mut poll,
+            &mut events,
+            &mut conns,
+            &mut buf,
+            &mut sink,
+            &request,
+        )?;
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_secs(std::process::id()).unwrap_or(0.0) - cpu0;
-    let _ = stop_tx.send(true);
 
-    let mut latency =
-        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     let (mut delivered, mut lost, mut lagged, mut unreported, mut frames, mut bytes) =
         (0, 0, 0, 0, 0, 0);
-    for t in tasks {
-        let seen = t.await.map_err(|e| e.to_string())??;
-        let lost_here = sent.saturating_sub(seen.received);
-        delivered += seen.received;
+    let mut closed = 0;
+    for c in &conns {
+        let t = &c.tally;
+        let lost_here = sent.saturating_sub(t.received);
+        delivered += t.received;
         lost += lost_here;
-        lagged += seen.lagged_missed.min(lost_here);
-        unreported += lost_here.saturating_sub(seen.lagged_missed);
-        frames += seen.frames;
-        bytes += seen.bytes;
-        latency.add(&seen.latency).map_err(|e| e.to_string())?;
+        lagged += t.lagged_missed.min(lost_here);
+        unreported += lost_here.saturating_sub(t.lagged_missed);
+        frames += t.frames;
+        bytes += t.bytes;
+        closed += usize::from(c.phase == Phase::Closed);
     }
+    let latency = &sink.latency;
     let ms = |q: f64| format!("{:.2}", latency.value_at_quantile(q) as f64 / 1000.0);
     println!(
         "{}",
@@ -159,10 +253,196 @@ async fn run(
             ("max_ms", format!("{:.2}", latency.max() as f64 / 1000.0)),
             ("frames", frames.to_string()),
             ("bytes", bytes.to_string()),
+            ("closed_by_server", closed.to_string()),
+            ("pongs", sink.pongs.to_string()),
             ("loadgen_cpu", format!("{:.2}", cpu / wall)),
         ])
     );
     Ok(())
+}
+
+/// One epoll wait (at most 5 ms) and everything it reported.
+fn turn(
+    poll: &mut Poll,
+    events: &mut Events,
+    conns: &mut [Client],
+    buf: &mut [u8],
+    sink: &mut Sink,
+    request: &[u8],
+) -> Result<(), String> {
+    match poll.poll(events, Some(Duration::from_millis(5))) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
+        Err(e) => return Err(format!("epoll: {e}")),
+    }
+    for ev in events.iter() {
+        let c = &mut conns[ev.token().0];
+        if ev.is_writable() {
+            c.on_writable(request);
+        }
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            c.on_readable(buf, sink);
+        }
+    }
+    Ok(())
+}
+
+impl Client {
+    fn close(&mut self) {
+        self.phase = Phase::Closed;
+        self.stream = None;
+        self.carry = Vec::new();
+    }
+
+    fn on_writable(&mut self, request: &[u8]) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        if !self.requested {
+            // Writable after a non-blocking connect: connected, or failed.
+            match s.take_error() {
+                Ok(None) => {}
+                _ => return self.close(),
+            }
+            if s.peer_addr().is_err() {
+                return; // not connected yet
+            }
+            self.out.extend_from_slice(request);
+            self.requested = true;
+        }
+        self.flush();
+    }
+
+    /// Writes what is queued, as far as the socket takes it.
+    fn flush(&mut self) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        while !self.out.is_empty() {
+            match s.write(&self.out) {
+                Ok(0) => return self.close(),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return self.close(),
+            }
+        }
+    }
+
+    /// Reads until the socket would block (edge-triggered), handling every whole frame.
+    fn on_readable(&mut self, buf: &mut [u8], sink: &mut Sink) {
+        loop {
+            let Some(s) = self.stream.as_mut() else {
+                return;
+            };
+            let n = match s.read(buf) {
+                Ok(0) => return self.close(),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(),
+            };
+            let now = now_us();
+            let ok = if self.carry.is_empty() {
+                let (used, ok) = self.consume(&buf[..n], now, sink);
+                self.carry.extend_from_slice(&buf[used..n]);
+                ok
+            } else {
+                self.carry.extend_from_slice(&buf[..n]);
+                let carry = std::mem::take(&mut self.carry);
+                let (used, ok) = self.consume(&carry, now, sink);
+                self.carry = carry;
+                self.carry.drain(..used);
+                ok
+            };
+            if !ok {
+                return self.close();
+            }
+            if !self.out.is_empty() {
+                self.flush();
+            }
+        }
+    }
+
+    /// Handles the complete frames (or the handshake response) at the start of `data`;
+    /// returns how many bytes were used, and false when the connection must close.
+    fn consume(&mut self, data: &[u8], now: u64, sink: &mut Sink) -> (usize, bool) {
+        let mut at = 0;
+        if self.phase == Phase::Handshake {
+            let Some(end) = memmem::find(data, b"\r\n\r\n") else {
+                return (0, data.len() < 16 * 1024);
+            };
+            if !data.starts_with(b"HTTP/1.1 101") {
+                let line = data.split(|b| *b == b'\r').next().unwrap_or_default();
+                eprintln!("upgrade refused: {}", String::from_utf8_lossy(line));
+                return (0, false);
+            }
+            self.phase = Phase::Open;
+            at = end + 4;
+        }
+        while at < data.len() {
+            let head = match ws::Head::parse(&data[at..]) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("bad frame: {e}");
+                    return (at, false);
+                }
+            };
+            if head.len > MAX_FRAME {
+                eprintln!("frame of {} bytes", head.len);
+                return (at, false);
+            }
+            let end = at + head.size + head.len;
+            if end > data.len() {
+                break;
+            }
+            let payload = &data[at + head.size..end];
+            at = end;
+            match head.opcode {
+                ws::TEXT | ws::BINARY | ws::CONTINUATION => self.on_data(payload, now, sink),
+                ws::PING => {
+                    ws::masked_frame(&mut self.out, ws::PONG, payload);
+                    sink.pongs += 1;
+                }
+                ws::CLOSE => return (at, false),
+                _ => {} // pong, reserved
+            }
+        }
+        (at, true)
+    }
+
+    fn on_data(&mut self, payload: &[u8], now: u64, sink: &mut Sink) {
+        let t = &mut self.tally;
+        t.frames += 1;
+        t.bytes += payload.len() as u64;
+        if payload.starts_with(br#"{"type":"lagged""#) {
+            let missed = memmem::find(payload, br#""missed":"#)
+                .and_then(|i| digits(&payload[i + 9..]))
+                .map_or(0, |(v, _)| v);
+            t.lagged_missed += missed;
+            sink.accounted += missed;
+            return;
+        }
+        for at in sink.marker.find_iter(payload) {
+            let Some((seq, sent_us)) = parse_marker(&payload[at + 4..]) else {
+                continue;
+            };
+            if seq >= sink.total {
+                continue;
+            }
+            let (word, bit) = ((seq / 64) as usize, seq % 64);
+            if t.bits[word] & (1 << bit) != 0 {
+                continue;
+            }
+            t.bits[word] |= 1 << bit;
+            t.received += 1;
+            sink.accounted += 1;
+            let _ = sink.latency.record(now.saturating_sub(sent_us).max(1));
+        }
+    }
 }
 
 /// Sends `total` datagrams at `rate` per second, in 1 ms slices.
@@ -183,7 +463,7 @@ fn send(to: SocketAddr, rate: u64, total: u64) -> Result<u64, String> {
             match sock.send(&buf) {
                 Ok(_) => sent += 1,
                 // The kernel's buffer is full: try again in the next slice.
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.raw_os_error() == Some(105) => break, // ENOBUFS
                 Err(e) => return Err(format!("udp send: {e}")),
             }
@@ -191,68 +471,6 @@ fn send(to: SocketAddr, rate: u64, total: u64) -> Result<u64, String> {
         std::thread::sleep(Duration::from_micros(500));
     }
     Ok(sent)
-}
-
-async fn receive<S>(
-    mut ws: S,
-    total: u64,
-    mut stop: watch::Receiver<bool>,
-    accounted: Arc<AtomicU64>,
-) -> Seen
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let marker = memmem::Finder::new(b"wlb:");
-    let mut bits = vec![0u64; (total as usize).div_ceil(64)];
-    let mut seen = Seen {
-        received: 0,
-        lagged_missed: 0,
-        frames: 0,
-        bytes: 0,
-        latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("bounds"),
-    };
-    loop {
-        let msg = tokio::select! {
-            m = ws.next() => m,
-            _ = stop.changed() => break,
-        };
-        let text = match msg {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(
-                Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_),
-            )) => continue,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-        };
-        let now = now_us();
-        let bytes = text.as_bytes();
-        seen.frames += 1;
-        seen.bytes += bytes.len() as u64;
-        if bytes.starts_with(br#"{"type":"lagged""#) {
-            let missed = serde_json::from_slice::<serde_json::Value>(bytes)
-                .ok()
-                .and_then(|v| v.get("missed")?.as_u64())
-                .unwrap_or(0);
-            seen.lagged_missed += missed;
-            accounted.fetch_add(missed, Ordering::Relaxed);
-            continue;
-        }
-        let mut new = 0;
-        for at in marker.find_iter(bytes) {
-            let Some((seq, sent_us)) = parse_marker(&bytes[at + 4..]) else {
-                continue;
-            };
-            let (word, bit) = ((seq / 64) as usize, seq % 64);
-            if seq >= total || bits[word] & (1 << bit) != 0 {
-                continue;
-            }
-            bits[word] |= 1 << bit;
-            new += 1;
-            let _ = seen.latency.record(now.saturating_sub(sent_us).max(1));
-        }
-        seen.received += new;
-        accounted.fetch_add(new, Ordering::Relaxed);
-    }
-    seen
 }
 
 /// Reads `<seq>:<us>:` after a marker.
@@ -273,6 +491,102 @@ fn digits(b: &[u8]) -> Option<(u64, &[u8])> {
     Some((v, &b[n..]))
 }
 
+/// Just enough of RFC 6455 for a client that reads.
+mod ws {
+    use super::*;
+
+    pub(super) const CONTINUATION: u8 = 0x0;
+    pub(super) const TEXT: u8 = 0x1;
+    pub(super) const BINARY: u8 = 0x2;
+    pub(super) const CLOSE: u8 = 0x8;
+    pub(super) const PING: u8 = 0x9;
+    pub(super) const PONG: u8 = 0xA;
+
+    /// `ws://host:port/path`.
+    pub(super) struct Url {
+        pub(super) addr: SocketAddr,
+        host: String,
+        path: String,
+    }
+
+    impl Url {
+        pub(super) fn parse(url: &str) -> Result<Url, String> {
+            let rest = url
+                .strip_prefix("ws://")
+                .ok_or_else(|| format!("--ws: {url}: only ws:// URLs"))?;
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let addr = host
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("--ws: {url}: no address for {host}"))?;
+            Ok(Url {
+                addr,
+                host: host.to_owned(),
+                path: if path.is_empty() { "/" } else { path }.to_owned(),
+            })
+        }
+
+        /// The upgrade request. No Origin header: these are not dashboards.
+        pub(super) fn request(&self) -> Vec<u8> {
+            format!(
+                "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                self.path, self.host
+            )
+            .into_bytes()
+        }
+    }
+
+    /// A frame header from the server.
+    pub(super) struct Head {
+        pub(super) opcode: u8,
+        /// Bytes of the header.
+        pub(super) size: usize,
+        /// Bytes of the payload.
+        pub(super) len: usize,
+    }
+
+    impl Head {
+        /// `None` while the header is incomplete.
+        pub(super) fn parse(b: &[u8]) -> Result<Option<Head>, String> {
+            if b.len() < 2 {
+                return Ok(None);
+            }
+            if b[1] & 0x80 != 0 {
+                return Err("a masked frame from the server".into());
+            }
+            let (size, len) = match b[1] & 0x7f {
+                126 if b.len() < 4 => return Ok(None),
+                126 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
+                127 if b.len() < 10 => return Ok(None),
+                127 => {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&b[2..10]);
+                    (
+                        10,
+                        usize::try_from(u64::from_be_bytes(n)).unwrap_or(usize::MAX),
+                    )
+                }
+                n => (2, usize::from(n)),
+            };
+            Ok(Some(Head {
+                opcode: b[0] & 0x0f,
+                size,
+                len,
+            }))
+        }
+    }
+
+    /// Appends a final client frame (control frames: payload ≤ 125 bytes). The mask key is
+    /// zero, which RFC 6455 allows, so the payload goes out as it is.
+    pub(super) fn masked_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+        let len = payload.len().min(125);
+        out.extend_from_slice(&[0x80 | opcode, 0x80 | len as u8, 0, 0, 0, 0]);
+        out.extend_from_slice(&payload[..len]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +595,59 @@ mod tests {
     fn markers_parse_in_both_formats() {
         assert_eq!(parse_marker(b"12:345:xxx\"}"), Some((12, 345)));
         assert_eq!(parse_marker(b"12345"), None);
+    }
+
+    #[test]
+    fn frame_headers_parse_at_every_length() {
+        let h = ws::Head::parse(&[0x81, 5]).unwrap().unwrap();
+        assert_eq!((h.opcode, h.size, h.len), (ws::TEXT, 2, 5));
+        let h = ws::Head::parse(&[0x81, 126, 1, 0]).unwrap().unwrap();
+        assert_eq!((h.size, h.len), (4, 256));
+        let h = ws::Head::parse(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0])
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.opcode, h.size, h.len), (ws::BINARY, 10, 65_536));
+        assert!(ws::Head::parse(&[0x81, 126, 1]).unwrap().is_none());
+        assert!(ws::Head::parse(&[0x81, 0x85]).is_err());
+    }
+
+    #[test]
+    fn a_frame_split_across_reads_is_counted_once_whole() {
+        let mut c = Client {
+            stream: None,
+            phase: Phase::Open,
+            requested: true,
+            carry: Vec::new(),
+            out: Vec::new(),
+            tally: Tally {
+                received: 0,
+                lagged_missed: 0,
+                frames: 0,
+                bytes: 0,
+                bits: vec![0; 1],
+            },
+        };
+        let mut sink = Sink {
+            latency: Histogram::new_with_bounds(1, 600_000_000, 3).unwrap(),
+            marker: memmem::Finder::new(b"wlb:"),
+            total: 10,
+            accounted: 0,
+            pongs: 0,
+        };
+        let text = br#"{"type":"events","events":[{"text":"wlb:3:100:x"},{"text":"wlb:4:100:x"}]}"#;
+        let mut wire = vec![0x81, text.len() as u8];
+        wire.extend_from_slice(text);
+        wire.extend_from_slice(&[0x89, 1, b'p']); // a ping
+        wire.extend_from_slice(&[0x81, 32]);
+        wire.extend_from_slice(br#"{"type":"lagged","missed":7}    "#);
+        let (used, ok) = c.consume(&wire[..20], 200, &mut sink);
+        assert_eq!((used, ok), (0, true));
+        let (used, ok) = c.consume(&wire, 200, &mut sink);
+        assert_eq!((used, ok), (wire.len(), true));
+        assert_eq!(c.tally.received, 2);
+        assert_eq!(c.tally.lagged_missed, 7);
+        assert_eq!(sink.accounted, 9);
+        assert_eq!(c.out, vec![0x8A, 0x81, 0, 0, 0, 0, b'p']);
+        assert_eq!(sink.latency.max(), 100);
     }
 }
