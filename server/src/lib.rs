@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, ServerMsg, ServiceInfo};
@@ -95,9 +95,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let dashboard = bind_tcp(config.dashboard, "the dashboard", "--dashboard").await?;
     let http = bind_tcp(config.http, "the HTTP service", "--http").await?;
     let tcp = bind_tcp(config.tcp, "the TCP service", "--tcp").await?;
-    let udp = UdpSocket::bind(config.udp)
-        .await
-        .map_err(|e| bind_error(e, config.udp, "the UDP service", "--udp"))?;
+    let udp =
+        udp::bind(config.udp).map_err(|e| bind_error(e, config.udp, "the UDP service", "--udp"))?;
     let addrs = (
         dashboard.local_addr()?,
         http.local_addr()?,
@@ -155,6 +154,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         shutdown: shutdown.clone(),
         config,
     });
+
+    match app.udp.rcvbuf() {
+        n if n < udp::RCVBUF_WANTED => tracing::warn!(
+            "udp: the kernel granted a {n}-byte receive buffer, not the {} asked for; raise \
+             net.core.rmem_max or bursts may be dropped",
+            udp::RCVBUF_WANTED
+        ),
+        n => tracing::info!("udp: {n}-byte receive buffer"),
+    }
 
     let tasks = TaskTracker::new();
     let hub_task = tasks.spawn(hub.clone().run(shutdown.clone()));

@@ -820,3 +820,34 @@ async fn kernel_figures_appear_in_the_connection_list() {
     .await;
     assert!(figures().unwrap().cwnd > 0);
 }
+
+/// The UDP service asks for a large receive buffer, and a burst that arrives while the lab
+/// is busy waits there: the test's runtime has one thread and the sends never yield, so
+/// the lab cannot read a single datagram until the whole burst is in the kernel's buffer.
+/// (With the kernel's default buffer, about 208 KiB, this burst overflowed it.)
+#[tokio::test]
+async fn a_udp_burst_waits_in_the_receive_buffer_and_every_datagram_is_counted() {
+    let lab = lab::start().await;
+    let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let granted = lab.app.udp.rcvbuf();
+    assert!(
+        granted >= wirelab::udp::RCVBUF_WANTED.min(rmem_max),
+        "the kernel granted {granted} bytes of receive buffer (rmem_max {rmem_max})"
+    );
+    // Each small datagram costs about 1 KiB of buffer; 2 KiB leaves room.
+    let burst = (granted / 2048).min(2000) as u64;
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..burst {
+        sock.send_to(format!("burst {i}").as_bytes(), lab.udp)
+            .unwrap();
+    }
+    let app = lab.app.clone();
+    eventually("every datagram of the burst counted", || {
+        app.hub.counters.snapshot().udp_dgrams_in >= burst
+    })
+    .await;
+    assert_eq!(lab.app.hub.counters.snapshot().udp_dgrams_in, burst);
+}
