@@ -1,5 +1,6 @@
 //! `suite`: every figure of issue 8, side by side with its anchor, into BENCHMARKS.md.
 //!
+//! - [`fanout`]: figure 2, the UDP to WebSocket fan-out ladders.
 //! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
 //! - [`report`]: medians, bars, the Markdown.
 //!
@@ -7,6 +8,7 @@
 //! running on the default ports is left alone. Every loop here is bounded.
 
 mod dashboard;
+mod fanout;
 mod procs;
 mod report;
 
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use procs::{Held, Server, http_get, load, metric, wrk};
 use report::{Figure, Report, Stat};
 
-use crate::util::{Flags, cpu_secs, rss_kib};
+use crate::util::{Flags, rss_kib};
 
 // Below the kernel's ephemeral range (32768-60999 by default): thousands of client
 // connections would otherwise take these as their own source ports, and a server could not
@@ -128,7 +130,7 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
     let steps: [(&str, Step); 4] = [
         ("http", http),
-        ("fanout", fanout),
+        ("fanout", fanout::fanout),
         ("idle", idle),
         ("tcp", tcp),
     ];
@@ -388,240 +390,6 @@ impl Relay {
     }
 }
 
-/// One fan-out run: the load generator's result plus the server's CPU and RSS.
-struct FanRun {
-    rate: u64,
-    delivered_per_s: f64,
-    loss: f64,
-    lagged: u64,
-    /// Lost without a `lagged`, and without a drop counted before the fan-out either.
-    unreported: u64,
-    /// Datagrams the kernel dropped at a full receive queue (/proc/net/snmp RcvbufErrors).
-    kernel_drops: u64,
-    /// Events wirelab's hub refused at a full intake (`wirelab_events_dropped_total`).
-    hub_drops: u64,
-    p50: f64,
-    p99: f64,
-    p999: f64,
-    cpu: f64,
-    rss_mib: f64,
-    loadgen_cpu: f64,
-    ok: bool,
-}
-
-fn fan_run(
-    ctx: &Ctx,
-    relay: Relay,
-    clients: usize,
-    rate: u64,
-    secs: f64,
-) -> Result<FanRun, String> {
-    let server = match relay {
-        Relay::Node(b) => ctx.relay(b)?,
-        Relay::Wirelab => ctx.wirelab()?,
-    };
-    let (udp, ws) = match relay {
-        Relay::Node(_) => (
-            format!("127.0.0.1:{RELAY_UDP}"),
-            format!("ws://127.0.0.1:{RELAY_WS}/"),
-        ),
-        Relay::Wirelab => (
-            format!("127.0.0.1:{UDP}"),
-            format!("ws://127.0.0.1:{DASH}/ws"),
-        ),
-    };
-    let pid = server.pid();
-    let wl = relay == Relay::Wirelab;
-    let dropped = "wirelab_events_dropped_total";
-    let (kernel0, hub0) = (
-        udp_rcvbuf_errors(),
-        if wl { metric(DASH, dropped)? } else { 0 },
-    );
-    let cpu0 = cpu_secs(pid).unwrap_or(0.0);
-    let t0 = Instant::now();
-    let (c, r, s) = (clients.to_string(), rate.to_string(), secs.to_string());
-    let res = load(
-        &ctx.bench,
-        &ctx.bench_args(&[
-            "udp-fanout",
-            "--udp",
-            &udp,
-            "--ws",
-            &ws,
-            "--clients",
-            &c,
-            "--rate",
-            &r,
-            "--secs",
-            &s,
-        ]),
-        Duration::from_secs(120),
-    )?;
-    let cpu = (cpu_secs(pid).unwrap_or(0.0) - cpu0) / t0.elapsed().as_secs_f64();
-    let rss = rss_kib(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
-    let kernel_drops = udp_rcvbuf_errors().saturating_sub(kernel0);
-    let hub_drops = if wl {
-        metric(DASH, dropped)?.saturating_sub(hub0)
-    } else {
-        0
-    };
-    drop(server);
-    let f = |k: &str| {
-        res.get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    let expected = f("expected");
-    let run = FanRun {
-        rate,
-        delivered_per_s: f("delivered_per_s"),
-        loss: f("lost") / expected,
-        lagged: f("lagged") as u64,
-        unreported: (f("unreported") as u64)
-            .saturating_sub((kernel_drops + hub_drops) * clients as u64),
-        kernel_drops,
-        hub_drops,
-        p50: f("p50_ms"),
-        p99: f("p99_ms"),
-        p999: f("p999_ms"),
-        cpu,
-        rss_mib: rss,
-        loadgen_cpu: f("loadgen_cpu"),
-        ok: false,
-    };
-    let ok = f("send_rate") >= 0.97 * rate as f64 && run.loss <= 0.001 && run.p99 < 50.0;
-    Ok(FanRun { ok, ..run })
-}
-
-/// Figure 2: UDP in, N WebSocket clients out, up a ladder of rates (x3 a step) until a
-/// server no longer sustains the rate; the highest sustained step is run again.
-fn fanout(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
-    let secs = if ctx.quick { 2.0 } else { 3.0 };
-    let ladders: [(usize, &[u64]); 2] = [
-        (100, &[1000, 3000, 9000, 27000, 81000]),
-        (1000, &[100, 300, 900, 2700, 8100, 24300]),
-    ];
-    for (clients, ladder) in ladders {
-        let mut fig = Figure::new(
-            &format!("2. Fan-out: UDP in, {clients} WebSocket clients out"),
-            &[
-                "server",
-                "highest rate sustained (datagrams/s)",
-                "delivered msgs/s",
-                "loss",
-                "p50 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "server CPU (of 1 core)",
-                "server peak RSS MiB",
-            ],
-        );
-        let mut best = Vec::new();
-        for relay in [Relay::Node(0), Relay::Node(16), Relay::Wirelab] {
-            let mut trace = Vec::new();
-            let mut top: Option<FanRun> = None;
-            // The step below the highest one that passed (counted when the repeats of the
-            // highest do not mostly pass).
-            let mut below = 0;
-            for &rate in ladder {
-                let run = fan_run(ctx, relay, clients, rate, secs)?;
-                if relay == Relay::Wirelab && run.unreported > 0 {
-                    report.failures.push(format!("fan-out wirelab {clients} clients @ {rate}/s: {} datagrams lost without a `lagged` and without a drop counted by the kernel or the hub", run.unreported));
-                }
-                trace.push(format!(
-                    "{rate}/s {} (p99 {:.1} ms, loss {:.2}%{}, loadgen CPU {:.0}%)",
-                    if run.ok { "ok" } else { "**not sustained**" },
-                    run.p99,
-                    run.loss * 100.0,
-                    if relay == Relay::Wirelab {
-                        format!(
-                            ", reported as lagged: {}; dropped before the fan-out: {} by the kernel, {} at the hub's intake",
-                            run.lagged, run.kernel_drops, run.hub_drops
-                        )
-                    } else {
-                        format!(", dropped by the kernel: {}", run.kernel_drops)
-                    },
-                    run.loadgen_cpu * 100.0,
-                ));
-                let ok = run.ok;
-                if ok {
-                    below = top.as_ref().map_or(0, |t| t.rate);
-                    top = Some(run);
-                } else {
-                    break;
-                }
-            }
-            fig.notes
-                .push(format!("{}: {}", relay.name(), trace.join("; ")));
-            let Some(first) = top else {
-                fig.row(vec![
-                    relay.name(),
-                    format!("< {}", ladder[0]),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
-                best.push((relay, 0));
-                continue;
-            };
-            let rate = first.rate;
-            let mut runs = vec![first];
-            for _ in 1..ctx.runs {
-                runs.push(fan_run(ctx, relay, clients, rate, secs)?);
-            }
-            let sustained = runs.iter().filter(|r| r.ok).count() * 2 > runs.len();
-            let stat = |f: fn(&FanRun) -> f64| Stat::of(&runs.iter().map(f).collect::<Vec<_>>());
-            fig.row(vec![
-                relay.name(),
-                if sustained {
-                    rate.to_string()
-                } else {
-                    format!("{below} ({rate} passed the ladder but not most repeats, shown here)")
-                },
-                stat(|r| r.delivered_per_s).show(0),
-                format!("{:.3}%", stat(|r| r.loss).median * 100.0),
-                stat(|r| r.p50).show(2),
-                stat(|r| r.p99).show(2),
-                stat(|r| r.p999).show(2),
-                format!("{:.0}%", stat(|r| r.cpu).median * 100.0),
-                stat(|r| r.rss_mib).show(0),
-            ]);
-            best.push((relay, if sustained { rate } else { below }));
-        }
-        let node = best
-            .iter()
-            .filter(|(r, _)| *r != Relay::Wirelab)
-            .map(|b| b.1)
-            .max()
-            .unwrap_or(0);
-        let wl = best
-            .iter()
-            .find(|(r, _)| *r == Relay::Wirelab)
-            .map_or(0, |b| b.1);
-        let top = *ladder.last().unwrap_or(&0);
-        let met = if node == top {
-            None
-        } else {
-            Some(wl >= 3 * node.max(1))
-        };
-        report.bar(
-            &format!("Fan-out, {clients} clients: ≥ 3x Node's highest sustained rate (p99 < 50 ms, no unreported loss)"),
-            met,
-            format!("wirelab {wl}/s vs Node {node}/s{}", if wl == top { " (wirelab reached the top of the ladder)" } else { "" }),
-        );
-        fig.notes.push(format!(
-            "{secs} s of datagrams (48 bytes each) per run; sustained = the sender kept the rate, loss ≤ 0.1%, p99 < 50 ms. The highest step is run {} times. Latency is from the sender's clock to the client's, both on this machine. Delivered msgs/s = datagrams × clients delivered per second.",
-            ctx.runs
-        ));
-        report.figures.push(fig);
-    }
-    Ok(())
-}
-
 /// Figure 3: memory per idle WebSocket client.
 fn idle(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
     let n: usize = if ctx.quick { 1000 } else { 5000 };
@@ -827,20 +595,6 @@ fn tcp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
     );
     report.figures.push(fig);
     Ok(())
-}
-
-/// The kernel's count of UDP datagrams dropped at a full receive queue (all sockets).
-fn udp_rcvbuf_errors() -> u64 {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
-    let (Some(head), Some(vals)) = (udp.next(), udp.next()) else {
-        return 0;
-    };
-    head.split_whitespace()
-        .zip(vals.split_whitespace())
-        .find(|(k, _)| *k == "RcvbufErrors")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn procs_has(tool: &str) -> bool {
