@@ -23,13 +23,19 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::procs::{LOAD_CORE, metric};
+use super::Ctx;
+use super::procs::{LOAD_CORE, Server, metric};
 use super::report::{Figure, Report, Stat};
-use super::{Ctx, DASH, UDP};
 use crate::util::Flags;
 
-/// Chromium's DevTools port (in the suite's range, below the ephemeral ports).
-const CDP_PORT: u16 = 31099;
+/// This figure's own ports (in the suite's range, below the ephemeral ports, and apart
+/// from the other figures' so that a lab left over from one of them can't answer here):
+/// the lab's dashboard, HTTP, TCP and UDP services, and Chromium's DevTools.
+const DASH: u16 = 31180;
+const HTTP: u16 = 31181;
+const TCP: u16 = 31182;
+const UDP: u16 = 31183;
+const CDP_PORT: u16 = 31189;
 /// Datagrams in the lab before the page opens (the default backlog holds 1,000).
 const SEED: u64 = 1_000;
 /// The flood: datagrams a second, for how long, in ticks of 10 ms.
@@ -86,7 +92,7 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
         None => errors.push("no Chromium (apt-get install chromium)".to_owned()),
         Some(chrome) => {
             for i in 0..ctx.runs {
-                match run(ctx, &chrome, i) {
+                match run(ctx, &chrome, i, flags.opt("dashboard-profile")) {
                     Ok(r) => {
                         if r.counted != r.published {
                             report.failures.push(format!(
@@ -259,8 +265,11 @@ fn first_line_of(s: &str) -> &str {
 }
 
 /// One run: a fresh lab, seed, a fresh browser, load, flood, read.
-fn run(ctx: &Ctx, chrome: &Path, i: usize) -> Result<Run, String> {
-    let _lab = ctx.wirelab()?;
+///
+/// With `profile`, the renderer's CPU profile of the flood goes there (`.cpuprofile`, for
+/// Chromium's DevTools; a wasm built with its name section shows Rust's function names).
+fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run, String> {
+    let _lab = lab(ctx)?;
     let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let to = ("127.0.0.1", UDP);
     // The seed: 100 per 10 ms, so the kernel's buffer never overflows.
@@ -309,6 +318,11 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize) -> Result<Run, String> {
     let t0 = cdp.eval("performance.now()")?.as_f64().unwrap_or(0.0);
     let count0 = count(&mut cdp)?;
     let busy0 = task_secs(&mut cdp)?;
+    if profile.is_some() {
+        cdp.call("Profiler.enable", json!({}))?;
+        cdp.call("Profiler.setSamplingInterval", json!({ "interval": 200 }))?;
+        cdp.call("Profiler.start", json!({}))?;
+    }
     let started = Instant::now();
     let sender = std::thread::spawn(move || flood(&udp, to));
     let sent = sender
@@ -332,6 +346,12 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize) -> Result<Run, String> {
     );
     let t2 = cdp.eval("performance.now()")?.as_f64().unwrap_or(0.0);
     let busy1 = task_secs(&mut cdp)?;
+    if let Some(path) = profile {
+        let p = cdp.call("Profiler.stop", json!({}))?;
+        std::fs::write(path, p["profile"].to_string())
+            .map_err(|e| format!("writing {path}: {e}"))?;
+        eprintln!("dashboard run {i}: the flood's CPU profile is in {path}");
+    }
     let counted = count(&mut cdp)?;
     let lagged = cdp
         .eval("Number(document.getElementById('count-lagged').dataset.value)")?
@@ -366,7 +386,7 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize) -> Result<Run, String> {
         load_longest_ms: num(&loaded["longest"]),
         long_tasks: tasks.len(),
         long_max_ms: tasks.iter().copied().fold(0.0, f64::max),
-        long_total_ms: tasks.iter().sum(),
+        long_total_ms: tasks.iter().fold(0.0, |a, b| a + b),
         gap_max_ms: num(&m["gapMax"]),
         gap_p99_ms: num(&m["gapP99"]),
         applied_per_s: count1.saturating_sub(count0) as f64 / ((t1 - t0) / 1000.0).max(0.001),
@@ -374,6 +394,41 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize) -> Result<Run, String> {
         counted,
         published,
     })
+}
+
+/// A release wirelab on this figure's ports, with the suite's flags, pinned to core 0.
+fn lab(ctx: &Ctx) -> Result<Server, String> {
+    for port in [DASH, HTTP, TCP, CDP_PORT] {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Err(format!(
+                "127.0.0.1:{port} is already taken (a lab or browser left over?)"
+            ));
+        }
+    }
+    let w = ctx.wirelab.to_string_lossy();
+    let a = |p: u16| format!("127.0.0.1:{p}");
+    let (d, h, t, u) = (a(DASH), a(HTTP), a(TCP), a(UDP));
+    Server::start(
+        &[
+            &w,
+            "--ephemeral",
+            "--dashboard",
+            &d,
+            "--http",
+            &h,
+            "--tcp",
+            &t,
+            "--udp",
+            &u,
+            "--tcp-mode",
+            "sink",
+            "--udp-mode",
+            "sink",
+        ],
+        &[("RUST_LOG", "warn".to_owned())],
+        &ctx.root,
+        DASH,
+    )
 }
 
 /// [`RATE`] datagrams a second for [`SECS`] s, on an absolute 10 ms schedule.
