@@ -43,6 +43,25 @@ pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
         .min(BACKOFF_MAX_MS)
 }
 
+/// Event flushes that cost less than this (parse excluded: hand-over, reduce, render and
+/// effects) run on every animation frame.
+pub const FLUSH_CHEAP_MS: f64 = 4.0;
+/// The longest pause between two event flushes, however costly the last one was.
+pub const FLUSH_GAP_MAX_MS: f64 = 250.0;
+
+/// How long to leave the main thread alone after an event flush that took `cost_ms`
+/// before the next one: nothing when it was cheap, else twice its cost (at most
+/// [`FLUSH_GAP_MAX_MS`]). So under a flood the page applies and renders bigger batches less
+/// often instead of spending every frame on them: its flushes take at most about a third
+/// of the main thread, and input, layout and paint keep the rest.
+pub fn flush_gap_ms(cost_ms: f64) -> f64 {
+    if cost_ms.is_nan() || cost_ms < FLUSH_CHEAP_MS {
+        0.0
+    } else {
+        (2.0 * cost_ms).min(FLUSH_GAP_MAX_MS)
+    }
+}
+
 /// The value of `name` in a query string (`?a=1&token=x`), percent-decoded.
 pub fn query_param(search: &str, name: &str) -> Option<String> {
     search
@@ -125,6 +144,15 @@ pub fn with_token(path: &str, token: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cheap_flushes_run_every_frame_and_costly_ones_leave_room() {
+        assert_eq!(flush_gap_ms(0.0), 0.0);
+        assert_eq!(flush_gap_ms(FLUSH_CHEAP_MS - 0.1), 0.0);
+        assert_eq!(flush_gap_ms(10.0), 20.0);
+        assert_eq!(flush_gap_ms(1e6), FLUSH_GAP_MAX_MS);
+        assert_eq!(flush_gap_ms(f64::NAN), 0.0);
+    }
 
     #[test]
     fn labels_are_exact() {

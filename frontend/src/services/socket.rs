@@ -7,6 +7,11 @@
 //! (whichever fires first wins), and a queue past [`FLUSH_NOW_EVENTS`] events is flushed
 //! at once, so memory stays bounded whatever the browser throttles. The other frames
 //! (hello, snapshot, state, pool figures, acks) are rare and flush at once, in order.
+//!
+//! Pacing: each flush is timed, from the hand-over to the end of the render and effects it
+//! caused, and a costly one holds the next back for [`flush_gap_ms`] (twice its cost).
+//! Under a flood the page then applies bigger batches a few times less often, and the
+//! main thread keeps room for input, layout and paint instead of being busy every frame.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -17,7 +22,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use wirelab_shared::{Command, CommandKind, ServerMsg};
 use yew::Callback;
 
-use crate::link::{ConnStatus, backoff_ms, ws_url};
+use crate::link::{ConnStatus, backoff_ms, flush_gap_ms, ws_url};
 use crate::services::browser;
 
 /// Queued events past which the queue is flushed without waiting for a frame.
@@ -67,9 +72,16 @@ struct Inner {
     queue: Vec<ServerMsg>,
     queued_events: usize,
     flush_scheduled: bool,
-    /// One closure for every flush and one for every retry, made once (a closure must not
-    /// be dropped while it runs, and these run from timers).
+    /// The pending flush's animation frame and timers, cancelled when a flush runs.
+    flush_raf: Option<i32>,
+    flush_timer: Option<i32>,
+    /// No event flush before this (`Date.now()` ms): the pacing, see the module doc.
+    next_flush_at: f64,
+    /// One closure for every flush, one that arms a flush after the pacing's pause, and
+    /// one for every retry, made once (a closure must not be dropped while it runs, and
+    /// these run from timers).
     flush_fn: Option<Closure<dyn FnMut()>>,
+    pace_fn: Option<Closure<dyn FnMut()>>,
     retry_fn: Option<Closure<dyn FnMut()>>,
     retry_timer: Option<i32>,
     next_id: u64,
@@ -100,7 +112,11 @@ impl Socket {
             queue: Vec::new(),
             queued_events: 0,
             flush_scheduled: false,
+            flush_raf: None,
+            flush_timer: None,
+            next_flush_at: 0.0,
             flush_fn: None,
+            pace_fn: None,
             retry_fn: None,
             retry_timer: None,
             next_id: 0,
@@ -112,6 +128,13 @@ impl Socket {
         let flush_fn = Closure::<dyn FnMut()>::new(move || {
             if let Some(rc) = weak.upgrade() {
                 flush(&rc);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        let pace_fn = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                rc.borrow_mut().flush_timer = None;
+                arm_flush(&rc);
             }
         });
         let weak = Rc::downgrade(&inner);
@@ -133,6 +156,7 @@ impl Socket {
         {
             let mut i = inner.borrow_mut();
             i.flush_fn = Some(flush_fn);
+            i.pace_fn = Some(pace_fn);
             i.retry_fn = Some(retry_fn);
             i.pinger = Some(pinger);
         }
@@ -369,27 +393,72 @@ fn schedule_retry(this: &Rc<RefCell<Inner>>) {
     });
 }
 
+/// A flush of the queued events: on the next animation frame (or the fallback timer), once
+/// the pacing's pause since the last one is over.
 fn schedule_flush(this: &Rc<RefCell<Inner>>) {
-    let mut i = this.borrow_mut();
-    if i.flush_scheduled {
-        return;
+    let wait = {
+        let mut i = this.borrow_mut();
+        if i.flush_scheduled {
+            return;
+        }
+        i.flush_scheduled = true;
+        i.next_flush_at - browser::now_ms()
+    };
+    if wait < 1.0 {
+        return arm_flush(this);
     }
-    i.flush_scheduled = true;
+    let mut guard = this.borrow_mut();
+    let i = &mut *guard;
+    if let (Some(w), Some(f)) = (web_sys::window(), i.pace_fn.as_ref()) {
+        i.flush_timer = w
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                f.as_ref().unchecked_ref(),
+                wait.ceil() as i32,
+            )
+            .ok();
+    }
+}
+
+/// Flushes on the next animation frame, or after [`FLUSH_TIMER_MS`] without one.
+fn arm_flush(this: &Rc<RefCell<Inner>>) {
+    let mut guard = this.borrow_mut();
+    let i = &mut *guard;
     if let (Some(w), Some(f)) = (web_sys::window(), i.flush_fn.as_ref()) {
         let f = f.as_ref().unchecked_ref();
-        let _ = w.request_animation_frame(f);
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f, FLUSH_TIMER_MS);
+        i.flush_raf = w.request_animation_frame(f).ok();
+        i.flush_timer = w
+            .set_timeout_with_callback_and_timeout_and_arguments_0(f, FLUSH_TIMER_MS)
+            .ok();
     }
 }
 
 fn flush(this: &Rc<RefCell<Inner>>) {
     let (frames, on_frames) = {
         let mut i = this.borrow_mut();
+        if let Some(w) = web_sys::window() {
+            if let Some(raf) = i.flush_raf.take() {
+                let _ = w.cancel_animation_frame(raf);
+            }
+            if let Some(timer) = i.flush_timer.take() {
+                w.clear_timeout_with_handle(timer);
+            }
+        }
         i.flush_scheduled = false;
         i.queued_events = 0;
         (std::mem::take(&mut i.queue), i.handlers.on_frames.clone())
     };
-    if !frames.is_empty() {
-        on_frames.emit(frames);
+    if frames.is_empty() {
+        return;
     }
+    let started = browser::now_ms();
+    on_frames.emit(frames);
+    // Yew renders in a microtask queued by the hand-over: this one runs after it (and its
+    // effects), so it sees what the whole flush cost.
+    let weak = Rc::downgrade(this);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Some(rc) = weak.upgrade() {
+            let now = browser::now_ms();
+            rc.borrow_mut().next_flush_at = now + flush_gap_ms(now - started);
+        }
+    });
 }
