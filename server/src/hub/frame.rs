@@ -1,5 +1,6 @@
 //! A frame for every WebSocket client: serialized once by the hub, shared by all.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
@@ -19,6 +20,9 @@ pub struct Frame {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub events: Arc<[Arc<Event>]>,
+    /// Where each event's JSON sits in the frame's text, in the order of `events`: the
+    /// recorder stores these bytes instead of serializing every event a second time.
+    pub spans: Arc<[Range<usize>]>,
     /// Union of [`wirelab_shared::Protocol::bit`] over the events.
     pub mask: u8,
     pub first_seq: u64,
@@ -39,18 +43,25 @@ impl Frame {
         let mask = events.iter().fold(0, |m, e| m | e.kind.protocol().bit());
         let first_seq = events.first().map_or(0, |e| e.seq);
         let last_seq = events.last().map_or(0, |e| e.seq);
+        let (text, spans) = events_text_spans(events.iter().map(|e| &**e));
         Frame {
-            text: events_text(events.iter().map(|e| &**e)),
+            text,
             batch: Some(Batch {
                 events: events.into(),
+                spans: spans.into(),
                 mask,
                 first_seq,
                 last_seq,
             }),
         }
     }
-}
 
+    /// Event `i`'s JSON in an `events` frame (what `serde_json::to_string` gives for it).
+    pub fn event_json(&self, i: usize) -> Option<&str> {
+        let span = self.batch.as_ref()?.spans.get(i)?.clone();
+        self.text.as_str().get(span)
+    }
+}
 /// Serializes a message; our types always serialize.
 pub fn to_text(msg: &ServerMsg) -> Utf8Bytes {
     serde_json::to_string(msg)
@@ -61,16 +72,29 @@ pub fn to_text(msg: &ServerMsg) -> Utf8Bytes {
 /// `{"type":"events","events":[...]}` written straight from borrowed events, so the hub
 /// never clones an event to serialize it.
 pub fn events_text<'a>(events: impl Iterator<Item = &'a Event>) -> Utf8Bytes {
-    let mut out = Vec::with_capacity(4096);
-    out.extend_from_slice(br#"{"type":"events","events":["#);
+    events_text_spans(events).0
+}
+
+/// [`events_text`], and where each event's JSON sits in it.
+pub fn events_text_spans<'a>(
+    events: impl Iterator<Item = &'a Event>,
+) -> (Utf8Bytes, Vec<Range<usize>>) {
+    const HEAD: &[u8] = br#"{"type":"events","events":["#;
+    let (hint, _) = events.size_hint();
+    let mut out = Vec::with_capacity(HEAD.len() + 2 + hint * 512);
+    let mut spans = Vec::with_capacity(hint);
+    out.extend_from_slice(HEAD);
     for (i, ev) in events.enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        let start = out.len();
         serde_json::to_writer(&mut out, ev).expect("events serialize");
+        spans.push(start..out.len());
     }
     out.extend_from_slice(b"]}");
-    String::from_utf8(out).expect("JSON is UTF-8").into()
+    let text = String::from_utf8(out).expect("JSON is UTF-8");
+    (text.into(), spans)
 }
 
 #[cfg(test)]
@@ -100,5 +124,20 @@ mod tests {
         let batch = frame.batch.unwrap();
         assert_eq!((batch.first_seq, batch.last_seq), (3, 4));
         assert_eq!(batch.mask, Protocol::Ws.bit());
+    }
+
+    #[test]
+    fn each_events_json_is_found_in_the_frame() {
+        let events = vec![chat(3), chat(4), chat(5)];
+        let frame = Frame::events(events.clone());
+        for (i, ev) in events.iter().enumerate() {
+            let json = frame.event_json(i).unwrap();
+            assert_eq!(json, serde_json::to_string(&**ev).unwrap());
+        }
+        assert_eq!(frame.event_json(3), None);
+        assert_eq!(
+            Frame::message(&ServerMsg::Pong { id: 1, ts_us: 2 }).event_json(0),
+            None
+        );
     }
 }

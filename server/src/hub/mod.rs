@@ -40,8 +40,9 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The events of one flush, shared by every consumer.
-pub type EventBatch = Arc<[Arc<Event>]>;
+/// What a tap gets: one `events` frame, with its events and each one's JSON
+/// ([`Frame::event_json`]).
+pub type EventBatch = Frame;
 
 /// What a new client gets: the live stream from now on, and what came before it.
 pub struct Subscription {
@@ -206,7 +207,7 @@ impl Hub {
         let events = std::mem::take(&mut lock(&self.pending).events);
         for chunk in events.chunks(BATCH_MAX) {
             let frame = Frame::events(chunk.to_vec());
-            let batch = frame.batch.as_ref().map(|b| b.events.clone());
+            let for_taps = frame.clone();
             {
                 let mut backlog = lock(&self.backlog);
                 for ev in chunk {
@@ -220,11 +221,9 @@ impl Hub {
                 }
                 let _ = self.tx.send(frame);
             }
-            if let Some(batch) = batch {
-                for tap in lock(&self.taps).iter() {
-                    // A full tap counts its own losses (it sees the gap in seq).
-                    let _ = tap.try_send(batch.clone());
-                }
+            for tap in lock(&self.taps).iter() {
+                // A full tap counts its own losses (it sees the gap in seq).
+                let _ = tap.try_send(for_taps.clone());
             }
         }
     }
@@ -366,7 +365,12 @@ mod tests {
         hub.publish(chat("a"));
         hub.publish(chat("b"));
         hub.flush();
-        let batch = tap.try_recv().unwrap();
-        assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), [10, 11]);
+        let frame = tap.try_recv().unwrap();
+        let batch = frame.batch.as_ref().unwrap();
+        assert_eq!(
+            batch.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [10, 11]
+        );
+        assert!(frame.event_json(1).unwrap().contains(r#""text":"b""#));
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! - [`schema`]: the tables and how each connection is set up (WAL, `synchronous=NORMAL`).
 //! - [`row`]: one event as a row, with the text that `q` searches.
-//! - [`writer`]: the one writer: it drains the hub's tap and commits every 50 ms, off the
-//!   hot path; it reports (and rides out) a full or read-only disk.
+//! - [`writer`]: the one writer: it drains the hub's tap and commits every 50 ms on its
+//!   own low-priority thread, off the hot path; it reports (and rides out) a full or
+//!   read-only disk, and a recorder that fell behind.
 //! - [`query`]: the filter of `/api/events` and the exports, with keyset paging.
 //! - [`retention`]: the background pruning by count and by age.
 //!
@@ -17,7 +18,8 @@
 //! is plenty for a lab (each holds it for one transaction or one page at a time), and keeps
 //! one code path for both.
 //!
-//! Every call that touches the database runs on tokio's blocking pool, never on a worker.
+//! Every call that touches the database runs off the workers: the writer's commits on its
+//! recorder thread, everything else on tokio's blocking pool.
 
 pub mod query;
 pub mod retention;

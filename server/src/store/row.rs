@@ -1,6 +1,8 @@
 //! One event as a row: the columns the API filters on, the text that `q` searches, and the
 //! event's JSON.
 
+use std::borrow::Cow;
+
 use wirelab_shared::payload::hex_encode;
 use wirelab_shared::{Direction, Event, EventKind, Payload};
 
@@ -10,101 +12,155 @@ const HEX_SEARCH_MAX: usize = 4096;
 
 /// The columns of one row of `events`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub struct Row<'a> {
     pub seq: i64,
     pub ts_us: i64,
     pub protocol: &'static str,
     /// The event's `type` as on the wire (`udp_datagram`, `http`, ...).
-    pub kind: String,
-    pub peer: Option<String>,
+    pub kind: &'static str,
+    pub peer: Option<&'a str>,
     pub dir: Option<&'static str>,
     pub size: i64,
     pub text: String,
-    pub json: String,
+    pub json: Cow<'a, str>,
 }
 
-impl Row {
-    /// The row for `ev`.
-    pub fn of(ev: &Event) -> Row {
+impl<'a> Row<'a> {
+    /// The row for `ev`, serializing it.
+    pub fn of(ev: &'a Event) -> Row<'a> {
         let json = serde_json::to_string(ev).expect("events serialize");
+        Row::with_json(ev, Cow::Owned(json))
+    }
+
+    /// The row for `ev`, whose JSON (exactly what `serde_json` gives for it) is `json`:
+    /// the recorder passes the bytes the hub already wrote for the dashboards.
+    pub fn with_json(ev: &'a Event, json: Cow<'a, str>) -> Row<'a> {
+        let mut text = String::new();
+        search_text_into(&mut text, &ev.kind);
         Row {
             seq: ev.seq as i64,
             ts_us: ev.ts_us as i64,
             protocol: ev.kind.protocol().as_str(),
-            kind: kind_name(&json),
-            peer: ev.kind.peer().map(str::to_owned),
+            kind: kind_name(&ev.kind),
+            peer: ev.kind.peer(),
             dir: ev.kind.direction().map(|d| match d {
                 Direction::In => "in",
                 Direction::Out => "out",
             }),
             size: ev.kind.size() as i64,
-            text: search_text(&ev.kind),
+            text,
             json,
         }
     }
 }
 
-/// The `type` tag from an event's JSON (`{"seq":..,"ts_us":..,"kind":{"type":"..."`).
-fn kind_name(json: &str) -> String {
-    json.split_once(r#""type":""#)
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map_or_else(String::new, |(name, _)| name.to_owned())
+/// The event's `type` tag, as serde writes it (`rename_all = "snake_case"`).
+pub fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::TcpOpen { .. } => "tcp_open",
+        EventKind::TcpData { .. } => "tcp_data",
+        EventKind::TcpHalfClose { .. } => "tcp_half_close",
+        EventKind::TcpClose { .. } => "tcp_close",
+        EventKind::TcpRefused { .. } => "tcp_refused",
+        EventKind::UdpDatagram { .. } => "udp_datagram",
+        EventKind::Http(_) => "http",
+        EventKind::WsOpen { .. } => "ws_open",
+        EventKind::WsClose { .. } => "ws_close",
+        EventKind::WsMessage { .. } => "ws_message",
+        EventKind::Chat { .. } => "chat",
+        EventKind::PoolStarted { .. } => "pool_started",
+        EventKind::PoolFinished { .. } => "pool_finished",
+        EventKind::Notice { .. } => "notice",
+    }
 }
 
 /// What `q` matches: the peer, and the words and bytes a person would look for. Text
 /// payloads are searched as text; binary ones as lower-case hex.
 pub fn search_text(kind: &EventKind) -> String {
     let mut out = String::new();
-    let mut add = |s: &str| {
-        if !s.is_empty() {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(s);
-        }
-    };
-    if let Some(peer) = kind.peer() {
-        add(peer);
-    }
-    match kind {
-        EventKind::TcpData { payload, .. }
-        | EventKind::UdpDatagram { payload, .. }
-        | EventKind::WsMessage { payload, .. } => add(&payload_text(payload)),
-        EventKind::TcpClose { detail, .. } => add(detail.as_deref().unwrap_or("")),
-        EventKind::TcpRefused { reason, .. } => add(reason),
-        EventKind::Http(x) => {
-            add(&format!(
-                "{} {} {} {}",
-                x.method, x.target, x.version, x.status
-            ));
-            for (name, value) in x.headers.iter().chain(&x.resp_headers) {
-                add(&format!("{name}: {value}"));
-            }
-            add(&payload_text(&x.body));
-            add(&payload_text(&x.resp_body));
-        }
-        EventKind::WsOpen { user_agent, .. } => add(user_agent),
-        EventKind::WsClose { reason, .. } => add(reason),
-        EventKind::Chat { from, text } => {
-            add(from);
-            add(text);
-        }
-        EventKind::Notice { level, message } => {
-            add(level);
-            add(message);
-        }
-        _ => {}
-    }
+    search_text_into(&mut out, kind);
     out
 }
 
-fn payload_text(p: &Payload) -> String {
-    if p.is_text() {
-        p.data.clone()
-    } else {
-        let bytes = p.bytes();
-        hex_encode(&bytes[..bytes.len().min(HEX_SEARCH_MAX)])
+/// [`search_text`], appended to `out` (one line per item, no empty lines).
+pub fn search_text_into(out: &mut String, kind: &EventKind) {
+    fn line(out: &mut String, parts: &[&str]) {
+        if parts.iter().all(|p| p.is_empty()) {
+            return;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for p in parts {
+            out.push_str(p);
+        }
     }
+    fn payload(out: &mut String, p: &Payload) {
+        if p.is_text() {
+            line(out, &[&p.data]);
+        } else {
+            let bytes = p.bytes();
+            line(
+                out,
+                &[&hex_encode(&bytes[..bytes.len().min(HEX_SEARCH_MAX)])],
+            );
+        }
+    }
+    if let Some(peer) = kind.peer() {
+        line(out, &[peer]);
+    }
+    match kind {
+        EventKind::TcpData { payload: p, .. }
+        | EventKind::UdpDatagram { payload: p, .. }
+        | EventKind::WsMessage { payload: p, .. } => payload(out, p),
+        EventKind::TcpClose { detail, .. } => line(out, &[detail.as_deref().unwrap_or("")]),
+        EventKind::TcpRefused { reason, .. } => line(out, &[reason]),
+        EventKind::Http(x) => {
+            let mut status = [0u8; 5];
+            line(
+                out,
+                &[
+                    &x.method,
+                    " ",
+                    &x.target,
+                    " ",
+                    &x.version,
+                    " ",
+                    status_text(x.status, &mut status),
+                ],
+            );
+            for (name, value) in x.headers.iter().chain(&x.resp_headers) {
+                line(out, &[name, ": ", value]);
+            }
+            payload(out, &x.body);
+            payload(out, &x.resp_body);
+        }
+        EventKind::WsOpen { user_agent, .. } => line(out, &[user_agent]),
+        EventKind::WsClose { reason, .. } => line(out, &[reason]),
+        EventKind::Chat { from, text } => {
+            line(out, &[from]);
+            line(out, &[text]);
+        }
+        EventKind::Notice { level, message } => {
+            line(out, &[level]);
+            line(out, &[message]);
+        }
+        _ => {}
+    }
+}
+
+/// `n` in decimal, written into `buf` (a u16 has at most 5 digits).
+fn status_text(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -128,7 +184,7 @@ mod tests {
         assert_eq!((row.seq, row.ts_us, row.protocol), (5, 9, "udp"));
         assert_eq!(row.kind, "udp_datagram");
         assert_eq!(
-            (row.peer.as_deref(), row.dir, row.size),
+            (row.peer, row.dir, row.size),
             (Some("127.0.0.1:4000"), Some("out"), 3)
         );
         assert_eq!(row.text, "127.0.0.1:4000\ndeadff");
@@ -161,5 +217,37 @@ mod tests {
             kind,
         };
         assert_eq!(Row::of(&ev).kind, "http");
+    }
+
+    #[test]
+    fn kind_names_match_the_json_tag() {
+        let kinds = [
+            EventKind::TcpHalfClose {
+                conn: 1,
+                peer: "p".into(),
+            },
+            EventKind::Http(Box::default()),
+            EventKind::WsClose {
+                client: 1,
+                peer: "p".into(),
+                code: None,
+                reason: String::new(),
+                duration_us: 0,
+            },
+            EventKind::Notice {
+                level: "info".into(),
+                message: "m".into(),
+            },
+        ];
+        for kind in kinds {
+            let json = serde_json::to_string(&kind).unwrap();
+            let tag = format!(r#""type":"{}""#, kind_name(&kind));
+            assert!(json.starts_with(&format!("{{{tag}")), "{json} vs {tag}");
+        }
+        let mut buf = [0; 5];
+        assert_eq!(
+            [0, 7, 200, 65535].map(|n| status_text(n, &mut buf).to_owned()),
+            ["0", "7", "200", "65535"]
+        );
     }
 }

@@ -1,7 +1,12 @@
 //! The one writer: it takes every batch the hub flushes (through a bounded tap, so the
 //! hub never waits for it), and commits what it has every [`WRITE_INTERVAL`] in one
-//! transaction on tokio's blocking pool.
+//! transaction on its own thread, the recorder.
 //!
+//! - Each row stores the JSON the hub already wrote into the batch's frame for the
+//!   dashboards ([`Frame::event_json`]): an event is serialized once, not twice.
+//! - The recorder thread runs at the lowest priority ([`RECORDER_NICE`]): recording uses
+//!   the CPU time the services leave and never slows a request. When a core is kept busy
+//!   (a load test on the HTTP service), it falls behind and the rule below applies.
 //! - A `kill -9` loses at most what arrived since the last commit: 50 ms, half the
 //!   promised 100 ms, so a slow commit still keeps the promise.
 //! - If the writer falls so far behind that the tap overflows, the hub drops batches for
@@ -14,21 +19,25 @@
 //!   never notices.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
-use wirelab_shared::{Event, EventKind};
+use wirelab_shared::{Direction, EventKind};
 
-use super::row::Row;
+use super::row::{kind_name, search_text_into};
 use super::schema::LAST_SEQ;
 use super::{Store, WriteConn};
-use crate::hub::{Hub, counters::add};
+use crate::hub::{Frame, Hub, counters::add};
 
-/// Batches (of up to 256 events) the tap holds before the hub drops them for the writer.
-pub const TAP_CAP: usize = 1024;
+/// Batches (of up to 256 events) the tap holds before the hub drops them for the writer:
+/// 32k events, a third of a second of the HTTP service at full speed. Every batch held
+/// keeps its events and frame in memory, so a starved recorder must not hold seconds.
+pub const TAP_CAP: usize = 128;
 /// Time between commits at most while events come in.
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(50);
 /// Time between attempts while commits fail.
@@ -38,27 +47,69 @@ pub const RETRY_MAX: usize = 200_000;
 /// Time between two notices about events lost to a full tap, at least.
 pub const GAP_NOTICE_EVERY: Duration = Duration::from_secs(10);
 
-/// A batch from the hub.
-pub type Batch = Arc<[Arc<Event>]>;
+/// A batch from the hub: an `events` frame, whose text holds each event's JSON.
+pub type Batch = Frame;
 
-/// Commits `events` in one transaction, and remembers the highest `seq`. Returns how many
-/// rows were new.
-pub fn commit(conn: &mut Connection, events: &[Arc<Event>]) -> rusqlite::Result<usize> {
+/// Events waiting to be recorded: the events of `frame` from index `from` on.
+#[derive(Clone)]
+pub struct Part {
+    pub frame: Frame,
+    pub from: usize,
+}
+
+impl Part {
+    /// Events in this part.
+    fn len(&self) -> usize {
+        self.frame
+            .batch
+            .as_ref()
+            .map_or(0, |b| b.events.len().saturating_sub(self.from))
+    }
+}
+
+/// Commits the events of `parts` in one transaction, storing the JSON the hub wrote for
+/// each, and remembers the highest `seq`. Returns how many rows were new.
+pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;
     let mut added = 0;
+    let mut last = None;
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events \
              (seq, ts_us, protocol, kind, peer, dir, size, text, json) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for ev in events {
-            let r = Row::of(ev);
-            added += insert.execute(params![
-                r.seq, r.ts_us, r.protocol, r.kind, r.peer, r.dir, r.size, r.text, r.json
-            ])?;
+        let mut text = String::new();
+        for part in parts {
+            let Some(batch) = &part.frame.batch else {
+                continue;
+            };
+            for (i, ev) in batch.events.iter().enumerate().skip(part.from) {
+                let Some(json) = part.frame.event_json(i) else {
+                    continue;
+                };
+                let kind = &ev.kind;
+                text.clear();
+                search_text_into(&mut text, kind);
+                let dir = kind.direction().map(|d| match d {
+                    Direction::In => "in",
+                    Direction::Out => "out",
+                });
+                added += insert.execute(params![
+                    ev.seq as i64,
+                    ev.ts_us as i64,
+                    kind.protocol().as_str(),
+                    kind_name(kind),
+                    kind.peer(),
+                    dir,
+                    kind.size() as i64,
+                    text.as_str(),
+                    json
+                ])?;
+                last = last.max(Some(ev.seq));
+            }
         }
-        if let Some(last) = events.iter().map(|e| e.seq).max() {
+        if let Some(last) = last {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
@@ -77,12 +128,62 @@ enum Health {
     Failing,
 }
 
+/// A commit for the recorder thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The thread that runs the commits. It is the writer's own (not tokio's blocking pool),
+/// so it can run at the lowest priority: see [`lower_priority`].
+struct Recorder {
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl Recorder {
+    fn start() -> std::io::Result<Recorder> {
+        let (jobs, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("wirelab-recorder".into())
+            .spawn(move || {
+                lower_priority();
+                for job in rx {
+                    // A panicking commit drops its reply, and the writer counts it.
+                    let _ = catch_unwind(AssertUnwindSafe(job));
+                }
+            })?;
+        Ok(Recorder { jobs })
+    }
+
+    /// Runs `f` on the recorder thread; `None` if it panicked (or the thread is gone).
+    async fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.send(job).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The recorder thread's nice value: the lowest priority there is. On a core the services
+/// keep busy, recording gets only what they leave (on Linux, a nice-19 thread gets about
+/// 1.5% of a core that a nice-0 one wants): the tap overflows and the losses are counted
+/// and told (see the module docs), instead of every request waiting for SQLite.
+pub const RECORDER_NICE: i32 = 19;
+
+/// Sets the calling thread's nice value to [`RECORDER_NICE`] (Linux sets it per thread).
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), RECORDER_NICE) {
+        tracing::warn!("the recorder thread keeps its priority: setpriority failed: {e}");
+    }
+}
+
 /// The writer's state between commits.
 struct Writer {
     store: Arc<Store>,
     hub: Arc<Hub>,
-    /// Events waiting for the next commit, oldest first.
-    pending: Vec<Arc<Event>>,
+    /// Events waiting for the next commit, oldest first, and how many.
+    pending: Vec<Part>,
+    pending_events: usize,
     /// The `seq` the next event should have; a larger one means the tap overflowed.
     expected: u64,
     /// Lost events not yet told in a notice, and when the last such notice went out.
@@ -93,11 +194,17 @@ struct Writer {
     next_try: Instant,
     /// The connection, opened on the first commit and again after a failure.
     conn: Option<WriteConn>,
+    /// Where commits run.
+    recorder: Recorder,
 }
 
 impl Writer {
-    fn take(&mut self, batch: &Batch) {
-        for ev in batch.iter() {
+    fn take(&mut self, frame: Batch) {
+        let Some(batch) = &frame.batch else {
+            return;
+        };
+        let mut from = None;
+        for (i, ev) in batch.events.iter().enumerate() {
             if ev.seq < self.expected {
                 continue; // already seen: never write a seq twice
             }
@@ -107,7 +214,12 @@ impl Writer {
                 self.lost_untold += lost;
             }
             self.expected = ev.seq + 1;
-            self.pending.push(ev.clone());
+            from.get_or_insert(i);
+        }
+        if let Some(from) = from {
+            let part = Part { frame, from };
+            self.pending_events += part.len();
+            self.pending.push(part);
         }
         if self.lost_untold > 0
             && self
@@ -137,32 +249,33 @@ impl Writer {
         if self.pending.is_empty() || Instant::now() < self.next_try {
             return;
         }
-        let events = std::mem::take(&mut self.pending);
+        let parts = std::mem::take(&mut self.pending);
+        let count = std::mem::take(&mut self.pending_events);
         let store = self.store.clone();
         let conn = self.conn.take();
-        let job = tokio::task::spawn_blocking(move || {
+        let job = self.recorder.run(move || {
             let mut conn = match conn {
                 Some(c) => c,
                 None => match store.connect_writer() {
                     Ok(c) => c,
-                    Err(e) => return (None, events, Err(e)),
+                    Err(e) => return (None, parts, Err(e)),
                 },
             };
-            let result = conn.with(|c| commit(c, &events));
-            (Some(conn), events, result)
+            let result = conn.with(|c| commit(c, &parts));
+            (Some(conn), parts, result)
         });
-        let (conn, events, result) = match job.await {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::error!("the store writer's commit panicked: {e}");
-                add(&self.hub.counters.store_errors, 1);
-                return;
+        let Some((conn, parts, result)) = job.await else {
+            tracing::error!("the store writer's commit panicked");
+            add(&self.hub.counters.store_errors, 1);
+            if let Ok(r) = Recorder::start() {
+                self.recorder = r;
             }
+            return;
         };
         match result {
             Ok(_) => {
                 self.conn = conn;
-                add(&self.hub.counters.stored, events.len() as u64);
+                add(&self.hub.counters.stored, count as u64);
                 if self.health == Health::Failing {
                     self.health = Health::Recording;
                     tracing::info!("recording works again");
@@ -172,14 +285,28 @@ impl Writer {
             Err(e) => {
                 // A fresh connection on the next attempt: the old one may be broken.
                 add(&self.hub.counters.store_errors, 1);
-                let mut events = events;
-                events.append(&mut self.pending);
-                if events.len() > RETRY_MAX {
-                    let dropped = events.len() - RETRY_MAX;
-                    events.drain(..dropped);
+                let mut parts = parts;
+                parts.append(&mut self.pending);
+                let mut count = count + self.pending_events;
+                // Past RETRY_MAX, the oldest go.
+                let mut dropped = 0;
+                let mut first = 0;
+                while count > RETRY_MAX {
+                    let part = &mut parts[first];
+                    let n = part.len().min(count - RETRY_MAX);
+                    part.from += n;
+                    count -= n;
+                    dropped += n;
+                    if part.len() == 0 {
+                        first += 1;
+                    }
+                }
+                parts.drain(..first);
+                if dropped > 0 {
                     add(&self.hub.counters.store_errors, dropped as u64);
                 }
-                self.pending = events;
+                self.pending = parts;
+                self.pending_events = count;
                 self.next_try = Instant::now() + RETRY_INTERVAL;
                 if self.health == Health::Recording {
                     self.health = Health::Failing;
@@ -206,16 +333,30 @@ pub async fn run(
     mut tap: mpsc::Receiver<Batch>,
     stop: impl Future<Output = ()>,
 ) {
+    let recorder = match Recorder::start() {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("recording is off: the recorder thread did not start: {e}");
+            tracing::error!("{message}");
+            hub.publish(EventKind::Notice {
+                level: "error".into(),
+                message,
+            });
+            return;
+        }
+    };
     let mut w = Writer {
         expected: store.last_seq + 1,
         store,
         hub,
         pending: Vec::new(),
+        pending_events: 0,
         lost_untold: 0,
         last_gap_notice: None,
         health: Health::Recording,
         next_try: Instant::now(),
         conn: None,
+        recorder,
     };
     let mut tick = tokio::time::interval(WRITE_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -223,7 +364,7 @@ pub async fn run(
     loop {
         tokio::select! {
             batch = tap.recv() => match batch {
-                Some(b) => w.take(&b),
+                Some(b) => w.take(b),
                 None => break,
             },
             _ = tick.tick() => w.write().await,
@@ -231,14 +372,14 @@ pub async fn run(
         }
     }
     while let Ok(b) = tap.try_recv() {
-        w.take(&b);
+        w.take(b);
     }
     w.next_try = Instant::now();
     w.write().await;
-    if !w.pending.is_empty() {
+    if w.pending_events > 0 {
         tracing::error!(
             "{} events could not be recorded before the lab stopped",
-            w.pending.len()
+            w.pending_events
         );
     }
 }
@@ -249,7 +390,7 @@ mod tests {
     use crate::hub::lock;
     use crate::store::{Backend, Retention};
     use tokio::sync::oneshot;
-    use wirelab_shared::Payload;
+    use wirelab_shared::{Event, Payload};
 
     fn chat(text: &str) -> EventKind {
         EventKind::Chat {
