@@ -17,7 +17,7 @@ use crate::fmt;
 /// Row height in pixels; the CSS (`--row-h`) must agree.
 pub const ROW_H: f64 = 22.0;
 /// Rows rendered beyond each edge of the viewport.
-const OVERSCAN: usize = 10;
+const OVERSCAN: usize = 4;
 
 #[derive(Properties, PartialEq)]
 pub struct ListProps {
