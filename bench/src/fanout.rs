@@ -46,8 +46,9 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
     let clients: usize = flags.num("clients", 100)?;
     let rate: u64 = flags.num("rate", 1000)?;
     let secs: f64 = flags.num("secs", 3.0)?;
+    let settle = Duration::from_secs_f64(flags.num("settle", 0.5)?);
     let total = (rate as f64 * secs).round() as u64;
-    run(udp, &url, clients, rate, total)
+    run(udp, &url, clients, rate, total, settle)
 }
 
 /// Where a connection is.
@@ -104,6 +105,7 @@ fn run(
     clients: usize,
     rate: u64,
     total: u64,
+    settle: Duration,
 ) -> Result<(), String> {
     let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
     let mut events = Events::with_capacity(1024);
@@ -173,7 +175,7 @@ fn run(
         )?;
     }
     // Let hello/snapshot and the join events settle before the flood.
-    let settle = Instant::now() + Duration::from_millis(500);
+    let settle = Instant::now() + settle;
     while Instant::now() < settle {
         turn(
             &mut poll,
@@ -362,6 +364,11 @@ impl Client {
             }
             if !self.out.is_empty() {
                 self.flush();
+            }
+            // A short read emptied the socket's queue; anything arriving later is a new
+            // edge. This saves the read that would only say WouldBlock.
+            if n < buf.len() {
+                return;
             }
         }
     }

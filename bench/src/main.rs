@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: wirelab-bench <tool> [--flag value ...]
-  udp-fanout --udp ADDR --ws URL --clients N --rate PER_S --secs S
+  udp-fanout --udp ADDR --ws URL --clients N --rate PER_S --secs S [--settle S]
   ws-idle    --ws URL --clients N --hold S
   tcp-ingest --tcp ADDR --secs S
   dash       --ws URL            (reads every frame until stdin closes)

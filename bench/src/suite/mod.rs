@@ -481,10 +481,8 @@ fn tcp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         for _ in 0..ctx.runs {
             let port = IPERF.to_string();
             let server = Server::start(&["iperf3", "-s", "-p", &port], &[], &ctx.root, IPERF)?;
-            let out = Command::new("taskset")
+            let out = procs::pinned(procs::LOAD_CORE)
                 .args([
-                    "-c",
-                    procs::LOAD_CORE,
                     "iperf3",
                     "-c",
                     "127.0.0.1",
