@@ -223,7 +223,9 @@ fn recent_history(store: &store::Store, n: usize) -> Vec<wirelab_shared::Event> 
     }
 }
 
-/// Pushes the current state to every client once a second (when any is connected).
+/// Pushes the current state to every client once a second (when any is connected). Only
+/// dashboards get the WebSocket client list: the frame goes to every client, so with 1,000
+/// clients the list (100 entries, ~20 KB) made 20 MB a second that only dashboards show.
 async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -232,8 +234,11 @@ async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
         }
         if app.hub.subscribers() > 0 {
-            let msg = ServerMsg::State(Box::new(app.lab_state()));
-            app.hub.broadcast(hub::Frame::message(&msg));
+            let mut state = Box::new(app.lab_state());
+            let full = ServerMsg::State(state.clone());
+            state.ws = Vec::new();
+            let others = ServerMsg::State(state);
+            app.hub.broadcast(hub::Frame::for_dashboards(&full, &others));
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct Frame {
     /// For event batches: the events (so a client with a subscription filter can
     /// re-serialize the part it wants) and their range of `seq`.
     pub batch: Option<Batch>,
+    /// What clients that are not dashboards get instead, when it differs: `state` without
+    /// the WebSocket client list.
+    pub others: Option<Utf8Bytes>,
 }
 
 /// The events of one `events` frame.
@@ -35,6 +38,25 @@ impl Frame {
         Frame {
             text: to_text(msg),
             batch: None,
+            others: None,
+        }
+    }
+
+    /// A message whose text for dashboards (`full`) differs from the one the other clients
+    /// get (`others`).
+    pub fn for_dashboards(full: &ServerMsg, others: &ServerMsg) -> Frame {
+        Frame {
+            text: to_text(full),
+            batch: None,
+            others: Some(to_text(others)),
+        }
+    }
+
+    /// The text for a client (`dashboard`: its upgrade carried an Origin header).
+    pub fn text_for(&self, dashboard: bool) -> &Utf8Bytes {
+        match &self.others {
+            Some(others) if !dashboard => others,
+            _ => &self.text,
         }
     }
 
@@ -53,6 +75,7 @@ impl Frame {
                 first_seq,
                 last_seq,
             }),
+            others: None,
         }
     }
 

@@ -92,7 +92,8 @@ where
     /// Sends a hub frame, announcing any events this client missed before it.
     async fn deliver(&mut self, frame: Frame) -> Result<(), End> {
         let Some(batch) = &frame.batch else {
-            return self.send(Message::Text(frame.text)).await;
+            let text = frame.text_for(self.stats.dashboard).clone();
+            return self.send(Message::Text(text)).await;
         };
         if batch.first_seq > self.next_seq {
             let missed = batch.first_seq - self.next_seq;
