@@ -23,8 +23,8 @@
 //! - [`wscost`]: WebSocket framing bytes against HTTP polling headers.
 //! - [`charts`]: SVG paths for sparklines and the pool chart.
 //!
-//! Side effects ([`services`]): `socket` (the push channel: reconnect, resume, one flush
-//! per animation frame), `history` (`GET /api/events`), `browser` (clock, downloads,
+//! Side effects ([`services`]): `socket` (the push channel: reconnect, resume, at most one
+//! flush per animation frame, paced by what the last one cost), `history` (`GET /api/events`), `browser` (clock, downloads,
 //! clipboard).
 //!
 //! Components ([`components`], one per file, thin): `app` (stores, socket, contexts,
@@ -37,8 +37,9 @@
 //! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs).
 //! [`ctx`] holds the context types and their hooks.
 //!
-//! Data flow: `services::socket` parses frames as they come and hands them over once per
-//! animation frame; `route` splits them into timeline inputs and lab actions; the two
+//! Data flow: `services::socket` parses frames as they come and hands them over at most once
+//! per animation frame (less often while each hand-over is costly, see `link::flush_gap_ms`);
+//! `route` splits them into timeline inputs and lab actions; the two
 //! reducers apply them; components re-render from context. Rows are `Rc<Row>` keyed by
 //! `seq`, so an append renders only the new rows in view.
 //!

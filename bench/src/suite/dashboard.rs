@@ -46,13 +46,17 @@ const TICK: Duration = Duration::from_millis(10);
 const BAR_MS: f64 = 50.0;
 
 /// Installed before the page's own scripts: records paints, long tasks, animation frame
-/// gaps, and the first frame with timeline rows, into `window.__bench`.
+/// gaps, the first frame with timeline rows, and the cost of each of the page's event
+/// flushes (it publishes `window.__wirelabFlushes`), into `window.__bench`.
 const MONITOR: &str = r#"(() => {
   const m = window.__bench = { longTasks: [], gaps: [], paints: {}, rowsAt: null };
   const observe = (type, f) => { try { new PerformanceObserver(l => l.getEntries().forEach(f))
     .observe({ type, buffered: true }); } catch (e) {} };
   observe('longtask', e => m.longTasks.push([e.startTime, e.duration]));
   observe('paint', e => { m.paints[e.name] = e.startTime; });
+  m.flushes = []; let flushed = 0;
+  Object.defineProperty(window, '__wirelabFlushes', { configurable: true, get: () => null,
+    set: v => { m.flushes.push([performance.now(), v[1] - flushed]); flushed = v[1]; } });
   let last = null;
   const frame = t => { if (last !== null) m.gaps.push([t, t - last]); last = t;
     requestAnimationFrame(frame); };
@@ -77,6 +81,9 @@ struct Run {
     gap_p99_ms: f64,
     applied_per_s: f64,
     busy_pct: f64,
+    flushes_per_s: f64,
+    flush_mean_ms: f64,
+    flush_max_ms: f64,
     counted: u64,
     published: u64,
 }
@@ -124,7 +131,7 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
         return;
     }
     let stat = |f: fn(&Run) -> f64| Stat::of(&runs.iter().map(f).collect::<Vec<_>>());
-    let rows: [(&str, Stat, usize, &str); 11] = [
+    let rows: [(&str, Stat, usize, &str); 14] = [
         ("first contentful paint", stat(|r| r.fcp_ms), 0, " ms"),
         (
             "first timeline rows painted (1,000-event snapshot)",
@@ -144,7 +151,7 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
             0,
             "",
         ),
-        ("flood: longest task", stat(|r| r.long_max_ms), 0, " ms"),
+        ("flood: longest long task (0: none)", stat(|r| r.long_max_ms), 0, " ms"),
         (
             "flood: long tasks, total",
             stat(|r| r.long_total_ms),
@@ -170,6 +177,9 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
             "",
         ),
         ("flood: main thread busy", stat(|r| r.busy_pct), 0, " %"),
+        ("flood: the page's event flushes per second", stat(|r| r.flushes_per_s), 0, ""),
+        ("flood: one flush (apply and render), mean", stat(|r| r.flush_mean_ms), 1, " ms"),
+        ("flood: one flush, longest", stat(|r| r.flush_max_ms), 0, " ms"),
         (
             "events counted by the page = published by the lab",
             Stat::of(&[runs.iter().filter(|r| r.counted == r.published).count() as f64]),
@@ -266,8 +276,9 @@ fn first_line_of(s: &str) -> &str {
 
 /// One run: a fresh lab, seed, a fresh browser, load, flood, read.
 ///
-/// With `profile`, the renderer's CPU profile of the flood goes there (`.cpuprofile`, for
-/// Chromium's DevTools; a wasm built with its name section shows Rust's function names).
+/// With `profile`, the renderer's CPU profile of the flood goes there, and that of the
+/// page's load to `<profile>.load` (`.cpuprofile` JSON, for Chromium's DevTools; a wasm
+/// built with its name section shows Rust's function names).
 fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run, String> {
     let _lab = lab(ctx)?;
     let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -294,6 +305,11 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
         "Page.addScriptToEvaluateOnNewDocument",
         json!({ "source": MONITOR }),
     )?;
+    if profile.is_some() {
+        cdp.call("Profiler.enable", json!({}))?;
+        cdp.call("Profiler.setSamplingInterval", json!({ "interval": 200 }))?;
+        cdp.call("Profiler.start", json!({}))?;
+    }
     cdp.call(
         "Page.navigate",
         json!({ "url": format!("http://127.0.0.1:{DASH}/") }),
@@ -309,6 +325,12 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
     // What the lab published before the backlog the page loaded (and its own start-up
     // events): the page can't have counted those.
     let before_page = metric(DASH, "wirelab_events_total")?.saturating_sub(count(&mut cdp)?);
+    if let Some(path) = profile {
+        let p = cdp.call("Profiler.stop", json!({}))?;
+        let path = format!("{path}.load");
+        std::fs::write(&path, p["profile"].to_string())
+            .map_err(|e| format!("writing {path}: {e}"))?;
+    }
     let loaded = cdp.eval(
         "({ fcp: window.__bench.paints['first-contentful-paint'] || 0, rows: window.__bench.rowsAt, \
            longest: Math.max(0, ...window.__bench.longTasks.map(t => t[1])) })",
@@ -367,7 +389,9 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
         "(() => {{ const b = window.__bench; \
            const tasks = b.longTasks.filter(t => t[0] >= {t0}).map(t => t[1]); \
            const gaps = b.gaps.filter(g => g[0] >= {t0} && g[0] <= {t2}).map(g => g[1]).sort((a, b) => a - b); \
-           return {{ tasks, gapMax: gaps.length ? gaps[gaps.length - 1] : 0, \
+           const fl = b.flushes.filter(f => f[0] >= {t0} && f[0] <= {t2}).map(f => f[1]); \
+           return {{ tasks, flushes: fl.length, flushMean: fl.length ? fl.reduce((a, c) => a + c, 0) / fl.length : 0, \
+             flushMax: Math.max(0, ...fl), gapMax: gaps.length ? gaps[gaps.length - 1] : 0, \
              gapP99: gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))] : 0 }}; }})()"
     ))?;
     browser.close(&mut cdp);
@@ -391,6 +415,9 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
         gap_p99_ms: num(&m["gapP99"]),
         applied_per_s: count1.saturating_sub(count0) as f64 / ((t1 - t0) / 1000.0).max(0.001),
         busy_pct: 100.0 * (busy1 - busy0) / window_s,
+        flushes_per_s: num(&m["flushes"]) / window_s,
+        flush_mean_ms: num(&m["flushMean"]),
+        flush_max_ms: num(&m["flushMax"]),
         counted,
         published,
     })

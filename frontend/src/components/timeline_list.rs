@@ -288,9 +288,12 @@ pub fn TimelineList(props: &ListProps) -> Html {
         Callback::from(move |_| onfollow.emit(true))
     };
 
+    // Not keyed: the list's row components stay put and take the rows that scroll into
+    // their place, so a flood that replaces every visible row each frame patches text and
+    // attributes instead of building and tearing down as many elements.
     let rows = tl.view.range(first, last).map(|r| {
         html! {
-            <RowView key={r.seq} row={r.clone()} selected={props.selected == Some(r.seq)}
+            <RowView row={r.clone()} selected={props.selected == Some(r.seq)}
                 onselect={onselect_row.clone()} />
         }
     });

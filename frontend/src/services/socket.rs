@@ -46,6 +46,35 @@ pub struct Handlers {
 /// How often the page measures the round trip to the lab.
 const PING_EVERY_MS: u32 = 5_000;
 
+/// How many flushes ran and what they cost (ms, from the hand-over to the end of the
+/// render), published for the benchmark as `window.__wirelabFlushes`:
+/// `[count, total_ms, max_ms]`.
+#[derive(Default)]
+struct FlushStats {
+    count: u32,
+    total_ms: f64,
+    max_ms: f64,
+}
+
+impl FlushStats {
+    fn add(&mut self, ms: f64) {
+        self.count += 1;
+        self.total_ms += ms;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    fn publish(&self) {
+        if let Some(w) = web_sys::window() {
+            let v = js_sys::Array::of3(
+                &f64::from(self.count).into(),
+                &self.total_ms.into(),
+                &self.max_ms.into(),
+            );
+            let _ = js_sys::Reflect::set(&w, &"__wirelabFlushes".into(), &v);
+        }
+    }
+}
+
 /// A handle on the push channel; clones share one socket.
 #[derive(Clone)]
 pub struct Socket(Rc<RefCell<Inner>>);
@@ -77,6 +106,8 @@ struct Inner {
     flush_timer: Option<i32>,
     /// No event flush before this (`Date.now()` ms): the pacing, see the module doc.
     next_flush_at: f64,
+    /// What the flushes cost so far.
+    flushes: FlushStats,
     /// One closure for every flush, one that arms a flush after the pacing's pause, and
     /// one for every retry, made once (a closure must not be dropped while it runs, and
     /// these run from timers).
@@ -115,6 +146,7 @@ impl Socket {
             flush_raf: None,
             flush_timer: None,
             next_flush_at: 0.0,
+            flushes: FlushStats::default(),
             flush_fn: None,
             pace_fn: None,
             retry_fn: None,
@@ -458,7 +490,11 @@ fn flush(this: &Rc<RefCell<Inner>>) {
     wasm_bindgen_futures::spawn_local(async move {
         if let Some(rc) = weak.upgrade() {
             let now = browser::now_ms();
-            rc.borrow_mut().next_flush_at = now + flush_gap_ms(now - started);
+            let cost = now - started;
+            let mut i = rc.borrow_mut();
+            i.next_flush_at = now + flush_gap_ms(cost);
+            i.flushes.add(cost);
+            i.flushes.publish();
         }
     });
 }
