@@ -71,6 +71,9 @@
 //!   `#pool-p50`, `#pool-p99`, `#pool-state`.
 //! - Command results: `.status[data-form=NAME]` next to each form, with class `ok`,
 //!   `err` or `pending`.
+//! - Performance: after each event flush the socket sets `window.__wirelabFlushes` to
+//!   `[count, total_ms, max_ms]` (what flushes cost, hand-over to end of render; the
+//!   benchmark's figure 5 reads it).
 
 pub mod charts;
 pub mod components;

@@ -151,7 +151,12 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
             0,
             "",
         ),
-        ("flood: longest long task (0: none)", stat(|r| r.long_max_ms), 0, " ms"),
+        (
+            "flood: longest long task (0: none)",
+            stat(|r| r.long_max_ms),
+            0,
+            " ms",
+        ),
         (
             "flood: long tasks, total",
             stat(|r| r.long_total_ms),
@@ -177,9 +182,24 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
             "",
         ),
         ("flood: main thread busy", stat(|r| r.busy_pct), 0, " %"),
-        ("flood: the page's event flushes per second", stat(|r| r.flushes_per_s), 0, ""),
-        ("flood: one flush (apply and render), mean", stat(|r| r.flush_mean_ms), 1, " ms"),
-        ("flood: one flush, longest", stat(|r| r.flush_max_ms), 0, " ms"),
+        (
+            "flood: the page's event flushes per second",
+            stat(|r| r.flushes_per_s),
+            0,
+            "",
+        ),
+        (
+            "flood: one flush (apply and render), mean",
+            stat(|r| r.flush_mean_ms),
+            1,
+            " ms",
+        ),
+        (
+            "flood: one flush, longest",
+            stat(|r| r.flush_max_ms),
+            0,
+            " ms",
+        ),
         (
             "events counted by the page = published by the lab",
             Stat::of(&[runs.iter().filter(|r| r.counted == r.published).count() as f64]),
