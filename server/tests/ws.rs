@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use support::lab::{self, Client};
 use support::raw_ws;
 use tokio::net::UdpSocket;
@@ -89,13 +89,19 @@ async fn read_udp_events(client: &mut Client, n: usize) -> (Vec<usize>, Vec<u64>
 async fn snapshot_carries_state_and_backlog() {
     let lab = lab::start_with(|c| c.backlog = 5).await;
     let _peer = udp_burst(&lab, 8).await;
+    // Wait until all 8 were published (seq 1 to 8) and so was the watcher's own ws_open
+    // (9 events), whether they came before the watcher (its snapshot) or after it.
     let mut watcher = Client::connect(&lab, "").await;
-    watcher.handshake().await;
-    // Wait until all 8 were published, then look at what a new client gets.
-    let mut seen = 0;
-    while seen < 8 {
+    let (_, first) = watcher.handshake().await;
+    let mut top = first.last_seq;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while top < 9 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only seq {top} seen"
+        );
         if let ServerMsg::Events { events } = watcher.next().await {
-            seen += events.len();
+            top = events.iter().map(|e| e.seq).fold(top, u64::max);
         }
     }
     let mut client = Client::connect(&lab, "").await;
@@ -460,4 +466,152 @@ async fn a_client_close_is_an_event_with_its_code() {
         unreachable!()
     };
     assert_eq!((code, reason.as_str()), (Some(4321), "bye now"));
+}
+
+#[tokio::test]
+async fn fragmented_and_large_messages_from_a_library_client_are_understood() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let lab = lab::start_with(|c| c.max_ws_message = 100_000).await;
+    let mut watcher = Client::connect(&lab, "").await;
+    watcher.handshake().await;
+    let mut client = Client::connect(&lab, "").await;
+    client.handshake().await;
+
+    // A command in three fragments, with a ping between two of them.
+    let parts = [r#"{"type":"pi"#, r#"ng","id""#, r#":77}"#];
+    let opcodes = [Data::Text, Data::Continue, Data::Continue];
+    for (i, (part, op)) in parts.iter().zip(opcodes).enumerate() {
+        let frame = Frame::message(part.as_bytes().to_vec(), OpCode::Data(op), i == 2);
+        client.ws.send(Message::Frame(frame)).await.unwrap();
+        if i == 0 {
+            client.ws.send(Message::Ping("mid".into())).await.unwrap();
+        }
+    }
+    let mut got_pong = false;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), client.ws.next())
+            .await
+            .expect("an answer within 5 s")
+            .unwrap()
+            .unwrap();
+        match msg {
+            Message::Pong(p) => {
+                assert_eq!(&p[..], b"mid");
+                got_pong = true;
+            }
+            Message::Text(t) => {
+                if let ServerMsg::Pong { id, .. } = serde_json::from_str(t.as_str()).unwrap() {
+                    assert_eq!(id, 77, "the fragments were joined into one command");
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(got_pong, "the ping between fragments was answered first");
+
+    // 70,000 bytes: a 64-bit length, under this lab's limit.
+    let big = "x".repeat(70_000);
+    client.send_text(&big).await;
+    let ev = watcher
+        .wait_event(|k| matches!(k, EventKind::WsMessage { size: 70_000, .. }))
+        .await;
+    assert!(matches!(ev.kind, EventKind::WsMessage { .. }));
+    client.send_text(r#"{"type":"ping","id":78}"#).await;
+    loop {
+        if let ServerMsg::Pong { id, .. } = client.next().await {
+            assert_eq!(id, 78, "still open after the large message");
+            break;
+        }
+    }
+}
+
+/// Reads one frame sent by the server: (first byte, payload).
+async fn read_frame(s: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).await.unwrap();
+    assert_eq!(h[1] & 0x80, 0, "a server's frames are not masked");
+    let mut len = u64::from(h[1] & 0x7f);
+    if len == 126 {
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).await.unwrap();
+        len = u64::from(u16::from_be_bytes(b));
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        s.read_exact(&mut b).await.unwrap();
+        len = u64::from_be_bytes(b);
+    }
+    let mut payload = vec![0u8; len as usize];
+    s.read_exact(&mut payload).await.unwrap();
+    (h[0], payload)
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_a_close_is_echoed() {
+    let lab = lab::start().await;
+    let mut s = raw_ws::upgrade(lab.dashboard, "/ws", &[]).await.unwrap();
+    raw_ws::send_frame(&mut s, 9, b"are you there").await;
+    let pong = loop {
+        let (b0, payload) = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut s))
+            .await
+            .expect("a frame within 5 s");
+        if b0 & 0x0f == 0xA {
+            break (b0, payload);
+        }
+    };
+    assert_eq!(pong, (0x8A, b"are you there".to_vec()));
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"done");
+    raw_ws::send_frame(&mut s, 8, &close).await;
+    assert_eq!(raw_ws::close_code(&mut s).await, Some(1000), "echoed");
+}
+
+#[tokio::test]
+async fn broken_framing_is_closed_with_1002() {
+    use tokio::io::AsyncWriteExt;
+    let lab = lab::start().await;
+    // An unmasked frame, a reserved bit, an unknown opcode, a fragmented ping.
+    let cases: [&[u8]; 4] = [
+        &[0x81, 0x02, b'h', b'i'],
+        &[0xC1, 0x80, 1, 2, 3, 4],
+        &[0x83, 0x80, 1, 2, 3, 4],
+        &[0x09, 0x80, 1, 2, 3, 4],
+    ];
+    for bytes in cases {
+        let mut s = raw_ws::upgrade(lab.dashboard, "/ws", &[]).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        assert_eq!(raw_ws::close_code(&mut s).await, Some(1002), "{bytes:02x?}");
+    }
+    let mut client = Client::connect(&lab, "").await;
+    client.handshake().await;
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_upgrade_is_told_what_it_lacks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = lab::start().await;
+    let addr = lab.dashboard;
+    let ask = move |extra: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close{extra}\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        text
+    };
+    let plain = ask("").await;
+    assert!(plain.starts_with("HTTP/1.1 400"), "{plain}");
+    assert!(plain.contains("Upgrade: websocket"), "{plain}");
+    let old = ask(", upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8").await;
+    assert!(old.starts_with("HTTP/1.1 426"), "{old}");
+    assert!(
+        old.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{old}"
+    );
+    let keyless = ask(", upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13").await;
+    assert!(keyless.starts_with("HTTP/1.1 400"), "{keyless}");
+    assert!(keyless.contains("Sec-WebSocket-Key"), "{keyless}");
 }

@@ -1,13 +1,20 @@
 //! The WebSocket push channel, `GET /ws`: the dashboard's feed and a service of its own
 //! (chat, commands) for any WebSocket client.
 //!
-//! - [`upgrade`]: the checks before the upgrade (client limit, Origin, token).
+//! - [`upgrade`]: the checks before the upgrade (client limit, Origin, token), and the
+//!   upgrade itself.
+//! - [`socket`]: the upgraded connection as a Sink and a Stream of messages, holding no
+//!   buffer while idle.
+//! - [`frame`]: RFC 6455 framing: the reader of the client's frames, the server's
+//!   headers, the close codes of violations.
 //! - [`pump`]: one client's loop, generic over Sink/Stream so tests drive it without
 //!   sockets.
 //! - [`commands`]: what each command does.
 
 pub mod commands;
+pub mod frame;
 pub mod pump;
+pub mod socket;
 pub mod upgrade;
 
 use std::collections::HashMap;

@@ -337,7 +337,7 @@ pub async fn run<Si, St, E>(
 }
 
 /// Maps a read error to the close it deserves: 1009 for a message over the limit, 1007
-/// for text that is not UTF-8.
+/// for text that is not UTF-8, 1002 for broken framing.
 fn classify_error(e: &impl Display) -> End {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
@@ -345,6 +345,8 @@ fn classify_error(e: &impl Display) -> End {
         End::Close(1009, "message too big".into())
     } else if lower.contains("utf-8") || lower.contains("utf8") {
         End::Close(1007, "text frame is not valid UTF-8".into())
+    } else if lower.starts_with("protocol error") {
+        End::Close(1002, text)
     } else {
         End::Gone(None, text)
     }
