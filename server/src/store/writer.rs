@@ -20,19 +20,18 @@
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use wirelab_shared::{Direction, EventKind};
 
 use super::row::{kind_name, search_text_into};
 use super::schema::LAST_SEQ;
 use super::{Store, WriteConn};
-use crate::hub::{Frame, Hub, counters::add};
+use crate::hub::{Frame, Hub, counters::add, lock};
 
 /// Batches (of up to 256 events) the tap holds before the hub drops them for the writer:
 /// 32k events, a third of a second of the HTTP service at full speed. Every batch held
@@ -44,6 +43,11 @@ pub const WRITE_INTERVAL: Duration = Duration::from_millis(50);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Events kept for the next attempt while commits fail, at most.
 pub const RETRY_MAX: usize = 200_000;
+/// Events taken from the tap and waiting for the next commit, at most: past it the tap
+/// holds the rest (and overflows).
+pub const PENDING_MAX: usize = TAP_CAP * 256;
+/// How long the writer waits for its last commits once the lab stops.
+const STOP_WAIT: Duration = Duration::from_secs(3);
 /// Time between two notices about events lost to a full tap, at least.
 pub const GAP_NOTICE_EVERY: Duration = Duration::from_secs(10);
 
@@ -128,38 +132,84 @@ enum Health {
     Failing,
 }
 
+/// What a commit hands back: the connection (when it still works), the parts it was
+/// given, and how it went.
+type Done = (Option<WriteConn>, Vec<Part>, rusqlite::Result<usize>);
 /// A commit for the recorder thread.
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce() -> Done + Send>;
 
 /// The thread that runs the commits. It is the writer's own (not tokio's blocking pool),
 /// so it can run at the lowest priority: see [`lower_priority`].
+///
+/// No worker ever waits for it: a low-priority thread that holds a lock a worker wants
+/// (priority inversion) would stall that worker for as long as the busy core denies it
+/// CPU, which measured up to a second. So the worker never blocks on a lock the recorder
+/// takes (`Writer::start_commit` and [`Recorder::collect`] only `try_lock`), and the
+/// recorder never wakes a task: the writer looks for the result on its next tick.
 struct Recorder {
-    jobs: std_mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// The hand-off between the writer and the recorder thread.
+struct Shared {
+    slot: Mutex<Slot>,
+    /// Signalled when a job (or the stop) is put in `slot`.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Slot {
+    job: Option<Job>,
+    /// The last job's result; `Some(None)` when it panicked.
+    done: Option<Option<Done>>,
+    stop: bool,
 }
 
 impl Recorder {
     fn start() -> std::io::Result<Recorder> {
-        let (jobs, rx) = std_mpsc::channel::<Job>();
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            ready: Condvar::new(),
+        });
+        let theirs = shared.clone();
         std::thread::Builder::new()
             .name("wirelab-recorder".into())
             .spawn(move || {
                 lower_priority();
-                for job in rx {
-                    // A panicking commit drops its reply, and the writer counts it.
-                    let _ = catch_unwind(AssertUnwindSafe(job));
+                while let Some(job) = theirs.next_job() {
+                    let done = catch_unwind(AssertUnwindSafe(job)).ok();
+                    lock(&theirs.slot).done = Some(done);
                 }
             })?;
-        Ok(Recorder { jobs })
+        Ok(Recorder { shared })
     }
 
-    /// Runs `f` on the recorder thread; `None` if it panicked (or the thread is gone).
-    async fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        self.jobs.send(job).ok()?;
-        rx.await.ok()
+    /// The result of the job submitted last, once it is there (`Some(None)`: it panicked).
+    fn collect(&self) -> Option<Option<Done>> {
+        self.shared.slot.try_lock().ok()?.done.take()
+    }
+}
+
+impl Shared {
+    /// Waits for the next job; `None` once the writer is gone.
+    fn next_job(&self) -> Option<Job> {
+        let mut slot = lock(&self.slot);
+        loop {
+            if let Some(job) = slot.job.take() {
+                return Some(job);
+            }
+            if slot.stop {
+                return None;
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        lock(&self.shared.slot).stop = true;
+        self.shared.ready.notify_one();
     }
 }
 
@@ -196,6 +246,8 @@ struct Writer {
     conn: Option<WriteConn>,
     /// Where commits run.
     recorder: Recorder,
+    /// Events in the commit the recorder is running, if one is.
+    in_flight: Option<usize>,
 }
 
 impl Writer {
@@ -244,16 +296,20 @@ impl Writer {
         });
     }
 
-    /// Commits what is pending (unless a retry is not due yet).
-    async fn write(&mut self) {
-        if self.pending.is_empty() || Instant::now() < self.next_try {
+    /// Starts a commit of what is pending, unless one is running or a retry is not due.
+    fn start_commit(&mut self) {
+        if self.in_flight.is_some() || self.pending.is_empty() || Instant::now() < self.next_try {
             return;
         }
+        // Never wait for the recorder: if it holds the slot right now, try on the next tick.
+        let Ok(mut slot) = self.recorder.shared.slot.try_lock() else {
+            return;
+        };
         let parts = std::mem::take(&mut self.pending);
         let count = std::mem::take(&mut self.pending_events);
         let store = self.store.clone();
         let conn = self.conn.take();
-        let job = self.recorder.run(move || {
+        let job: Job = Box::new(move || {
             let mut conn = match conn {
                 Some(c) => c,
                 None => match store.connect_writer() {
@@ -264,18 +320,31 @@ impl Writer {
             let result = conn.with(|c| commit(c, &parts));
             (Some(conn), parts, result)
         });
-        let Some((conn, parts, result)) = job.await else {
+        slot.job = Some(job);
+        drop(slot);
+        self.recorder.shared.ready.notify_one();
+        self.in_flight = Some(count);
+    }
+
+    /// Takes the running commit's result, if it is there.
+    fn finish_commit(&mut self) {
+        let Some(count) = self.in_flight else {
+            return;
+        };
+        let Some(done) = self.recorder.collect() else {
+            return;
+        };
+        self.in_flight = None;
+        let Some((conn, parts, result)) = done else {
             tracing::error!("the store writer's commit panicked");
-            add(&self.hub.counters.store_errors, 1);
-            if let Ok(r) = Recorder::start() {
-                self.recorder = r;
-            }
+            add(&self.hub.counters.store_errors, count as u64);
             return;
         };
         match result {
             Ok(_) => {
                 self.conn = conn;
                 add(&self.hub.counters.stored, count as u64);
+                drop(parts);
                 if self.health == Health::Failing {
                     self.health = Health::Recording;
                     tracing::info!("recording works again");
@@ -357,30 +426,42 @@ pub async fn run(
         next_try: Instant::now(),
         conn: None,
         recorder,
+        in_flight: None,
     };
     let mut tick = tokio::time::interval(WRITE_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            batch = tap.recv() => match batch {
+            // While the recorder is behind, the tap (bounded) holds the rest.
+            batch = tap.recv(), if w.pending_events < PENDING_MAX => match batch {
                 Some(b) => w.take(b),
                 None => break,
             },
-            _ = tick.tick() => w.write().await,
+            _ = tick.tick() => {
+                w.finish_commit();
+                w.start_commit();
+            }
             _ = &mut stop => break,
         }
     }
     while let Ok(b) = tap.try_recv() {
         w.take(b);
     }
+    // The last commits: the services have stopped, so the recorder gets the CPU.
     w.next_try = Instant::now();
-    w.write().await;
-    if w.pending_events > 0 {
-        tracing::error!(
-            "{} events could not be recorded before the lab stopped",
-            w.pending_events
-        );
+    let deadline = Instant::now() + STOP_WAIT;
+    while (w.in_flight.is_some() || w.pending_events > 0) && Instant::now() < deadline {
+        w.finish_commit();
+        w.start_commit();
+        if w.health == Health::Failing && w.in_flight.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let left = w.pending_events + w.in_flight.unwrap_or(0);
+    if left > 0 {
+        tracing::error!("{left} events could not be recorded before the lab stopped");
     }
 }
 
