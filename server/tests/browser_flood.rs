@@ -168,8 +168,17 @@ async fn a_flood_of_5000_datagrams_a_second_for_10_s_leaves_the_page_exact_and_f
     )
     .await;
     let monitors = js(&browser, "return window.__mon", vec![]).await;
+    // What the page's event flushes cost ([count, total ms, longest ms]; its socket
+    // publishes it for the benchmark).
+    let flushes = js(&browser, "return window.__wirelabFlushes", vec![]).await;
+    assert!(
+        flushes[0].as_u64().is_some_and(|n| n > 0),
+        "the page publishes its flush costs: {flushes}"
+    );
     let counts = page_counts(&browser).await;
-    eprintln!("after the flood: page {counts}, monitors {monitors}, lab published {published}");
+    eprintln!(
+        "after the flood: page {counts}, monitors {monitors}, flushes {flushes}, lab published {published}"
+    );
     assert_eq!(
         counted,
         lab.app.hub.counters.snapshot().events,

@@ -11,7 +11,8 @@
 //! 4. the page's `#count-events` must reach exactly what the lab published
 //!    (`wirelab_events_total`), else the run is listed as a failed check.
 //!
-//! The bar: no long task over 50 ms during the flood (and its catch-up).
+//! The bar: no long task during the flood and its catch-up (the browser reports as long
+//! every task over 50 ms).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -42,8 +43,6 @@ const SEED: u64 = 1_000;
 const RATE: u64 = 5_000;
 const SECS: u64 = 10;
 const TICK: Duration = Duration::from_millis(10);
-/// A long task over this breaks the bar.
-const BAR_MS: f64 = 50.0;
 
 /// Installed before the page's own scripts: records paints, long tasks, animation frame
 /// gaps, the first frame with timeline rows, and the cost of each of the page's event
@@ -227,7 +226,7 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
     let tasks = stat(|r| r.long_tasks as f64);
     report.bar(
         "Dashboard: main thread never blocked > 50 ms during a 5,000 events/s flood",
-        Some(worst <= BAR_MS && errors.is_empty()),
+        Some(runs.iter().all(|r| r.long_tasks == 0) && errors.is_empty()),
         format!(
             "{} long tasks, longest {} ms (worst of {} runs: {worst:.0} ms); first rows painted at {} ms",
             tasks.show(0),
@@ -411,7 +410,10 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
            const gaps = b.gaps.filter(g => g[0] >= {t0} && g[0] <= {t2}).map(g => g[1]).sort((a, b) => a - b); \
            const fl = b.flushes.filter(f => f[0] >= {t0} && f[0] <= {t2}).map(f => f[1]); \
            return {{ tasks, flushes: fl.length, flushMean: fl.length ? fl.reduce((a, c) => a + c, 0) / fl.length : 0, \
-             flushMax: Math.max(0, ...fl), gapMax: gaps.length ? gaps[gaps.length - 1] : 0, \
+             flushMax: Math.max(0, ...fl), \
+             flushTop: b.flushes.filter(f => f[0] >= {t0} && f[0] <= {t2}).sort((a, c) => c[1] - a[1]).slice(0, 8).map(f => [Math.round(f[0] - {t0}), Math.round(f[1])]), \
+             gapTop: b.gaps.filter(g => g[0] >= {t0} && g[0] <= {t2}).sort((a, c) => c[1] - a[1]).slice(0, 5).map(g => [Math.round(g[0] - {t0}), Math.round(g[1])]), \
+             longAt: b.longTasks.filter(t => t[0] >= {t0}).map(t => [Math.round(t[0] - {t0}), Math.round(t[1])]), gapMax: gaps.length ? gaps[gaps.length - 1] : 0, \
              gapP99: gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))] : 0 }}; }})()"
     ))?;
     browser.close(&mut cdp);
@@ -423,6 +425,10 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
     let window_s = ((t2 - t0) / 1000.0).max(0.001);
     eprintln!(
         "dashboard run {i}: sent {sent} in {flood_secs:.1} s; page {count0} -> {count1} (end of flood) -> {counted}, lab {published}; long tasks {tasks:?}"
+    );
+    eprintln!(
+        "dashboard run {i}: [ms into the flood, ms]: long tasks {}, costliest flushes {}, longest frame gaps {}",
+        m["longAt"], m["flushTop"], m["gapTop"]
     );
     Ok(Run {
         fcp_ms: num(&loaded["fcp"]),
