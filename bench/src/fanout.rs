@@ -47,8 +47,9 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
     let rate: u64 = flags.num("rate", 1000)?;
     let secs: f64 = flags.num("secs", 3.0)?;
     let settle = Duration::from_secs_f64(flags.num("settle", 0.5)?);
+    let server = flags.opt("server-pid").and_then(|p| p.parse().ok());
     let total = (rate as f64 * secs).round() as u64;
-    run(udp, &url, clients, rate, total, settle)
+    run(udp, &url, clients, rate, total, settle, server)
 }
 
 /// Where a connection is.
@@ -106,6 +107,7 @@ fn run(
     rate: u64,
     total: u64,
     settle: Duration,
+    server: Option<u32>,
 ) -> Result<(), String> {
     let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
     let mut events = Events::with_capacity(1024);
@@ -188,6 +190,7 @@ fn run(
     }
 
     let cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
+    let server_cpu0 = server.and_then(cpu_secs);
     let started = Instant::now();
     let sender = std::thread::spawn(move || send(udp, rate, total));
     while !sender.is_finished() {
@@ -216,6 +219,11 @@ fn run(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_secs(std::process::id()).unwrap_or(0.0) - cpu0;
+    // The server's CPU over the same window: the flood and the drain.
+    let server_cpu = match (server_cpu0, server.and_then(cpu_secs)) {
+        (Some(a), Some(b)) => format!("{:.2}", (b - a) / wall),
+        _ => "NaN".to_owned(),
+    };
 
     let (mut delivered, mut lost, mut lagged, mut unreported, mut frames, mut bytes) =
         (0, 0, 0, 0, 0, 0);
@@ -258,6 +266,7 @@ fn run(
             ("closed_by_server", closed.to_string()),
             ("pongs", sink.pongs.to_string()),
             ("loadgen_cpu", format!("{:.2}", cpu / wall)),
+            ("server_cpu", server_cpu),
         ])
     );
     Ok(())

@@ -23,10 +23,11 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: wirelab-bench <tool> [--flag value ...]
   udp-fanout --udp ADDR --ws URL --clients N --rate PER_S --secs S [--settle S]
+             [--server-pid PID]  (its CPU share during the flood goes in the result)
   ws-idle    --ws URL --clients N --hold S
   tcp-ingest --tcp ADDR --secs S
   dash       --ws URL            (reads every frame until stdin closes)
-  suite      [--out BENCHMARKS.md] [--runs 3] [--quick]
+  suite      [--out BENCHMARKS.md] [--runs 3] [--quick] [--rt]
 ";
 
 fn main() -> ExitCode {

@@ -126,6 +126,10 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
     let mut report = Report::default();
     let load_before = loadavg();
     report.machine = machine(flags);
+    procs::set_realtime(flags.has("rt"));
+    report
+        .machine
+        .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
     let steps: [(&str, Step); 4] = [

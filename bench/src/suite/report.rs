@@ -107,7 +107,7 @@ impl Report {
             s,
             "Written by `{command}` (issue 8). Each figure is the median of its runs, with \
              min–max in brackets; ratios compare medians. Servers run pinned to core 0, load \
-             generators to core 1 (`taskset`), all at `nice -n -10`, over 127.0.0.1. Every run checks that what \
+             generators to core 1 (`taskset`), at raised priority (see *scheduling*), over 127.0.0.1. Every run checks that what \
              was sent was delivered (or, for wirelab's fan-out, reported as `lagged`); a run \
              that fails its check is listed under *Failed checks*.\n"
         );
