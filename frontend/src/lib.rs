@@ -40,8 +40,9 @@
 //! Data flow: `services::socket` parses frames as they come and hands them over at most once
 //! per animation frame (less often while each hand-over is costly, see `link::flush_gap_ms`);
 //! `route` splits them into timeline inputs and lab actions; the two
-//! reducers apply them; components re-render from context. Rows are `Rc<Row>` keyed by
-//! `seq`, so an append renders only the new rows in view.
+//! reducers apply them; components re-render from context. Rows are `Rc<Row>` compared by
+//! pointer; the list's row components keep their places (not keyed), so an append
+//! re-renders only the places whose row changed, patching text rather than rebuilding.
 //!
 //! ## Stable hooks for browser tests
 //! - `#conn-state`: text is exactly `connecting`, `connected` or `reconnecting in Ns`.

@@ -1,5 +1,5 @@
-//! One timeline row. Props compare the row by pointer, so a row renders once and is
-//! left alone while others arrive. Payloads are text nodes, never markup.
+//! One timeline row. Props compare the row by pointer, so a place whose row did not change
+//! is left alone while others arrive. Payloads are text nodes, never markup.
 
 use std::rc::Rc;
 
