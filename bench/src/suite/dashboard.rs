@@ -352,8 +352,14 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
     }
     let loaded = cdp.eval(
         "({ fcp: window.__bench.paints['first-contentful-paint'] || 0, rows: window.__bench.rowsAt, \
+           flushes: window.__bench.flushes.slice(0, 4).map(f => [Math.round(f[0]), Math.round(f[1])]), \
+           tasks: window.__bench.longTasks.map(t => [Math.round(t[0]), Math.round(t[1])]), \
            longest: Math.max(0, ...window.__bench.longTasks.map(t => t[1])) })",
     )?;
+    eprintln!(
+        "dashboard run {i}: load [ms from navigation start, ms]: first flushes {}, long tasks {}, first paint {}, rows {}",
+        loaded["flushes"], loaded["tasks"], loaded["fcp"], loaded["rows"]
+    );
 
     // The flood.
     let t0 = cdp.eval("performance.now()")?.as_f64().unwrap_or(0.0);

@@ -5,8 +5,9 @@
 //! Batching: event batches queue up and one flush per `requestAnimationFrame` hands them
 //! to the page. A background tab gets no animation frames, so a 100 ms timer flushes too
 //! (whichever fires first wins), and a queue past [`FLUSH_NOW_EVENTS`] events is flushed
-//! at once, so memory stays bounded whatever the browser throttles. The other frames
-//! (hello, snapshot, state, pool figures, acks) are rare and flush at once, in order.
+//! at once, so memory stays bounded whatever the browser throttles. A snapshot is handed
+//! over on the next animation frame (its parse took the task it came in). The other frames
+//! (hello, state, pool figures, acks) are rare and flush at once, in order.
 //!
 //! Pacing: each flush is timed, from the hand-over to the end of the render and effects it
 //! caused, and a costly one holds the next back for [`flush_gap_ms`] (twice its cost).
@@ -319,7 +320,7 @@ fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
             }
         }
         Ok(msg) => {
-            let flush_now = {
+            let when = {
                 let mut i = rc.borrow_mut();
                 match &msg {
                     ServerMsg::Events { events } => {
@@ -335,17 +336,31 @@ fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
                     }
                     _ => {}
                 }
-                // Only event batches wait for the next animation frame; the rest (hello,
-                // snapshot, state, pool, ack, ...) come a few times a second and are
-                // handed over at once, with whatever events queued before them.
-                let urgent = !matches!(msg, ServerMsg::Events { .. });
+                // Event batches wait for their paced flush. A snapshot (up to 1,000 events,
+                // ~150 KB) took this task to parse: it is applied and rendered in the next
+                // frame's, so neither task is long. The rest (hello, state, pool, ack, ...)
+                // come a few times a second and are handed over at once, with whatever
+                // events queued before them.
+                let when = match &msg {
+                    _ if i.queued_events >= FLUSH_NOW_EVENTS => When::Now,
+                    ServerMsg::Events { .. } => When::Paced,
+                    ServerMsg::Snapshot(_) => When::NextFrame,
+                    _ => When::Now,
+                };
                 i.queue.push(msg);
-                urgent || i.queued_events >= FLUSH_NOW_EVENTS
+                when
             };
-            if flush_now {
-                flush(&rc);
-            } else {
-                schedule_flush(&rc);
+            match when {
+                When::Now => flush(&rc),
+                When::NextFrame => {
+                    {
+                        let mut i = rc.borrow_mut();
+                        cancel_pending(&mut i);
+                        i.flush_scheduled = true;
+                    }
+                    arm_flush(&rc);
+                }
+                When::Paced => schedule_flush(&rc),
             }
         }
         Err(err) => {
@@ -464,17 +479,32 @@ fn arm_flush(this: &Rc<RefCell<Inner>>) {
     }
 }
 
+/// When a frame's contents are handed over.
+enum When {
+    /// In this task.
+    Now,
+    /// On the next animation frame.
+    NextFrame,
+    /// On an animation frame after the pacing's pause.
+    Paced,
+}
+
+/// Cancels the pending flush's animation frame and timer.
+fn cancel_pending(i: &mut Inner) {
+    if let Some(w) = web_sys::window() {
+        if let Some(raf) = i.flush_raf.take() {
+            let _ = w.cancel_animation_frame(raf);
+        }
+        if let Some(timer) = i.flush_timer.take() {
+            w.clear_timeout_with_handle(timer);
+        }
+    }
+}
+
 fn flush(this: &Rc<RefCell<Inner>>) {
     let (frames, on_frames) = {
         let mut i = this.borrow_mut();
-        if let Some(w) = web_sys::window() {
-            if let Some(raf) = i.flush_raf.take() {
-                let _ = w.cancel_animation_frame(raf);
-            }
-            if let Some(timer) = i.flush_timer.take() {
-                w.clear_timeout_with_handle(timer);
-            }
-        }
+        cancel_pending(&mut i);
         i.flush_scheduled = false;
         i.queued_events = 0;
         (std::mem::take(&mut i.queue), i.handlers.on_frames.clone())
