@@ -34,6 +34,9 @@ const CONNECT_AT_ONCE: usize = 64;
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 /// The read buffer every connection shares.
 const READ_BUF: usize = 256 * 1024;
+/// See [`turn`]: the nap when fewer sockets than this were ready.
+const COALESCE: Duration = Duration::from_micros(200);
+const COALESCE_BELOW: usize = 32;
 /// A frame larger than this is a protocol error here (wirelab's snapshot is ~150 KB).
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -286,7 +289,9 @@ fn turn(
         Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
         Err(e) => return Err(format!("epoll: {e}")),
     }
+    let mut ready = 0;
     for ev in events.iter() {
+        ready += 1;
         let c = &mut conns[ev.token().0];
         if ev.is_writable() {
             c.on_writable(request);
@@ -294,6 +299,13 @@ fn turn(
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             c.on_readable(buf, sink);
         }
+    }
+    // A server writes its clients one after another, so waking for each socket costs a
+    // context switch per frame (a quarter of this tool's time at 1,000 clients). When few
+    // were ready, a short nap lets the rest of the round arrive first; it adds at most
+    // COALESCE to a latency measured against a 50 ms bar.
+    if ready > 0 && ready < COALESCE_BELOW {
+        std::thread::sleep(COALESCE);
     }
     Ok(())
 }
