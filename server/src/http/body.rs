@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use wirelab_shared::{EventKind, HttpExchange, Payload};
 
-use crate::app::App;
+use super::serve::ConnCtx;
 
 /// Bytes of the pattern `/_/bytes/{n}` sends, one frame at a time.
 const CHUNK: usize = 64 * 1024;
@@ -71,8 +72,8 @@ impl Content {
 
 /// An exchange waiting for its body to be sent.
 struct Pending {
-    /// Where to publish it.
-    app: Arc<App>,
+    /// Its connection (which counts it finished), and the lab to publish it to.
+    ctx: Arc<ConnCtx>,
     /// Everything but `total_us`.
     exchange: Box<HttpExchange>,
     /// When the request arrived.
@@ -91,11 +92,16 @@ pub struct Reply {
 
 impl Reply {
     /// A body that publishes `exchange` once it has been sent.
-    pub fn new(content: Content, app: Arc<App>, exchange: HttpExchange, start: Instant) -> Reply {
+    pub fn new(
+        content: Content,
+        ctx: Arc<ConnCtx>,
+        exchange: HttpExchange,
+        start: Instant,
+    ) -> Reply {
         Reply {
             content,
             pending: Some(Pending {
-                app,
+                ctx,
                 exchange: Box::new(exchange),
                 start,
             }),
@@ -137,7 +143,8 @@ impl Drop for Reply {
         if let Some(p) = self.pending.take() {
             let mut exchange = p.exchange;
             exchange.total_us = p.start.elapsed().as_micros() as u64;
-            p.app.hub.publish(EventKind::Http(exchange));
+            p.ctx.app.hub.publish(EventKind::Http(exchange));
+            p.ctx.finished.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -177,26 +184,36 @@ pub fn head(
     len: u64,
     keep_alive: bool,
 ) -> (HeaderMap, Vec<(String, String)>) {
-    let connection = HeaderValue::from_static(if keep_alive { "keep-alive" } else { "close" });
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let date = date_value();
+    let length = HeaderValue::from(len);
+    // The pairs straight from the values (what `pairs(&map)` gives, without walking it).
+    let text = vec![
+        ("content-type".to_owned(), value_text(&content_type)),
+        ("date".to_owned(), value_text(&date)),
+        ("connection".to_owned(), connection.to_owned()),
+        ("content-length".to_owned(), value_text(&length)),
+    ];
     let mut map = HeaderMap::with_capacity(4);
     map.insert(header::CONTENT_TYPE, content_type);
-    map.insert(header::DATE, date_value());
-    map.insert(header::CONNECTION, connection);
-    map.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    let text = pairs(&map);
+    map.insert(header::DATE, date);
+    map.insert(header::CONNECTION, HeaderValue::from_static(connection));
+    map.insert(header::CONTENT_LENGTH, length);
     (map, text)
+}
+
+/// A header value as text (bytes that are not UTF-8 replaced).
+fn value_text(v: &HeaderValue) -> String {
+    match v.to_str() {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    }
 }
 
 /// Headers as text pairs, in `HeaderMap` order (repeats kept).
 pub fn pairs(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
-        .map(|(k, v)| {
-            let value = match v.to_str() {
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            };
-            (k.as_str().to_owned(), value)
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), value_text(v)))
         .collect()
 }
 
@@ -229,5 +246,6 @@ mod tests {
             head(HeaderValue::from_static("x"), 0, false).1[2].1,
             "close"
         );
+        assert_eq!(pairs, super::pairs(&map), "the pairs are what is sent");
     }
 }

@@ -88,7 +88,7 @@ pub async fn handle(
     };
     http.recent.keep(Saved::new(id, parts, &body, http.snaplen));
 
-    let mut resp = Response::new(Reply::new(answer.content, app.clone(), exchange, start));
+    let mut resp = Response::new(Reply::new(answer.content, ctx.clone(), exchange, start));
     *resp.status_mut() = answer.status;
     *resp.headers_mut() = headers;
     Ok(resp)

@@ -47,8 +47,12 @@ use crate::hub::lock;
 pub use replay::replay;
 pub use serve::run;
 
-/// A client has this long to send a request's head (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection on which no exchange is in progress and none started for this long (one
+/// to two periods of it) is closed: an idle keep-alive connection, or a client that never
+/// finishes a request's head (slowloris). Checked by one timer per connection
+/// (`serve::watchdog`), where hyper's `header_read_timeout` set a timer for every
+/// request (an allocation, a clock read and a timer-wheel insert and removal each).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Handle on the HTTP service.
 pub struct Http {
@@ -81,7 +85,7 @@ impl Http {
         builder
             .keep_alive(true)
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(None); // serve::watchdog does it per connection
         Http {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, HttpExchange};
 
-use super::{body, inspect};
+use super::{IDLE_TIMEOUT, body, inspect};
 use crate::app::App;
 use crate::hub::{counters::add, lock, now_us};
 
@@ -49,6 +49,9 @@ pub struct ConnCtx {
     pub peer: String,
     /// Requests so far on this connection: the next exchange's `seq_on_conn` - 1.
     pub requests: Arc<AtomicU64>,
+    /// Exchanges whose response has been sent (or dropped): fewer than `requests` while
+    /// one is in progress.
+    pub finished: AtomicU64,
     /// Set when the lab itself opened this connection to replay that exchange.
     pub replay_of: Option<u64>,
 }
@@ -101,6 +104,7 @@ async fn serve_conn(
         id,
         peer: entry.peer.clone(),
         requests,
+        finished: AtomicU64::new(0),
         replay_of,
     });
     lock(&http.conns).insert(id, entry);
@@ -118,6 +122,10 @@ async fn serve_conn(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        _ = watchdog(&ctx) => {
+            tracing::debug!(conn = id, %peer, "http connection idle for {IDLE_TIMEOUT:?}: closed");
+            Ok(())
+        }
         _ = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             tokio::time::timeout(GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
@@ -129,6 +137,24 @@ async fn serve_conn(
         Err(e) => tracing::debug!(conn = id, %peer, "http connection ended: {e}"),
     }
     lock(&http.conns).remove(&id);
+}
+
+/// Returns once a whole [`IDLE_TIMEOUT`] went by with no exchange in progress on `ctx` and
+/// none started (so 30 to 60 s after the last one ended, or after a head that never
+/// completes began). One timer per connection, not per request.
+async fn watchdog(ctx: &ConnCtx) {
+    let start = tokio::time::Instant::now() + IDLE_TIMEOUT;
+    let mut tick = tokio::time::interval_at(start, IDLE_TIMEOUT);
+    let mut last = ctx.requests.load(Ordering::Relaxed);
+    loop {
+        tick.tick().await;
+        let started = ctx.requests.load(Ordering::Relaxed);
+        let finished = ctx.finished.load(Ordering::Relaxed);
+        if started == last && finished >= started {
+            return;
+        }
+        last = started;
+    }
 }
 
 /// A request hyper could not parse: hyper has answered it (400, or 431/414 for a head
