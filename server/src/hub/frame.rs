@@ -112,7 +112,7 @@ pub fn events_text_spans<'a>(
             out.push(b',');
         }
         let start = out.len();
-        serde_json::to_writer(&mut out, ev).expect("events serialize");
+        super::json::write_event(&mut out, ev);
         spans.push(start..out.len());
     }
     out.extend_from_slice(b"]}");

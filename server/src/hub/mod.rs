@@ -7,6 +7,7 @@
 
 pub mod counters;
 pub mod frame;
+pub mod json;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
