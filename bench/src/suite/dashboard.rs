@@ -547,8 +547,8 @@ fn wait_for(limit: Duration, mut f: impl FnMut() -> Result<bool, String>) -> Res
     })
 }
 
-/// A headless Chromium pinned to the load core, with its DevTools port open; killed and
-/// its profile removed on drop.
+/// A headless Chromium pinned to the load core at niceness -10, with its DevTools port
+/// open; killed and its profile removed on drop.
 struct Browser {
     child: Child,
     profile: PathBuf,
@@ -559,8 +559,11 @@ impl Browser {
         let profile =
             std::env::temp_dir().join(format!("wirelab-bench-chromium-{}-{i}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
-        let child = Command::new("taskset")
-            .args(["-c", LOAD_CORE])
+        // Pinned and at the suite's niceness, but never under `--rt`'s SCHED_FIFO: Chromium's
+        // threads on one core then wait on each other forever, and the FIFO ones starve the
+        // whole machine (seen: a load average of 113 and a run that never finished).
+        let child = Command::new("nice")
+            .args(["-n", "-10", "taskset", "-c", LOAD_CORE])
             .arg(chrome)
             .args([
                 "--headless",
