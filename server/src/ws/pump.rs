@@ -19,8 +19,8 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout};
 use wirelab_shared::{
-    CLOSE_IDLE, CLOSE_TOO_SLOW, Command, CommandKind, Event, EventKind, Hello, Limits,
-    PROTOCOL_VERSION, Payload, ServerMsg, Snapshot,
+    CLOSE_IDLE, CLOSE_TOO_SLOW, Command, CommandKind, Event, EventKind, Hello, LabState, Limits,
+    PROTOCOL_VERSION, Payload, ServerMsg,
 };
 
 use crate::app::{App, bridge};
@@ -52,6 +52,8 @@ struct Pump<Si> {
     next_seq: u64,
     /// How long one write may wait on the client.
     stuck: Duration,
+    /// Where background commands answer (see [`Pump::replies_tx`]).
+    replies: Option<mpsc::Sender<Box<ServerMsg>>>,
 }
 
 impl<Si> Pump<Si>
@@ -122,7 +124,7 @@ where
     async fn on_text(
         &mut self,
         text: Utf8Bytes,
-        replies: &mpsc::Sender<ServerMsg>,
+        replies: &mut Option<mpsc::Receiver<Box<ServerMsg>>>,
     ) -> Result<(), End> {
         if !text.trim_start().starts_with('{') {
             self.plain_message(text.as_bytes());
@@ -164,7 +166,7 @@ where
                 };
                 self.send_msg(&ack).await
             }
-            kind => match replies.clone().try_reserve_owned() {
+            kind => match self.replies_tx(replies).try_reserve_owned() {
                 Ok(permit) => {
                     let (app, client) = (self.app.clone(), self.stats.id);
                     tokio::spawn(async move {
@@ -178,7 +180,7 @@ where
                                 message,
                             },
                         };
-                        permit.send(reply);
+                        permit.send(Box::new(reply));
                     });
                     Ok(())
                 }
@@ -195,6 +197,21 @@ where
                 }
             },
         }
+    }
+
+    /// Where background commands send their answers: made with the first of them (an
+    /// idle client holds no channel).
+    fn replies_tx(
+        &mut self,
+        rx: &mut Option<mpsc::Receiver<Box<ServerMsg>>>,
+    ) -> mpsc::Sender<Box<ServerMsg>> {
+        self.replies
+            .get_or_insert_with(|| {
+                let (tx, new_rx) = mpsc::channel(MAX_IN_FLIGHT);
+                *rx = Some(new_rx);
+                tx
+            })
+            .clone()
     }
 
     /// A frame that is not a command: shown as this client's message and, with
@@ -241,8 +258,9 @@ pub async fn run<Si, St, E>(
         filter: 0,
         next_seq: sub.last_seq + 1,
         stuck: Duration::from_secs(app.config.ws_stuck_secs.max(1)),
+        replies: None,
     };
-    let (replies_tx, mut replies) = mpsc::channel(MAX_IN_FLIGHT);
+    let mut replies: Option<mpsc::Receiver<Box<ServerMsg>>> = None;
     let idle = Duration::from_secs(app.config.ws_idle_secs.max(3));
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 3, idle / 3);
     let mut last_heard = Instant::now();
@@ -250,13 +268,14 @@ pub async fn run<Si, St, E>(
 
     let end = async {
         pump.send_msg(&hello(&app, stats.id)).await?;
-        let snapshot = Snapshot {
-            state: app.lab_state(),
-            backlog: trim_backlog(sub.backlog),
-            resumed_from: sub.resumed_from,
-            last_seq: sub.last_seq,
-        };
-        pump.send_msg(&ServerMsg::Snapshot(Box::new(snapshot))).await?;
+        let text = snapshot_text(
+            &app.lab_state(),
+            trimmed(&sub.backlog),
+            sub.resumed_from,
+            sub.last_seq,
+        );
+        drop(sub.backlog);
+        pump.send(Message::Text(text)).await?;
         loop {
             tokio::select! {
                 biased;
@@ -280,7 +299,7 @@ pub async fn run<Si, St, E>(
                     add(&app.hub.counters.ws_frames_in, 1);
                     add(&app.hub.counters.ws_bytes_in, len as u64);
                     match msg {
-                        Message::Text(text) => pump.on_text(text, &replies_tx).await?,
+                        Message::Text(text) => pump.on_text(text, &mut replies).await?,
                         Message::Binary(bytes) => pump.plain_message(&bytes),
                         Message::Close(frame) => {
                             let (code, reason) = frame
@@ -291,7 +310,7 @@ pub async fn run<Si, St, E>(
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                Some(reply) = replies.recv() => pump.send_msg(&reply).await?,
+                Some(reply) = next_reply(&mut replies) => pump.send_msg(&reply).await?,
                 frame = rx.recv() => match frame {
                     Ok(frame) => pump.deliver(frame).await?,
                     // The gap shows in the next batch's seq: `deliver` reports it.
@@ -336,6 +355,14 @@ pub async fn run<Si, St, E>(
     });
 }
 
+/// The next answer of a background command; never, while none was started.
+async fn next_reply(rx: &mut Option<mpsc::Receiver<Box<ServerMsg>>>) -> Option<Box<ServerMsg>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Maps a read error to the close it deserves: 1009 for a message over the limit, 1007
 /// for text that is not UTF-8, 1002 for broken framing.
 fn classify_error(e: &impl Display) -> End {
@@ -377,18 +404,105 @@ pub fn hello(app: &App, client: u64) -> ServerMsg {
     })
 }
 
-/// Keeps the newest events that fit in [`SNAPSHOT_BUDGET`] bytes of payload.
-fn trim_backlog(backlog: Vec<Arc<Event>>) -> Vec<Event> {
+/// The newest events that fit in [`SNAPSHOT_BUDGET`] bytes of payload.
+fn trimmed(backlog: &[Arc<Event>]) -> &[Arc<Event>] {
     let mut budget = SNAPSHOT_BUDGET;
-    let mut kept: Vec<Event> = Vec::with_capacity(backlog.len());
+    let mut start = backlog.len();
     for ev in backlog.iter().rev() {
         let cost = ev.kind.payload().map_or(0, |p| p.data.len()) + 128;
         if cost > budget {
             break;
         }
         budget -= cost;
-        kept.push((**ev).clone());
+        start -= 1;
     }
-    kept.reverse();
-    kept
+    &backlog[start..]
+}
+
+/// The `snapshot` frame, serialized straight from the hub's events (the same JSON as
+/// `ServerMsg::Snapshot`, without a deep copy of the backlog first).
+fn snapshot_text(
+    state: &LabState,
+    backlog: &[Arc<Event>],
+    resumed_from: Option<u64>,
+    last_seq: u64,
+) -> Utf8Bytes {
+    struct Events<'a>(&'a [Arc<Event>]);
+    impl serde::Serialize for Events<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|e| &**e))
+        }
+    }
+    #[derive(serde::Serialize)]
+    #[serde(tag = "type", rename = "snapshot")]
+    struct SnapshotOut<'a> {
+        state: &'a LabState,
+        backlog: Events<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed_from: Option<u64>,
+        last_seq: u64,
+    }
+    let out = SnapshotOut {
+        state,
+        backlog: Events(backlog),
+        resumed_from,
+        last_seq,
+    };
+    serde_json::to_string(&out)
+        .expect("snapshots serialize")
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wirelab_shared::Snapshot;
+
+    #[test]
+    fn the_snapshot_text_is_what_the_shared_type_reads() {
+        let events: Vec<Arc<Event>> = (1..=3)
+            .map(|seq| {
+                Arc::new(Event {
+                    seq,
+                    ts_us: 10 * seq,
+                    kind: EventKind::Chat {
+                        from: "ws#1".into(),
+                        text: format!("hi {seq}"),
+                    },
+                })
+            })
+            .collect();
+        let state = LabState::default();
+        for resumed_from in [None, Some(1)] {
+            let text = snapshot_text(&state, &events[1..], resumed_from, 3);
+            let expected = ServerMsg::Snapshot(Box::new(Snapshot {
+                state: state.clone(),
+                backlog: events[1..].iter().map(|e| (**e).clone()).collect(),
+                resumed_from,
+                last_seq: 3,
+            }));
+            assert_eq!(text.as_str(), serde_json::to_string(&expected).unwrap());
+            let back: ServerMsg = serde_json::from_str(text.as_str()).unwrap();
+            assert_eq!(back, expected);
+        }
+    }
+
+    #[test]
+    fn the_backlog_is_trimmed_to_the_budget_newest_first() {
+        let big = |seq| {
+            Arc::new(Event {
+                seq,
+                ts_us: 0,
+                kind: EventKind::WsMessage {
+                    client: 1,
+                    peer: "p".into(),
+                    size: 0,
+                    payload: Payload::capture(&vec![b'a'; 3 << 20], 4 << 20),
+                },
+            })
+        };
+        let events: Vec<_> = (1..=4).map(big).collect();
+        let kept = trimmed(&events);
+        assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+    }
 }
