@@ -136,7 +136,7 @@ enum Health {
 }
 
 /// What a commit hands back: the connection (when it still works), the parts it was
-/// given, and how it went.
+/// given when they were not recorded (to try again), and how it went.
 type Done = (Option<WriteConn>, Vec<Part>, rusqlite::Result<usize>);
 /// A commit for the recorder thread.
 type Job = Box<dyn FnOnce() -> Done + Send>;
@@ -321,6 +321,9 @@ impl Writer {
                 },
             };
             let result = conn.with(|c| commit(c, &parts));
+            // Recorded events are freed here, not in one go on a worker (thousands of
+            // frees there paused every request for milliseconds).
+            let parts = if result.is_ok() { Vec::new() } else { parts };
             (Some(conn), parts, result)
         });
         slot.job = Some(job);
@@ -347,7 +350,6 @@ impl Writer {
             Ok(_) => {
                 self.conn = conn;
                 add(&self.hub.counters.stored, count as u64);
-                drop(parts);
                 if self.health == Health::Failing {
                     self.health = Health::Recording;
                     tracing::info!("recording works again");
