@@ -485,7 +485,7 @@ fn tcp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         for _ in 0..ctx.runs {
             let port = IPERF.to_string();
             let server = Server::start(&["iperf3", "-s", "-p", &port], &[], &ctx.root, IPERF)?;
-            let out = procs::pinned(procs::LOAD_CORE)
+            let out = procs::scheduled(procs::LOAD_CORE)
                 .args([
                     "iperf3",
                     "-c",

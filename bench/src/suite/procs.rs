@@ -22,10 +22,10 @@ pub(crate) const LOAD_CORE: &str = "1";
 /// the program at the usual priority.)
 const NICENESS: &str = "-10";
 
-/// `--rt`: run under SCHED_FIFO instead (see [`pinned`]).
+/// `--rt`: run under SCHED_FIFO instead (see [`scheduled`]).
 static REALTIME: AtomicBool = AtomicBool::new(false);
 
-/// Makes [`pinned`] use SCHED_FIFO priority 1 (`chrt -f 1`).
+/// Makes [`scheduled`] use SCHED_FIFO priority 1 (`chrt -f 1`).
 pub(crate) fn set_realtime(on: bool) {
     REALTIME.store(on, Ordering::Relaxed);
 }
@@ -39,20 +39,27 @@ pub(crate) fn scheduling() -> String {
     }
 }
 
-/// The start of every command the suite runs: `nice -n -10 taskset -c <core>`, or with
-/// `--rt` `chrt -f 1 taskset -c <core>`. Niceness does not hold off work in other cgroups
-/// (on the shared machine this was written on, compiles elsewhere still took ~40% of the
-/// server's core and tripled the fan-out's latency); SCHED_FIFO does, and the kernel's RT
-/// throttling (95% of each second by default) still leaves the other programs a little.
+/// `nice -n -10 taskset -c <core>`: for programs that must never run real-time, whatever
+/// `--rt` says (a browser: its renderer can keep a core busy for minutes, and under
+/// SCHED_FIFO the kernel's throttling would leave everything else on that core 5%).
 pub(crate) fn pinned(core: &str) -> Command {
+    let mut c = Command::new("nice");
+    c.args(["-n", NICENESS, "taskset", "-c", core]);
+    c
+}
+
+/// The start of the suite's servers and load generators: [`pinned`], or with `--rt`
+/// `chrt -f 1 taskset -c <core>`. Niceness does not hold off work in other cgroups (on the
+/// shared machine this was written on, compiles elsewhere still took ~40% of the server's
+/// core and tripled the fan-out's latency); SCHED_FIFO does. Under it, threads a server
+/// lowers with nice (wirelab's recorder) still run at the same real-time priority.
+pub(crate) fn scheduled(core: &str) -> Command {
     if REALTIME.load(Ordering::Relaxed) {
         let mut c = Command::new("chrt");
         c.args(["-f", "1", "taskset", "-c", core]);
         c
     } else {
-        let mut c = Command::new("nice");
-        c.args(["-n", NICENESS, "taskset", "-c", core]);
-        c
+        pinned(core)
     }
 }
 
@@ -69,7 +76,7 @@ impl Server {
         cwd: &Path,
         port: u16,
     ) -> Result<Server, String> {
-        let mut c = pinned(SERVER_CORE);
+        let mut c = scheduled(SERVER_CORE);
         c.args(cmd).current_dir(cwd);
         for (k, v) in env {
             c.env(k, v);
@@ -121,7 +128,7 @@ pub(crate) fn load(
     args: &[String],
     limit: Duration,
 ) -> Result<HashMap<String, String>, String> {
-    let mut child = pinned(LOAD_CORE)
+    let mut child = scheduled(LOAD_CORE)
         .arg(bench)
         .args(args)
         .stdin(Stdio::null())
@@ -170,7 +177,7 @@ impl Held {
         args: &[String],
         limit: Duration,
     ) -> Result<(Held, String), String> {
-        let mut child = pinned(LOAD_CORE)
+        let mut child = scheduled(LOAD_CORE)
             .arg(bench)
             .args(args)
             .stdin(Stdio::piped())
@@ -269,7 +276,7 @@ pub(crate) struct Wrk {
 
 /// Runs `wrk -t1 -c64 --latency` pinned to [`LOAD_CORE`].
 pub(crate) fn wrk(port: u16, secs: u32) -> Result<Wrk, String> {
-    let out = pinned(LOAD_CORE)
+    let out = scheduled(LOAD_CORE)
         .args(["wrk", "-t1", "-c64", "--latency"])
         .arg(format!("-d{secs}s"))
         .arg(format!("http://127.0.0.1:{port}/"))
