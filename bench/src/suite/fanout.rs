@@ -151,8 +151,17 @@ fn fan_run(
         || udp_rcvbuf_errors().saturating_sub(kernel0),
         |(_, drops)| drops,
     );
+    // A server that fell far behind may take a while to answer (5 s a try).
     let hub_drops = if wl {
-        metric(DASH, dropped)?.saturating_sub(hub0)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match metric(DASH, dropped) {
+                Ok(n) => break n.saturating_sub(hub0),
+                Err(e) if tries == 3 => return Err(e),
+                Err(_) => {}
+            }
+        }
     } else {
         0
     };

@@ -237,12 +237,13 @@ impl Drop for Held {
 
 /// `GET path` over HTTP/1.0: (status, body).
 pub(crate) fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let fail = |e: std::io::Error| format!("GET {path} on port {port}: {e}");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(fail)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+        .map_err(fail)?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(fail)?;
     let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    s.read_to_string(&mut text).map_err(fail)?;
     let status = text
         .split_whitespace()
         .nth(1)
