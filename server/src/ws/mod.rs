@@ -20,16 +20,24 @@ pub mod upgrade;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use axum::extract::ws::Utf8Bytes;
 use wirelab_shared::WsClientInfo;
 
 use crate::hub::lock;
+
+/// How long a `snapshot` frame is handed to new clients that start at the same `seq`:
+/// its `state` is at most this old (the live `state` frames follow once a second).
+pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
 
 /// The connected clients, for the WebSocket panel and the limit.
 #[derive(Default)]
 pub struct Clients {
     clients: Mutex<HashMap<u64, Arc<ClientStats>>>,
     next_id: AtomicU64,
+    /// The last fresh snapshot: its `last_seq`, when it was made, its text.
+    snapshot: Mutex<Option<(u64, Instant, Utf8Bytes)>>,
 }
 
 /// One client's identity and figures, updated by its pump.
@@ -59,6 +67,24 @@ impl Clients {
         let stats = Arc::new(stats);
         clients.insert(stats.id, stats.clone());
         Some(stats)
+    }
+
+    /// The `snapshot` frame for a client starting after `last_seq` (not resuming): the
+    /// one made for an earlier client when it starts at the same `seq` and is younger than
+    /// [`SNAPSHOT_REUSE`], else `make()`'s. A burst of connections shares one text (the
+    /// backlog as JSON, up to 8 MiB) instead of each holding its own copy.
+    pub fn snapshot(&self, last_seq: u64, make: impl FnOnce() -> Utf8Bytes) -> Utf8Bytes {
+        let mut cached = lock(&self.snapshot);
+        if let Some((seq, at, text)) = &*cached
+            && *seq == last_seq
+            && at.elapsed() < SNAPSHOT_REUSE
+        {
+            return text.clone();
+        }
+        // Made under the lock: clients arriving meanwhile wait and take this one.
+        let text = make();
+        *cached = Some((last_seq, Instant::now(), text.clone()));
+        text
     }
 
     /// Forgets a client.
@@ -113,5 +139,15 @@ mod tests {
         clients.leave(a.id);
         assert!(clients.join(2, ClientStats::default()).is_some());
         assert_eq!(clients.infos().len(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_is_shared_only_at_the_same_seq() {
+        let clients = Clients::default();
+        let a = clients.snapshot(5, || "five".into());
+        assert_eq!(a, "five");
+        assert_eq!(clients.snapshot(5, || "again".into()), "five", "reused");
+        assert_eq!(clients.snapshot(6, || "six".into()), "six", "a later seq");
+        assert_eq!(clients.snapshot(5, || "five'".into()), "five'", "not kept");
     }
 }

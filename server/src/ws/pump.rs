@@ -268,12 +268,18 @@ pub async fn run<Si, St, E>(
 
     let end = async {
         pump.send_msg(&hello(&app, stats.id)).await?;
-        let text = snapshot_text(
-            &app.lab_state(),
-            trimmed(&sub.backlog),
-            sub.resumed_from,
-            sub.last_seq,
-        );
+        let make = || {
+            snapshot_text(
+                &app.lab_state(),
+                trimmed(&sub.backlog),
+                sub.resumed_from,
+                sub.last_seq,
+            )
+        };
+        let text = match sub.resumed_from {
+            None => app.ws.snapshot(sub.last_seq, make),
+            Some(_) => make(),
+        };
         drop(sub.backlog);
         pump.send(Message::Text(text)).await?;
         loop {
