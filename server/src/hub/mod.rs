@@ -10,6 +10,7 @@ pub mod frame;
 pub mod json;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -72,6 +73,9 @@ pub struct Hub {
     backlog_cap: usize,
     /// Consumers of every batch besides the clients (the recorder), each bounded.
     taps: Mutex<Vec<mpsc::Sender<EventBatch>>>,
+    /// Events in batches a tap could not take (also counted in `store_errors`: the one tap
+    /// is the recorder's).
+    tap_lost: AtomicU64,
     /// The lab's counters.
     pub counters: AtomicCounters,
 }
@@ -104,6 +108,7 @@ impl Hub {
             }),
             backlog_cap: backlog,
             taps: Mutex::new(Vec::new()),
+            tap_lost: AtomicU64::new(0),
             counters: AtomicCounters::default(),
         }
     }
@@ -139,13 +144,18 @@ impl Hub {
         let _ = self.tx.send(frame);
     }
 
+    /// Events lost to taps so far (batches a full tap could not take).
+    pub fn tap_lost(&self) -> u64 {
+        self.tap_lost.load(Ordering::Relaxed)
+    }
+
     /// Number of connected subscribers.
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }
 
     /// Adds a consumer of every batch (bounded by `cap` batches; what it can't take is
-    /// dropped and it must count that itself).
+    /// dropped, and counted in [`Hub::tap_lost`] and `store_errors`).
     pub fn tap(&self, cap: usize) -> mpsc::Receiver<EventBatch> {
         let (tx, rx) = mpsc::channel(cap);
         lock(&self.taps).push(tx);
@@ -223,8 +233,13 @@ impl Hub {
                 let _ = self.tx.send(frame);
             }
             for tap in lock(&self.taps).iter() {
-                // A full tap counts its own losses (it sees the gap in seq).
-                let _ = tap.try_send(for_taps.clone());
+                // Never wait for a tap: what it can't take is lost to it, and counted now
+                // (not when a later batch shows the gap, which may never come).
+                if tap.try_send(for_taps.clone()).is_err() {
+                    let n = chunk.len() as u64;
+                    counters::add(&self.counters.store_errors, n);
+                    self.tap_lost.fetch_add(n, Ordering::Relaxed);
+                }
             }
         }
     }
