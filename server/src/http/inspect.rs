@@ -19,7 +19,6 @@ use wirelab_shared::{HttpExchange, Payload};
 
 use super::body::{self, Reply};
 use super::helpers;
-use super::replay::Saved;
 use super::serve::ConnCtx;
 use crate::hub::counters::add;
 
@@ -86,7 +85,6 @@ pub async fn handle(
         total_us: 0,
         replay_of: ctx.replay_of,
     };
-    http.recent.keep(Saved::new(id, parts, &body, http.snaplen));
 
     let mut resp = Response::new(Reply::new(answer.content, ctx.clone(), exchange, start));
     *resp.status_mut() = answer.status;

@@ -11,7 +11,8 @@
 //!   (so `total_us` covers the body), and the response headers (`Date` cached per second).
 //! - [`helpers`]: `/_/status/{code}`, `/_/delay/{ms}`, `/_/echo`, `/_/bytes/{n}`,
 //!   `/_/headers`; every other target gets the seed's `Hello World\n`.
-//! - [`replay`]: the last [`replay::KEEP`] requests, and sending one again from the server.
+//! - [`replay`]: sending an exchange's request again from the server, rebuilt from its
+//!   event.
 //!
 //! ## What `curl -v` shows, next to the seed's transcript
 //! Node answers `content-type: text/plain`, `Date`, `Connection: keep-alive` and
@@ -69,8 +70,6 @@ pub struct Http {
     snaplen: usize,
     /// Largest request body accepted (`--max-http-body`); 413 past it.
     max_body: usize,
-    /// The last requests, for `http_replay`.
-    recent: replay::Recent,
     /// Replays on their way: the replaying client's local address → the exchange it
     /// replays, taken when the connection is accepted.
     replays: Mutex<HashMap<SocketAddr, u64>>,
@@ -93,7 +92,6 @@ impl Http {
             malformed: AtomicU64::new(0),
             snaplen: config.snaplen,
             max_body: config.max_http_body,
-            recent: replay::Recent::new(replay::KEEP),
             replays: Mutex::new(HashMap::new()),
             builder,
         }

@@ -1,30 +1,32 @@
-//! Replay: the last [`KEEP`] requests are kept (bodies only up to the snaplen), and
-//! `http_replay` sends one again from the server to the lab's own HTTP service. The new
-//! exchange carries `replay_of`: the replaying connection is registered by its local
-//! address before it connects, and the service looks that address up when it accepts.
+//! Replay: `http_replay` rebuilds an exchange's request from its event, still in the hub's
+//! backlog (bodies only up to the snaplen, as captured), and sends it again from the
+//! server to the lab's own HTTP service. Nothing is kept per request for it (keeping each
+//! request's parts, and dropping them 1,000 requests later, cold, cost the service 4% of
+//! its time). The new exchange carries `replay_of`: the replaying connection is
+//! registered by its local address before it connects, and the service looks that
+//! address up when it accepts.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::http::request::Parts;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Uri, Version};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpSocket;
 
-use super::inspect::ReadBody;
+use wirelab_shared::{Event, EventKind, HttpExchange};
+
 use super::{Http, own_addr};
 use crate::app::App;
 use crate::hub::lock;
 
-/// Requests kept for replay.
-pub const KEEP: usize = 1000;
 /// A replay gives up after this long (the longest helper, `/_/delay`, takes 10 s).
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// One kept request.
+/// A request to send again.
 #[derive(Clone)]
 pub struct Saved {
     /// The exchange it belongs to.
@@ -42,53 +44,34 @@ pub struct Saved {
 }
 
 impl Saved {
-    /// Keeps request `parts` with `body`. A body kept is copied into its own buffer, so
-    /// a kept request never pins a larger read buffer.
-    pub fn new(id: u64, parts: Parts, body: &ReadBody, snaplen: usize) -> Saved {
-        let whole = !body.over && body.error.is_none() && body.bytes.len() <= snaplen;
-        Saved {
-            id,
-            method: parts.method,
-            uri: parts.uri,
-            version: parts.version,
-            headers: parts.headers,
-            body: match whole && !body.bytes.is_empty() {
-                true => Bytes::copy_from_slice(&body.bytes),
-                false => Bytes::new(),
-            },
-            body_size: body.size,
-            cut: !whole,
+    /// The request of recorded exchange `x`, rebuilt (hyper had lower-cased the header
+    /// names already; the body is whole unless the snaplen cut it, which `cut` says).
+    pub fn of_exchange(x: &HttpExchange) -> Result<Saved, String> {
+        let bad = |what: &str| format!("exchange #{}'s recorded {what} is not valid HTTP", x.id);
+        let method = Method::from_bytes(x.method.as_bytes()).map_err(|_| bad("method"))?;
+        let uri: Uri = x.target.parse().map_err(|_| bad("target"))?;
+        let version = match x.version.as_str() {
+            "HTTP/1.0" => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &x.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("header name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| bad("header value"))?;
+            headers.append(name, value);
         }
-    }
-}
-
-/// The last requests, one slot per `id % KEEP`: a request locks only its own slot.
-pub struct Recent {
-    /// The slots.
-    slots: Box<[Mutex<Option<Saved>>]>,
-}
-
-impl Recent {
-    /// Room for `n` requests.
-    pub fn new(n: usize) -> Recent {
-        Recent {
-            slots: (0..n.max(1)).map(|_| Mutex::new(None)).collect(),
-        }
-    }
-
-    fn slot(&self, id: u64) -> &Mutex<Option<Saved>> {
-        &self.slots[(id % self.slots.len() as u64) as usize]
-    }
-
-    /// Keeps `saved`, forgetting the request `KEEP` exchanges older.
-    pub fn keep(&self, saved: Saved) {
-        let old = lock(self.slot(saved.id)).replace(saved);
-        drop(old); // freed outside the lock
-    }
-
-    /// Exchange `id`'s request, if it is still kept.
-    pub fn get(&self, id: u64) -> Option<Saved> {
-        lock(self.slot(id)).as_ref().filter(|s| s.id == id).cloned()
+        let body = x.body.bytes();
+        let cut = x.body.cut > 0 || (body.len() as u64) < x.body_size;
+        Ok(Saved {
+            id: x.id,
+            method,
+            uri,
+            version,
+            headers,
+            body: if cut { Bytes::new() } else { body.into() },
+            body_size: x.body_size,
+            cut,
+        })
     }
 }
 
@@ -107,10 +90,18 @@ impl Drop for Registered<'_> {
 /// Sends exchange `exchange`'s request again, from the server to its own HTTP service;
 /// the answer is a new exchange with `replay_of`. The ack gives the new status.
 pub async fn replay(app: &Arc<App>, exchange: u64) -> Result<String, String> {
-    let saved = app.http.recent.get(exchange).ok_or_else(|| {
-        format!("exchange #{exchange} is not among the last {KEEP} requests the lab keeps")
+    let is_it = |e: &Event| matches!(&e.kind, EventKind::Http(x) if x.id == exchange);
+    let event = app.hub.find_latest(is_it).ok_or_else(|| {
+        format!(
+            "exchange #{exchange} is not among the last {} events the lab keeps (replay it \
+             by its seq: recorded events are replayed from the store)",
+            app.config.backlog
+        )
     })?;
-    replay_saved(app, saved).await
+    let EventKind::Http(x) = &event.kind else {
+        unreachable!("find_latest matched an HTTP exchange")
+    };
+    replay_saved(app, Saved::of_exchange(x)?).await
 }
 
 /// Sends `saved` again, as [`replay`] does (the recorder calls this with a request it
@@ -181,4 +172,43 @@ async fn send(
         .await
         .map_err(|e| e.to_string())?;
     Ok((status, body.to_bytes().len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wirelab_shared::Payload;
+
+    #[test]
+    fn an_exchange_is_rebuilt_whole_or_said_to_be_cut() {
+        let x = HttpExchange {
+            id: 3,
+            method: "POST".into(),
+            target: "/form?a=1".into(),
+            version: "HTTP/1.0".into(),
+            headers: vec![("x-a".into(), "1".into()), ("x-a".into(), "2".into())],
+            body: Payload::capture(b"hello", 64),
+            body_size: 5,
+            ..Default::default()
+        };
+        let s = Saved::of_exchange(&x).unwrap();
+        assert_eq!((s.method, s.version), (Method::POST, Version::HTTP_10));
+        assert_eq!(s.uri, "/form?a=1");
+        assert_eq!(s.headers.get_all("x-a").iter().count(), 2);
+        assert_eq!((&s.body[..], s.cut), (&b"hello"[..], false));
+        let cut = HttpExchange {
+            body: Payload::capture(b"hello", 2),
+            ..x
+        };
+        let s = Saved::of_exchange(&cut).unwrap();
+        assert!(s.cut && s.body.is_empty());
+        let bad = HttpExchange {
+            method: "BAD METHOD".into(),
+            ..Default::default()
+        };
+        let Err(e) = Saved::of_exchange(&bad) else {
+            panic!("a bad method was accepted")
+        };
+        assert!(e.contains("method"), "{e}");
+    }
 }

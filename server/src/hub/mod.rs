@@ -71,6 +71,8 @@ pub struct Hub {
     backlog: Mutex<Backlog>,
     /// How many events `backlog` keeps.
     backlog_cap: usize,
+    /// The first `seq` of this run (the backlog may start with events of an earlier one).
+    first_seq: u64,
     /// Consumers of every batch besides the clients (the recorder), each bounded.
     taps: Mutex<Vec<mpsc::Sender<EventBatch>>>,
     /// Events in batches a tap could not take (also counted in `store_errors`: the one tap
@@ -107,6 +109,7 @@ impl Hub {
                 last_seq: first_seq.max(1) - 1,
             }),
             backlog_cap: backlog,
+            first_seq: first_seq.max(1),
             taps: Mutex::new(Vec::new()),
             tap_lost: AtomicU64::new(0),
             counters: AtomicCounters::default(),
@@ -210,6 +213,19 @@ impl Hub {
         backlog
             .events
             .get(seq.checked_sub(first)? as usize)
+            .cloned()
+    }
+
+    /// The newest event of this run (not one preloaded from before a restart) still in
+    /// the backlog for which `pred` holds.
+    pub fn find_latest(&self, pred: impl Fn(&Event) -> bool) -> Option<Arc<Event>> {
+        let backlog = lock(&self.backlog);
+        backlog
+            .events
+            .iter()
+            .rev()
+            .take_while(|e| e.seq >= self.first_seq)
+            .find(|e| pred(e))
             .cloned()
     }
 
@@ -365,6 +381,16 @@ mod tests {
             [9, 10]
         );
         assert_eq!(hub.find(8).map(|e| e.seq), Some(8));
+        assert!(
+            hub.find_latest(|_| true).is_none(),
+            "preloaded: not this run's"
+        );
+        hub.publish(chat("new"));
+        hub.publish(chat("newer"));
+        hub.flush();
+        let is_new =
+            |e: &Event| matches!(&e.kind, EventKind::Chat { text, .. } if text.starts_with("new"));
+        assert_eq!(hub.find_latest(is_new).map(|e| e.seq), Some(12));
 
         let gappy = Hub::new(11, 5, 4);
         gappy.preload([10, 8, 7].map(chat_ev));
