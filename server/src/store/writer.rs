@@ -223,11 +223,39 @@ impl Drop for Recorder {
 pub const RECORDER_NICE: i32 = 19;
 
 /// Sets the calling thread's nice value to [`RECORDER_NICE`] (Linux sets it per thread).
+/// A lab started under a real-time policy (the benchmark's `--rt` runs it under
+/// SCHED_FIFO) passes that policy to this thread too, where the nice value means nothing
+/// and a commit would hold the core until it ends: the thread first moves itself back to
+/// the normal policy with `chrt` (no safe system call wrapper exists for it).
 fn lower_priority() {
     let tid = rustix::thread::gettid();
+    if real_time() {
+        let moved = std::process::Command::new("chrt")
+            .args(["--other", "--pid", "0", &tid.as_raw_nonzero().to_string()])
+            .status();
+        if !moved.as_ref().is_ok_and(|s| s.success()) {
+            tracing::warn!(
+                "the recorder thread runs under a real-time policy and could not leave it \
+                 (chrt: {moved:?}): its commits may delay the services"
+            );
+        }
+    }
     if let Err(e) = rustix::process::setpriority_process(Some(tid), RECORDER_NICE) {
         tracing::warn!("the recorder thread keeps its priority: setpriority failed: {e}");
     }
+}
+
+/// Whether the calling thread runs under SCHED_FIFO or SCHED_RR (field 41 of its
+/// `/proc` stat line).
+fn real_time() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return false;
+    };
+    // The name (field 2) is in parentheses and may hold spaces: count after it.
+    let policy = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(41 - 3));
+    matches!(policy, Some("1" | "2"))
 }
 
 /// The writer's state between commits.
