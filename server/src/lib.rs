@@ -238,7 +238,8 @@ async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
             let full = ServerMsg::State(state.clone());
             state.ws = Vec::new();
             let others = ServerMsg::State(state);
-            app.hub.broadcast(hub::Frame::for_dashboards(&full, &others));
+            app.hub
+                .broadcast(hub::Frame::for_dashboards(&full, &others));
         }
     }
 }
