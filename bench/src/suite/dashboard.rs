@@ -476,37 +476,17 @@ fn run(ctx: &Ctx, chrome: &Path, i: usize, profile: Option<&str>) -> Result<Run,
 
 /// A release wirelab on this figure's ports, with the suite's flags, pinned to core 0.
 fn lab(ctx: &Ctx) -> Result<Server, String> {
-    for port in [DASH, HTTP, TCP, CDP_PORT] {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Err(format!(
-                "127.0.0.1:{port} is already taken (a lab or browser left over?)"
-            ));
-        }
+    if TcpStream::connect(("127.0.0.1", CDP_PORT)).is_ok() {
+        return Err(format!(
+            "127.0.0.1:{CDP_PORT} is already taken (a browser left over?)"
+        ));
     }
-    let w = ctx.wirelab.to_string_lossy();
-    let a = |p: u16| format!("127.0.0.1:{p}");
-    let (d, h, t, u) = (a(DASH), a(HTTP), a(TCP), a(UDP));
-    Server::start(
-        &[
-            &w,
-            "--ephemeral",
-            "--dashboard",
-            &d,
-            "--http",
-            &h,
-            "--tcp",
-            &t,
-            "--udp",
-            &u,
-            "--tcp-mode",
-            "sink",
-            "--udp-mode",
-            "sink",
-        ],
-        &[("RUST_LOG", "warn".to_owned())],
-        &ctx.root,
-        DASH,
-    )
+    ctx.wirelab_on(super::LabPorts {
+        dash: DASH,
+        http: HTTP,
+        tcp: TCP,
+        udp: UDP,
+    })
 }
 
 /// [`RATE`] datagrams a second for [`SECS`] s, on an absolute 10 ms schedule.

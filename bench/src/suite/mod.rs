@@ -45,11 +45,31 @@ struct Ctx {
     quick: bool,
 }
 
+/// The ports a lab listens on.
+#[derive(Clone, Copy)]
+struct LabPorts {
+    dash: u16,
+    http: u16,
+    tcp: u16,
+    udp: u16,
+}
+
 impl Ctx {
+    /// A release wirelab on the suite's ports.
     fn wirelab(&self) -> Result<Server, String> {
+        self.wirelab_on(LabPorts {
+            dash: DASH,
+            http: HTTP,
+            tcp: TCP,
+            udp: UDP,
+        })
+    }
+
+    /// A release wirelab on `ports`, with the flags every figure uses, pinned to core 0.
+    fn wirelab_on(&self, ports: LabPorts) -> Result<Server, String> {
         let w = self.wirelab.to_string_lossy();
         let a = |p: u16| format!("127.0.0.1:{p}");
-        let (d, h, t, u) = (a(DASH), a(HTTP), a(TCP), a(UDP));
+        let (d, h, t, u) = (a(ports.dash), a(ports.http), a(ports.tcp), a(ports.udp));
         Server::start(
             &[
                 &w,
@@ -71,7 +91,7 @@ impl Ctx {
             ],
             &[("RUST_LOG", "warn".to_owned())],
             &self.root,
-            DASH,
+            ports.dash,
         )
     }
 

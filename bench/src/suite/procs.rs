@@ -76,6 +76,14 @@ impl Server {
         cwd: &Path,
         port: u16,
     ) -> Result<Server, String> {
+        // Another suite (or a server left over) on the port would answer for this one.
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Err(format!(
+                "127.0.0.1:{port} is already taken before {} started: another benchmark \
+                 running, or a server left over? Run one suite at a time.",
+                cmd[0]
+            ));
+        }
         let mut c = scheduled(SERVER_CORE);
         c.args(cmd).current_dir(cwd);
         for (k, v) in env {
