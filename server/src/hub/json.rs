@@ -7,8 +7,6 @@
 //! per-field machinery: keys escaped one by one, a state machine per struct. The structs
 //! are destructured without `..`, so a new field does not compile until it is written here.
 
-use std::io::Write;
-
 use wirelab_shared::payload::Encoding;
 use wirelab_shared::{Event, EventKind, HttpExchange, Payload};
 
@@ -120,18 +118,8 @@ fn text(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A number in decimal.
-fn num(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let _ = out.write_all(&buf[i..]);
+fn num(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::TcpClose { detail, .. } => line(out, &[detail.as_deref().unwrap_or("")]),
         EventKind::TcpRefused { reason, .. } => line(out, &[reason]),
         EventKind::Http(x) => {
-            let mut status = [0u8; 5];
+            let mut status = itoa::Buffer::new();
             line(
                 out,
                 &[
@@ -126,7 +126,7 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
                     " ",
                     &x.version,
                     " ",
-                    status_text(x.status, &mut status),
+                    status.format(x.status),
                 ],
             );
             for (name, value) in x.headers.iter().chain(&x.resp_headers) {
@@ -147,20 +147,6 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         }
         _ => {}
     }
-}
-
-/// `n` in decimal, written into `buf` (a u16 has at most 5 digits).
-fn status_text(mut n: u16, buf: &mut [u8; 5]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -244,10 +230,5 @@ mod tests {
             let tag = format!(r#""type":"{}""#, kind_name(&kind));
             assert!(json.starts_with(&format!("{{{tag}")), "{json} vs {tag}");
         }
-        let mut buf = [0; 5];
-        assert_eq!(
-            [0, 7, 200, 65535].map(|n| status_text(n, &mut buf).to_owned()),
-            ["0", "7", "200", "65535"]
-        );
     }
 }
