@@ -75,6 +75,9 @@ impl Part {
     }
 }
 
+/// Rows inserted between two `yield_now`s in a commit (about 0.3 ms of work).
+const YIELD_EVERY: usize = 256;
+
 /// Commits the events of `parts` in one transaction, storing the JSON the hub wrote for
 /// each, and remembers the highest `seq`. Returns how many rows were new.
 pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> {
@@ -88,6 +91,7 @@ pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> 
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut text = String::new();
+        let mut rows = 0usize;
         for part in parts {
             let Some(batch) = &part.frame.batch else {
                 continue;
@@ -115,6 +119,12 @@ pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> 
                     json
                 ])?;
                 last = last.max(Some(ev.seq));
+                rows += 1;
+                if rows % YIELD_EVERY == 0 {
+                    // On a core the services keep busy, a long commit would hold it for
+                    // the scheduler's whole slice (ms of latency for every request).
+                    std::thread::yield_now();
+                }
             }
         }
         if let Some(last) = last {
