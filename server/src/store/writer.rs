@@ -120,7 +120,7 @@ pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> 
                 ])?;
                 last = last.max(Some(ev.seq));
                 rows += 1;
-                if rows % YIELD_EVERY == 0 {
+                if rows.is_multiple_of(YIELD_EVERY) {
                     // On a core the services keep busy, a long commit would hold it for
                     // the scheduler's whole slice (ms of latency for every request).
                     std::thread::yield_now();
