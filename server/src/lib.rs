@@ -7,6 +7,7 @@
 //! ## Layout
 //! - [`config`]: the flags (each also a `WIRELAB_*` variable).
 //! - [`app`]: [`App`], the shared state every task holds; `--bridge`.
+//! - [`backoff`]: the pause after failed `accept` calls, for the services' accept loops.
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
@@ -21,6 +22,7 @@
 //! own token.
 
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod export;
 pub mod http;

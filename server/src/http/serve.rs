@@ -22,12 +22,11 @@ use wirelab_shared::{EventKind, HttpExchange};
 
 use super::{IDLE_TIMEOUT, body, inspect};
 use crate::app::App;
+use crate::backoff::Backoff;
 use crate::hub::{counters::add, lock, now_us};
 
 /// How long open connections get to finish their exchange once the lab stops.
 const GRACE: Duration = Duration::from_secs(2);
-/// Longest pause after failed `accept` calls (out of file descriptors, say).
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One open connection in the table behind `Http::conns`.
 pub struct ConnEntry {
@@ -60,7 +59,7 @@ pub struct ConnCtx {
 /// finish the exchange they are in.
 pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
     let conns = TaskTracker::new();
-    let mut backoff = Duration::from_millis(5);
+    let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -68,13 +67,13 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
         };
         match accepted {
             Ok((stream, peer)) => {
-                backoff = Duration::from_millis(5);
+                backoff.reset();
                 conns.spawn(serve_conn(app.clone(), stream, peer, shutdown.clone()));
             }
             Err(e) => {
-                tracing::warn!("http accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let pause = backoff.next_pause();
+                tracing::warn!("http accept failed: {e}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
             }
         }
     }

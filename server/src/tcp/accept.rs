@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpStream};
@@ -14,12 +13,9 @@ use wirelab_shared::EventKind;
 
 use super::conn;
 use crate::app::App;
+use crate::backoff::Backoff;
 use crate::hub::counters::add;
 
-/// The first pause after a failed `accept`; it doubles on each failure in a row...
-const BACKOFF_MIN: Duration = Duration::from_millis(5);
-/// ...up to this.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Connections the kernel may hold for `accept` (capped by `net.core.somaxconn`).
 /// tokio's `bind` asks for 128, as std does; a storm of connections overflows that,
 /// and a client whose handshake's last ACK was dropped then hangs until it sends.
@@ -58,34 +54,6 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
     app.tcp.tasks.wait().await;
 }
 
-/// The pause after each failed `accept` in a row: mini-redis's doubling back-off, but
-/// capped rather than giving up, since a lab should outlive a burst of `EMFILE`.
-#[derive(Debug)]
-struct Backoff {
-    /// The next pause.
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    /// The pause to take now; the next one is twice as long, up to [`BACKOFF_MAX`].
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        pause
-    }
-
-    /// After a successful `accept`: start again from [`BACKOFF_MIN`].
-    fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
-    }
-}
-
 /// Starts serving `stream`, or turns it away when the limit is reached.
 fn admit(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
     let Some(permit) = app.tcp.try_permit() else {
@@ -109,18 +77,4 @@ fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
         peer: conn::show(peer),
         reason: format!("the lab holds {max} TCP connections at most (--max-tcp-conns)"),
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_accepts_back_off_doubling_up_to_a_cap_and_success_resets() {
-        let mut b = Backoff::default();
-        let pauses: Vec<u64> = (0..10).map(|_| b.next_pause().as_millis() as u64).collect();
-        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next_pause(), BACKOFF_MIN);
-    }
 }
