@@ -13,8 +13,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use serde_json::Value;
 use support::page::{click, connected_dashboard, js, type_into, unique, wait_js};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::raw_http;
 
 /// Sends `GET /` to `addr` with `headers`, with the real `curl` when it is installed (else
 /// the same request by hand), and returns the response body.
@@ -44,15 +43,7 @@ async fn get_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> String 
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("Accept: */*\r\nConnection: close\r\n\r\n");
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .expect("the HTTP service accepts");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
-        .await
-        .expect("the response within 5 s")
-        .unwrap();
+    let response = raw_http::exchange(addr, &request, Duration::from_secs(5)).await;
     let response = String::from_utf8_lossy(&response).into_owned();
     let (_, body) = response.split_once("\r\n\r\n").expect("a response head");
     body.to_owned()

@@ -20,26 +20,19 @@ use support::lab;
 use support::page::{
     click, connected_dashboard, dist_built, js, open_connected, type_into, unique, wait_js,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::raw_http;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use wirelab_shared::{Event, Protocol};
 
 /// Sends one HTTP/1.1 request (closing the connection after it) and returns the status.
 async fn http(addr: SocketAddr, method: &str, target: &str, headers: &str, body: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .expect("the HTTP service accepts");
     let request = format!(
         "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
-        .await
-        .expect("the response within 5 s")
-        .unwrap();
+    let response = raw_http::exchange(addr, &request, Duration::from_secs(5)).await;
     let response = String::from_utf8_lossy(&response);
     response
         .split(' ')

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::Value;
 use support::lab::Client;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::raw_http;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -120,14 +120,8 @@ impl std::ops::Deref for Running {
 /// An HTTP/1.0 GET (so the body is never chunked: it ends when the server closes), with
 /// extra header lines. Returns the status, the head, and the body.
 async fn get_with(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-        .await
-        .expect("the response ends within 30 s")
-        .unwrap();
+    let out = raw_http::exchange(addr, &req, Duration::from_secs(30)).await;
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -6,4 +6,5 @@
 pub(crate) mod browser;
 pub(crate) mod lab;
 pub(crate) mod page;
+pub(crate) mod raw_http;
 pub(crate) mod raw_ws;
