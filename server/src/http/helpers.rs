@@ -2,15 +2,15 @@
 //! helpers under `/_/`, a prefix no ordinary page uses. Each helper is capped, so no
 //! request can pin the server.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::StatusCode;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
-use super::body::Content;
+use super::head::Head;
+use super::response::Content;
 
 /// `/_/delay/{ms}` waits at most this long.
 pub const MAX_DELAY_MS: u64 = 10_000;
@@ -33,13 +33,13 @@ pub struct Answer {
     /// The status line's code.
     pub status: StatusCode,
     /// The `content-type` header.
-    pub content_type: HeaderValue,
+    pub content_type: Cow<'static, str>,
     /// The body.
     pub content: Content,
 }
 
-fn text_plain() -> HeaderValue {
-    HeaderValue::from_static("text/plain")
+fn text_plain() -> Cow<'static, str> {
+    Cow::Borrowed("text/plain")
 }
 
 /// A plain-text answer.
@@ -76,9 +76,15 @@ pub fn unreadable(why: &str) -> Answer {
     )
 }
 
-/// Answers the request `parts` with body `body`; `shutdown` cuts a delay short.
-pub async fn answer(shutdown: &CancellationToken, parts: &Parts, body: &Bytes) -> Answer {
-    let path = parts.uri.path();
+/// Whether the answer to a request for `path` may take a while (`/_/delay`), so answers
+/// waiting before it should be sent first.
+pub fn waits(path: &str) -> bool {
+    path.starts_with("/_/delay/")
+}
+
+/// Answers the request `head` with body `body`; `shutdown` cuts a delay short.
+pub async fn answer(shutdown: &CancellationToken, head: &Head, body: &Bytes) -> Answer {
+    let path = head.path();
     let rest = match path.strip_prefix("/_") {
         Some("" | "/") => return text(StatusCode::OK, INDEX.into()),
         Some(rest) if rest.starts_with('/') => &rest[1..],
@@ -90,11 +96,10 @@ pub async fn answer(shutdown: &CancellationToken, parts: &Parts, body: &Bytes) -
         "delay" => delay(shutdown, arg).await,
         "echo" => Answer {
             status: StatusCode::OK,
-            content_type: parts
-                .headers
-                .get(CONTENT_TYPE)
-                .cloned()
-                .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream")),
+            content_type: match head.header("content-type") {
+                Some(t) => Cow::Owned(t.to_owned()),
+                None => Cow::Borrowed("application/octet-stream"),
+            },
             content: Content::Full(body.clone()),
         },
         "bytes" => match arg.parse::<u64>() {
@@ -110,10 +115,10 @@ pub async fn answer(shutdown: &CancellationToken, parts: &Parts, body: &Bytes) -
         },
         "headers" => {
             let mut out = String::new();
-            for (k, v) in &parts.headers {
-                out.push_str(k.as_str());
+            for (k, v) in &head.headers {
+                out.push_str(k);
                 out.push_str(": ");
-                out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                out.push_str(v);
                 out.push('\n');
             }
             text(StatusCode::OK, out)
@@ -175,21 +180,17 @@ async fn delay(shutdown: &CancellationToken, arg: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::Request;
+    use crate::http::head;
+
+    fn head(target: &str) -> Head {
+        let raw =
+            format!("GET {target} HTTP/1.1\r\nContent-Type: application/json\r\nX-A: 1\r\n\r\n");
+        head::parse(raw.as_bytes()).unwrap().unwrap().0
+    }
 
     async fn get(target: &str) -> Answer {
-        let (parts, ()) = Request::get(target)
-            .header("content-type", "application/json")
-            .header("x-a", "1")
-            .body(())
-            .unwrap()
-            .into_parts();
-        answer(
-            &CancellationToken::new(),
-            &parts,
-            &Bytes::from_static(b"{}"),
-        )
-        .await
+        let head = head(target);
+        answer(&CancellationToken::new(), &head, &Bytes::from_static(b"{}")).await
     }
 
     fn body(a: &Answer) -> String {
@@ -224,7 +225,7 @@ mod tests {
         assert_eq!(get("/_/status/abc").await.status, StatusCode::BAD_REQUEST);
         let echo = get("/_/echo").await;
         assert_eq!(
-            (body(&echo).as_str(), echo.content_type.to_str().unwrap()),
+            (body(&echo).as_str(), &*echo.content_type),
             ("{}", "application/json")
         );
         assert_eq!(body(&get("/_/bytes/5").await), "pattern 5");
@@ -234,7 +235,7 @@ mod tests {
         );
         assert_eq!(
             body(&get("/_/headers").await),
-            "content-type: application/json\nx-a: 1\n"
+            "Content-Type: application/json\nX-A: 1\n"
         );
         assert_eq!(get("/_/nope").await.status, StatusCode::NOT_FOUND);
         assert!(body(&get("/_/").await).contains("/_/delay"));
@@ -244,13 +245,9 @@ mod tests {
     #[tokio::test]
     async fn delay_waits_and_stops_with_the_lab() {
         assert_eq!(body(&get("/_/delay/1").await), "waited 1 ms\n");
-        let (parts, ()) = Request::get("/_/delay/99999")
-            .body(())
-            .unwrap()
-            .into_parts();
         let stop = CancellationToken::new();
         stop.cancel();
-        let a = answer(&stop, &parts, &Bytes::new()).await;
+        let a = answer(&stop, &head("/_/delay/99999"), &Bytes::new()).await;
         assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -2,33 +2,55 @@
 //! and pushed to the dashboard.
 //!
 //! ## Layout
-//! - [`serve`]: the accept loop and one hyper HTTP/1 server per TCP connection, so each
-//!   exchange knows the connection it came on and its place on it (`seq_on_conn`);
-//!   malformed requests (hyper answers 400 and closes) become exchanges too.
-//! - [`inspect`]: reads the request (body up to `--max-http-body`, 413 past it), answers,
-//!   and builds the one [`HttpExchange`](wirelab_shared::HttpExchange) event per exchange.
-//! - [`body`]: the response body, which publishes the exchange when hyper is done with it
-//!   (so `total_us` covers the body), and the response headers (`Date` cached per second).
+//! - [`serve`]: the accept loop; each connection's entry in `Http::conns`, its idle
+//!   watchdog and its grace at shutdown; requests that cannot be served (answered 400,
+//!   414 or 431 and closed) become exchanges too.
+//! - [`conn`]: one connection's exchanges in order, with our own HTTP/1.1 engine on
+//!   tokio: the read buffer, pipelined requests, bodies, `100 Continue`, keep-alive, and
+//!   answers batched into one write; it builds the one
+//!   [`HttpExchange`](wirelab_shared::HttpExchange) event per exchange.
+//! - [`head`]: parsing a request head (`httparse`), with the headers as sent, and the
+//!   framing rules (smuggling shapes refused).
+//! - [`chunked`]: decoding a chunked request body as it arrives.
+//! - [`response`]: the response head as written, and as the event shows it (`Date`
+//!   cached per second); what a response carries.
 //! - [`helpers`]: `/_/status/{code}`, `/_/delay/{ms}`, `/_/echo`, `/_/bytes/{n}`,
 //!   `/_/headers`; every other target gets the seed's `Hello World\n`.
-//! - [`replay`]: sending an exchange's request again from the server, rebuilt from its
-//!   event.
+//! - [`replay`]: sending an exchange's request again from the server (a hyper client),
+//!   rebuilt from its event.
 //!
 //! ## What `curl -v` shows, next to the seed's transcript
 //! Node answers `content-type: text/plain`, `Date`, `Connection: keep-alive` and
 //! `Transfer-Encoding: chunked`. wirelab answers the same status, content type, date,
-//! connection and body, but with `content-length: 12` instead of chunked: the body is known
-//! in advance, so there is no reason to chunk it. hyper writes header names in lower case.
+//! connection and body, in that order, but with `content-length: 12` instead of chunked:
+//! the body is known in advance, so there is no reason to chunk it. wirelab writes its
+//! header names in lower case (`date`, `connection`), where Node capitalises the ones it
+//! adds itself. To an HTTP/1.0 request it answers `HTTP/1.1` too, as Node does, and
+//! closes the connection unless the request asked for `keep-alive`.
 //!
-//! ## Limits of the inspector
-//! hyper parses headers into a `HeaderMap`: names arrive lower-cased, and repeats of one
-//! name are kept in order but grouped together at the place of the first one (`a, b, a`
-//! is shown as `a, a, b`). The original case and interleaving are not kept.
+//! ## What the inspector shows
+//! The request exactly as sent, but for the body's framing: the request line, and every
+//! header with its name in the client's case, in the client's order, repeats where they
+//! were (`X-Trace: a`, `Accept: */*`, `X-Trace: b` stays so). A chunked body is shown
+//! decoded (its chunk extensions and trailer fields are read and dropped). Header values
+//! that are not UTF-8 are shown with U+FFFD in place of the bytes that are not.
+//!
+//! ## What is refused
+//! A head larger than 64 KiB (431, or 414 when the request line alone is), more than 100
+//! headers (431), a head `httparse` rejects (400), and framing that could smuggle a
+//! request (400): `Content-Length` with `Transfer-Encoding`, `Content-Length` values
+//! that differ or are not a number, a `Transfer-Encoding` not ending in one `chunked`, or
+//! one in HTTP/1.0. Each is answered, counted in `Http::malformed`, shown as an exchange
+//! and explained in a notice, and the connection is closed. An HTTP/2 preface is closed
+//! without an answer (status 0 in the event). A bad chunked body gets 400 with the reason,
+//! and a body past `--max-http-body` 413, both closing the connection.
 
-pub mod body;
+pub mod chunked;
+pub mod conn;
+pub mod head;
 pub mod helpers;
-pub mod inspect;
 pub mod replay;
+pub mod response;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -37,8 +59,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
 use wirelab_shared::state::HttpConnInfo;
 
 use crate::app::App;
@@ -51,8 +71,7 @@ pub use serve::run;
 /// A connection on which no exchange is in progress and none started for this long (one
 /// to two periods of it) is closed: an idle keep-alive connection, or a client that never
 /// finishes a request's head (slowloris). Checked by one timer per connection
-/// (`serve::watchdog`), where hyper's `header_read_timeout` set a timer for every
-/// request (an allocation, a clock read and a timer-wheel insert and removal each).
+/// (`serve::watchdog`), not one per request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Handle on the HTTP service.
@@ -64,7 +83,8 @@ pub struct Http {
     next_conn: AtomicU64,
     /// The last exchange id given out.
     next_exchange: AtomicU64,
-    /// Malformed requests seen (answered 400 by hyper, connection closed).
+    /// Malformed requests seen (answered 400, 414 or 431, or not at all; connection
+    /// closed).
     malformed: AtomicU64,
     /// Bytes of each body captured in events (`--snaplen`).
     snaplen: usize,
@@ -73,18 +93,11 @@ pub struct Http {
     /// Replays on their way: the replaying client's local address → the exchange it
     /// replays, taken when the connection is accepted.
     replays: Mutex<HashMap<SocketAddr, u64>>,
-    /// hyper's HTTP/1 server settings, shared by every connection.
-    builder: http1::Builder,
 }
 
 impl Http {
     /// A handle configured by `config`.
     pub fn new(config: &Config) -> Http {
-        let mut builder = http1::Builder::new();
-        builder
-            .keep_alive(true)
-            .timer(TokioTimer::new())
-            .header_read_timeout(None); // serve::watchdog does it per connection
         Http {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
@@ -93,7 +106,6 @@ impl Http {
             snaplen: config.snaplen,
             max_body: config.max_http_body,
             replays: Mutex::new(HashMap::new()),
-            builder,
         }
     }
 

@@ -44,8 +44,9 @@ pub struct Saved {
 }
 
 impl Saved {
-    /// The request of recorded exchange `x`, rebuilt (hyper had lower-cased the header
-    /// names already; the body is whole unless the snaplen cut it, which `cut` says).
+    /// The request of recorded exchange `x`, rebuilt (the header names as the client sent
+    /// them, which the hyper client sends in lower case; the body is whole unless the
+    /// snaplen cut it, which `cut` says).
     pub fn of_exchange(x: &HttpExchange) -> Result<Saved, String> {
         let bad = |what: &str| format!("exchange #{}'s recorded {what} is not valid HTTP", x.id);
         let method = Method::from_bytes(x.method.as_bytes()).map_err(|_| bad("method"))?;

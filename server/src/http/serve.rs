@@ -1,26 +1,24 @@
-//! The accept loop, and one hyper HTTP/1 server per accepted TCP connection.
+//! The accept loop, and each accepted connection's life around its exchanges
+//! ([`conn`](super::conn)): its entry in `Http::conns`, the idle watchdog, the grace given
+//! at shutdown, and the event and notice for a request that cannot be served.
 //!
 //! Serving each connection ourselves (rather than through `axum::serve`) is what lets
 //! every exchange carry its connection id and its place on that connection, which is
 //! the seed's point: TCP serves per connection, HTTP per request.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, HttpExchange};
 
-use super::{IDLE_TIMEOUT, body, inspect};
+use super::IDLE_TIMEOUT;
+use super::conn::Conn;
+use super::head::Malformed;
 use crate::app::App;
 use crate::backoff::Backoff;
 use crate::hub::{counters::add, lock, now_us};
@@ -98,26 +96,18 @@ async fn serve_conn(
         since_us: now_us(),
         requests: requests.clone(),
     };
-    let ctx = Arc::new(ConnCtx {
+    let ctx = ConnCtx {
         app: app.clone(),
         id,
         peer: entry.peer.clone(),
         requests,
         finished: AtomicU64::new(0),
         replay_of,
-    });
+    };
     lock(&http.conns).insert(id, entry);
     add(&app.hub.counters.http_conns, 1);
 
-    let io = TokioIo::new(Counted {
-        stream,
-        app: app.clone(),
-    });
-    let svc = {
-        let ctx = ctx.clone();
-        service_fn(move |req| inspect::handle(ctx.clone(), req))
-    };
-    let conn = http.builder.serve_connection(io, svc);
+    let conn = Conn::new(&ctx, stream).serve(&shutdown);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -126,16 +116,24 @@ async fn serve_conn(
             Ok(())
         }
         _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            tokio::time::timeout(GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
+            // An exchange in progress gets to finish (its answer says `close`); an idle
+            // connection, or one halfway through a head, is closed now.
+            if in_progress(&ctx) {
+                tokio::time::timeout(GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
+            } else {
+                Ok(())
+            }
         }
     };
-    match result {
-        Ok(()) => {}
-        Err(e) if e.is_parse() => malformed(&ctx, &e),
-        Err(e) => tracing::debug!(conn = id, %peer, "http connection ended: {e}"),
+    if let Err(e) = result {
+        tracing::debug!(conn = id, %peer, "http connection ended: {e}");
     }
     lock(&http.conns).remove(&id);
+}
+
+/// Whether an exchange is in progress on `ctx`: its head read, its events not yet out.
+fn in_progress(ctx: &ConnCtx) -> bool {
+    ctx.finished.load(Ordering::Relaxed) < ctx.requests.load(Ordering::Relaxed)
 }
 
 /// Returns once a whole [`IDLE_TIMEOUT`] went by with no exchange in progress on `ctx` and
@@ -156,120 +154,43 @@ async fn watchdog(ctx: &ConnCtx) {
     }
 }
 
-/// A request hyper could not parse: hyper has answered it (400, or 431/414 for a head
-/// too large) and closed the connection. It is counted, shown as an exchange with that
-/// status and empty request fields, and explained in a notice.
-fn malformed(ctx: &ConnCtx, e: &hyper::Error) {
+/// A request that cannot be served: it has been answered as `m` says (400, 414, 431; or
+/// nothing for an HTTP/2 preface) with `resp_headers`, and the connection closes. It is
+/// counted, shown as an exchange with that status (and the request line and headers when
+/// they parsed, as for a refused framing), and explained in a notice.
+pub fn malformed(ctx: &ConnCtx, m: Malformed, resp_headers: Vec<(String, String)>) {
     let app = &ctx.app;
     app.http.malformed.fetch_add(1, Ordering::Relaxed);
     add(&app.hub.counters.http_requests, 1);
-    let detail = e.to_string();
-    // What hyper sends for each parse error (hyper's `Server::on_error`).
-    let status = if e.is_parse_version_h2() {
-        0 // an HTTP/2 preface: hyper closes without a word
-    } else if e.is_parse_too_large() {
-        if detail.contains("URI") { 414 } else { 431 }
-    } else {
-        400
-    };
-    let resp_headers = if status == 0 {
-        Vec::new()
-    } else {
-        vec![
-            ("connection".into(), "close".into()),
-            ("content-length".into(), "0".into()),
-            ("date".into(), body::http_date()),
-        ]
-    };
     let seq_on_conn = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    app.hub.publish(EventKind::Http(Box::new(HttpExchange {
+    let mut exchange = HttpExchange {
         id: app.http.exchange_id(),
         conn: ctx.id,
         seq_on_conn,
         peer: ctx.peer.clone(),
-        status,
+        status: m.status,
         resp_headers,
         replay_of: ctx.replay_of,
         ..Default::default()
-    })));
-    let answer = match status {
+    };
+    if let Some(head) = m.head {
+        let head = *head;
+        exchange.version = head.version().to_owned();
+        exchange.method = head.method;
+        exchange.target = head.target;
+        exchange.headers = head.headers;
+    }
+    app.hub.publish(EventKind::Http(Box::new(exchange)));
+    ctx.finished.fetch_add(1, Ordering::Relaxed);
+    let answer = match m.status {
         0 => "closed the connection without an answer".to_owned(),
         s => format!("answered {s} and closed the connection"),
     };
     app.hub.publish(EventKind::Notice {
         level: "warn".into(),
         message: format!(
-            "http connection #{} from {}: malformed request ({detail}); {answer}",
-            ctx.id, ctx.peer
+            "http connection #{} from {}: malformed request ({}); {answer}",
+            ctx.id, ctx.peer, m.detail
         ),
     });
-}
-
-/// The connection's socket, counting the bytes that cross it into the lab's counters.
-struct Counted {
-    /// The accepted socket.
-    stream: TcpStream,
-    /// Whose counters to bump.
-    app: Arc<App>,
-}
-
-impl Counted {
-    fn count_in(&self, n: usize) {
-        add(&self.app.hub.counters.http_bytes_in, n as u64);
-    }
-
-    fn count_out(&self, r: &Poll<io::Result<usize>>) {
-        if let Poll::Ready(Ok(n)) = r {
-            add(&self.app.hub.counters.http_bytes_out, *n as u64);
-        }
-    }
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = r {
-            self.count_in(buf.filled().len() - before);
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Counted {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.stream).poll_write(cx, buf);
-        self.count_out(&r);
-        r
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        self.count_out(&r);
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
 }

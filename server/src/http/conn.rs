@@ -1,0 +1,365 @@
+//! One connection's exchanges, in order: read a head ([`head`]), read its body (by
+//! `Content-Length` or [`chunked`]), answer ([`helpers`]), and describe both in the one
+//! [`HttpExchange`] event each exchange makes.
+//!
+//! The read buffer is the connection's own, and requests already in it (pipelined) are
+//! answered before the socket is read again. Answers wait in one output buffer and go out
+//! in one write when the buffer holds no further complete request (or when the next
+//! answer would wait), so a pipelined batch costs one write; their events are published
+//! after that write, so `total_us` covers it. Per request, the only allocations are the
+//! event's own strings and vectors; there is no lock but the hub's intake, and no timer.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use hyper::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use wirelab_shared::{EventKind, HttpExchange, Payload};
+
+use super::chunked::Chunked;
+use super::head::{self, Framing, Head};
+use super::helpers;
+use super::response::{self, CHUNK, Content};
+use super::serve::{ConnCtx, malformed};
+use crate::hub::counters::add;
+
+/// The read buffer's size to start with, and the room made before each read.
+const READ_ROOM: usize = 8 * 1024;
+/// Answers waiting past this many bytes are written before the next request is served.
+const OUT_LIMIT: usize = 64 * 1024;
+/// After refusing a request, how long and how much of what the client still sends is
+/// read and dropped before closing, so that the close does not reset the connection
+/// (and destroy the answer in the client's buffers) while its data is unread.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// A request body as read.
+pub struct ReadBody {
+    /// The bytes read: all of them, or (when `over`) those before the limit.
+    pub bytes: Bytes,
+    /// The body's size: exact, except past the limit, where it is the declared
+    /// `content-length` or, for a chunked body, the bytes received before reading stopped.
+    pub size: u64,
+    /// Past `--max-http-body`: the request gets 413 and its connection is closed.
+    pub over: bool,
+    /// Why the body could not be read, when it broke off or was badly chunked.
+    pub error: Option<String>,
+}
+
+impl ReadBody {
+    fn empty() -> ReadBody {
+        ReadBody {
+            bytes: Bytes::new(),
+            size: 0,
+            over: false,
+            error: None,
+        }
+    }
+}
+
+/// One connection being served.
+pub struct Conn<'a> {
+    ctx: &'a ConnCtx,
+    stream: TcpStream,
+    /// Bytes read and not yet parsed.
+    buf: BytesMut,
+    /// Answers not yet written.
+    out: Vec<u8>,
+    /// The exchanges answered in `out`, published once it is written; with when each
+    /// request arrived.
+    answered: Vec<(Box<HttpExchange>, Instant)>,
+    /// The connection ends on a refusal, with the client maybe still sending.
+    refused: bool,
+}
+
+impl<'a> Conn<'a> {
+    pub fn new(ctx: &'a ConnCtx, stream: TcpStream) -> Conn<'a> {
+        Conn {
+            ctx,
+            stream,
+            buf: BytesMut::with_capacity(READ_ROOM),
+            out: Vec::new(),
+            answered: Vec::new(),
+            refused: false,
+        }
+    }
+
+    /// Serves requests until the client leaves, one asks to close, a request cannot be
+    /// served, or (between exchanges) `shutdown`.
+    pub async fn serve(mut self, shutdown: &CancellationToken) -> io::Result<()> {
+        let result = self.run(shutdown).await;
+        // Whatever ended the connection, the exchanges answered are published.
+        let flushed = self.flush().await;
+        if self.refused && flushed.is_ok() {
+            self.linger().await;
+        }
+        result.and(flushed)
+    }
+
+    /// Closes the sending side, then reads and drops what the client still sends (for a
+    /// while), so that it reads the answer before the connection is gone.
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let mut scratch = [0u8; 4096];
+        let mut drained = 0;
+        let _ = tokio::time::timeout(LINGER, async {
+            while drained < LINGER_BYTES {
+                match self.stream.read(&mut scratch).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => drained += n,
+                }
+            }
+        })
+        .await;
+        add(&self.ctx.app.hub.counters.http_bytes_in, drained as u64);
+    }
+
+    async fn run(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+        loop {
+            let (head, len) = match head::parse(&self.buf) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => {
+                    self.flush().await?;
+                    if self.buf.is_empty() && shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    if self.read().await? == 0 {
+                        return Ok(()); // the client left (maybe halfway through a head)
+                    }
+                    continue;
+                }
+                Err(m) => {
+                    self.flush().await?;
+                    let resp_headers = match StatusCode::from_u16(m.status) {
+                        Ok(status) => response::write_refusal(&mut self.out, status),
+                        Err(_) => Vec::new(), // 0: closed without a word
+                    };
+                    malformed(self.ctx, m, resp_headers);
+                    self.refused = true;
+                    return Ok(());
+                }
+            };
+            let _ = self.buf.split_to(len);
+            if !self.exchange(head, shutdown).await? {
+                return Ok(());
+            }
+            if self.out.len() >= OUT_LIMIT {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Serves one request whose head was read; whether the connection stays open.
+    async fn exchange(&mut self, head: Head, shutdown: &CancellationToken) -> io::Result<bool> {
+        let start = Instant::now();
+        let ctx = self.ctx;
+        let app = &ctx.app;
+        let http = &app.http;
+        let seq_on_conn = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        add(&app.hub.counters.http_requests, 1);
+
+        let body = self.read_body(&head, http.max_body).await;
+        let answer = match (&body.error, body.over) {
+            (_, true) => helpers::too_large(http.max_body),
+            (Some(why), _) => helpers::unreadable(why),
+            (None, false) => {
+                if helpers::waits(head.path()) {
+                    // Answers before this one go out now; a failed write shows on its own.
+                    let _ = self.flush().await;
+                }
+                helpers::answer(&app.shutdown, &head, &body.bytes).await
+            }
+        };
+        self.refused = body.over || body.error.is_some();
+        let keep_alive = head.keep_alive && !self.refused && !shutdown.is_cancelled();
+        let resp_headers = response::write_head(
+            &mut self.out,
+            answer.status,
+            &answer.content_type,
+            answer.content.len(),
+            keep_alive,
+        );
+        let ttfb_us = start.elapsed().as_micros() as u64;
+        // A HEAD response says how long the body would be, and sends none.
+        let (resp_body, resp_size) = if head.method == "HEAD" {
+            (Payload::default(), 0)
+        } else {
+            (answer.content.capture(http.snaplen), answer.content.len())
+        };
+
+        let mut req_body = Payload::capture(&body.bytes, http.snaplen);
+        req_body.cut += body.size - body.bytes.len() as u64; // what was never read counts as cut
+        let exchange = Box::new(HttpExchange {
+            id: http.exchange_id(),
+            conn: ctx.id,
+            seq_on_conn,
+            peer: ctx.peer.clone(),
+            version: head.version().to_owned(),
+            method: head.method,
+            target: head.target,
+            headers: head.headers,
+            body: req_body,
+            body_size: body.size,
+            status: answer.status.as_u16(),
+            resp_headers,
+            resp_body,
+            resp_size,
+            ttfb_us,
+            total_us: 0,
+            replay_of: ctx.replay_of,
+        });
+        self.answered.push((exchange, start));
+        if resp_size > 0 {
+            match answer.content {
+                Content::Full(bytes) => self.out.extend_from_slice(&bytes),
+                Content::Pattern(n) => self.send_pattern(n).await?,
+            }
+        }
+        if !keep_alive {
+            self.flush().await?;
+        }
+        Ok(keep_alive)
+    }
+
+    /// Reads the body `head` announces, up to `max` bytes. A declared length past `max`
+    /// is refused unread; a client that asked sees `100 Continue` before it is read.
+    async fn read_body(&mut self, head: &Head, max: usize) -> ReadBody {
+        let mut read = ReadBody::empty();
+        match head.framing {
+            Framing::None => {}
+            Framing::Length(n) if n > max as u64 => {
+                read.size = n;
+                read.over = true;
+            }
+            Framing::Length(n) => {
+                let n = n as usize;
+                if self.buf.len() < n && head.expect_continue {
+                    self.send_continue().await;
+                }
+                while self.buf.len() < n {
+                    if let Err(e) = self.read_more().await {
+                        read.size = self.buf.len() as u64;
+                        read.bytes = self.buf.split().freeze();
+                        read.error = Some(format!("{e} {} bytes into a {n}-byte body", read.size));
+                        return read;
+                    }
+                }
+                read.bytes = self.buf.split_to(n).freeze();
+                read.size = n as u64;
+            }
+            Framing::Chunked => {
+                let mut decoder = Chunked::default();
+                let mut body = BytesMut::new();
+                let mut asked = !head.expect_continue;
+                loop {
+                    match decoder.decode(&mut self.buf, &mut body) {
+                        Ok(true) => break,
+                        Ok(false) if body.len() > max => {
+                            read.over = true;
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            read.error = Some(e);
+                            break;
+                        }
+                    }
+                    if !asked {
+                        self.send_continue().await;
+                        asked = true;
+                    }
+                    if let Err(e) = self.read_more().await {
+                        read.error = Some(format!("{e} inside the body"));
+                        break;
+                    }
+                }
+                read.size = body.len() as u64;
+                read.over |= body.len() > max;
+                body.truncate(max);
+                read.bytes = body.freeze();
+            }
+        }
+        read
+    }
+
+    /// Sends `100 Continue` (after any answers waiting before it). A failure shows as
+    /// the body's read failing next.
+    async fn send_continue(&mut self) {
+        self.out.extend_from_slice(response::CONTINUE);
+        let _ = self.write_out().await;
+    }
+
+    /// Reads more of a body: an error when the stream ended or failed.
+    async fn read_more(&mut self) -> Result<(), String> {
+        match self.read().await {
+            Ok(0) => Err("the client closed the connection".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("reading failed ({e})")),
+        }
+    }
+
+    /// Sends `n` bytes of the pattern after the head waiting in `out`.
+    async fn send_pattern(&mut self, n: u64) -> io::Result<()> {
+        let pattern = response::pattern();
+        let first = n.min(CHUNK as u64) as usize;
+        self.out.extend_from_slice(&pattern[..first]);
+        self.write_out().await?;
+        let mut left = n - first as u64;
+        while left > 0 {
+            let k = left.min(CHUNK as u64) as usize;
+            self.stream.write_all(&pattern[..k]).await?;
+            add(&self.ctx.app.hub.counters.http_bytes_out, k as u64);
+            left -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads from the socket into the buffer; 0 at the end of the stream.
+    async fn read(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
+            self.buf.reserve(READ_ROOM);
+        }
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        add(&self.ctx.app.hub.counters.http_bytes_in, n as u64);
+        Ok(n)
+    }
+
+    /// Writes what `out` holds, counting what went out even when the write fails.
+    async fn write_out(&mut self) -> io::Result<()> {
+        let mut sent = 0;
+        let mut result = Ok(());
+        while sent < self.out.len() {
+            match self.stream.write(&self.out[sent..]).await {
+                Ok(0) => {
+                    result = Err(io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(n) => sent += n,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        add(&self.ctx.app.hub.counters.http_bytes_out, sent as u64);
+        self.out.clear();
+        result
+    }
+
+    /// Writes the answers waiting, then publishes their exchanges (also when the write
+    /// failed: the exchange happened, the client left).
+    async fn flush(&mut self) -> io::Result<()> {
+        let result = self.write_out().await;
+        let app = &self.ctx.app;
+        for (mut exchange, start) in self.answered.drain(..) {
+            exchange.total_us = start.elapsed().as_micros() as u64;
+            app.hub.publish(EventKind::Http(exchange));
+            self.ctx.finished.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+}

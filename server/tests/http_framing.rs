@@ -1,0 +1,319 @@
+//! The HTTP service's own HTTP/1.1 engine over real sockets: how it reads what a client
+//! writes (pipelining, `100 Continue`, HTTP/1.0, HEAD, chunked bodies, bodies in pieces),
+//! what it refuses (smuggling shapes, bad chunking, heads too large, garbage), and that
+//! the inspector shows the request as it was sent.
+
+mod support;
+
+use std::time::Duration;
+
+use support::http_client::{Inspector, exchange, read_resp};
+use support::lab;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Everything the server sends until it closes the connection (within 5 s).
+async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection within 5 s")
+        .expect("the connection closes cleanly (no reset)");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends `raw` on a new connection and returns all the server sends until it closes.
+async fn refused(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    read_to_close(&mut s).await
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"GET /pipe/1 HTTP/1.1\r\nHost: lab\r\n\r\n\
+          POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\n\r\ntwo\
+          GET /_/status/201 HTTP/1.1\r\nHost: lab\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let bodies = [
+        read_resp(&mut s, &mut buf).await.body,
+        read_resp(&mut s, &mut buf).await.body,
+        read_resp(&mut s, &mut buf).await.body,
+    ];
+    assert_eq!(
+        bodies,
+        [&b"Hello World\n"[..], b"two", b"201 Created\n"],
+        "the answers in the order asked"
+    );
+    let first = insp.target("/pipe/1").await;
+    let second = insp.target("/_/echo").await;
+    let third = insp.target("/_/status/201").await;
+    assert_eq!(
+        [first.seq_on_conn, second.seq_on_conn, third.seq_on_conn],
+        [1, 2, 3]
+    );
+    assert!(first.conn == second.conn && second.conn == third.conn);
+    assert_eq!((second.body.data.as_str(), third.status), ("two", 201));
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body_is_read() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let want = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut interim = vec![0u8; want.len()];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
+        .await
+        .expect("100 Continue without the body sent")
+        .unwrap();
+    assert_eq!(interim, want);
+    s.write_all(b"hello").await.unwrap();
+    let resp = read_resp(&mut s, &mut Vec::new()).await;
+    assert_eq!(
+        (resp.status_line.as_str(), resp.body.as_slice()),
+        ("HTTP/1.1 200 OK", &b"hello"[..])
+    );
+}
+
+#[tokio::test]
+async fn http_1_0_closes_unless_keep_alive_is_asked() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(b"GET /old HTTP/1.0\r\n\r\n").await.unwrap();
+    let all = read_to_close(&mut s).await;
+    assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.ends_with("\r\n\r\nHello World\n"), "{all}");
+
+    let mut insp = Inspector::connect(&lab).await;
+    let (resp, mut s) = exchange(
+        lab.http,
+        b"GET /old/ka HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    .await;
+    assert_eq!(resp.header("connection"), Some("keep-alive"));
+    s.write_all(b"GET /old/ka2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_resp(&mut s, &mut Vec::new()).await.body,
+        b"Hello World\n"
+    );
+    let x = insp.target("/old/ka2").await;
+    assert_eq!((x.version.as_str(), x.seq_on_conn), ("HTTP/1.0", 2));
+}
+
+#[tokio::test]
+async fn head_says_the_length_and_sends_no_body() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"HEAD / HTTP/1.1\r\nHost: lab\r\n\r\nGET /after-head HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let all = read_to_close(&mut s).await;
+    let (head_resp, rest) = all.split_once("\r\n\r\n").unwrap();
+    assert!(head_resp.contains("\r\ncontent-length: 12"), "{all}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200 OK\r\n"),
+        "the next answer right after the HEAD's head, no body between: {all}"
+    );
+    assert!(rest.ends_with("\r\n\r\nHello World\n"), "{all}");
+    let x = insp.wait(|x| x.method == "HEAD").await;
+    assert_eq!((x.status, x.resp_size), (200, 0));
+}
+
+#[tokio::test]
+async fn a_chunked_body_with_extensions_and_trailers_is_decoded() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"POST /_/echo?chunked HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n\
+          4;name=value\r\nwire\r\n3 ; x\r\nlab\r\n0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n\
+          GET /after-trailers HTTP/1.1\r\nHost: lab\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(read_resp(&mut s, &mut buf).await.body, b"wirelab");
+    assert_eq!(
+        read_resp(&mut s, &mut buf).await.body,
+        b"Hello World\n",
+        "the request after the trailers is read as the next one"
+    );
+    let x = insp.target("/_/echo?chunked").await;
+    assert_eq!((x.body.data.as_str(), x.body_size), ("wirelab", 7));
+    assert_eq!(insp.target("/after-trailers").await.seq_on_conn, 2);
+}
+
+#[tokio::test]
+async fn a_bad_chunk_size_gets_400_and_a_close() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let all = refused(
+        lab.http,
+        b"POST /bad-chunk HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.contains("chunk-size"), "the reason in the body: {all}");
+    let x = insp.target("/bad-chunk").await;
+    assert_eq!((x.method.as_str(), x.status), ("POST", 400));
+}
+
+#[tokio::test]
+async fn smuggling_shapes_get_400_and_a_close() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let shapes: [&[u8]; 3] = [
+        b"POST /cl-te HTTP/1.1\r\nHost: lab\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /cl-cl HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+        b"POST /te-gzip HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+    ];
+    for raw in shapes {
+        let all = refused(lab.http, raw).await;
+        assert!(
+            all.starts_with("HTTP/1.1 400 Bad Request\r\n") && all.ends_with("\r\n\r\n"),
+            "{all}"
+        );
+    }
+    for target in ["/cl-te", "/cl-cl", "/te-gzip"] {
+        let x = insp.target(target).await;
+        assert_eq!((x.status, x.method.as_str()), (400, "POST"), "{target}");
+    }
+    assert_eq!(lab.app.http.malformed(), 3);
+}
+
+#[tokio::test]
+async fn heads_too_large_get_431_and_targets_too_long_414() {
+    let lab = lab::start().await;
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: lab\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let all = refused(lab.http, big.as_bytes()).await;
+    assert!(
+        all.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{all}"
+    );
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nHost: lab\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let all = refused(lab.http, long.as_bytes()).await;
+    assert!(all.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{all}");
+    assert_eq!(lab.app.http.malformed(), 2);
+}
+
+#[tokio::test]
+async fn garbage_gets_400_and_the_server_serves_others() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    let me = s.local_addr().unwrap().to_string();
+    s.write_all(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n")
+        .await
+        .unwrap();
+    let all = read_to_close(&mut s).await;
+    assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+    let x = insp.wait(|x| x.peer == me).await;
+    assert_eq!((x.status, x.method.as_str()), (400, ""));
+    // An HTTP/2 preface is closed without an answer.
+    let all = refused(lab.http, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    assert_eq!(all, "");
+    let x = insp.wait(|x| x.status == 0).await;
+    assert!(x.resp_headers.is_empty());
+    let (resp, _s) = exchange(lab.http, b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n").await;
+    assert_eq!(resp.body, b"Hello World\n");
+}
+
+#[tokio::test]
+async fn headers_are_shown_in_their_case_and_order() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let (resp, _s) = exchange(
+        lab.http,
+        b"GET /_/headers HTTP/1.1\r\nHost: lab\r\nX-Trace: a\r\nAccept: */*\r\nX-Trace: b\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&resp.body),
+        "Host: lab\nX-Trace: a\nAccept: */*\nX-Trace: b\n",
+        "the helper lists them as received"
+    );
+    let x = insp.target("/_/headers").await;
+    let shown: Vec<_> = x.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    assert_eq!(
+        shown,
+        ["Host: lab", "X-Trace: a", "Accept: */*", "X-Trace: b"]
+    );
+}
+
+#[tokio::test]
+async fn a_client_gone_halfway_through_a_head_leaves_nothing_behind() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    let me = s.local_addr().unwrap().to_string();
+    s.write_all(b"GET /half HTTP/1.1\r\nHost: la")
+        .await
+        .unwrap();
+    // Listed while open (once the server has accepted it).
+    let listed = |lab: &lab::TestLab| lab.app.http.conns().iter().any(|c| c.peer == me);
+    wait_until("the connection listed", || listed(&lab)).await;
+    drop(s);
+    wait_until("the connection gone from Http::conns", || !listed(&lab)).await;
+    let state = lab.app.http.conns();
+    assert!(state.iter().all(|c| c.peer != me), "{state:?}");
+    assert_eq!(lab.app.hub.counters.snapshot().http_requests, 0);
+}
+
+/// Waits (polling, up to 5 s) until `done` says so; panics naming `what` otherwise.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 5 s");
+}
+
+#[tokio::test]
+async fn a_body_written_in_many_small_pieces_is_read_whole() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let body: String = (0..200)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let head = format!(
+        "POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    for piece in head.as_bytes().chunks(7).chain(body.as_bytes().chunks(3)) {
+        s.write_all(piece).await.unwrap();
+        s.flush().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let resp = read_resp(&mut s, &mut Vec::new()).await;
+    assert_eq!(String::from_utf8_lossy(&resp.body), body);
+    let x = insp.target("/_/echo").await;
+    assert_eq!((x.body.data.as_str(), x.body_size), (body.as_str(), 200));
+}
