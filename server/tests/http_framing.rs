@@ -317,3 +317,29 @@ async fn a_body_written_in_many_small_pieces_is_read_whole() {
     let x = insp.target("/_/echo").await;
     assert_eq!((x.body.data.as_str(), x.body_size), (body.as_str(), 200));
 }
+
+#[tokio::test]
+async fn stopping_the_lab_finishes_the_exchange_in_progress_and_closes_idle_ones() {
+    let lab = lab::start().await;
+    let (_, mut idle) = exchange(lab.http, b"GET /idle HTTP/1.1\r\nHost: lab\r\n\r\n").await;
+    let mut busy = TcpStream::connect(lab.http).await.unwrap();
+    busy.write_all(b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 5\r\n\r\nhe")
+        .await
+        .unwrap();
+    // The head was read (the exchange is in progress) once the request is counted.
+    wait_until("the request counted", || {
+        lab.app.hub.counters.snapshot().http_requests == 2
+    })
+    .await;
+    lab.shutdown.cancel();
+    assert_eq!(
+        read_to_close(&mut idle).await,
+        "",
+        "the idle connection is closed"
+    );
+    busy.write_all(b"llo").await.unwrap();
+    let all = read_to_close(&mut busy).await;
+    assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.ends_with("\r\n\r\nhello"), "{all}");
+}

@@ -17,7 +17,6 @@ use bytes::{Bytes, BytesMut};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use super::chunked::Chunked;
@@ -89,9 +88,9 @@ impl<'a> Conn<'a> {
     }
 
     /// Serves requests until the client leaves, one asks to close, a request cannot be
-    /// served, or (between exchanges) `shutdown`.
-    pub async fn serve(mut self, shutdown: &CancellationToken) -> io::Result<()> {
-        let result = self.run(shutdown).await;
+    /// served, or (between exchanges) the lab stops.
+    pub async fn serve(mut self) -> io::Result<()> {
+        let result = self.run().await;
         // Whatever ended the connection, the exchanges answered are published.
         let flushed = self.flush().await;
         if self.refused && flushed.is_ok() {
@@ -118,13 +117,13 @@ impl<'a> Conn<'a> {
         add(&self.ctx.app.hub.counters.http_bytes_in, drained as u64);
     }
 
-    async fn run(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+    async fn run(&mut self) -> io::Result<()> {
         loop {
             let (head, len) = match head::parse(&self.buf) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => {
                     self.flush().await?;
-                    if self.buf.is_empty() && shutdown.is_cancelled() {
+                    if self.buf.is_empty() && self.ctx.stopping.load(Ordering::Relaxed) {
                         return Ok(());
                     }
                     if self.read().await? == 0 {
@@ -144,7 +143,7 @@ impl<'a> Conn<'a> {
                 }
             };
             let _ = self.buf.split_to(len);
-            if !self.exchange(head, shutdown).await? {
+            if !self.exchange(head).await? {
                 return Ok(());
             }
             if self.out.len() >= OUT_LIMIT {
@@ -154,7 +153,7 @@ impl<'a> Conn<'a> {
     }
 
     /// Serves one request whose head was read; whether the connection stays open.
-    async fn exchange(&mut self, head: Head, shutdown: &CancellationToken) -> io::Result<bool> {
+    async fn exchange(&mut self, head: Head) -> io::Result<bool> {
         let start = Instant::now();
         let ctx = self.ctx;
         let app = &ctx.app;
@@ -175,7 +174,7 @@ impl<'a> Conn<'a> {
             }
         };
         self.refused = body.over || body.error.is_some();
-        let keep_alive = head.keep_alive && !self.refused && !shutdown.is_cancelled();
+        let keep_alive = head.keep_alive && !self.refused && !ctx.stopping.load(Ordering::Relaxed);
         let resp_headers = response::write_head(
             &mut self.out,
             answer.status,

@@ -54,14 +54,15 @@ impl Head {
     /// part after the authority).
     pub fn path(&self) -> &str {
         let t = self.target.as_str();
-        let t = match t.find("://") {
-            Some(i) if !t.starts_with('/') => {
-                let rest = &t[i + 3..];
-                rest.find('/').map_or("/", |j| &rest[j..])
-            }
-            _ => t,
+        let t = match t.as_bytes().first() {
+            Some(b'/') | None => t,
+            Some(_) => match t.split_once("://") {
+                Some((_, rest)) => rest.find('/').map_or("/", |j| &rest[j..]),
+                None => t,
+            },
         };
-        t.split(['?', '#']).next().unwrap_or(t)
+        let end = t.bytes().position(|b| b == b'?' || b == b'#');
+        &t[..end.unwrap_or(t.len())]
     }
 
     /// The value of the first header named `name` (in any case).
@@ -129,7 +130,10 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Malformed> {
     let mut rules = Rules::default();
     for h in req.headers.iter() {
         rules.see(h.name, h.value);
-        let value = String::from_utf8_lossy(h.value).into_owned();
+        let value = match std::str::from_utf8(h.value) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(h.value).into_owned(),
+        };
         head.headers.push((h.name.to_owned(), value));
     }
     match rules.finish(head.minor) {

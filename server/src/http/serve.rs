@@ -8,10 +8,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, HttpExchange};
@@ -34,6 +35,10 @@ pub struct ConnEntry {
     pub since_us: u64,
     /// Requests carried so far; shared with the connection's [`ConnCtx`].
     pub requests: Arc<AtomicU64>,
+    /// Tells the connection the lab is stopping. A channel of its own, rather than each
+    /// connection polling the lab's `CancellationToken` (whose every check locks one
+    /// mutex all connections share) each time its socket wakes it.
+    stop: Option<oneshot::Sender<()>>,
 }
 
 /// What every exchange on one connection shares.
@@ -51,6 +56,8 @@ pub struct ConnCtx {
     pub finished: AtomicU64,
     /// Set when the lab itself opened this connection to replay that exchange.
     pub replay_of: Option<u64>,
+    /// The lab is stopping: the exchange in progress is the last.
+    pub stopping: AtomicBool,
 }
 
 /// Serves HTTP on `listener` until `shutdown`, then gives open connections [`GRACE`] to
@@ -75,6 +82,11 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
             }
         }
     }
+    for entry in lock(&app.http.conns).values_mut() {
+        if let Some(stop) = entry.stop.take() {
+            let _ = stop.send(());
+        }
+    }
     conns.close();
     let _ = tokio::time::timeout(GRACE, conns.wait()).await;
 }
@@ -91,10 +103,12 @@ async fn serve_conn(
     let id = http.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
     let replay_of = lock(&http.replays).remove(&peer);
     let requests = Arc::new(AtomicU64::new(0));
+    let (stop, mut stopped) = oneshot::channel();
     let entry = ConnEntry {
         peer: peer.to_string(),
         since_us: now_us(),
         requests: requests.clone(),
+        stop: Some(stop),
     };
     let ctx = ConnCtx {
         app: app.clone(),
@@ -103,11 +117,17 @@ async fn serve_conn(
         requests,
         finished: AtomicU64::new(0),
         replay_of,
+        stopping: AtomicBool::new(false),
     };
     lock(&http.conns).insert(id, entry);
     add(&app.hub.counters.http_conns, 1);
+    if shutdown.is_cancelled() {
+        // Accepted as the lab stopped, maybe after `run` told the open connections.
+        lock(&http.conns).remove(&id);
+        return;
+    }
 
-    let conn = Conn::new(&ctx, stream).serve(&shutdown);
+    let conn = Conn::new(&ctx, stream).serve();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -115,9 +135,10 @@ async fn serve_conn(
             tracing::debug!(conn = id, %peer, "http connection idle for {IDLE_TIMEOUT:?}: closed");
             Ok(())
         }
-        _ = shutdown.cancelled() => {
+        _ = &mut stopped => {
             // An exchange in progress gets to finish (its answer says `close`); an idle
             // connection, or one halfway through a head, is closed now.
+            ctx.stopping.store(true, Ordering::Relaxed);
             if in_progress(&ctx) {
                 tokio::time::timeout(GRACE, conn.as_mut()).await.unwrap_or(Ok(()))
             } else {
