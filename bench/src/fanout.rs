@@ -12,7 +12,13 @@
 //! other control frames skipped), one read buffer shared by every connection (a connection
 //! keeps only the incomplete tail of a frame), and a memchr scan for the markers. Each
 //! client still checks its own delivery: a bitmap of the datagrams it saw.
+//!
+//! Like a browser, each client offers permessage-deflate; a server that agrees (wirelab,
+//! once enough clients share its frames) sends the same compressed bytes to every client.
+//! A compressed message is inflated and scanned once ([`Inflated`]); every other client
+//! that receives the very same bytes (compared in full) reuses what that scan found.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
@@ -103,6 +109,96 @@ struct Sink {
     /// Datagrams received or reported `lagged`, over all clients (the drain's goal).
     accounted: u64,
     pongs: u64,
+    inflated: Inflated,
+}
+
+/// What one data message held: a `lagged { missed }`, or the datagrams' markers.
+#[derive(Default)]
+struct Scanned {
+    lagged: Option<u64>,
+    /// `(seq, sent_us)` of each marker, in order.
+    markers: Vec<(u64, u64)>,
+}
+
+/// Compressed messages recently inflated, newest first, with what their scan found.
+#[derive(Default)]
+struct Inflated {
+    recent: VecDeque<(Vec<u8>, Scanned)>,
+    /// Messages inflated (the rest were found here).
+    inflations: u64,
+}
+
+impl Inflated {
+    /// Messages remembered: far more than the frames in flight to 1,000 clients at once.
+    const KEEP: usize = 512;
+
+    /// The scan of `payload` (compressed): from an earlier client that received exactly
+    /// these bytes, or inflated and scanned now.
+    fn scan(&mut self, payload: &[u8], marker: &memmem::Finder<'_>) -> Result<&Scanned, String> {
+        let found = self
+            .recent
+            .iter()
+            .position(|(bytes, _)| bytes.as_slice() == payload);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let text = inflate(payload)?;
+                self.inflations += 1;
+                self.recent
+                    .push_front((payload.to_vec(), scan(&text, marker)));
+                self.recent.truncate(Self::KEEP);
+                0
+            }
+        };
+        Ok(&self.recent[at].1)
+    }
+}
+
+/// A permessage-deflate payload, inflated (RFC 7692 7.2.2: the sender left out the sync
+/// flush's `00 00 ff ff`).
+fn inflate(payload: &[u8]) -> Result<Vec<u8>, String> {
+    let mut d = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(payload.len() * 8);
+    for mut input in [payload, &[0, 0, 0xff, 0xff][..]] {
+        while !input.is_empty() {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity());
+            }
+            let (before, made) = (d.total_in(), out.len());
+            let status = d
+                .decompress_vec(input, &mut out, flate2::FlushDecompress::Sync)
+                .map_err(|e| format!("bad compressed message: {e}"))?;
+            input = &input[(d.total_in() - before) as usize..];
+            if out.len() > MAX_FRAME {
+                return Err("a compressed message inflating past 16 MiB".into());
+            }
+            let stuck = d.total_in() == before && out.len() == made;
+            if !input.is_empty() && (status == flate2::Status::StreamEnd || stuck) {
+                return Err("a compressed message with bytes past its end".into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Finds a `lagged { missed }` or the markers in one data message.
+fn scan(payload: &[u8], marker: &memmem::Finder<'_>) -> Scanned {
+    if payload.starts_with(br#"{"type":"lagged""#) {
+        let missed = memmem::find(payload, br#""missed":"#)
+            .and_then(|i| digits(&payload[i + 9..]))
+            .map_or(0, |(v, _)| v);
+        return Scanned {
+            lagged: Some(missed),
+            markers: Vec::new(),
+        };
+    }
+    Scanned {
+        lagged: None,
+        markers: marker
+            .find_iter(payload)
+            .filter_map(|at| parse_marker(&payload[at + 4..]))
+            .collect(),
+    }
 }
 
 fn run(
@@ -140,6 +236,7 @@ fn run(
         total,
         accounted: 0,
         pongs: 0,
+        inflated: Inflated::default(),
     };
 
     // Connect, at most CONNECT_AT_ONCE handshakes at a time.
@@ -270,6 +367,7 @@ fn run(
             ("bytes", bytes.to_string()),
             ("closed_by_server", closed.to_string()),
             ("pongs", sink.pongs.to_string()),
+            ("inflated", sink.inflated.inflations.to_string()),
             ("loadgen_cpu", format!("{:.2}", cpu / wall)),
             ("server_cpu", server_cpu),
         ])
@@ -432,6 +530,12 @@ impl Client {
             let payload = &data[at + head.size..end];
             at = end;
             match head.opcode {
+                ws::TEXT | ws::BINARY | ws::CONTINUATION if head.compressed => {
+                    if let Err(e) = self.on_deflated(payload, now, sink) {
+                        eprintln!("{e}");
+                        return (at, false);
+                    }
+                }
                 ws::TEXT | ws::BINARY | ws::CONTINUATION => self.on_data(payload, now, sink),
                 ws::PING => {
                     ws::masked_frame(&mut self.out, ws::PONG, payload);
@@ -445,21 +549,36 @@ impl Client {
     }
 
     fn on_data(&mut self, payload: &[u8], now: u64, sink: &mut Sink) {
-        let t = &mut self.tally;
-        t.frames += 1;
-        t.bytes += payload.len() as u64;
-        if payload.starts_with(br#"{"type":"lagged""#) {
-            let missed = memmem::find(payload, br#""missed":"#)
-                .and_then(|i| digits(&payload[i + 9..]))
-                .map_or(0, |(v, _)| v);
+        self.tally.frames += 1;
+        self.tally.bytes += payload.len() as u64;
+        let scanned = scan(payload, &sink.marker);
+        self.tally.count(&scanned, now, sink);
+    }
+
+    /// A compressed message: inflated and scanned once for every client that gets it.
+    fn on_deflated(&mut self, payload: &[u8], now: u64, sink: &mut Sink) -> Result<(), String> {
+        self.tally.frames += 1;
+        self.tally.bytes += payload.len() as u64;
+        // Out of the sink while `count` uses the rest of it (a move, not a copy).
+        let mut inflated = std::mem::take(&mut sink.inflated);
+        let counted = inflated
+            .scan(payload, &sink.marker)
+            .map(|scanned| self.tally.count(scanned, now, sink));
+        sink.inflated = inflated;
+        counted
+    }
+}
+
+impl Tally {
+    /// Marks what one message delivered to this client.
+    fn count(&mut self, scanned: &Scanned, now: u64, sink: &mut Sink) {
+        let t = self;
+        if let Some(missed) = scanned.lagged {
             t.lagged_missed += missed;
             sink.accounted += missed;
             return;
         }
-        for at in sink.marker.find_iter(payload) {
-            let Some((seq, sent_us)) = parse_marker(&payload[at + 4..]) else {
-                continue;
-            };
+        for &(seq, sent_us) in &scanned.markers {
             if seq >= sink.total {
                 continue;
             }
@@ -557,11 +676,13 @@ mod ws {
             })
         }
 
-        /// The upgrade request. No Origin header: these are not dashboards.
+        /// The upgrade request. No Origin header: these are not dashboards. It offers
+        /// permessage-deflate, as browsers do.
         pub(super) fn request(&self) -> Vec<u8> {
             format!(
                 "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
                 self.path, self.host
             )
             .into_bytes()
@@ -571,6 +692,8 @@ mod ws {
     /// A frame header from the server.
     pub(super) struct Head {
         pub(super) opcode: u8,
+        /// RSV1: a permessage-deflate message.
+        pub(super) compressed: bool,
         /// Bytes of the header.
         pub(super) size: usize,
         /// Bytes of the payload.
@@ -602,6 +725,7 @@ mod ws {
             };
             Ok(Some(Head {
                 opcode: b[0] & 0x0f,
+                compressed: b[0] & 0x40 != 0,
                 size,
                 len,
             }))
@@ -628,6 +752,59 @@ mod tests {
     }
 
     #[test]
+    fn a_compressed_message_is_inflated_once_for_every_client_that_gets_it() {
+        let text = br#"{"type":"events","events":[{"text":"wlb:1:100:x"},{"text":"wlb:2:100:x"}]}"#;
+        let mut packed = Vec::with_capacity(256);
+        flate2::Compress::new(flate2::Compression::fast(), false)
+            .compress_vec(text, &mut packed, flate2::FlushCompress::Sync)
+            .unwrap();
+        packed.truncate(packed.len() - 4);
+        let mut wire = vec![0xC1, packed.len() as u8];
+        wire.extend_from_slice(&packed);
+        let mut sink = sink(10);
+        let mut clients = [client(), client()];
+        for c in &mut clients {
+            assert_eq!(c.consume(&wire, 300, &mut sink), (wire.len(), true));
+            assert_eq!(c.tally.received, 2, "each client counts its own");
+        }
+        assert_eq!(sink.inflated.inflations, 1);
+        assert_eq!(sink.accounted, 4);
+        // Other bytes are inflated on their own, and bytes that are not deflate fail.
+        let mut other = wire.clone();
+        other[2] ^= 1;
+        let (_, ok) = client().consume(&other, 300, &mut sink);
+        assert!(!ok || sink.inflated.inflations == 2, "inflated anew, or refused");
+    }
+
+    fn client() -> Client {
+        Client {
+            stream: None,
+            phase: Phase::Open,
+            requested: true,
+            carry: Vec::new(),
+            out: Vec::new(),
+            tally: Tally {
+                received: 0,
+                lagged_missed: 0,
+                frames: 0,
+                bytes: 0,
+                bits: vec![0; 1],
+            },
+        }
+    }
+
+    fn sink(total: u64) -> Sink {
+        Sink {
+            latency: Histogram::new_with_bounds(1, 600_000_000, 3).unwrap(),
+            marker: memmem::Finder::new(b"wlb:"),
+            total,
+            accounted: 0,
+            pongs: 0,
+            inflated: Inflated::default(),
+        }
+    }
+
+    #[test]
     fn frame_headers_parse_at_every_length() {
         let h = ws::Head::parse(&[0x81, 5]).unwrap().unwrap();
         assert_eq!((h.opcode, h.size, h.len), (ws::TEXT, 2, 5));
@@ -643,27 +820,8 @@ mod tests {
 
     #[test]
     fn a_frame_split_across_reads_is_counted_once_whole() {
-        let mut c = Client {
-            stream: None,
-            phase: Phase::Open,
-            requested: true,
-            carry: Vec::new(),
-            out: Vec::new(),
-            tally: Tally {
-                received: 0,
-                lagged_missed: 0,
-                frames: 0,
-                bytes: 0,
-                bits: vec![0; 1],
-            },
-        };
-        let mut sink = Sink {
-            latency: Histogram::new_with_bounds(1, 600_000_000, 3).unwrap(),
-            marker: memmem::Finder::new(b"wlb:"),
-            total: 10,
-            accounted: 0,
-            pongs: 0,
-        };
+        let mut c = client();
+        let mut sink = sink(10);
         let text = br#"{"type":"events","events":[{"text":"wlb:3:100:x"},{"text":"wlb:4:100:x"}]}"#;
         let mut wire = vec![0x81, text.len() as u8];
         wire.extend_from_slice(text);

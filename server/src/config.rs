@@ -107,6 +107,13 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_WS_IDLE_SECS", default_value_t = 90)]
     pub ws_idle_secs: u64,
 
+    /// When WebSocket messages are compressed (permessage-deflate, for clients that offer
+    /// it): `auto` compresses frames shared by 8 or more such clients once for all of them,
+    /// and everything to clients not on loopback; `always` compresses every message of
+    /// 512 bytes or more; `off` never agrees to it.
+    #[arg(long, env = "WIRELAB_WS_COMPRESS", value_enum, default_value = "auto")]
+    pub ws_compress: crate::ws::deflate::Policy,
+
     /// Most TCP connections at once; more are refused (accepted and closed) and counted.
     #[arg(long, env = "WIRELAB_MAX_TCP_CONNS", default_value_t = 1024)]
     pub max_tcp_conns: usize,

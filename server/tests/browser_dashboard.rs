@@ -1,5 +1,6 @@
 //! The dashboard in a real headless Chromium against a real lab: it connects, shows a UDP
-//! datagram live, carries chat between two dashboards, and renders hostile payloads as text.
+//! datagram live, carries chat between two dashboards (over compressed WebSockets), and
+//! renders hostile payloads as text.
 //!
 //! Needs the built dashboard (`cargo xtask test` builds `dist/` first).
 
@@ -34,7 +35,9 @@ async fn chat_from_one_dashboard_appears_on_the_other() {
     let (Some(alice), Some(bob)) = (browser().await, browser().await) else {
         return;
     };
-    let lab = lab::start().await;
+    // Both pages take every message compressed (permessage-deflate), which Chromium
+    // offers by itself: the chat must survive compression both ways.
+    let lab = lab::start_with(|c| c.ws_compress = wirelab::ws::deflate::Policy::Always).await;
     for b in [&alice, &bob] {
         b.goto(&format!("{}#ws", lab.url())).await;
         b.wait_for_text("connected", Duration::from_secs(10)).await;
@@ -60,6 +63,11 @@ async fn chat_from_one_dashboard_appears_on_the_other() {
         .await
         .unwrap();
     bob.wait_for_text(&line, Duration::from_secs(3)).await;
+    assert_eq!(
+        lab.app.ws.deflating(),
+        2,
+        "both pages agreed to compression"
+    );
     bob.screenshot("/tmp/wirelab-e2e-chat.png").await;
     alice.close().await;
     bob.close().await;

@@ -9,6 +9,7 @@ use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use support::lab::{self, Client};
+use wirelab::ws::frame::Outgoing;
 use wirelab::ws::{ClientStats, pump};
 use wirelab_shared::{CLOSE_TOO_SLOW, EventKind, ServerMsg};
 
@@ -18,8 +19,8 @@ type Incoming = Result<Message, std::io::Error>;
 fn fake_client(
     lab: &lab::TestLab,
     queue: usize,
-) -> (mpsc::Receiver<Message>, mpsc::Sender<Incoming>, u64) {
-    let (out_tx, out_rx) = mpsc::channel::<Message>(queue);
+) -> (mpsc::Receiver<Outgoing>, mpsc::Sender<Incoming>, u64) {
+    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(queue);
     let (in_tx, in_rx) = mpsc::channel::<Incoming>(8);
     let stats = lab
         .app
@@ -31,13 +32,13 @@ fn fake_client(
     (out_rx, in_tx, id)
 }
 
-async fn next_msg(out: &mut mpsc::Receiver<Message>) -> ServerMsg {
+async fn next_msg(out: &mut mpsc::Receiver<Outgoing>) -> ServerMsg {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), out.next())
             .await
             .expect("the pump wrote within 5 s")
             .expect("the pump is still running");
-        if let Message::Text(t) = msg {
+        if let Outgoing::Plain(Message::Text(t)) = msg {
             return serde_json::from_str(t.as_str()).unwrap();
         }
     }

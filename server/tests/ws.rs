@@ -615,3 +615,142 @@ async fn a_request_that_is_not_a_websocket_upgrade_is_told_what_it_lacks() {
     assert!(keyless.starts_with("HTTP/1.1 400"), "{keyless}");
     assert!(keyless.contains("Sec-WebSocket-Key"), "{keyless}");
 }
+
+/// Inflates a permessage-deflate payload the way a client does (RFC 7692 7.2.2: append
+/// `00 00 ff ff`), with flate2 directly rather than the lab's own helper.
+fn inflate(payload: &[u8]) -> String {
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut d = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(payload.len() * 20 + 1024);
+    d.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+        .expect("valid deflate");
+    assert_eq!(d.total_in() as usize, input.len(), "all of it inflated");
+    String::from_utf8(out).expect("UTF-8 JSON")
+}
+
+/// Reads frames until one whose text (inflated when RSV1 is set) contains `needle`;
+/// returns whether that one was compressed, and its text.
+async fn frame_with(s: &mut tokio::net::TcpStream, needle: &str) -> (bool, String) {
+    loop {
+        let (b0, payload) = tokio::time::timeout(Duration::from_secs(5), read_frame(s))
+            .await
+            .expect("a frame within 5 s");
+        if b0 & 0x0f != 1 {
+            continue;
+        }
+        let compressed = b0 & 0x40 != 0;
+        let text = if compressed {
+            inflate(&payload)
+        } else {
+            String::from_utf8(payload).unwrap()
+        };
+        serde_json::from_str::<ServerMsg>(&text).expect("a server message");
+        if text.contains(needle) {
+            return (compressed, text);
+        }
+    }
+}
+
+const OFFER: (&str, &str) = (
+    "Sec-WebSocket-Extensions",
+    "permessage-deflate; client_max_window_bits",
+);
+
+#[tokio::test]
+async fn permessage_deflate_is_agreed_and_both_ways_compress() {
+    let lab = lab::start_with(|c| c.ws_compress = wirelab::ws::deflate::Policy::Always).await;
+    let (mut s, head) = raw_ws::upgrade_with_head(lab.dashboard, "/ws", &[OFFER])
+        .await
+        .unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains(
+            "sec-websocket-extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover"
+        ),
+        "{head}"
+    );
+    let (compressed, _) = frame_with(&mut s, r#""type":"snapshot""#).await;
+    assert!(compressed, "the snapshot (over 512 bytes) is compressed");
+    // A datagram's event arrives compressed and inflates to the event.
+    let text = format!("deflated-{}", std::process::id());
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    peer.send_to(text.repeat(40).as_bytes(), lab.udp)
+        .await
+        .unwrap();
+    let (compressed, json) = frame_with(&mut s, &text).await;
+    assert!(compressed, "{json}");
+    // A compressed command from the client is understood (RSV1 | text).
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut cmd = Vec::with_capacity(256);
+    c.compress_vec(
+        br#"{"type":"ping","id":4242}"#,
+        &mut cmd,
+        flate2::FlushCompress::Sync,
+    )
+    .unwrap();
+    assert!(cmd.ends_with(&[0, 0, 0xff, 0xff]));
+    cmd.truncate(cmd.len() - 4);
+    raw_ws::send_frame(&mut s, 0x41, &cmd).await;
+    frame_with(&mut s, r#""id":4242"#).await;
+    // A bomb: 64 KiB is the limit, this inflates to 1 MiB.
+    let mut bomb = Vec::with_capacity(1 << 20);
+    flate2::Compress::new(flate2::Compression::best(), false)
+        .compress_vec(&vec![b' '; 1 << 20], &mut bomb, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(bomb.len() < 8 * 1024);
+    raw_ws::send_frame(&mut s, 0x41, &bomb[..bomb.len() - 4]).await;
+    assert_eq!(raw_ws::close_code(&mut s).await, Some(1009));
+}
+
+#[tokio::test]
+async fn on_loopback_frames_are_compressed_only_once_many_clients_share_them() {
+    let lab = lab::start().await; // --ws-compress auto
+    let (mut first, _) = raw_ws::upgrade_with_head(lab.dashboard, "/ws", &[OFFER])
+        .await
+        .unwrap();
+    frame_with(&mut first, r#""type":"snapshot""#).await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    peer.send_to(b"alone-on-loopback", lab.udp).await.unwrap();
+    let (compressed, _) = frame_with(&mut first, "alone-on-loopback").await;
+    assert!(!compressed, "one local client: not worth the CPU");
+
+    let mut others = Vec::new();
+    for _ in 1..wirelab::ws::deflate::SHARED_FROM {
+        let (mut s, _) = raw_ws::upgrade_with_head(lab.dashboard, "/ws", &[OFFER])
+            .await
+            .unwrap();
+        frame_with(&mut s, r#""type":"snapshot""#).await;
+        others.push(s);
+    }
+    assert_eq!(lab.app.ws.deflating(), wirelab::ws::deflate::SHARED_FROM);
+    peer.send_to(b"shared-by-eight", lab.udp).await.unwrap();
+    let (compressed, _) = frame_with(&mut first, "shared-by-eight").await;
+    assert!(compressed, "eight clients share one compression");
+    for s in &mut others {
+        let (compressed, _) = frame_with(s, "shared-by-eight").await;
+        assert!(compressed);
+    }
+    // A client that offers nothing still gets plain frames.
+    let mut plain = raw_ws::upgrade(lab.dashboard, "/ws", &[]).await.unwrap();
+    frame_with(&mut plain, r#""type":"snapshot""#).await;
+    peer.send_to(b"plain-for-some", lab.udp).await.unwrap();
+    assert!(!frame_with(&mut plain, "plain-for-some").await.0);
+}
+
+#[tokio::test]
+async fn with_compression_off_the_offer_is_declined() {
+    let lab = lab::start_with(|c| c.ws_compress = wirelab::ws::deflate::Policy::Off).await;
+    let (mut s, head) = raw_ws::upgrade_with_head(lab.dashboard, "/ws", &[OFFER])
+        .await
+        .unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions"),
+        "{head}"
+    );
+    // RSV1 without the extension is a protocol error.
+    raw_ws::send_frame(&mut s, 0x41, b"\x01\x02").await;
+    assert_eq!(raw_ws::close_code(&mut s).await, Some(1002));
+}

@@ -1,9 +1,10 @@
 //! A frame for every WebSocket client: serialized once by the hub, shared by all.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use wirelab_shared::{Event, ServerMsg};
 
 /// What the hub broadcasts. Cloning is cheap: the bytes are reference-counted.
@@ -17,6 +18,9 @@ pub struct Frame {
     /// What clients that are not dashboards get instead, when it differs: `state` without
     /// the WebSocket client list.
     pub others: Option<Utf8Bytes>,
+    /// `text` and `others` compressed (permessage-deflate), made by the first client that
+    /// wants them and shared by the rest.
+    deflated: Arc<[OnceLock<Bytes>; 2]>,
 }
 
 /// The events of one `events` frame.
@@ -39,6 +43,7 @@ impl Frame {
             text: to_text(msg),
             batch: None,
             others: None,
+            deflated: Arc::default(),
         }
     }
 
@@ -49,6 +54,7 @@ impl Frame {
             text: to_text(full),
             batch: None,
             others: Some(to_text(others)),
+            deflated: Arc::default(),
         }
     }
 
@@ -76,7 +82,22 @@ impl Frame {
                 last_seq,
             }),
             others: None,
+            deflated: Arc::default(),
         }
+    }
+
+    /// [`Frame::text_for`] compressed for permessage-deflate: compressed once, by the
+    /// first client that asks, for every client.
+    pub fn deflated_for(&self, dashboard: bool) -> &Bytes {
+        let mine = self.others.is_some() && !dashboard;
+        self.deflated[usize::from(mine)]
+            .get_or_init(|| crate::ws::deflate::compress(self.text_for(dashboard).as_bytes()))
+    }
+
+    /// Whether the compressed text is made already (so using it costs nothing).
+    pub fn is_deflated(&self, dashboard: bool) -> bool {
+        let mine = self.others.is_some() && !dashboard;
+        self.deflated[usize::from(mine)].get().is_some()
     }
 
     /// Event `i`'s JSON in an `events` frame (what `serde_json::to_string` gives for it).

@@ -5,6 +5,10 @@
 //! and a `Vec` exists only while a message (or a control frame's payload) is being
 //! assembled, never larger than `--max-ws-message`. Every violation maps to the close
 //! code RFC 6455 gives it: [`WsError::close_code`].
+//!
+//! With permessage-deflate agreed ([`deflate`](super::deflate)), a data message whose
+//! first frame has RSV1 set is compressed: it is inflated once whole, within the same
+//! limit.
 
 use std::fmt;
 
@@ -17,6 +21,8 @@ pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
+/// The first header bit an extension may use: permessage-deflate's "compressed".
+pub const RSV1: u8 = 0x40;
 
 /// The largest payload of a control frame (RFC 6455 5.5).
 pub const MAX_CONTROL: usize = 125;
@@ -90,12 +96,16 @@ struct Partial {
     data: Vec<u8>,
     /// How much of `data` is known to be valid UTF-8 (text only).
     checked: usize,
+    /// Sent compressed (RSV1): `data` is deflate until the message is whole.
+    compressed: bool,
 }
 
 /// Turns the client's bytes into messages, one [`Reader::feed`] at a time.
 #[derive(Debug)]
 pub struct Reader {
     max: usize,
+    /// permessage-deflate was agreed: RSV1 marks a compressed message.
+    deflate: bool,
     head: [u8; 14],
     head_len: u8,
     frame: Option<FrameState>,
@@ -104,10 +114,12 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader that refuses messages over `max` bytes.
-    pub fn new(max: usize) -> Reader {
+    /// A reader that refuses messages over `max` bytes (inflated, when `deflate`: whether
+    /// permessage-deflate was agreed).
+    pub fn new(max: usize, deflate: bool) -> Reader {
         Reader {
             max,
+            deflate,
             head: [0; 14],
             head_len: 0,
             frame: None,
@@ -200,15 +212,22 @@ impl Reader {
     /// The checks the first two bytes allow.
     fn check_first_two(&self) -> Result<(), WsError> {
         let (b0, b1) = (self.head[0], self.head[1]);
+        let opcode = b0 & 0x0f;
         if b0 & 0x70 != 0 {
-            return Err(WsError::Protocol(
-                "reserved bits set (no extension was agreed)",
-            ));
+            if !self.deflate || b0 & 0x70 != RSV1 {
+                return Err(WsError::Protocol(
+                    "reserved bits set (no extension was agreed)",
+                ));
+            }
+            if !matches!(opcode, OP_TEXT | OP_BINARY) {
+                return Err(WsError::Protocol(
+                    "RSV1 (compressed) on a frame that does not start a message",
+                ));
+            }
         }
         if b1 & 0x80 == 0 {
             return Err(WsError::Protocol("a client's frames must be masked"));
         }
-        let opcode = b0 & 0x0f;
         let fin = b0 & 0x80 != 0;
         let len7 = b1 & 0x7f;
         match opcode {
@@ -277,6 +296,7 @@ impl Reader {
                         text: frame.opcode == OP_TEXT,
                         data: Vec::with_capacity(len as usize),
                         checked: 0,
+                        compressed: h[0] & RSV1 != 0,
                     })
                 }
             }
@@ -296,7 +316,7 @@ impl Reader {
             };
         }
         let msg = self.msg.as_mut().expect("a data frame has its message");
-        if msg.text {
+        if msg.text && !msg.compressed {
             match std::str::from_utf8(&msg.data[msg.checked..]) {
                 Ok(_) => msg.checked = msg.data.len(),
                 Err(e) if e.error_len().is_none() && !frame.fin => msg.checked += e.valid_up_to(),
@@ -309,7 +329,10 @@ impl Reader {
         if !frame.fin {
             return Ok(None);
         }
-        let msg = self.msg.take().expect("checked above");
+        let mut msg = self.msg.take().expect("checked above");
+        if msg.compressed {
+            msg.data = super::deflate::decompress(&msg.data, self.max)?;
+        }
         if msg.text {
             let text = String::from_utf8(msg.data).map_err(|_| WsError::Utf8)?;
             Ok(Some(Message::Text(Utf8Bytes::from(text))))
@@ -356,6 +379,20 @@ pub fn header(opcode: u8, len: usize) -> ([u8; 10], u8) {
         10
     };
     (h, n)
+}
+
+/// What the pump hands the socket: a message, or a text message already compressed for
+/// permessage-deflate (sent with RSV1).
+#[derive(Debug)]
+pub enum Outgoing {
+    Plain(Message),
+    Deflated(Bytes),
+}
+
+impl From<Message> for Outgoing {
+    fn from(msg: Message) -> Self {
+        Outgoing::Plain(msg)
+    }
 }
 
 /// A message's opcode and payload, as the server sends it. The payload of text and
@@ -413,7 +450,10 @@ mod tests {
 
     /// Feeds `bytes` in chunks of `chunk`, collecting every message (or the first error).
     fn read_all(max: usize, bytes: &[u8], chunk: usize) -> Result<Vec<Message>, WsError> {
-        let mut r = Reader::new(max);
+        read_all_with(Reader::new(max, false), bytes, chunk)
+    }
+
+    fn read_all_with(mut r: Reader, bytes: &[u8], chunk: usize) -> Result<Vec<Message>, WsError> {
         let mut out = Vec::new();
         for mut piece in bytes.chunks(chunk) {
             loop {
@@ -437,6 +477,44 @@ mod tests {
             Message::Text(t) => t.as_str(),
             other => panic!("not text: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_compressed_message_is_inflated_even_when_fragmented() {
+        let json = r#"{"type":"chat","text":"hello hello hello hello"}"#;
+        let packed = crate::ws::deflate::compress(json.as_bytes());
+        let (a, b) = packed.split_at(packed.len() / 2);
+        let mut bytes = client_frame(RSV1 | OP_TEXT, a);
+        bytes.extend(client_frame(0x80 | OP_PING, b"p"));
+        bytes.extend(client_frame(0x80 | OP_CONTINUATION, b));
+        bytes.extend(client_frame(0x80 | OP_TEXT, b"plain"));
+        for chunk in [1, 5, bytes.len()] {
+            let msgs = read_all_with(Reader::new(1 << 16, true), &bytes, chunk).unwrap();
+            assert_eq!(msgs.len(), 3);
+            assert_eq!(text(&msgs[1]), json);
+            assert_eq!(text(&msgs[2]), "plain");
+        }
+        // Inflated past the limit: 1009, though the compressed bytes were small.
+        let big = crate::ws::deflate::compress(&vec![b'a'; 100_000]);
+        let err = read_all_with(Reader::new(1 << 16, true), &client_frame(0xc1, &big), 64);
+        assert_eq!(err.unwrap_err().close_code(), Some(1009));
+        // Compressed text that inflates to invalid UTF-8: 1007.
+        let bad = crate::ws::deflate::compress(&[0xff, 0xfe]);
+        let err = read_all_with(Reader::new(1 << 16, true), &client_frame(0xc1, &bad), 64);
+        assert_eq!(err.unwrap_err().close_code(), Some(1007));
+    }
+
+    #[test]
+    fn rsv1_is_refused_without_the_extension_and_on_control_frames() {
+        let packed = crate::ws::deflate::compress(b"hi");
+        let err = read_all(1 << 16, &client_frame(0xc1, &packed), 64).unwrap_err();
+        assert_eq!(err.close_code(), Some(1002));
+        let err = read_all_with(Reader::new(1 << 16, true), &client_frame(0xc9, b""), 64);
+        assert_eq!(err.unwrap_err().close_code(), Some(1002));
+        let mut bytes = client_frame(OP_TEXT, b"a");
+        bytes.extend(client_frame(0x80 | RSV1 | OP_CONTINUATION, b"b"));
+        let err = read_all_with(Reader::new(1 << 16, true), &bytes, 64);
+        assert_eq!(err.unwrap_err().close_code(), Some(1002));
     }
 
     #[test]
@@ -560,7 +638,7 @@ mod tests {
 
     #[test]
     fn an_idle_reader_holds_no_heap_buffer() {
-        let mut r = Reader::new(1 << 16);
+        let mut r = Reader::new(1 << 16, false);
         let bytes = client_frame(0x80 | OP_TEXT, &[b'a'; 5000]);
         let (used, msg) = r.feed(&bytes).unwrap();
         assert_eq!(used, bytes.len());

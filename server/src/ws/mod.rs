@@ -5,6 +5,7 @@
 //!   upgrade itself.
 //! - [`socket`]: the upgraded connection as a Sink and a Stream of messages, holding no
 //!   buffer while idle.
+//! - [`deflate`]: permessage-deflate (RFC 7692), and when the lab compresses.
 //! - [`frame`]: RFC 6455 framing: the reader of the client's frames, the server's
 //!   headers, the close codes of violations.
 //! - [`pump`]: one client's loop, generic over Sink/Stream so tests drive it without
@@ -12,13 +13,14 @@
 //! - [`commands`]: what each command does.
 
 pub mod commands;
+pub mod deflate;
 pub mod frame;
 pub mod pump;
 pub mod socket;
 pub mod upgrade;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,8 @@ pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
 pub struct Clients {
     clients: Mutex<HashMap<u64, Arc<ClientStats>>>,
     next_id: AtomicU64,
+    /// Clients connected that agreed to permessage-deflate.
+    deflating: AtomicUsize,
     /// The last fresh snapshot: its `last_seq`, when it was made, its text.
     snapshot: Mutex<Option<(u64, Instant, Utf8Bytes)>>,
 }
@@ -47,6 +51,10 @@ pub struct ClientStats {
     pub peer: String,
     pub user_agent: String,
     pub dashboard: bool,
+    /// It agreed to permessage-deflate.
+    pub deflate: bool,
+    /// It connected over loopback (where bytes are cheaper than compressing them).
+    pub loopback: bool,
     pub since_us: u64,
     pub frames_in: AtomicU64,
     pub frames_out: AtomicU64,
@@ -66,6 +74,9 @@ impl Clients {
         stats.id = self.next_id.fetch_add(1, Relaxed) + 1;
         let stats = Arc::new(stats);
         clients.insert(stats.id, stats.clone());
+        if stats.deflate {
+            self.deflating.fetch_add(1, Relaxed);
+        }
         Some(stats)
     }
 
@@ -89,7 +100,14 @@ impl Clients {
 
     /// Forgets a client.
     pub fn leave(&self, id: u64) {
-        lock(&self.clients).remove(&id);
+        if lock(&self.clients).remove(&id).is_some_and(|c| c.deflate) {
+            self.deflating.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// How many connected clients agreed to permessage-deflate.
+    pub fn deflating(&self) -> usize {
+        self.deflating.load(Relaxed)
     }
 
     /// How many are connected.

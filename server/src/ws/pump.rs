@@ -5,6 +5,10 @@
 //! Per-client work on the hot path is a queue pop and a write of bytes the hub already
 //! serialized; only a client with a subscription filter ever re-serializes.
 //!
+//! Compression (permessage-deflate, when the client agreed to it): the hub's frames are
+//! compressed once for every client that takes them compressed; see
+//! [`deflate`](super::deflate) for when that is.
+//!
 //! No silent holes: the pump tracks the `seq` it expects next; when the hub's queue
 //! overran this client, the next batch starts later, and the client is told
 //! `lagged { missed }` before it. A client that does not read for `--ws-stuck-secs` is
@@ -28,6 +32,8 @@ use crate::hub::frame::{events_text, to_text};
 use crate::hub::{self, Frame, counters::add, now_us};
 use crate::ws::ClientStats;
 use crate::ws::commands;
+use crate::ws::deflate::{self, Policy};
+use crate::ws::frame::Outgoing;
 
 /// Commands of one client in flight at once; more are refused until some finish.
 const MAX_IN_FLIGHT: usize = 16;
@@ -58,15 +64,18 @@ struct Pump<Si> {
 
 impl<Si> Pump<Si>
 where
-    Si: Sink<Message> + Unpin,
+    Si: Sink<Outgoing> + Unpin,
     Si::Error: Display,
 {
-    /// Writes one frame, giving up on a client that stays stuck.
-    async fn send(&mut self, msg: Message) -> Result<(), End> {
+    /// Writes one frame, giving up on a client that stays stuck. What is counted is what
+    /// goes on the wire (compressed, when it is).
+    async fn send(&mut self, msg: impl Into<Outgoing>) -> Result<(), End> {
+        let msg = msg.into();
         let len = match &msg {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) => b.len(),
-            _ => 0,
+            Outgoing::Plain(Message::Text(t)) => t.len(),
+            Outgoing::Plain(Message::Binary(b)) => b.len(),
+            Outgoing::Plain(_) => 0,
+            Outgoing::Deflated(b) => b.len(),
         };
         match timeout(self.stuck, self.sink.send(msg)).await {
             Ok(Ok(())) => {
@@ -88,14 +97,51 @@ where
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), End> {
-        self.send(Message::Text(to_text(msg))).await
+        let out = self.own(to_text(msg));
+        self.send(out).await
+    }
+
+    /// A message of this client's own, compressed if the client agreed to it and it is
+    /// not on loopback (or `--ws-compress always`), and it is long enough to gain.
+    fn own(&self, text: Utf8Bytes) -> Outgoing {
+        let wanted = match self.app.config.ws_compress {
+            Policy::Off => false,
+            Policy::Auto => !self.stats.loopback,
+            Policy::Always => true,
+        };
+        if self.stats.deflate && wanted && text.len() >= deflate::OWN_FROM {
+            Outgoing::Deflated(deflate::compress(text.as_bytes()))
+        } else {
+            Outgoing::Plain(Message::Text(text))
+        }
+    }
+
+    /// A hub frame as this client gets it: compressed (once, for all) if it agreed and
+    /// the frame is compressed already, the policy says so, or enough clients share it.
+    fn shared(&self, frame: &Frame) -> Outgoing {
+        let dashboard = self.stats.dashboard;
+        let wanted = self.stats.deflate
+            && match self.app.config.ws_compress {
+                Policy::Off => false,
+                Policy::Auto => {
+                    !self.stats.loopback
+                        || frame.is_deflated(dashboard)
+                        || self.app.ws.deflating() >= deflate::SHARED_FROM
+                }
+                Policy::Always => true,
+            };
+        if wanted {
+            Outgoing::Deflated(frame.deflated_for(dashboard).clone())
+        } else {
+            Outgoing::Plain(Message::Text(frame.text_for(dashboard).clone()))
+        }
     }
 
     /// Sends a hub frame, announcing any events this client missed before it.
     async fn deliver(&mut self, frame: Frame) -> Result<(), End> {
         let Some(batch) = &frame.batch else {
-            let text = frame.text_for(self.stats.dashboard).clone();
-            return self.send(Message::Text(text)).await;
+            let out = self.shared(&frame);
+            return self.send(out).await;
         };
         if batch.first_seq > self.next_seq {
             let missed = batch.first_seq - self.next_seq;
@@ -106,7 +152,8 @@ where
         }
         self.next_seq = batch.last_seq + 1;
         if self.filter == 0 || batch.mask & !self.filter == 0 {
-            return self.send(Message::Text(frame.text)).await;
+            let out = self.shared(&frame);
+            return self.send(out).await;
         }
         if batch.mask & self.filter == 0 {
             return Ok(());
@@ -116,8 +163,8 @@ where
             .iter()
             .filter(|e| e.kind.protocol().bit() & self.filter != 0)
             .map(|e| &**e);
-        let text = events_text(wanted);
-        self.send(Message::Text(text)).await
+        let out = self.own(events_text(wanted));
+        self.send(out).await
     }
 
     /// Handles a text frame: a command, or plain text to show (and chat, bridged).
@@ -236,7 +283,7 @@ pub async fn run<Si, St, E>(
     mut stream: St,
     since: Option<u64>,
 ) where
-    Si: Sink<Message> + Unpin,
+    Si: Sink<Outgoing> + Unpin,
     Si::Error: Display,
     St: Stream<Item = Result<Message, E>> + Unpin,
     E: Display,
@@ -281,7 +328,8 @@ pub async fn run<Si, St, E>(
             Some(_) => make(),
         };
         drop(sub.backlog);
-        pump.send(Message::Text(text)).await?;
+        let snapshot = pump.own(text);
+        pump.send(snapshot).await?;
         loop {
             tokio::select! {
                 biased;
@@ -346,7 +394,7 @@ pub async fn run<Si, St, E>(
             };
             let _ = timeout(
                 Duration::from_secs(1),
-                pump.sink.send(Message::Close(Some(frame))),
+                pump.sink.send(Message::Close(Some(frame)).into()),
             )
             .await;
             (Some(code), reason)

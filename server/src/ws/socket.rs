@@ -7,6 +7,9 @@
 //! plus the message's own `Bytes` in one vectored write: a hub frame shared by every
 //! client is never copied per client, and nothing stays allocated once it is out.
 //!
+//! A message the pump compressed ([`Outgoing::Deflated`]) goes out the same way, with
+//! RSV1 set in its header.
+//!
 //! Pings are answered with a pong, and a client's close frame is echoed, by the stream
 //! half as it reads them (after any frame the sink has half written).
 
@@ -21,12 +24,12 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::hub::lock;
-use crate::ws::frame::{self, OP_CLOSE, OP_PONG, Reader, WsError};
+use crate::ws::frame::{self, OP_CLOSE, OP_PONG, OP_TEXT, Outgoing, RSV1, Reader, WsError};
 
 /// Bytes read from the socket at once (on the stack).
 const READ_CHUNK: usize = 4096;
 
-/// The writing half: `Sink<Message>`.
+/// The writing half: `Sink<Outgoing>`.
 pub struct WsSink<IO> {
     conn: Arc<Mutex<Conn<IO>>>,
 }
@@ -37,14 +40,14 @@ pub struct WsStream<IO> {
 }
 
 /// Makes `io` (already upgraded) a server-side WebSocket that accepts messages of up to
-/// `max_message` bytes.
-pub fn split<IO>(io: IO, max_message: usize) -> (WsSink<IO>, WsStream<IO>)
+/// `max_message` bytes; `deflate`: permessage-deflate was agreed.
+pub fn split<IO>(io: IO, max_message: usize, deflate: bool) -> (WsSink<IO>, WsStream<IO>)
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let conn = Arc::new(Mutex::new(Conn {
         io,
-        reader: Reader::new(max_message),
+        reader: Reader::new(max_message, deflate),
         leftover: Vec::new(),
         out: None,
         control: None,
@@ -122,11 +125,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     }
 
     /// Queues a frame; `poll_drain` writes it.
-    fn queue(&mut self, msg: Message) -> Result<(), WsError> {
+    fn queue(&mut self, msg: Outgoing) -> Result<(), WsError> {
         if self.close_sent {
             return Err(WsError::Closed);
         }
-        let (opcode, payload) = frame::encode(msg)?;
+        let (opcode, payload) = match msg {
+            Outgoing::Plain(msg) => frame::encode(msg)?,
+            Outgoing::Deflated(payload) => (RSV1 | OP_TEXT, payload),
+        };
         if opcode == OP_CLOSE {
             self.close_sent = true;
             self.control = None;
@@ -220,14 +226,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream for WsStream<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsSink<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin> Sink<Outgoing> for WsSink<IO> {
     type Error = WsError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         lock(&self.conn).poll_drain(cx).map_err(WsError::Io)
     }
 
-    fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<(), WsError> {
+    fn start_send(self: Pin<&mut Self>, msg: Outgoing) -> Result<(), WsError> {
         lock(&self.conn).queue(msg)
     }
 

@@ -11,6 +11,8 @@
 //! - Token: when the lab has one (exposed, or `--token`), `?token=` or
 //!   `Authorization: Bearer` must match.
 //! - The client limit: past it, 503 with a message.
+//! - permessage-deflate: agreed when the client offers it in a form we can honour and
+//!   `--ws-compress` is not `off` ([`deflate`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use sha1::{Digest, Sha1};
 use crate::app::App;
 use crate::hub::{counters::add, now_us};
 use crate::web::auth;
+use crate::ws::deflate::{self, Policy};
 use crate::ws::{ClientStats, socket};
 
 /// The query string of `/ws`.
@@ -69,10 +72,19 @@ pub async fn handler(
         .chars()
         .take(256)
         .collect();
+    let deflate = app.config.ws_compress != Policy::Off
+        && deflate::accepts(
+            headers
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
     let stats = ClientStats {
         peer: peer.to_string(),
         user_agent,
         dashboard: headers.contains_key(header::ORIGIN),
+        deflate,
+        loopback: peer.ip().to_canonical().is_loopback(),
         since_us: now_us(),
         ..Default::default()
     };
@@ -95,14 +107,14 @@ pub async fn handler(
             Ok(upgraded) => {
                 // axum's server hands over its own wrapper of the TcpStream (private to
                 // hyper-util), so the upgraded connection is used as it is.
-                let (sink, stream) = socket::split(TokioIo::new(upgraded), max);
+                let (sink, stream) = socket::split(TokioIo::new(upgraded), max, deflate);
                 crate::ws::pump::run(app.clone(), stats, sink, stream, since).await;
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }
         app.ws.leave(id);
     });
-    (
+    let mut switching = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::CONNECTION, HeaderValue::from_static("upgrade")),
@@ -110,7 +122,14 @@ pub async fn handler(
             (header::SEC_WEBSOCKET_ACCEPT, accept),
         ],
     )
-        .into_response()
+        .into_response();
+    if deflate {
+        switching.headers_mut().insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(deflate::RESPONSE),
+        );
+    }
+    switching
 }
 
 /// A plain-text refusal; a 426 also names the protocol and version to upgrade to.

@@ -13,6 +13,15 @@ pub(crate) async fn upgrade(
     path: &str,
     extra: &[(&str, &str)],
 ) -> Result<TcpStream, String> {
+    upgrade_with_head(addr, path, extra).await.map(|(s, _)| s)
+}
+
+/// [`upgrade`], also returning the 101 response's head.
+pub(crate) async fn upgrade_with_head(
+    addr: SocketAddr,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Result<(TcpStream, String), String> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -33,7 +42,7 @@ pub(crate) async fn upgrade(
     }
     let head = String::from_utf8_lossy(&head).into_owned();
     if head.starts_with("HTTP/1.1 101") {
-        Ok(s)
+        Ok((s, head))
     } else {
         let mut body = vec![0u8; 4096];
         let n = tokio::time::timeout(std::time::Duration::from_secs(2), s.read(&mut body))
@@ -43,7 +52,8 @@ pub(crate) async fn upgrade(
     }
 }
 
-/// Writes one masked frame with `opcode` (1 text, 2 binary) and `payload`.
+/// Writes one masked frame with `opcode` (1 text, 2 binary; RSV bits may be set too) and
+/// `payload`.
 pub(crate) async fn send_frame(s: &mut TcpStream, opcode: u8, payload: &[u8]) {
     let mask = [0x12u8, 0x34, 0x56, 0x78];
     let mut frame = vec![0x80 | opcode];

@@ -1,0 +1,209 @@
+//! permessage-deflate (RFC 7692): compressed messages, agreed at the upgrade.
+//!
+//! Both sides agree to keep no context between messages (`server_no_context_takeover`,
+//! `client_no_context_takeover`), so:
+//! - a hub frame is compressed once and the same bytes go to every client that takes
+//!   them ([`Frame::deflated_for`](crate::hub::Frame::deflated_for)); with a shared
+//!   context each client would need its own compression of it;
+//! - a client costs no memory for compression between messages: the compressor and the
+//!   decompressor are per thread, reset for each message.
+//!
+//! When compressing pays ([`Policy`]): on loopback, bytes are cheap and deflating costs
+//! the lab's CPU, so a lone local dashboard gets plain frames; a frame shared by many
+//! clients is compressed once for all of them (each copy the kernel makes is then about
+//! a sixth as long), and a client on another machine gets everything compressed.
+
+use std::cell::RefCell;
+
+use bytes::Bytes;
+use clap::ValueEnum;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::ws::frame::WsError;
+
+/// What the server answers to an offer it accepts.
+pub const RESPONSE: &str =
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+
+/// Shared frames are compressed once at least this many clients that agreed to
+/// permessage-deflate are connected (on loopback; a remote client always gets them
+/// compressed).
+pub const SHARED_FROM: usize = 8;
+
+/// A client's own messages (hello, snapshot, replies) shorter than this go uncompressed.
+pub const OWN_FROM: usize = 512;
+
+/// The four bytes a sync flush ends with, which a sender leaves out (RFC 7692 7.2.1).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// `--ws-compress`: when the lab compresses WebSocket messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Policy {
+    /// Never: permessage-deflate is not agreed.
+    Off,
+    /// Where it pays: frames shared by many clients, and everything to clients that are
+    /// not on loopback.
+    Auto,
+    /// Every message of 512 bytes or more, to every client that agreed.
+    Always,
+}
+
+/// Whether `offers` (the request's `Sec-WebSocket-Extensions` values) include a
+/// permessage-deflate this server can accept: one with no parameter it does not know,
+/// and no `server_max_window_bits` below 15 (the compressor always uses 15).
+pub fn accepts<'a>(offers: impl IntoIterator<Item = &'a str>) -> bool {
+    offers.into_iter().flat_map(|v| v.split(',')).any(|offer| {
+        let mut params = offer.split(';').map(str::trim);
+        params.next() == Some("permessage-deflate") && params.all(honoured)
+    })
+}
+
+/// Whether one parameter of an offer (`name` or `name=value`) can be honoured.
+fn honoured(param: &str) -> bool {
+    let (name, value) = param.split_once('=').unwrap_or((param, ""));
+    let value = value.trim().trim_matches('"');
+    match name.trim() {
+        "server_no_context_takeover" | "client_no_context_takeover" => value.is_empty(),
+        // Any window the client compresses with is one our inflater (15 bits) reads.
+        "client_max_window_bits" => {
+            value.is_empty() || value.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b))
+        }
+        "server_max_window_bits" => value == "15",
+        _ => false,
+    }
+}
+
+thread_local! {
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// `message` compressed as one permessage-deflate payload (sent with RSV1 set).
+pub fn compress(message: &[u8]) -> Bytes {
+    DEFLATE.with_borrow_mut(|c| {
+        c.reset();
+        let mut out = Vec::with_capacity(message.len() / 4 + 64);
+        let mut input = message;
+        loop {
+            let before = c.total_in();
+            let status = c
+                .compress_vec(input, &mut out, FlushCompress::Sync)
+                .expect("deflate cannot fail on a reset stream");
+            input = &input[(c.total_in() - before) as usize..];
+            // Done once all input is in and the flush left room to spare.
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+            debug_assert!(status == Status::Ok || status == Status::BufError);
+            out.reserve(out.capacity().max(64));
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        Bytes::from(out)
+    })
+}
+
+/// A client's compressed message, inflated; past `max` bytes it is refused as too big
+/// (a small message may inflate to a huge one), and bytes that are not deflate are a
+/// protocol error.
+pub fn decompress(payload: &[u8], max: usize) -> Result<Vec<u8>, WsError> {
+    INFLATE.with_borrow_mut(|d| {
+        d.reset(false);
+        let mut out = Vec::with_capacity((payload.len() * 4).max(64).min(max + 1));
+        for mut input in [payload, &TAIL[..]] {
+            loop {
+                let (before, made) = (d.total_in(), out.len());
+                let status = d
+                    .decompress_vec(input, &mut out, FlushDecompress::Sync)
+                    .map_err(|_| WsError::Protocol("a compressed message that is not deflate"))?;
+                input = &input[(d.total_in() - before) as usize..];
+                if out.len() > max {
+                    return Err(WsError::TooBig { limit: max });
+                }
+                if status == Status::StreamEnd || (input.is_empty() && out.len() < out.capacity()) {
+                    break;
+                }
+                if out.len() == out.capacity() {
+                    out.reserve(out.capacity().min(max + 1 - out.len()).max(64));
+                } else if d.total_in() == before && out.len() == made {
+                    break; // no progress possible: the input is used up
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_compressed_inflates_to_itself() {
+        let json =
+            br#"{"type":"events","events":[{"seq":1,"kind":{"type":"udp_datagram"}}]}"#.repeat(500);
+        let packed = compress(&json);
+        assert!(
+            packed.len() * 10 < json.len(),
+            "{} of {}",
+            packed.len(),
+            json.len()
+        );
+        assert!(!packed.ends_with(&TAIL), "the flush's tail is left out");
+        assert_eq!(decompress(&packed, json.len()).unwrap(), json);
+        assert_eq!(decompress(&compress(b""), 10).unwrap(), b"");
+        // Incompressible bytes make it through too.
+        let noise: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(decompress(&compress(&noise), noise.len()).unwrap(), noise);
+    }
+
+    #[test]
+    fn a_bomb_is_refused_at_the_limit_and_garbage_is_a_protocol_error() {
+        let zeros = vec![0u8; 1 << 20];
+        let bomb = compress(&zeros);
+        assert!(bomb.len() < 20_000);
+        assert!(matches!(
+            decompress(&bomb, 64 * 1024),
+            Err(WsError::TooBig { limit: 65536 })
+        ));
+        assert!(matches!(
+            decompress(&[0xff, 0xff, 0xff, 0xff, 0x12], 1024),
+            Err(WsError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn any_bytes_inflate_or_fail_without_hanging() {
+        let mut x = 0x9e37_79b9_u32;
+        for len in 0..400 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            if let Ok(out) = decompress(&bytes, 4096) {
+                assert!(out.len() <= 4096);
+            }
+        }
+    }
+
+    #[test]
+    fn offers_are_accepted_only_with_parameters_it_can_honour() {
+        // What Chromium and Firefox offer.
+        assert!(accepts(["permessage-deflate; client_max_window_bits"]));
+        assert!(accepts(["x-webkit-deflate-frame, permessage-deflate"]));
+        assert!(accepts([
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"
+        ]));
+        assert!(!accepts(["permessage-deflate; server_max_window_bits=10"]));
+        assert!(!accepts(["permessage-deflate; mystery"]));
+        assert!(!accepts(["deflate-frame"]));
+        assert!(!accepts([]));
+    }
+}
