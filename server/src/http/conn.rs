@@ -71,6 +71,10 @@ pub struct Conn<'a> {
     /// The exchanges answered in `out`, published once it is written; with when each
     /// request arrived.
     answered: Vec<(Box<HttpExchange>, Instant)>,
+    /// How much of `buf` is known to hold no complete head: a head arriving in pieces is
+    /// parsed again only once a blank line may have come (not once per piece, which a
+    /// client dribbling a large head byte by byte would make quadratic).
+    scanned: usize,
     /// The connection ends on a refusal, with the client maybe still sending.
     refused: bool,
 }
@@ -83,6 +87,7 @@ impl<'a> Conn<'a> {
             buf: BytesMut::with_capacity(READ_ROOM),
             out: Vec::new(),
             answered: Vec::new(),
+            scanned: 0,
             refused: false,
         }
     }
@@ -103,11 +108,11 @@ impl<'a> Conn<'a> {
     /// while), so that it reads the answer before the connection is gone.
     async fn linger(&mut self) {
         let _ = self.stream.shutdown().await;
-        let mut scratch = [0u8; 4096];
         let mut drained = 0;
         let _ = tokio::time::timeout(LINGER, async {
             while drained < LINGER_BYTES {
-                match self.stream.read(&mut scratch).await {
+                self.buf.clear();
+                match self.stream.read_buf(&mut self.buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => drained += n,
                 }
@@ -119,9 +124,15 @@ impl<'a> Conn<'a> {
 
     async fn run(&mut self) -> io::Result<()> {
         loop {
-            let (head, len) = match head::parse(&self.buf) {
+            let parsed = if self.may_hold_a_head() {
+                head::parse(&self.buf)
+            } else {
+                Ok(None)
+            };
+            let (head, len) = match parsed {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => {
+                    self.scanned = self.buf.len();
                     self.flush().await?;
                     if self.buf.is_empty() && self.ctx.stopping.load(Ordering::Relaxed) {
                         return Ok(());
@@ -143,6 +154,7 @@ impl<'a> Conn<'a> {
                 }
             };
             let _ = self.buf.split_to(len);
+            self.scanned = 0;
             if !self.exchange(head).await? {
                 return Ok(());
             }
@@ -150,6 +162,16 @@ impl<'a> Conn<'a> {
                 self.flush().await?;
             }
         }
+    }
+
+    /// Whether `buf` may hold a complete head (or one too large) that it did not when
+    /// last parsed: a line end followed by an empty line arrived since.
+    fn may_hold_a_head(&self) -> bool {
+        if self.scanned == 0 || self.buf.len() > head::HEAD_LIMIT {
+            return true;
+        }
+        let new = &self.buf[self.scanned.saturating_sub(2)..];
+        new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n")
     }
 
     /// Serves one request whose head was read; whether the connection stays open.
@@ -236,6 +258,7 @@ impl<'a> Conn<'a> {
             }
             Framing::Length(n) => {
                 let n = n as usize;
+                self.buf.reserve(n.saturating_sub(self.buf.len()));
                 if self.buf.len() < n && head.expect_continue {
                     self.send_continue().await;
                 }
