@@ -57,6 +57,9 @@ struct FanRun {
     cpu: f64,
     rss_mib: f64,
     loadgen_cpu: f64,
+    /// WebSocket payload bytes the clients read per datagram delivered (compressed, where
+    /// the server compressed).
+    wire_per_msg: f64,
     /// The UDP socket's receive buffer (`ss -m`'s `rb`), in bytes.
     rcvbuf: Option<u64>,
     ok: bool,
@@ -188,6 +191,7 @@ fn fan_run(
         cpu: f("server_cpu"),
         rss_mib: rss,
         loadgen_cpu: f("loadgen_cpu"),
+        wire_per_msg: f("bytes") / f("delivered"),
         rcvbuf: skmem.map(|(rb, _)| rb),
         ok: false,
     };
@@ -269,6 +273,7 @@ pub(super) fn fanout(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
                 "server CPU (of 1 core, during the flood)",
                 "server peak RSS MiB",
                 "loadgen CPU",
+                "wire bytes per delivered msg",
             ],
         );
         let mut best = Vec::new();
@@ -324,6 +329,7 @@ pub(super) fn fanout(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
                 format!("{:.0}%", stat(|r| r.cpu).median * 100.0),
                 stat(|r| r.rss_mib).show(0),
                 format!("{:.0}%", stat(|r| r.loadgen_cpu).median * 100.0),
+                format!("{:.0}", stat(|r| r.wire_per_msg).median),
             ]);
             best.push((relay, if sustained { rate } else { below }));
         }
@@ -361,7 +367,7 @@ pub(super) fn fanout(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
             ctx.runs
         ));
         fig.notes.push(format!(
-            "The load generator is one thread on its own core: an epoll loop over raw sockets with a minimal WebSocket client, checking every client's delivery. {}",
+            "The load generator is one thread on its own core: an epoll loop over raw sockets with a minimal WebSocket client, checking every client's delivery. Like a browser, each client offers permessage-deflate: Node's `ws` declines it (its default), wirelab agrees and, with 8 or more such clients, compresses each shared frame once for all of them (`--ws-compress auto`); the load generator inflates each distinct compressed message once and checks every other client's copy byte for byte against it. {}",
             if busy_loadgen {
                 format!("Some steps had it at ≥ {:.0}% of its core (see the traces): those figures may be its limit, not the server's.", LOADGEN_BUSY * 100.0)
             } else {
