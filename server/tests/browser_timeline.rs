@@ -2,7 +2,7 @@
 //! filtering by protocol, peer and text; pause (by scrolling up, or the pause button) and
 //! the "N new" button; a binary payload as a hex dump; the exports (JSON Lines of the
 //! filtered rows, HAR 1.2 of the HTTP exchanges), read back from the Blob the page hands
-//! to the browser; and a bounded ring whose counters stay exact. (The flood test runs alone
+//! to the browser, and the server's pcapng behind the page's link; and a bounded ring whose counters stay exact. (The flood test runs alone
 //! in `browser_flood.rs`; the hostile-payload test is in `browser_dashboard.rs`.)
 //!
 //! Every test starts its own lab on port 0 and its own browser. Needs the built dashboard
@@ -543,6 +543,29 @@ async fn exports_parse_as_json_lines_and_har_1_2() {
     let events = parse_jsonl(&text);
     assert_eq!(events.len(), 3, "the filtered view:\n{text}");
     assert!(events.iter().all(|e| e.kind.protocol() == Protocol::Http));
+
+    // The Wireshark capture, made by the server from its recording: the link the page
+    // shows fetches a pcapng (section header block magic) holding both datagrams.
+    // (The recorder commits in batches: a few tries.)
+    let mut got = Value::Null;
+    for _ in 0..40 {
+        got = js(
+            &browser,
+            "const a = document.querySelector('#export-pcapng');
+             return fetch(a.href).then(r => r.arrayBuffer()).then(b => {
+                 const text = new TextDecoder('latin1').decode(b);
+                 return [Array.from(new Uint8Array(b.slice(0, 4))), text.includes(arguments[0])];
+             });",
+            vec![Value::from(u.clone())],
+        )
+        .await;
+        if got[1] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got[0], serde_json::json!([10, 13, 13, 10]), "pcapng: {got}");
+    assert_eq!(got[1], true, "the datagram's bytes are in the capture");
 
     // HAR 1.2: one entry per HTTP exchange.
     let (name, mime, text) = download(&browser, "#export-har").await;

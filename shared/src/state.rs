@@ -74,6 +74,9 @@ pub struct WsClientInfo {
     pub peer: String,
     pub user_agent: String,
     pub dashboard: bool,
+    /// It agreed to permessage-deflate (whether a frame then goes compressed is the lab's
+    /// `--ws-compress` choice; `bytes_out` counts what went on the wire).
+    pub deflate: bool,
     pub since_us: u64,
     pub frames_in: u64,
     pub frames_out: u64,

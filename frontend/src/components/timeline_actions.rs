@@ -1,5 +1,6 @@
 //! The timeline's actions, on its column header row: follow or pause, older history,
-//! history search, clear, and the exports (JSON Lines, HAR).
+//! history search, clear, and the exports: JSON Lines and HAR of the rows held, made in the
+//! page, and the recorded TCP and UDP history as a Wireshark capture, made by the server.
 
 use yew::prelude::*;
 
@@ -7,6 +8,7 @@ use crate::ctx::{use_lab, use_timeline};
 use crate::export;
 use crate::fmt;
 use crate::lab::LabAction;
+use crate::link;
 use crate::services::browser;
 use crate::timeline::TimelineAction;
 
@@ -79,6 +81,9 @@ pub fn TimelineActions(props: &ActionsProps) -> Html {
             }
         })
     };
+    let pcapng = use_memo((), |_| {
+        link::with_token("/api/capture.pcapng", browser::page_token().as_deref())
+    });
     let older = {
         let cb = props.onolder.clone();
         Callback::from(move |_| cb.emit(()))
@@ -102,6 +107,9 @@ pub fn TimelineActions(props: &ActionsProps) -> Html {
                 title="download the rows passing the filter as JSON Lines">{"⤓ JSONL"}</button>
             <button id="export-har" class="small" onclick={export_har}
                 title="download the HTTP exchanges as HAR 1.2">{"⤓ HAR"}</button>
+            <a id="export-pcapng" class="btn small" download="wirelab.pcapng"
+                href={(*pcapng).clone()}
+                title="download the recorded TCP and UDP history as a pcapng capture for Wireshark (made by the server, from its recording)">{"⤓ pcapng"}</a>
         </div>
     }
 }

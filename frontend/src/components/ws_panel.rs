@@ -58,7 +58,12 @@ pub fn WsPanel() -> Html {
             <tr key={w.id} data-ws-client={w.id.to_string()} class={classes!(mine.then_some("sel"))}>
                 <td class="num">{ format!("#{}", w.id) }</td>
                 <td>{ &w.peer }</td>
-                <td>{ if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }</td>
+                <td>
+                    { if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }
+                    if w.deflate {
+                        <span class="pill deflate" title="agreed to permessage-deflate: frames shared by 8 or more such clients, and everything to a client off loopback, go compressed (bytes out counts what went on the wire)">{"deflate"}</span>
+                    }
+                </td>
                 <td class="ua" title={w.user_agent.clone()}>{ &w.user_agent }</td>
                 <td>{ fmt::age(now, w.since_us) }</td>
                 <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>

@@ -129,6 +129,7 @@ impl Clients {
                 peer: c.peer.clone(),
                 user_agent: c.user_agent.clone(),
                 dashboard: c.dashboard,
+                deflate: c.deflate,
                 since_us: c.since_us,
                 frames_in: c.frames_in.load(Relaxed),
                 frames_out: c.frames_out.load(Relaxed),
