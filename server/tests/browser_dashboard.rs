@@ -68,6 +68,8 @@ async fn chat_from_one_dashboard_appears_on_the_other() {
         2,
         "both pages agreed to compression"
     );
+    // And the WebSocket panel says so (the clients table, from the next `state`).
+    bob.wait_for_text("deflate", Duration::from_secs(3)).await;
     bob.screenshot("/tmp/wirelab-e2e-chat.png").await;
     alice.close().await;
     bob.close().await;
