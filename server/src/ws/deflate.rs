@@ -33,6 +33,10 @@ pub const SHARED_FROM: usize = 8;
 /// A client's own messages (hello, snapshot, replies) shorter than this go uncompressed.
 pub const OWN_FROM: usize = 512;
 
+/// Longer messages are compressed on a blocking thread, not on the runtime's worker (a
+/// MiB takes a few milliseconds).
+pub const INLINE_UP_TO: usize = 256 * 1024;
+
 /// The four bytes a sync flush ends with, which a sender leaves out (RFC 7692 7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 

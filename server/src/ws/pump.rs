@@ -97,22 +97,29 @@ where
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), End> {
-        let out = self.own(to_text(msg));
+        let out = self.own(to_text(msg)).await;
         self.send(out).await
     }
 
     /// A message of this client's own, compressed if the client agreed to it and it is
     /// not on loopback (or `--ws-compress always`), and it is long enough to gain.
-    fn own(&self, text: Utf8Bytes) -> Outgoing {
+    async fn own(&self, text: Utf8Bytes) -> Outgoing {
         let wanted = match self.app.config.ws_compress {
             Policy::Off => false,
             Policy::Auto => !self.stats.loopback,
             Policy::Always => true,
         };
-        if self.stats.deflate && wanted && text.len() >= deflate::OWN_FROM {
-            Outgoing::Deflated(deflate::compress(text.as_bytes()))
-        } else {
-            Outgoing::Plain(Message::Text(text))
+        if !self.stats.deflate || !wanted || text.len() < deflate::OWN_FROM {
+            return Outgoing::Plain(Message::Text(text));
+        }
+        if text.len() < deflate::INLINE_UP_TO {
+            return Outgoing::Deflated(deflate::compress(text.as_bytes()));
+        }
+        // A big snapshot (up to 8 MiB) would hold this worker for milliseconds.
+        let job = text.clone();
+        match tokio::task::spawn_blocking(move || deflate::compress(job.as_bytes())).await {
+            Ok(packed) => Outgoing::Deflated(packed),
+            Err(_) => Outgoing::Plain(Message::Text(text)),
         }
     }
 
@@ -163,7 +170,7 @@ where
             .iter()
             .filter(|e| e.kind.protocol().bit() & self.filter != 0)
             .map(|e| &**e);
-        let out = self.own(events_text(wanted));
+        let out = self.own(events_text(wanted)).await;
         self.send(out).await
     }
 
@@ -328,7 +335,7 @@ pub async fn run<Si, St, E>(
             Some(_) => make(),
         };
         drop(sub.backlog);
-        let snapshot = pump.own(text);
+        let snapshot = pump.own(text).await;
         pump.send(snapshot).await?;
         loop {
             tokio::select! {
