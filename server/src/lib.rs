@@ -225,7 +225,8 @@ fn recent_history(store: &store::Store, n: usize) -> Vec<wirelab_shared::Event> 
     }
 }
 
-/// Pushes the current state to every client once a second (when any is connected). Only
+/// Pushes the current state to every client once a second (when any is connected), and
+/// lets go of a shared snapshot no client can take any more. Only
 /// dashboards get the WebSocket client list: the frame goes to every client, so with 1,000
 /// clients the list (100 entries, ~20 KB) made 20 MB a second that only dashboards show.
 async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
@@ -235,6 +236,7 @@ async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => break,
         }
+        app.ws.forget_stale_snapshot();
         if app.hub.subscribers() > 0 {
             let mut state = Box::new(app.lab_state());
             let full = ServerMsg::State(state.clone());

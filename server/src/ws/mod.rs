@@ -98,6 +98,18 @@ impl Clients {
         text
     }
 
+    /// Drops the shared snapshot once it is too old to be handed out (up to 8 MiB that
+    /// would otherwise stay until the next client connects).
+    pub fn forget_stale_snapshot(&self) {
+        let mut cached = lock(&self.snapshot);
+        if cached
+            .as_ref()
+            .is_some_and(|(_, at, _)| at.elapsed() >= SNAPSHOT_REUSE)
+        {
+            *cached = None;
+        }
+    }
+
     /// Forgets a client.
     pub fn leave(&self, id: u64) {
         if lock(&self.clients).remove(&id).is_some_and(|c| c.deflate) {
@@ -168,5 +180,13 @@ mod tests {
         assert_eq!(clients.snapshot(5, || "again".into()), "five", "reused");
         assert_eq!(clients.snapshot(6, || "six".into()), "six", "a later seq");
         assert_eq!(clients.snapshot(5, || "five'".into()), "five'", "not kept");
+        clients.forget_stale_snapshot();
+        assert!(lock(&clients.snapshot).is_some(), "still fresh: kept");
+        std::thread::sleep(SNAPSHOT_REUSE);
+        clients.forget_stale_snapshot();
+        assert!(
+            lock(&clients.snapshot).is_none(),
+            "too old to share: dropped"
+        );
     }
 }
