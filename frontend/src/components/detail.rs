@@ -9,6 +9,7 @@ use crate::components::forms::node_value;
 use crate::components::status_line::StatusLine;
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::services::browser;
+use crate::timeline::TimelineAction;
 use crate::{curl, export, fmt, hexdump};
 
 /// How the payload is shown.
@@ -47,6 +48,13 @@ pub fn Detail(props: &DetailProps) -> Html {
                 </div>
             </section>
         };
+    };
+    let hide = {
+        let (tl, cb, seq) = (tl.clone(), props.onclose.clone(), row.seq);
+        Callback::from(move |_| {
+            tl.dispatch(TimelineAction::SetFilter(tl.filter.hiding(seq)));
+            cb.emit(());
+        })
     };
     let tz = browser::tz_offset_min();
     let http_host = lab
@@ -172,6 +180,8 @@ pub fn Detail(props: &DetailProps) -> Html {
                     { view_button(View::Json, "json", "JSON") }
                 </div>
                 <button class="small" onclick={copy}>{"copy"}</button>
+                <button id="detail-hide" class="small" onclick={hide}
+                    title="hide this row from the timeline and its exports (the filter bar shows hidden rows again)">{"hide"}</button>
                 { replay }
                 { http_actions }
                 <button class="small" onclick={close} aria-label="close detail" title="close (Esc)">{"×"}</button>

@@ -1,4 +1,5 @@
-//! The timeline's filters: protocols, direction, peer and text, and how many rows pass.
+//! The timeline's filters: protocols, direction, peer and text, rows hidden one by one
+//! (from the detail pane), and how many rows pass.
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
@@ -134,6 +135,10 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
         let set = set.clone();
         Callback::from(move |_| set(Filter::default()))
     };
+    let unhide = {
+        let (set, f) = (set.clone(), f.clone());
+        Callback::from(move |_| set(f.unhiding()))
+    };
     let shown = tl.view.len();
     html! {
         <div class="filters" role="toolbar" aria-label="timeline filters">
@@ -152,6 +157,12 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
                 aria-label="filter by text" value={f.text.clone()} oninput={on_text} onchange={on_text_change} onkeydown={on_text_key} />
             if !f.is_all() {
                 <button id="filter-reset" class="small" onclick={reset} title="show everything again">{"reset"}</button>
+            }
+            if !f.hidden.is_empty() {
+                <button id="show-hidden" class="small" onclick={unhide}
+                    title="rows hidden one by one from the detail pane: show them again">
+                    { format!("{} hidden · show", fmt::count(f.hidden.len() as u64)) }
+                </button>
             }
             <span class="count" title={format!("rows passing the filter, of {} held (at most {})", tl.ring.len(), tl.cap)}>
                 <b id="count-shown" data-value={shown.to_string()}>{ fmt::count(shown as u64) }</b>
