@@ -177,6 +177,33 @@ async fn a_bad_chunk_size_gets_400_and_a_close() {
     assert_eq!((x.method.as_str(), x.status), ("POST", 400));
 }
 
+/// Chunking a lenient parser reads one way and a strict one another: the request that
+/// would hide behind it must never be answered.
+#[tokio::test]
+async fn ambiguous_chunking_gets_one_400_and_hides_no_request() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let bodies: [&[u8]; 3] = [
+        b"\r\n\r\n",                     // a size line without digits, read as the last chunk
+        b"2;\nxx\r\nhi\r\n0\r\n\r\n",    // a bare LF in a chunk extension
+        b"0\r\nGET /x HTTP/1.1\r\n\r\n", // a request line as a trailer
+    ];
+    for body in bodies {
+        let mut raw =
+            b"POST /chunks HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        raw.extend_from_slice(body);
+        raw.extend_from_slice(b"GET /_/status/418 HTTP/1.1\r\nHost: lab\r\n\r\n");
+        let all = refused(lab.http, &raw).await;
+        assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+        assert!(
+            !all.contains("418"),
+            "the hidden request was not answered: {all}"
+        );
+        let x = insp.target("/chunks").await;
+        assert_eq!((x.method.as_str(), x.status), ("POST", 400));
+    }
+}
+
 #[tokio::test]
 async fn smuggling_shapes_get_400_and_a_close() {
     let lab = lab::start().await;

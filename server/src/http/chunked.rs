@@ -1,7 +1,12 @@
 //! A chunked request body (RFC 9112 section 7.1), decoded as it arrives: each call takes
 //! what the read buffer holds and leaves what belongs to the next request. Chunk
-//! extensions are skipped; trailer fields are read and discarded; the size line and the
-//! trailer section are bounded.
+//! extensions are skipped; trailer fields are read, checked and discarded; the size line,
+//! the extensions of a body and the trailer section are bounded.
+//!
+//! Strict where a lenient reading lets two parsers disagree on where a request ends
+//! (request smuggling): a size line needs hex digits, every line ends in CRLF (a bare CR or
+//! LF, or any other control byte, is an error), and a trailer line must be a header field.
+//! Each line is scanned once, however it arrives.
 
 use bytes::{Buf, BytesMut};
 
@@ -9,6 +14,11 @@ use super::head::HEAD_LIMIT;
 
 /// The longest chunk-size line (with its extensions) accepted.
 const SIZE_LINE_LIMIT: usize = 4096;
+/// Chunk extensions accepted over one body, in bytes (they are not body bytes, so
+/// `--max-http-body` does not bound them).
+const EXTENSIONS_LIMIT: usize = 16 * 1024;
+/// Trailer fields accepted.
+const TRAILERS_MAX: usize = 100;
 
 /// Where the decoder is in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,15 +39,23 @@ enum State {
 #[derive(Debug)]
 pub struct Chunked {
     state: State,
-    /// Bytes of trailer section read so far.
+    /// Bytes at the front of the buffer already scanned for the end of the current line.
+    scanned: usize,
+    /// Bytes of chunk extensions read so far.
+    extensions: usize,
+    /// Bytes and fields of trailer section read so far.
     trailers: usize,
+    trailer_fields: usize,
 }
 
 impl Default for Chunked {
     fn default() -> Chunked {
         Chunked {
             state: State::Size,
+            scanned: 0,
+            extensions: 0,
             trailers: 0,
+            trailer_fields: 0,
         }
     }
 }
@@ -49,23 +67,25 @@ impl Chunked {
     pub fn decode(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<bool, String> {
         loop {
             match self.state {
-                State::Size => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        buf.advance(used);
-                        self.state = if size == 0 {
-                            State::Trailers
-                        } else {
-                            State::Data(size)
-                        };
-                    }
-                    Ok(httparse::Status::Partial) if buf.len() > SIZE_LINE_LIMIT => {
+                State::Size => {
+                    let Some(len) = self.line(buf, SIZE_LINE_LIMIT, "a chunk-size line")? else {
+                        return Ok(false);
+                    };
+                    let (size, ext) = chunk_size(&buf[..len])
+                        .ok_or_else(|| format!("an invalid chunk-size line {:?}", line(buf)))?;
+                    self.extensions += ext;
+                    if self.extensions > EXTENSIONS_LIMIT {
                         return Err(format!(
-                            "a chunk-size line longer than {SIZE_LINE_LIMIT} bytes"
+                            "chunk extensions over {EXTENSIONS_LIMIT} bytes in one body"
                         ));
                     }
-                    Ok(httparse::Status::Partial) => return Ok(false),
-                    Err(_) => return Err(format!("an invalid chunk-size line {:?}", line(buf))),
-                },
+                    buf.advance(len + 2);
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::Data(size)
+                    };
+                }
                 State::Data(left) => {
                     if buf.is_empty() {
                         return Ok(false);
@@ -89,24 +109,99 @@ impl Chunked {
                     self.state = State::Size;
                 }
                 State::Trailers => {
-                    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
-                        if self.trailers + buf.len() > HEAD_LIMIT {
-                            return Err(format!("trailers larger than {HEAD_LIMIT} bytes"));
-                        }
+                    let room = HEAD_LIMIT.saturating_sub(self.trailers);
+                    let Some(len) = self.line(buf, room, "trailers")? else {
                         return Ok(false);
                     };
-                    buf.advance(end + 2);
-                    self.trailers += end + 2;
-                    if end == 0 {
+                    if len == 0 {
+                        buf.advance(2);
                         self.state = State::Done;
-                    } else if self.trailers > HEAD_LIMIT {
-                        return Err(format!("trailers larger than {HEAD_LIMIT} bytes"));
+                        continue;
                     }
+                    if !is_field_line(&buf[..len]) {
+                        return Err(format!(
+                            "a trailer line that is not a field {:?}",
+                            line(buf)
+                        ));
+                    }
+                    self.trailer_fields += 1;
+                    if self.trailer_fields > TRAILERS_MAX {
+                        return Err(format!("more than {TRAILERS_MAX} trailer fields"));
+                    }
+                    self.trailers += len + 2;
+                    buf.advance(len + 2);
                 }
                 State::Done => return Ok(true),
             }
         }
     }
+}
+
+impl Chunked {
+    /// The length of the line at the front of `buf` (without its CRLF) once it is whole;
+    /// `None` while it is not. Bytes already scanned are not scanned again. A line over
+    /// `limit`, a bare CR or LF, or another control byte (but tab) is an error.
+    fn line(&mut self, buf: &[u8], limit: usize, what: &str) -> Result<Option<usize>, String> {
+        for (i, &b) in buf.iter().enumerate().skip(self.scanned) {
+            match b {
+                b'\n' if i > 0 && buf[i - 1] == b'\r' => {
+                    self.scanned = 0;
+                    return Ok(Some(i - 1));
+                }
+                b'\r' => match buf.get(i + 1) {
+                    Some(b'\n') => {}
+                    None => break, // its LF may come next
+                    Some(_) => return Err(format!("{what}: a bare CR (lines end in CRLF)")),
+                },
+                b'\n' => return Err(format!("{what}: a bare LF (lines end in CRLF)")),
+                b'\t' => {}
+                0..=0x1f | 0x7f => return Err(format!("{what}: a control byte 0x{b:02x}")),
+                _ => {}
+            }
+            if i >= limit {
+                return Err(format!("{what} longer than {limit} bytes"));
+            }
+        }
+        // Everything but a trailing CR is known to be clean.
+        self.scanned = buf.len() - usize::from(buf.last() == Some(&b'\r'));
+        if self.scanned > limit {
+            return Err(format!("{what} longer than {limit} bytes"));
+        }
+        Ok(None)
+    }
+}
+
+/// A chunk-size line (without CRLF): 1 to 16 hex digits, optional blanks, optional
+/// `;extensions`. Its size and the bytes of its extensions.
+fn chunk_size(line: &[u8]) -> Option<(u64, usize)> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return None;
+    }
+    let hex = std::str::from_utf8(&line[..digits]).ok()?;
+    let size = u64::from_str_radix(hex, 16).ok()?;
+    let rest = &line[digits..];
+    let ext = rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(rest.len());
+    match rest.get(ext) {
+        None => Some((size, 0)),
+        Some(b';') => Some((size, rest.len() - ext)),
+        Some(_) => None,
+    }
+}
+
+/// Whether a trailer line is a header field: a token, a colon, then a value (control
+/// bytes were refused already).
+fn is_field_line(line: &[u8]) -> bool {
+    let name = line.iter().take_while(|b| is_tchar(**b)).count();
+    name > 0 && line.get(name) == Some(&b':')
+}
+
+/// A token character (RFC 9110 5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The start of `buf`'s first line, for an error message.
@@ -167,5 +262,60 @@ mod tests {
                 .contains("trailers")
         );
         assert_eq!(decode(b"5\r\nhel", 64).unwrap_err(), "unfinished");
+    }
+
+    /// Shapes a lenient parser reads one way and a strict one another (request
+    /// smuggling): every one is an error, whatever the split.
+    #[test]
+    fn ambiguous_chunking_is_refused() {
+        let cases: [&[u8]; 10] = [
+            b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", // a size line with no digits
+            b" \r\n\r\n",
+            b";x\r\n\r\n",
+            b"2;\nxx\r\nhi\r\n0\r\n\r\n",    // a bare LF in an extension
+            b"2\nhi\r\n0\r\n\r\n",           // a bare LF ending the size line
+            b"2\rhi\r\n0\r\n\r\n",           // a bare CR
+            b"0\r\nGET /x HTTP/1.1\r\n\r\n", // a request line as a trailer
+            b"0\r\nX-A: 1\nX-B: 2\r\n\r\n",  // a bare LF in the trailers
+            b"0\r\n: empty name\r\n\r\n",
+            b"10000000000000000\r\n", // 17 hex digits
+        ];
+        for raw in cases {
+            for step in [1, 2, 5, raw.len()] {
+                assert!(
+                    decode(raw, step).is_err(),
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+        let many = format!("0\r\n{}\r\n", "A: 1\r\n".repeat(TRAILERS_MAX + 1));
+        assert!(
+            decode(many.as_bytes(), 4096)
+                .unwrap_err()
+                .contains("trailer fields")
+        );
+        let exts = format!("1;{}\r\nx\r\n", "e".repeat(4000)).repeat(5);
+        assert!(
+            decode(exts.as_bytes(), 4096)
+                .unwrap_err()
+                .contains("extensions")
+        );
+        // Blanks before an extension, tabs in values, hex in either case: fine.
+        let ok = b"a \t;n=v\r\n0123456789\r\nA\r\n0123456789\r\n0\r\nX-T: a\tb\r\n\r\n";
+        assert_eq!(decode(ok, 3).unwrap().0.len(), 20);
+    }
+
+    #[test]
+    fn a_dribbled_line_is_scanned_once() {
+        let mut d = Chunked::default();
+        let (mut buf, mut out) = (BytesMut::new(), BytesMut::new());
+        buf.extend_from_slice(b"0\r\n");
+        assert!(!d.decode(&mut buf, &mut out).unwrap());
+        for _ in 0..1000 {
+            buf.extend_from_slice(b"a");
+            assert!(!d.decode(&mut buf, &mut out).unwrap());
+            assert_eq!(d.scanned, buf.len(), "only the new byte was looked at");
+        }
     }
 }
