@@ -105,7 +105,7 @@ async fn a_chunked_upload_is_joined_and_sized() {
     let mut insp = Inspector::connect(&lab).await;
     let raw = b"PUT /upload HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
     let (resp, _s) = exchange(lab.http, raw).await;
-    assert_eq!(resp.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(resp.status_line, "HTTP/1.1 200 OK", "{resp:?}");
     let x = insp.target("/upload").await;
     assert_eq!(
         (x.body.data.as_str(), x.body_size, x.body.cut),

@@ -370,3 +370,56 @@ async fn stopping_the_lab_finishes_the_exchange_in_progress_and_closes_idle_ones
     assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
     assert!(all.ends_with("\r\n\r\nhello"), "{all}");
 }
+
+#[tokio::test]
+async fn answers_go_out_before_a_pipelined_body_is_waited_for() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"GET /first HTTP/1.1\r\nHost: lab\r\n\r\nPOST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(
+        read_resp(&mut s, &mut buf).await.body,
+        b"Hello World\n",
+        "the first answer without the second request's body"
+    );
+    s.write_all(b"later").await.unwrap();
+    assert_eq!(read_resp(&mut s, &mut buf).await.body, b"later");
+}
+
+#[tokio::test]
+async fn codings_and_methods_not_implemented_get_501() {
+    let lab = lab::start().await;
+    let all = refused(
+        lab.http,
+        b"POST /gz HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(all.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{all}");
+    let (resp, _s) = exchange(
+        lab.http,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert_eq!(resp.status_line, "HTTP/1.1 501 Not Implemented");
+}
+
+#[tokio::test]
+async fn a_bad_line_is_refused_before_the_head_ends() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    // Let the server read the first line on its own (a wait, not a timing assert).
+    wait_until("the first line read", || {
+        lab.app.hub.counters.snapshot().http_bytes_in >= 16
+    })
+    .await;
+    s.write_all(b"this is no header\r\n").await.unwrap();
+    // No blank line follows: the server answers anyway.
+    let all = read_to_close(&mut s).await;
+    assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+}

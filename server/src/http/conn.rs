@@ -72,9 +72,12 @@ pub struct Conn<'a> {
     /// request arrived.
     answered: Vec<(Box<HttpExchange>, Instant)>,
     /// How much of `buf` is known to hold no complete head: a head arriving in pieces is
-    /// parsed again only once a blank line may have come (not once per piece, which a
-    /// client dribbling a large head byte by byte would make quadratic).
+    /// parsed again once a blank line may have come, or once a line ended and the head
+    /// doubled since it was last parsed (so a bad line is caught early, and a client
+    /// dribbling a large head byte by byte costs linear work, not quadratic).
     scanned: usize,
+    /// The length of `buf` when the head in it was last parsed.
+    parsed_at: usize,
     /// The connection ends on a refusal, with the client maybe still sending.
     refused: bool,
 }
@@ -88,6 +91,7 @@ impl<'a> Conn<'a> {
             out: Vec::new(),
             answered: Vec::new(),
             scanned: 0,
+            parsed_at: 0,
             refused: false,
         }
     }
@@ -125,6 +129,7 @@ impl<'a> Conn<'a> {
     async fn run(&mut self) -> io::Result<()> {
         loop {
             let parsed = if self.may_hold_a_head() {
+                self.parsed_at = self.buf.len();
                 head::parse(&self.buf)
             } else {
                 Ok(None)
@@ -143,7 +148,8 @@ impl<'a> Conn<'a> {
                     continue;
                 }
                 Err(m) => {
-                    self.flush().await?;
+                    // Earlier answers first; if they cannot go, the refusal is still an event.
+                    let _ = self.flush().await;
                     let resp_headers = match StatusCode::from_u16(m.status) {
                         Ok(status) => response::write_refusal(&mut self.out, status),
                         Err(_) => Vec::new(), // 0: closed without a word
@@ -164,14 +170,17 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Whether `buf` may hold a complete head (or one too large) that it did not when
-    /// last parsed: a line end followed by an empty line arrived since.
+    /// Whether `buf` is worth parsing again: it may hold a complete head (or one too
+    /// large) that it did not when last parsed, or a line ended since and the head has
+    /// doubled (see `scanned`).
     fn may_hold_a_head(&self) -> bool {
         if self.scanned == 0 || self.buf.len() > head::HEAD_LIMIT {
             return true;
         }
         let new = &self.buf[self.scanned.saturating_sub(2)..];
-        new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n")
+        new.windows(2).any(|w| w == b"\n\n")
+            || new.windows(3).any(|w| w == b"\n\r\n")
+            || (self.buf.len() >= 2 * self.parsed_at && new.contains(&b'\n'))
     }
 
     /// Serves one request whose head was read; whether the connection stays open.
@@ -258,7 +267,9 @@ impl<'a> Conn<'a> {
             }
             Framing::Length(n) => {
                 let n = n as usize;
-                self.buf.reserve(n.saturating_sub(self.buf.len()));
+                // Room for the body as it comes, not all at once for a length only declared.
+                self.buf
+                    .reserve(n.saturating_sub(self.buf.len()).min(64 * 1024));
                 if self.buf.len() < n && head.expect_continue {
                     self.send_continue().await;
                 }
@@ -315,8 +326,12 @@ impl<'a> Conn<'a> {
         let _ = self.write_out().await;
     }
 
-    /// Reads more of a body: an error when the stream ended or failed.
+    /// Reads more of a body (after sending the answers waiting: the client may wait for
+    /// them before it sends the rest): an error when the stream ended or failed.
     async fn read_more(&mut self) -> Result<(), String> {
+        if !self.out.is_empty() {
+            let _ = self.flush().await;
+        }
         match self.read().await {
             Ok(0) => Err("the client closed the connection".into()),
             Ok(_) => Ok(()),
@@ -333,9 +348,13 @@ impl<'a> Conn<'a> {
         let mut left = n - first as u64;
         while left > 0 {
             let k = left.min(CHUNK as u64) as usize;
-            self.stream.write_all(&pattern[..k]).await?;
-            add(&self.ctx.app.hub.counters.http_bytes_out, k as u64);
-            left -= k as u64;
+            let sent = self.stream.write(&pattern[..k]).await?;
+            if sent == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            add(&self.ctx.app.hub.counters.http_bytes_out, sent as u64);
+            self.ctx.progressed();
+            left -= sent as u64;
         }
         Ok(())
     }
@@ -347,10 +366,12 @@ impl<'a> Conn<'a> {
         }
         let n = self.stream.read_buf(&mut self.buf).await?;
         add(&self.ctx.app.hub.counters.http_bytes_in, n as u64);
+        self.ctx.progressed();
         Ok(n)
     }
 
-    /// Writes what `out` holds, counting what went out even when the write fails.
+    /// Writes what `out` holds, counting each write as it goes (so what went out counts
+    /// even when a later write fails or the connection is dropped).
     async fn write_out(&mut self) -> io::Result<()> {
         let mut sent = 0;
         let mut result = Ok(());
@@ -360,14 +381,17 @@ impl<'a> Conn<'a> {
                     result = Err(io::ErrorKind::WriteZero.into());
                     break;
                 }
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    sent += n;
+                    add(&self.ctx.app.hub.counters.http_bytes_out, n as u64);
+                    self.ctx.progressed();
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
         }
-        add(&self.ctx.app.hub.counters.http_bytes_out, sent as u64);
         self.out.clear();
         result
     }
@@ -376,12 +400,25 @@ impl<'a> Conn<'a> {
     /// failed: the exchange happened, the client left).
     async fn flush(&mut self) -> io::Result<()> {
         let result = self.write_out().await;
+        self.publish();
+        result
+    }
+
+    /// Publishes the exchanges answered, with their total time.
+    fn publish(&mut self) {
         let app = &self.ctx.app;
         for (mut exchange, start) in self.answered.drain(..) {
             exchange.total_us = start.elapsed().as_micros() as u64;
             app.hub.publish(EventKind::Http(exchange));
             self.ctx.finished.fetch_add(1, Ordering::Relaxed);
         }
-        result
+    }
+}
+
+impl Drop for Conn<'_> {
+    /// A connection dropped while its answers were being written (the watchdog, or the
+    /// grace at shutdown running out) still publishes their exchanges.
+    fn drop(&mut self) {
+        self.publish();
     }
 }

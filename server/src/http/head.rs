@@ -138,10 +138,10 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Malformed> {
     }
     match rules.finish(head.minor) {
         Ok(framing) => head.framing = framing,
-        Err(detail) => {
+        Err((status, detail)) => {
             return Err(Malformed {
                 head: Some(Box::new(head)),
-                ..malformed(StatusCode::BAD_REQUEST, detail)
+                ..malformed(status, detail)
             });
         }
     }
@@ -181,6 +181,8 @@ struct Rules {
     /// Its codings, all headers joined: the last one, and how many `chunked` there were.
     last_coding_chunked: bool,
     chunked: u32,
+    /// A coding other than `chunked` (`gzip, chunked`): not decoded here.
+    other_coding: bool,
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
@@ -206,6 +208,7 @@ impl Rules {
                 }
                 self.last_coding_chunked = coding.eq_ignore_ascii_case(b"chunked");
                 self.chunked += u32::from(self.last_coding_chunked);
+                self.other_coding |= !self.last_coding_chunked;
             }
         } else if is("connection") {
             for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
@@ -217,22 +220,30 @@ impl Rules {
         }
     }
 
-    /// The body's framing, or why it is refused.
-    fn finish(&self, minor: u8) -> Result<Framing, &'static str> {
+    /// The body's framing, or why it is refused (with 400, or 501 for a transfer coding
+    /// the lab does not decode, as RFC 9112 section 6.1 says).
+    fn finish(&self, minor: u8) -> Result<Framing, (StatusCode, &'static str)> {
+        let bad = |why| Err((StatusCode::BAD_REQUEST, why));
         if let Some(why) = self.bad_length {
-            return Err(why);
+            return bad(why);
         }
         if self.te {
             if self.length.is_some() {
-                return Err(
+                return bad(
                     "both content-length and transfer-encoding (a request smuggling shape)",
                 );
             }
             if minor == 0 {
-                return Err("transfer-encoding in an HTTP/1.0 request");
+                return bad("transfer-encoding in an HTTP/1.0 request");
             }
             if !self.last_coding_chunked || self.chunked != 1 {
-                return Err("a transfer-encoding that does not end in one chunked");
+                return bad("a transfer-encoding that does not end in one chunked");
+            }
+            if self.other_coding {
+                return Err((
+                    StatusCode::NOT_IMPLEMENTED,
+                    "a transfer coding besides chunked, which this service does not decode",
+                ));
             }
             return Ok(Framing::Chunked);
         }
@@ -288,8 +299,10 @@ mod tests {
     fn framing_follows_the_headers() {
         let h = ok("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(5));
-        let h = ok("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n");
+        let h = ok("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert_eq!(h.framing, Framing::Chunked);
+        let gzip = refused("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(gzip.status, 501, "{gzip:?}");
         let h = ok("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nConnection: Upgrade, Close\r\n\r\n");
         assert!(h.expect_continue && !h.keep_alive);
         assert!(!ok("GET / HTTP/1.0\r\n\r\n").keep_alive);

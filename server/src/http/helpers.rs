@@ -84,6 +84,13 @@ pub fn waits(path: &str) -> bool {
 
 /// Answers the request `head` with body `body`; `shutdown` cuts a delay short.
 pub async fn answer(shutdown: &CancellationToken, head: &Head, body: &Bytes) -> Answer {
+    if head.method == "CONNECT" {
+        // Not a proxy: no tunnel (RFC 9110 section 9.1: 501 for a method not implemented).
+        return text(
+            StatusCode::NOT_IMPLEMENTED,
+            "CONNECT: this service is not a proxy and opens no tunnels\n".into(),
+        );
+    }
     let path = head.path();
     let rest = match path.strip_prefix("/_") {
         Some("" | "/") => return text(StatusCode::OK, INDEX.into()),

@@ -58,6 +58,18 @@ pub struct ConnCtx {
     pub replay_of: Option<u64>,
     /// The lab is stopping: the exchange in progress is the last.
     pub stopping: AtomicBool,
+    /// Bumped by every read and write that moved bytes (only this connection's task
+    /// touches it), for the watchdog to see a connection stuck mid-exchange.
+    pub progress: AtomicU64,
+}
+
+impl ConnCtx {
+    /// Notes that bytes moved.
+    pub fn progressed(&self) {
+        // One task writes it: a load and a store, no read-modify-write.
+        let p = self.progress.load(Ordering::Relaxed);
+        self.progress.store(p.wrapping_add(1), Ordering::Relaxed);
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown`, then gives open connections [`GRACE`] to
@@ -118,6 +130,7 @@ async fn serve_conn(
         finished: AtomicU64::new(0),
         replay_of,
         stopping: AtomicBool::new(false),
+        progress: AtomicU64::new(0),
     };
     lock(&http.conns).insert(id, entry);
     add(&app.hub.counters.http_conns, 1);
@@ -131,8 +144,8 @@ async fn serve_conn(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        _ = watchdog(&ctx) => {
-            tracing::debug!(conn = id, %peer, "http connection idle for {IDLE_TIMEOUT:?}: closed");
+        why = watchdog(&ctx) => {
+            tracing::debug!(conn = id, %peer, "http connection {why} for {IDLE_TIMEOUT:?}: closed");
             Ok(())
         }
         _ = &mut stopped => {
@@ -157,21 +170,28 @@ fn in_progress(ctx: &ConnCtx) -> bool {
     ctx.finished.load(Ordering::Relaxed) < ctx.requests.load(Ordering::Relaxed)
 }
 
-/// Returns once a whole [`IDLE_TIMEOUT`] went by with no exchange in progress on `ctx` and
-/// none started (so 30 to 60 s after the last one ended, or after a head that never
-/// completes began). One timer per connection, not per request.
-async fn watchdog(ctx: &ConnCtx) {
+/// Returns (saying why) once a whole [`IDLE_TIMEOUT`] went by with no exchange in
+/// progress on `ctx` and none started (so 30 to 60 s after the last one ended, or after a
+/// head that never completes began, however slowly its bytes come), or with an exchange
+/// in progress but not a byte read or written (a body that never comes, a client that
+/// does not read its answers). One timer per connection, not per request.
+async fn watchdog(ctx: &ConnCtx) -> &'static str {
     let start = tokio::time::Instant::now() + IDLE_TIMEOUT;
     let mut tick = tokio::time::interval_at(start, IDLE_TIMEOUT);
     let mut last = ctx.requests.load(Ordering::Relaxed);
+    let mut last_progress = ctx.progress.load(Ordering::Relaxed);
     loop {
         tick.tick().await;
         let started = ctx.requests.load(Ordering::Relaxed);
         let finished = ctx.finished.load(Ordering::Relaxed);
         if started == last && finished >= started {
-            return;
+            return "idle";
         }
-        last = started;
+        let progress = ctx.progress.load(Ordering::Relaxed);
+        if progress == last_progress {
+            return "stuck mid-exchange";
+        }
+        (last, last_progress) = (started, progress);
     }
 }
 
