@@ -423,3 +423,41 @@ async fn a_bad_line_is_refused_before_the_head_ends() {
     let all = read_to_close(&mut s).await;
     assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
 }
+
+#[tokio::test]
+async fn expect_100_continue_works_for_a_chunked_body_too() {
+    let lab = lab::start().await;
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let want = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut interim = vec![0u8; want.len()];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
+        .await
+        .expect("100 Continue without the body sent")
+        .unwrap();
+    assert_eq!(interim, want);
+    s.write_all(b"3\r\nabc\r\n0\r\n\r\n").await.unwrap();
+    assert_eq!(read_resp(&mut s, &mut Vec::new()).await.body, b"abc");
+}
+
+#[tokio::test]
+async fn the_byte_counters_are_exact() {
+    let lab = lab::start().await;
+    let request = b"GET /count HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n";
+    let mut s = TcpStream::connect(lab.http).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let answer = read_to_close(&mut s).await;
+    drop(s);
+    // Each read and write is counted before the server closes the connection, so once the
+    // close is read the counters hold it all (no other HTTP traffic in this lab).
+    let c = lab.app.hub.counters.snapshot();
+    assert_eq!(
+        (c.http_bytes_in, c.http_bytes_out),
+        (request.len() as u64, answer.len() as u64),
+        "{c:?}"
+    );
+}

@@ -320,6 +320,8 @@ mod tests {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 00000000000000000001\r\n\r\n",
         ] {
             let m = refused(raw);
             assert_eq!(m.status, 400, "{raw:?}: {m:?}");
