@@ -28,7 +28,40 @@ usage: wirelab-bench <tool> [--flag value ...]
   tcp-ingest --tcp ADDR --secs S
   dash       --ws URL            (reads every frame until stdin closes)
   suite      [--out BENCHMARKS.md] [--runs 3] [--quick] [--rt]
+             [--only http,fanout,idle,tcp,dashboard] [--bin-dir DIR] [--root DIR]
+             [--profile TEXT] [--dashboard-profile FILE]
 ";
+
+/// The flags each tool reads; any other is refused before the tool starts (a mistyped or
+/// unknown flag, `--help` included, must not start a suite that rewrites BENCHMARKS.md).
+fn known_flags(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "udp-fanout" => &[
+            "udp",
+            "ws",
+            "clients",
+            "rate",
+            "secs",
+            "settle",
+            "server-pid",
+        ],
+        "ws-idle" => &["ws", "clients", "hold"],
+        "tcp-ingest" => &["tcp", "secs"],
+        "dash" => &["ws"],
+        "suite" => &[
+            "out",
+            "runs",
+            "quick",
+            "rt",
+            "only",
+            "bin-dir",
+            "root",
+            "profile",
+            "dashboard-profile",
+        ],
+        _ => &[],
+    }
+}
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -36,13 +69,25 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
+    if matches!(tool.as_str(), "-h" | "--help" | "help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let flags = match util::Flags::parse(args) {
+        Ok(f) if f.has("help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Ok(f) => f,
         Err(e) => {
             eprint!("wirelab-bench: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
+    if let Some(unknown) = flags.unknown(known_flags(&tool)) {
+        eprint!("wirelab-bench {tool}: unknown flag --{unknown}\n{USAGE}");
+        return ExitCode::from(2);
+    }
     let result = match tool.as_str() {
         "udp-fanout" => fanout::main(&flags),
         "ws-idle" => idle::main(&flags),

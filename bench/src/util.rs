@@ -44,6 +44,14 @@ impl Flags {
     pub(crate) fn has(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }
+
+    /// A flag given that is not among `known`, if any.
+    pub(crate) fn unknown(&self, known: &[&str]) -> Option<&str> {
+        self.0
+            .keys()
+            .map(String::as_str)
+            .find(|k| !known.contains(k))
+    }
 }
 
 /// Microseconds since the Unix epoch (sender and receivers share the machine's clock).
@@ -96,4 +104,21 @@ pub(crate) fn parse_result(line: &str) -> Option<HashMap<String, String>> {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_unknown_ones_are_named() {
+        let args = ["--runs", "2", "--quick", "--only", "http,idle"].map(String::from);
+        let f = Flags::parse(args.into_iter()).unwrap();
+        assert_eq!(f.num("runs", 3).unwrap(), 2);
+        assert!(f.has("quick"));
+        assert_eq!(f.opt("only"), Some("http,idle"));
+        assert_eq!(f.unknown(&["runs", "quick", "only"]), None);
+        assert_eq!(f.unknown(&["runs", "quick"]), Some("only"));
+        assert!(Flags::parse(["runs".to_owned()].into_iter()).is_err());
+    }
 }
