@@ -773,7 +773,10 @@ mod tests {
         let mut other = wire.clone();
         other[2] ^= 1;
         let (_, ok) = client().consume(&other, 300, &mut sink);
-        assert!(!ok || sink.inflated.inflations == 2, "inflated anew, or refused");
+        assert!(
+            !ok || sink.inflated.inflations == 2,
+            "inflated anew, or refused"
+        );
     }
 
     fn client() -> Client {
