@@ -63,15 +63,11 @@ async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     assert_eq!((second.body.data.as_str(), third.status), ("two", 201));
 }
 
-#[tokio::test]
-async fn expect_100_continue_is_answered_before_the_body_is_read() {
-    let lab = lab::start().await;
-    let mut s = TcpStream::connect(lab.http).await.unwrap();
-    s.write_all(
-        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
-    )
-    .await
-    .unwrap();
+/// Sends `head` (which asks `Expect: 100-continue`) on a new connection and checks that
+/// `100 Continue` comes back before any body is sent; returns the connection.
+async fn after_100_continue(addr: std::net::SocketAddr, head: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head).await.unwrap();
     let want = b"HTTP/1.1 100 Continue\r\n\r\n";
     let mut interim = vec![0u8; want.len()];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
@@ -79,6 +75,17 @@ async fn expect_100_continue_is_answered_before_the_body_is_read() {
         .expect("100 Continue without the body sent")
         .unwrap();
     assert_eq!(interim, want);
+    s
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body_is_read() {
+    let lab = lab::start().await;
+    let mut s = after_100_continue(
+        lab.http,
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await;
     s.write_all(b"hello").await.unwrap();
     let resp = read_resp(&mut s, &mut Vec::new()).await;
     assert_eq!(
@@ -427,19 +434,11 @@ async fn a_bad_line_is_refused_before_the_head_ends() {
 #[tokio::test]
 async fn expect_100_continue_works_for_a_chunked_body_too() {
     let lab = lab::start().await;
-    let mut s = TcpStream::connect(lab.http).await.unwrap();
-    s.write_all(
+    let mut s = after_100_continue(
+        lab.http,
         b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
     )
-    .await
-    .unwrap();
-    let want = b"HTTP/1.1 100 Continue\r\n\r\n";
-    let mut interim = vec![0u8; want.len()];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
-        .await
-        .expect("100 Continue without the body sent")
-        .unwrap();
-    assert_eq!(interim, want);
+    .await;
     s.write_all(b"3\r\nabc\r\n0\r\n\r\n").await.unwrap();
     assert_eq!(read_resp(&mut s, &mut Vec::new()).await.body, b"abc");
 }
