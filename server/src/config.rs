@@ -126,6 +126,12 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_UDP_MAX_PEERS", default_value_t = 1024)]
     pub udp_max_peers: usize,
 
+    /// Seconds an HTTP connection may go without a byte moving before it is closed (after
+    /// one to two such periods): idle keep-alive, a head or body that never completes, a
+    /// client that does not read its answers.
+    #[arg(long, env = "WIRELAB_HTTP_IDLE_SECS", default_value_t = 30)]
+    pub http_idle_secs: u64,
+
     /// Largest HTTP request body (bytes); larger gets 413.
     #[arg(long, env = "WIRELAB_MAX_HTTP_BODY", default_value_t = 1024 * 1024)]
     pub max_http_body: usize,

@@ -460,3 +460,39 @@ async fn the_byte_counters_are_exact() {
         "{c:?}"
     );
 }
+
+/// Slow and vanished clients (`--http-idle-secs 1`): a connection on which nothing moves
+/// for one to two periods is closed, whatever it is stuck on.
+#[tokio::test]
+async fn connections_where_nothing_moves_are_closed() {
+    let lab = lab::start_with(|c| c.http_idle_secs = 1).await;
+    let stuck: [&[u8]; 3] = [
+        b"GET / HTTP/1.1\r\nHo", // a head never finished
+        b"POST /_/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", // a body never finished
+        b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n", // then idle keep-alive
+    ];
+    for raw in stuck {
+        let mut s = TcpStream::connect(lab.http).await.unwrap();
+        s.write_all(raw).await.unwrap();
+        let all = read_to_close(&mut s).await; // within 5 s
+        if raw.ends_with(b"\r\n\r\n") {
+            assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+        } else {
+            assert_eq!(all, "", "closed without an answer");
+        }
+    }
+    // A client that asks for more than it reads: its answers back up, and it is closed
+    // once nothing moves, while its socket is still open.
+    let mut greedy = TcpStream::connect(lab.http).await.unwrap();
+    let asks = b"GET /_/bytes/65536 HTTP/1.1\r\nHost: lab\r\n\r\n".repeat(1000); // 64 MB asked
+    greedy.write_all(&asks).await.unwrap();
+    wait_until("the greedy client is seen", || {
+        !lab.app.http.conns().is_empty()
+    })
+    .await;
+    wait_until("the greedy client is closed", || {
+        lab.app.http.conns().is_empty()
+    })
+    .await;
+    drop(greedy);
+}

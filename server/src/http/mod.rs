@@ -46,7 +46,8 @@
 //! (status 0 in the event). A bad chunked body gets 400 with the reason, and a body past
 //! `--max-http-body` 413, both closing the connection. `CONNECT` gets 501: the service
 //! is no proxy. A connection stuck mid-exchange (a body that never comes, a client that
-//! does not read its answers) is closed by the same watchdog as an idle one.
+//! does not read its answers) is closed by the same watchdog as an idle one, after one to
+//! two `--http-idle-secs` periods (30 s by default) in which no byte moved.
 
 pub mod chunked;
 pub mod conn;
@@ -71,12 +72,6 @@ use crate::hub::lock;
 pub use replay::replay;
 pub use serve::run;
 
-/// A connection on which no exchange is in progress and none started for this long (one
-/// to two periods of it) is closed: an idle keep-alive connection, or a client that never
-/// finishes a request's head (slowloris). Checked by one timer per connection
-/// (`serve::watchdog`), not one per request.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Handle on the HTTP service.
 pub struct Http {
     /// The open connections, for `conns()`; touched once when a connection opens and once
@@ -93,6 +88,11 @@ pub struct Http {
     snaplen: usize,
     /// Largest request body accepted (`--max-http-body`); 413 past it.
     max_body: usize,
+    /// A connection on which nothing moved for this long (one to two periods of it) is
+    /// closed (`--http-idle-secs`): an idle keep-alive connection, a client that never
+    /// finishes a request's head (slowloris) or body, or one that stops reading its
+    /// answers. Checked by one timer per connection (`serve::watchdog`), not per request.
+    pub idle: Duration,
     /// Replays on their way: the replaying client's local address → the exchange it
     /// replays, taken when the connection is accepted.
     replays: Mutex<HashMap<SocketAddr, u64>>,
@@ -108,6 +108,7 @@ impl Http {
             malformed: AtomicU64::new(0),
             snaplen: config.snaplen,
             max_body: config.max_http_body,
+            idle: Duration::from_secs(config.http_idle_secs.max(1)),
             replays: Mutex::new(HashMap::new()),
         }
     }

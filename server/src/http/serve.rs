@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, HttpExchange};
 
-use super::IDLE_TIMEOUT;
 use super::conn::Conn;
 use super::head::Malformed;
 use crate::app::App;
@@ -145,7 +144,7 @@ async fn serve_conn(
     let result = tokio::select! {
         r = conn.as_mut() => r,
         why = watchdog(&ctx) => {
-            tracing::debug!(conn = id, %peer, "http connection {why} for {IDLE_TIMEOUT:?}: closed");
+            tracing::debug!(conn = id, %peer, "http connection {why} for {:?}: closed", app.http.idle);
             Ok(())
         }
         _ = &mut stopped => {
@@ -170,14 +169,15 @@ fn in_progress(ctx: &ConnCtx) -> bool {
     ctx.finished.load(Ordering::Relaxed) < ctx.requests.load(Ordering::Relaxed)
 }
 
-/// Returns (saying why) once a whole [`IDLE_TIMEOUT`] went by with no exchange in
+/// Returns (saying why) once a whole `--http-idle-secs` period went by with no exchange in
 /// progress on `ctx` and none started (so 30 to 60 s after the last one ended, or after a
 /// head that never completes began, however slowly its bytes come), or with an exchange
 /// in progress but not a byte read or written (a body that never comes, a client that
 /// does not read its answers). One timer per connection, not per request.
 async fn watchdog(ctx: &ConnCtx) -> &'static str {
-    let start = tokio::time::Instant::now() + IDLE_TIMEOUT;
-    let mut tick = tokio::time::interval_at(start, IDLE_TIMEOUT);
+    let period = ctx.app.http.idle;
+    let start = tokio::time::Instant::now() + period;
+    let mut tick = tokio::time::interval_at(start, period);
     let mut last = ctx.requests.load(Ordering::Relaxed);
     let mut last_progress = ctx.progress.load(Ordering::Relaxed);
     loop {
