@@ -63,7 +63,8 @@ async fn a_get_is_inspected_with_its_headers_in_order() {
     let names: Vec<_> = x.resp_headers.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
-        ["content-type", "date", "connection", "content-length"]
+        ["content-type", "Date", "Connection", "Content-Length"],
+        "the seed's case: its own `content-type`, Node's capitalized headers"
     );
     assert_eq!(
         x.resp_headers[1].1,

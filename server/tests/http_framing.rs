@@ -101,7 +101,7 @@ async fn http_1_0_closes_unless_keep_alive_is_asked() {
     s.write_all(b"GET /old HTTP/1.0\r\n\r\n").await.unwrap();
     let all = read_to_close(&mut s).await;
     assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
-    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.contains("\r\nConnection: close\r\n"), "{all}");
     assert!(all.ends_with("\r\n\r\nHello World\n"), "{all}");
 
     let mut insp = Inspector::connect(&lab).await;
@@ -134,7 +134,7 @@ async fn head_says_the_length_and_sends_no_body() {
     .unwrap();
     let all = read_to_close(&mut s).await;
     let (head_resp, rest) = all.split_once("\r\n\r\n").unwrap();
-    assert!(head_resp.contains("\r\ncontent-length: 12"), "{all}");
+    assert!(head_resp.contains("\r\nContent-Length: 12"), "{all}");
     assert!(
         rest.starts_with("HTTP/1.1 200 OK\r\n"),
         "the next answer right after the HEAD's head, no body between: {all}"
@@ -178,7 +178,7 @@ async fn a_bad_chunk_size_gets_400_and_a_close() {
     )
     .await;
     assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
-    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.contains("\r\nConnection: close\r\n"), "{all}");
     assert!(all.contains("chunk-size"), "the reason in the body: {all}");
     let x = insp.target("/bad-chunk").await;
     assert_eq!((x.method.as_str(), x.status), ("POST", 400));
@@ -374,7 +374,7 @@ async fn stopping_the_lab_finishes_the_exchange_in_progress_and_closes_idle_ones
     busy.write_all(b"llo").await.unwrap();
     let all = read_to_close(&mut busy).await;
     assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
-    assert!(all.contains("\r\nconnection: close\r\n"), "{all}");
+    assert!(all.contains("\r\nConnection: close\r\n"), "{all}");
     assert!(all.ends_with("\r\n\r\nhello"), "{all}");
 }
 

@@ -20,12 +20,11 @@
 //!   rebuilt from its event.
 //!
 //! ## What `curl -v` shows, next to the seed's transcript
-//! Node answers `content-type: text/plain`, `Date`, `Connection: keep-alive` and
-//! `Transfer-Encoding: chunked`. wirelab answers the same status, content type, date,
-//! connection and body, in that order, but with `content-length: 12` instead of chunked:
-//! the body is known in advance, so there is no reason to chunk it. wirelab writes its
-//! header names in lower case (`date`, `connection`), where Node capitalises the ones it
-//! adds itself. To an HTTP/1.0 request it answers `HTTP/1.1` too, as Node does, and
+//! Node answers `content-type: text/plain` (the seed's code names it in lower case),
+//! `Date`, `Connection: keep-alive` and `Transfer-Encoding: chunked`. wirelab answers the
+//! same status, headers in the same case and order, and body, but with
+//! `Content-Length: 12` instead of chunked: the body is known in advance, so there is no
+//! reason to chunk it. To an HTTP/1.0 request it answers `HTTP/1.1` too, as Node does, and
 //! closes the connection unless the request asked for `keep-alive`.
 //!
 //! ## What the inspector shows

@@ -119,12 +119,14 @@ pub fn write_head(
         out.extend_from_slice(value.as_bytes());
         pairs.push((name.to_owned(), value.to_owned()));
     };
+    // In the seed's case: its code names `content-type` in lower case and Node writes its
+    // own headers capitalized, so `curl -v` prints what the article shows.
     header("content-type", content_type);
-    with_date(|date| header("date", date));
-    header("connection", connection);
+    with_date(|date| header("Date", date));
+    header("Connection", connection);
     if !bodiless(status) {
         let mut digits = [0u8; 20];
-        header("content-length", decimal(len, &mut digits));
+        header("Content-Length", decimal(len, &mut digits));
     }
     out.extend_from_slice(b"\r\n\r\n");
     pairs
@@ -138,13 +140,13 @@ pub fn write_refusal(out: &mut Vec<u8>, status: StatusCode) -> Vec<(String, Stri
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     let date = http_date();
-    out.extend_from_slice(b"\r\nconnection: close\r\ncontent-length: 0\r\ndate: ");
+    out.extend_from_slice(b"\r\nConnection: close\r\nContent-Length: 0\r\nDate: ");
     out.extend_from_slice(date.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
     vec![
-        ("connection".into(), "close".into()),
-        ("content-length".into(), "0".into()),
-        ("date".into(), date),
+        ("Connection".into(), "close".into()),
+        ("Content-Length".into(), "0".into()),
+        ("Date".into(), date),
     ]
 }
 
@@ -186,7 +188,7 @@ mod tests {
         let names: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
-            ["content-type", "date", "connection", "content-length"]
+            ["content-type", "Date", "Connection", "Content-Length"]
         );
         assert!(pairs[1].1.ends_with(" GMT"), "{}", pairs[1].1);
         let mut want = String::from("HTTP/1.1 200 OK");
