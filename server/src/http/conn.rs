@@ -348,13 +348,7 @@ impl<'a> Conn<'a> {
         let mut left = n - first as u64;
         while left > 0 {
             let k = left.min(CHUNK as u64) as usize;
-            let sent = self.stream.write(&pattern[..k]).await?;
-            if sent == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            add(&self.ctx.app.hub.counters.http_bytes_out, sent as u64);
-            self.ctx.progressed();
-            left -= sent as u64;
+            left -= write_counted(&mut self.stream, self.ctx, &pattern[..k]).await? as u64;
         }
         Ok(())
     }
@@ -376,16 +370,8 @@ impl<'a> Conn<'a> {
         let mut sent = 0;
         let mut result = Ok(());
         while sent < self.out.len() {
-            match self.stream.write(&self.out[sent..]).await {
-                Ok(0) => {
-                    result = Err(io::ErrorKind::WriteZero.into());
-                    break;
-                }
-                Ok(n) => {
-                    sent += n;
-                    add(&self.ctx.app.hub.counters.http_bytes_out, n as u64);
-                    self.ctx.progressed();
-                }
+            match write_counted(&mut self.stream, self.ctx, &self.out[sent..]).await {
+                Ok(n) => sent += n,
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -413,6 +399,18 @@ impl<'a> Conn<'a> {
             self.ctx.finished.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// One write of `bytes`: how many went out, counted in the lab's bytes out and as progress
+/// for the watchdog.
+async fn write_counted(stream: &mut TcpStream, ctx: &ConnCtx, bytes: &[u8]) -> io::Result<usize> {
+    let n = stream.write(bytes).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    add(&ctx.app.hub.counters.http_bytes_out, n as u64);
+    ctx.progressed();
+    Ok(n)
 }
 
 impl Drop for Conn<'_> {

@@ -89,15 +89,19 @@ impl Frame {
     /// [`Frame::text_for`] compressed for permessage-deflate: compressed once, by the
     /// first client that asks, for every client.
     pub fn deflated_for(&self, dashboard: bool) -> &Bytes {
-        let mine = self.others.is_some() && !dashboard;
-        self.deflated[usize::from(mine)]
+        self.deflated_slot(dashboard)
             .get_or_init(|| crate::ws::deflate::compress(self.text_for(dashboard).as_bytes()))
     }
 
     /// Whether the compressed text is made already (so using it costs nothing).
     pub fn is_deflated(&self, dashboard: bool) -> bool {
-        let mine = self.others.is_some() && !dashboard;
-        self.deflated[usize::from(mine)].get().is_some()
+        self.deflated_slot(dashboard).get().is_some()
+    }
+
+    /// Where the compressed form of [`Frame::text_for`]`(dashboard)` is kept.
+    fn deflated_slot(&self, dashboard: bool) -> &OnceLock<Bytes> {
+        let others = self.others.is_some() && !dashboard;
+        &self.deflated[usize::from(others)]
     }
 
     /// Event `i`'s JSON in an `events` frame (what `serde_json::to_string` gives for it).

@@ -52,6 +52,21 @@ pub enum Policy {
     Always,
 }
 
+impl Policy {
+    /// Whether a message goes compressed to a client: only if it `agreed`; then always
+    /// under `always`, never under `off`, and under `auto` when the client is not on
+    /// `loopback` or the message is a frame `shared` widely enough (or compressed already)
+    /// that compressing it once pays.
+    pub fn compresses(self, agreed: bool, loopback: bool, shared: bool) -> bool {
+        agreed
+            && match self {
+                Policy::Off => false,
+                Policy::Auto => !loopback || shared,
+                Policy::Always => true,
+            }
+    }
+}
+
 /// Whether `offers` (the request's `Sec-WebSocket-Extensions` values) include a
 /// permessage-deflate this server can accept: one with no parameter it does not know,
 /// and no `server_max_window_bits` below 15 (the compressor always uses 15).
@@ -195,6 +210,25 @@ mod tests {
                 assert!(out.len() <= 4096);
             }
         }
+    }
+
+    #[test]
+    fn the_policy_compresses_only_for_clients_that_agreed_and_where_it_pays() {
+        use Policy::*;
+        for p in [Off, Auto, Always] {
+            assert!(
+                !p.compresses(false, false, true),
+                "{p:?}: never without agreeing"
+            );
+        }
+        assert!(!Off.compresses(true, false, true));
+        assert!(Always.compresses(true, true, false));
+        assert!(
+            !Auto.compresses(true, true, false),
+            "a lone local client: plain"
+        );
+        assert!(Auto.compresses(true, true, true), "a widely shared frame");
+        assert!(Auto.compresses(true, false, false), "a client off loopback");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::hub::frame::{events_text, to_text};
 use crate::hub::{self, Frame, counters::add, now_us};
 use crate::ws::ClientStats;
 use crate::ws::commands;
-use crate::ws::deflate::{self, Policy};
+use crate::ws::deflate;
 use crate::ws::frame::Outgoing;
 
 /// Commands of one client in flight at once; more are refused until some finish.
@@ -104,12 +104,12 @@ where
     /// A message of this client's own, compressed if the client agreed to it and it is
     /// not on loopback (or `--ws-compress always`), and it is long enough to gain.
     async fn own(&self, text: Utf8Bytes) -> Outgoing {
-        let wanted = match self.app.config.ws_compress {
-            Policy::Off => false,
-            Policy::Auto => !self.stats.loopback,
-            Policy::Always => true,
-        };
-        if !self.stats.deflate || !wanted || text.len() < deflate::OWN_FROM {
+        let wanted =
+            self.app
+                .config
+                .ws_compress
+                .compresses(self.stats.deflate, self.stats.loopback, false);
+        if !wanted || text.len() < deflate::OWN_FROM {
             return Outgoing::Plain(Message::Text(text));
         }
         if text.len() < deflate::INLINE_UP_TO {
@@ -127,16 +127,13 @@ where
     /// the frame is compressed already, the policy says so, or enough clients share it.
     fn shared(&self, frame: &Frame) -> Outgoing {
         let dashboard = self.stats.dashboard;
-        let wanted = self.stats.deflate
-            && match self.app.config.ws_compress {
-                Policy::Off => false,
-                Policy::Auto => {
-                    !self.stats.loopback
-                        || frame.is_deflated(dashboard)
-                        || self.app.ws.deflating() >= deflate::SHARED_FROM
-                }
-                Policy::Always => true,
-            };
+        let widely =
+            frame.is_deflated(dashboard) || self.app.ws.deflating() >= deflate::SHARED_FROM;
+        let wanted =
+            self.app
+                .config
+                .ws_compress
+                .compresses(self.stats.deflate, self.stats.loopback, widely);
         if wanted {
             Outgoing::Deflated(frame.deflated_for(dashboard).clone())
         } else {
