@@ -496,3 +496,36 @@ async fn connections_where_nothing_moves_are_closed() {
     .await;
     drop(greedy);
 }
+
+/// What strict llhttp (the parser inside Node.js) refuses in its own request corpus, and
+/// the lab once answered 200 (docs/conformance.md): each gets 400 and a close.
+#[tokio::test]
+async fn what_strict_llhttp_refuses_gets_400() {
+    let lab = lab::start().await;
+    let cases: [&[u8]; 4] = [
+        // A chunk extension with no name after its semicolon.
+        b"POST /ext HTTP/1.1\r\nHost: lab\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\naa\r\n0\r\n\r\n",
+        // A blank after the chunk size, with no extension behind it.
+        b"PUT /blank HTTP/1.1\r\nHost: lab\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\na \r\n0123456789\r\n0\r\n\r\n",
+        // An extension value that is neither a token nor a whole quoted string.
+        b"POST /quote HTTP/1.1\r\nHost: lab\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"b\r\nhello\r\n0\r\n\r\n",
+        // UTF-8 in the request target, not percent-encoded.
+        "GET /\u{3b4}\u{b6}/t HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n".as_bytes(),
+    ];
+    for raw in cases {
+        let all = refused(lab.http, raw).await;
+        assert!(
+            all.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{}: {all}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    // Extensions as RFC 9112 writes them still pass: quoted, escaped, blanks around `;`.
+    let (resp, _s) = exchange(
+        lab.http,
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5;a=\"I \\\"q\\\"; x\";b ; c=d\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(resp.body, b"hello");
+}

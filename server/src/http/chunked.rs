@@ -4,8 +4,9 @@
 //! the extensions of a body and the trailer section are bounded.
 //!
 //! Strict where a lenient reading lets two parsers disagree on where a request ends
-//! (request smuggling): a size line needs hex digits, every line ends in CRLF (a bare CR or
-//! LF, or any other control byte, is an error), and a trailer line must be a header field.
+//! (request smuggling): a size line needs hex digits and its extensions must follow RFC
+//! 9112's grammar (as strict llhttp reads them), every line ends in CRLF (a bare CR or LF,
+//! or any other control byte, is an error), and a trailer line must be a header field.
 //! Each line is scanned once, however it arrives.
 
 use bytes::{Buf, BytesMut};
@@ -171,8 +172,8 @@ impl Chunked {
     }
 }
 
-/// A chunk-size line (without CRLF): 1 to 16 hex digits, optional blanks, optional
-/// `;extensions`. Its size and the bytes of its extensions.
+/// A chunk-size line (without CRLF): 1 to 16 hex digits, then extensions as RFC 9112
+/// section 7.1.1 writes them, or nothing. Its size and the bytes of its extensions.
 fn chunk_size(line: &[u8]) -> Option<(u64, usize)> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 16 {
@@ -181,15 +182,64 @@ fn chunk_size(line: &[u8]) -> Option<(u64, usize)> {
     let hex = std::str::from_utf8(&line[..digits]).ok()?;
     let size = u64::from_str_radix(hex, 16).ok()?;
     let rest = &line[digits..];
-    let ext = rest
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(rest.len());
-    match rest.get(ext) {
-        None => Some((size, 0)),
-        Some(b';') => Some((size, rest.len() - ext)),
-        Some(_) => None,
+    extensions(rest).then_some((size, rest.len()))
+}
+
+/// Whether `s` is `*( BWS ";" BWS name [ BWS "=" BWS value ] )`, a name being a token and
+/// a value a token or a quoted string (as strict llhttp reads it): not `2;`, not a blank
+/// after the size with nothing behind it, not an unclosed quote.
+fn extensions(s: &[u8]) -> bool {
+    let blanks = |i: usize| {
+        i + s[i..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
+    let token = |i: usize| i + s[i..].iter().take_while(|b| is_tchar(**b)).count();
+    let mut i = 0;
+    while i < s.len() {
+        i = blanks(i);
+        if s.get(i) != Some(&b';') {
+            return false; // a blank at the end, or something else than an extension
+        }
+        i = blanks(i + 1);
+        let name_end = token(i);
+        if name_end == i {
+            return false;
+        }
+        i = name_end;
+        let after = blanks(i);
+        if s.get(after) != Some(&b'=') {
+            continue;
+        }
+        i = blanks(after + 1);
+        let value_end = match s.get(i) {
+            Some(b'"') => match quoted_end(&s[i..]) {
+                Some(len) => i + len,
+                None => return false,
+            },
+            _ => token(i),
+        };
+        if value_end == i {
+            return false;
+        }
+        i = value_end;
     }
+    true
+}
+
+/// The length of the quoted string at the start of `s` (RFC 9110 section 5.6.4), quotes
+/// included; `None` when it does not close. (Control bytes were refused already.)
+fn quoted_end(s: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2, // a quoted pair: the next byte, whatever it is
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Whether a trailer line is a header field: a token, a colon, then a value (control
@@ -301,6 +351,23 @@ mod tests {
                 .unwrap_err()
                 .contains("extensions")
         );
+        // Extensions as strict llhttp reads them (its request corpus).
+        for bad in [
+            &b"2;\r\naa\r\n0\r\n\r\n"[..],       // no name after the semicolon
+            b"a \r\n0123456789\r\n0\r\n\r\n",    // a blank, then nothing
+            b"5;a=\"b; c\r\nhello\r\n0\r\n\r\n", // a quote that never closes
+            b"2 xyz\r\naa\r\n0\r\n\r\n",         // no semicolon before the extension
+            b"2;a=\r\naa\r\n0\r\n\r\n",          // no value after `=`
+            b"2;a;\r\naa\r\n0\r\n\r\n",          // a trailing semicolon
+        ] {
+            assert!(
+                decode(bad, 3).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let quoted = b"5;a=\"I \\\"q\\\"; \\x\";b ; c = d\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(decode(quoted, 2).unwrap().0, "hello");
         // Blanks before an extension, tabs in values, hex in either case: fine.
         let ok = b"a \t;n=v\r\n0123456789\r\nA\r\n0123456789\r\n0\r\nX-T: a\tb\r\n\r\n";
         assert_eq!(decode(ok, 3).unwrap().0.len(), 20);

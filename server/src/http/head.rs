@@ -136,7 +136,16 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Malformed> {
         };
         head.headers.push((h.name.to_owned(), value));
     }
-    match rules.finish(head.minor) {
+    let checked = if head.target.is_ascii() {
+        rules.finish(head.minor)
+    } else {
+        // httparse lets UTF-8 through; strict llhttp and RFC 3986 do not.
+        Err((
+            StatusCode::BAD_REQUEST,
+            "bytes outside ASCII in the request target (RFC 3986: percent-encode them)",
+        ))
+    };
+    match checked {
         Ok(framing) => head.framing = framing,
         Err((status, detail)) => {
             return Err(Malformed {
@@ -332,6 +341,7 @@ mod tests {
     #[test]
     fn bad_and_oversized_heads_get_their_status() {
         assert_eq!(refused("GET / HTTP/1.1\r\nno header\r\n\r\n").status, 400);
+        assert_eq!(refused("GET /\u{3b4} HTTP/1.1\r\n\r\n").status, 400);
         assert_eq!(refused("\x16\x03\x01\x02\x00").status, 400);
         assert_eq!(refused("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").status, 0);
         let long_target = format!("GET /{} HTTP/1.1", "a".repeat(HEAD_LIMIT));
