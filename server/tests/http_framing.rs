@@ -222,9 +222,11 @@ async fn smuggling_shapes_get_400_and_a_close() {
     ];
     for raw in shapes {
         let all = refused(lab.http, raw).await;
+        assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+        let (_, body) = all.split_once("\r\n\r\n").unwrap();
         assert!(
-            all.starts_with("HTTP/1.1 400 Bad Request\r\n") && all.ends_with("\r\n\r\n"),
-            "{all}"
+            body.starts_with("the request was refused: ") && body.ends_with('\n'),
+            "the reason in the body: {all}"
         );
     }
     for target in ["/cl-te", "/cl-cl", "/te-gzip"] {
@@ -528,4 +530,35 @@ async fn what_strict_llhttp_refuses_gets_400() {
     )
     .await;
     assert_eq!(resp.body, b"hello");
+}
+
+/// A bare LF ends no line of a request head (the lab reads CRLF only, as in chunked
+/// bodies): behind a front proxy that passes a lone LF through as data,
+/// `X: y\nContent-Length: 5` would be a header the proxy never saw.
+#[tokio::test]
+async fn a_bare_lf_in_a_head_gets_400() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    let cases: [&[u8]; 3] = [
+        b"POST /lf-hidden HTTP/1.1\r\nHost: lab\r\nX: y\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        b"GET /lf-all HTTP/1.1\nHost: lab\nConnection: close\n\n",
+        b"GET /lf-end HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\n",
+    ];
+    for raw in cases {
+        let all = refused(lab.http, raw).await;
+        assert!(
+            all.starts_with("HTTP/1.1 400 Bad Request\r\n") && all.contains("bare LF"),
+            "{}: {all}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let x = insp.wait(|x| x.status == 400).await;
+    assert_eq!(x.method, "", "the head is not shown as if it parsed: {x:?}");
+    // A bare LF in a body is only data.
+    let (resp, _s) = exchange(
+        lab.http,
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\n\r\na\nb",
+    )
+    .await;
+    assert_eq!(resp.body, b"a\nb");
 }

@@ -150,11 +150,11 @@ impl<'a> Conn<'a> {
                 Err(m) => {
                     // Earlier answers first; if they cannot go, the refusal is still an event.
                     let _ = self.flush().await;
-                    let resp_headers = match StatusCode::from_u16(m.status) {
-                        Ok(status) => response::write_refusal(&mut self.out, status),
-                        Err(_) => Vec::new(), // 0: closed without a word
+                    let answer = match StatusCode::from_u16(m.status) {
+                        Ok(status) => response::write_refusal(&mut self.out, status, &m.detail),
+                        Err(_) => Default::default(), // 0: closed without a word
                     };
-                    malformed(self.ctx, m, resp_headers);
+                    malformed(self.ctx, m, answer);
                     self.refused = true;
                     return Ok(());
                 }

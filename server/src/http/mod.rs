@@ -36,12 +36,15 @@
 //!
 //! ## What is refused
 //! A head larger than 64 KiB (431, or 414 when the request line alone is), more than 100
-//! headers (431), a head `httparse` rejects (400), and framing that could smuggle a
-//! request (400): `Content-Length` with `Transfer-Encoding`, `Content-Length` values
-//! that differ or are not a number, a `Transfer-Encoding` not ending in one `chunked`, or
-//! one in HTTP/1.0; a transfer coding besides `chunked` gets 501 (it is not decoded).
-//! Each is answered, counted in `Http::malformed`, shown as an exchange and explained in
-//! a notice, and the connection is closed. An HTTP/2 preface is closed without an answer
+//! headers (431), a head `httparse` rejects (400), a line of the head ending in a bare LF
+//! (400: CRLF only, as in chunked bodies), a request target with bytes outside ASCII
+//! (400), and framing that could smuggle a request (400): `Content-Length` with
+//! `Transfer-Encoding`, `Content-Length` values that differ or are not a number, a
+//! `Transfer-Encoding` not ending in one `chunked`, or one in HTTP/1.0; a transfer coding
+//! besides `chunked` gets 501 (it is not decoded). Each is answered with its reason as a
+//! line of text, counted in `Http::malformed`, shown as an exchange and explained in a
+//! notice, and the connection is closed. (docs/conformance.md: how this compares with
+//! llhttp, the parser inside Node.js.) An HTTP/2 preface is closed without an answer
 //! (status 0 in the event). A bad chunked body gets 400 with the reason, and a body past
 //! `--max-http-body` 413, both closing the connection. `CONNECT` gets 501: the service
 //! is no proxy. A connection stuck mid-exchange (a body that never comes, a client that

@@ -132,22 +132,18 @@ pub fn write_head(
     pairs
 }
 
-/// Writes a bodiless answer to a request that could not be read (400, 414, 431): the
-/// connection closes after it. Returns the headers as text pairs for the event.
-pub fn write_refusal(out: &mut Vec<u8>, status: StatusCode) -> Vec<(String, String)> {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    let date = http_date();
-    out.extend_from_slice(b"\r\nConnection: close\r\nContent-Length: 0\r\nDate: ");
-    out.extend_from_slice(date.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
-    vec![
-        ("Connection".into(), "close".into()),
-        ("Content-Length".into(), "0".into()),
-        ("Date".into(), date),
-    ]
+/// Writes the answer to a request that cannot be served (400, 414, 431, 501): its reason
+/// as a line of text, and the connection closes after it. Returns the headers as text
+/// pairs for the event, and the body.
+pub fn write_refusal(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    why: &str,
+) -> (Vec<(String, String)>, String) {
+    let body = format!("the request was refused: {why}\n");
+    let pairs = write_head(out, status, "text/plain", body.len() as u64, false);
+    out.extend_from_slice(body.as_bytes());
+    (pairs, body)
 }
 
 /// The interim answer to `Expect: 100-continue`.

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wirelab_shared::{EventKind, HttpExchange};
+use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use super::conn::Conn;
 use super::head::Malformed;
@@ -195,11 +195,12 @@ async fn watchdog(ctx: &ConnCtx) -> &'static str {
     }
 }
 
-/// A request that cannot be served: it has been answered as `m` says (400, 414, 431; or
-/// nothing for an HTTP/2 preface) with `resp_headers`, and the connection closes. It is
-/// counted, shown as an exchange with that status (and the request line and headers when
-/// they parsed, as for a refused framing), and explained in a notice.
-pub fn malformed(ctx: &ConnCtx, m: Malformed, resp_headers: Vec<(String, String)>) {
+/// A request that cannot be served: it has been answered as `m` says (400, 414, 431, 501;
+/// or nothing for an HTTP/2 preface) with `answer`'s headers and body, and the connection
+/// closes. It is counted, shown as an exchange with that status (and the request line and
+/// headers when they parsed, as for a refused framing), and explained in a notice.
+pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: (Vec<(String, String)>, String)) {
+    let (resp_headers, resp_body) = answer;
     let app = &ctx.app;
     app.http.malformed.fetch_add(1, Ordering::Relaxed);
     add(&app.hub.counters.http_requests, 1);
@@ -211,6 +212,8 @@ pub fn malformed(ctx: &ConnCtx, m: Malformed, resp_headers: Vec<(String, String)
         peer: ctx.peer.clone(),
         status: m.status,
         resp_headers,
+        resp_body: Payload::capture(resp_body.as_bytes(), app.http.snaplen),
+        resp_size: resp_body.len() as u64,
         replay_of: ctx.replay_of,
         ..Default::default()
     };
