@@ -470,7 +470,7 @@ async fn connections_where_nothing_moves_are_closed() {
     let lab = lab::start_with(|c| c.http_idle_secs = 1).await;
     let stuck: [&[u8]; 3] = [
         b"GET / HTTP/1.1\r\nHo", // a head never finished
-        b"POST /_/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", // a body never finished
+        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 10\r\n\r\nab", // a body never finished
         b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n", // then idle keep-alive
     ];
     for raw in stuck {
@@ -561,4 +561,62 @@ async fn a_bare_lf_in_a_head_gets_400() {
     )
     .await;
     assert_eq!(resp.body, b"a\nb");
+}
+
+/// RFC 9112 section 3.2: 400 for an HTTP/1.1 request without `Host`, and for any request
+/// with several or an invalid one, with the reason in the body.
+#[tokio::test]
+async fn the_host_rule_of_rfc_9112() {
+    let lab = lab::start().await;
+    let cases: [(&[u8], &str); 6] = [
+        (
+            b"GET /none HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "without a Host",
+        ),
+        (
+            b"GET /two HTTP/1.1\r\nHost: a\r\nhost: b\r\nConnection: close\r\n\r\n",
+            "several Host",
+        ),
+        (
+            b"GET /same HTTP/1.1\r\nHost: a\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "several Host",
+        ),
+        (
+            b"GET /space HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+            "an invalid Host",
+        ),
+        (
+            b"GET /path HTTP/1.1\r\nHost: a/b:80\r\nConnection: close\r\n\r\n",
+            "an invalid Host",
+        ),
+        (
+            b"GET /old HTTP/1.0\r\nHost: a:8o\r\n\r\n",
+            "an invalid Host",
+        ),
+    ];
+    for (raw, why) in cases {
+        let all = refused(lab.http, raw).await;
+        assert!(
+            all.starts_with("HTTP/1.1 400 Bad Request\r\n") && all.contains(why),
+            "{}: {all}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    // What the rule allows: an empty Host (RFC 9110 section 7.2), an IPv6 literal, a port
+    // left empty, an absolute-form target with its Host, HTTP/1.0 without one.
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost:\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: [::1]:1337\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: xn--bcher-kva.example:\r\n\r\n",
+        b"GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ] {
+        let (resp, _s) = exchange(lab.http, raw).await;
+        assert_eq!(
+            resp.status_line,
+            "HTTP/1.1 200 OK",
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
 }

@@ -214,12 +214,18 @@ struct Rules {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// `Host` headers seen, and whether one of them is not a valid `host[:port]`.
+    hosts: u32,
+    bad_host: bool,
 }
 
 impl Rules {
     fn see(&mut self, name: &str, value: &[u8]) {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
-        if is("content-length") {
+        if is("host") {
+            self.hosts += 1;
+            self.bad_host |= !valid_host(value.trim_ascii());
+        } else if is("content-length") {
             // `5` or, as some intermediaries fold them, `5, 5`: one number, repeated.
             for part in value.split(|b| *b == b',') {
                 match decimal(part.trim_ascii()) {
@@ -249,9 +255,19 @@ impl Rules {
     }
 
     /// The body's framing, or why it is refused (with 400, or 501 for a transfer coding
-    /// the lab does not decode, as RFC 9112 section 6.1 says).
+    /// the lab does not decode, as RFC 9112 section 6.1 says). The `Host` rule of RFC
+    /// 9112 section 3.2 first: none in HTTP/1.1, several, or an invalid one get 400.
     fn finish(&self, minor: u8) -> Result<Framing, (StatusCode, &'static str)> {
         let bad = |why| Err((StatusCode::BAD_REQUEST, why));
+        if self.hosts > 1 {
+            return bad("several Host headers (RFC 9112 section 3.2: exactly one)");
+        }
+        if self.bad_host {
+            return bad("an invalid Host header (RFC 9112 section 3.2: host[:port], as in a URI)");
+        }
+        if self.hosts == 0 && minor >= 1 {
+            return bad("an HTTP/1.1 request without a Host header (RFC 9112 section 3.2)");
+        }
         if let Some(why) = self.bad_length {
             return bad(why);
         }
@@ -282,6 +298,69 @@ impl Rules {
     }
 }
 
+/// Whether a `Host` value is `uri-host [ ":" port ]` (RFC 3986 section 3.2): an IP literal
+/// in brackets, or a name (an IPv4 address is one) of unreserved characters,
+/// sub-delimiters and %-escapes, maybe empty; then maybe a colon and digits.
+fn valid_host(v: &[u8]) -> bool {
+    let (host_ok, rest) = match v.strip_prefix(b"[") {
+        Some(literal) => match literal.iter().position(|b| *b == b']') {
+            Some(end) => (ip_literal(&literal[..end]), &literal[end + 1..]),
+            None => return false,
+        },
+        None => {
+            let end = v.iter().position(|b| *b == b':').unwrap_or(v.len());
+            (reg_name(&v[..end]), &v[end..])
+        }
+    };
+    host_ok
+        && match rest.split_first() {
+            None => true,
+            Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+            Some(_) => false,
+        }
+}
+
+/// An IPv6 address, or RFC 3986's `IPvFuture` (`v1.x`), between the brackets.
+fn ip_literal(s: &[u8]) -> bool {
+    match s.split_first() {
+        Some((b'v' | b'V', rest)) => {
+            let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            hex > 0
+                && rest.get(hex) == Some(&b'.')
+                && rest.len() > hex + 1
+                && rest[hex + 1..]
+                    .iter()
+                    .all(|b| unreserved_or_sub_delim(*b) || *b == b':')
+        }
+        _ => std::str::from_utf8(s).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()),
+    }
+}
+
+/// RFC 3986's `reg-name`: unreserved characters, sub-delimiters and %-escapes.
+fn reg_name(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            if !s
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else if unreserved_or_sub_delim(s[i]) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn unreserved_or_sub_delim(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+}
+
 /// A decimal number of 1 to 19 digits, nothing else.
 fn decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
@@ -306,9 +385,10 @@ mod tests {
 
     #[test]
     fn headers_keep_their_case_and_order() {
-        let h = ok("GET /a?b HTTP/1.1\r\nX-Trace: a\r\nAccept: */*\r\nx-trace: b\r\n\r\n");
+        let h =
+            ok("GET /a?b HTTP/1.1\r\nHost: x\r\nX-Trace: a\r\nAccept: */*\r\nx-trace: b\r\n\r\n");
         let names: Vec<_> = h.headers.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        assert_eq!(names, ["X-Trace=a", "Accept=*/*", "x-trace=b"]);
+        assert_eq!(names, ["Host=x", "X-Trace=a", "Accept=*/*", "x-trace=b"]);
         assert_eq!(
             (h.method.as_str(), h.path(), h.version()),
             ("GET", "/a", "HTTP/1.1")
@@ -325,13 +405,17 @@ mod tests {
 
     #[test]
     fn framing_follows_the_headers() {
-        let h = ok("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n");
+        let h =
+            ok("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(5));
-        let h = ok("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        let h = ok("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert_eq!(h.framing, Framing::Chunked);
-        let gzip = refused("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        let gzip =
+            refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
         assert_eq!(gzip.status, 501, "{gzip:?}");
-        let h = ok("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nConnection: Upgrade, Close\r\n\r\n");
+        let h = ok(
+            "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nConnection: Upgrade, Close\r\n\r\n",
+        );
         assert!(h.expect_continue && !h.keep_alive);
         assert!(!ok("GET / HTTP/1.0\r\n\r\n").keep_alive);
         assert!(ok("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
@@ -351,8 +435,10 @@ mod tests {
             "POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 00000000000000000001\r\n\r\n",
         ] {
+            let raw = &raw.replacen("\r\n", "\r\nHost: x\r\n", 1);
             let m = refused(raw);
             assert_eq!(m.status, 400, "{raw:?}: {m:?}");
+            assert!(!m.detail.contains("Host"), "{raw:?}: {m:?}");
             assert!(m.head.is_some(), "the head is kept for the event: {raw:?}");
         }
     }
@@ -383,8 +469,44 @@ mod tests {
     }
 
     #[test]
+    fn the_host_rule() {
+        for (raw, why) in [
+            ("GET / HTTP/1.1\r\n\r\n", "without a Host"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHOST: a\r\n\r\n", "several"),
+            ("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "several"),
+        ] {
+            assert!(refused(raw).detail.contains(why), "{raw:?}");
+        }
+        let host = |v: &str| valid_host(v.as_bytes());
+        for good in [
+            "",
+            "a",
+            "a.example:1337",
+            "127.0.0.1:80",
+            "x:",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "[v7.a:b]",
+            "%41b",
+            "a_b~c!$&'()*+,;=",
+        ] {
+            assert!(host(good), "{good:?}");
+        }
+        for bad in [
+            "a b", "a/b", "a@b", "a:8o", "a:1:2", "[::1", "[::g]", "[::1]x", "[v.a]", "%4", "é",
+            "a?b", "[]", ":80:",
+        ] {
+            assert!(!host(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_path_leaves_the_query_and_the_authority_out() {
-        let path = |t: &str| ok(&format!("GET {t} HTTP/1.1\r\n\r\n")).path().to_owned();
+        let path = |t: &str| {
+            ok(&format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n"))
+                .path()
+                .to_owned()
+        };
         assert_eq!(path("/_/echo?x=1"), "/_/echo");
         assert_eq!(path("http://h:1/_/status/201?q"), "/_/status/201");
         assert_eq!(path("http://h:1"), "/");

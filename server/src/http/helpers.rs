@@ -190,8 +190,9 @@ mod tests {
     use crate::http::head;
 
     fn head(target: &str) -> Head {
-        let raw =
-            format!("GET {target} HTTP/1.1\r\nContent-Type: application/json\r\nX-A: 1\r\n\r\n");
+        let raw = format!(
+            "GET {target} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nX-A: 1\r\n\r\n"
+        );
         head::parse(raw.as_bytes()).unwrap().unwrap().0
     }
 
@@ -242,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             body(&get("/_/headers").await),
-            "Content-Type: application/json\nX-A: 1\n"
+            "Host: h\nContent-Type: application/json\nX-A: 1\n"
         );
         assert_eq!(get("/_/nope").await.status, StatusCode::NOT_FOUND);
         assert!(body(&get("/_/").await).contains("/_/delay"));

@@ -38,7 +38,9 @@
 //! A head larger than 64 KiB (431, or 414 when the request line alone is), more than 100
 //! headers (431), a head `httparse` rejects (400), a line of the head ending in a bare LF
 //! (400: CRLF only, as in chunked bodies), a request target with bytes outside ASCII
-//! (400), and framing that could smuggle a request (400): `Content-Length` with
+//! (400), the `Host` rule of RFC 9112 section 3.2 (400 for an HTTP/1.1 request without
+//! one, and for any with several or one that is not `host[:port]`), and framing that
+//! could smuggle a request (400): `Content-Length` with
 //! `Transfer-Encoding`, `Content-Length` values that differ or are not a number, a
 //! `Transfer-Encoding` not ending in one `chunked`, or one in HTTP/1.0; a transfer coding
 //! besides `chunked` gets 501 (it is not decoded). Each is answered with its reason as a
