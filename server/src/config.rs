@@ -126,6 +126,11 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_UDP_MAX_PEERS", default_value_t = 1024)]
     pub udp_max_peers: usize,
 
+    /// Most HTTP connections at once; more are answered 503 (with `Connection: close`),
+    /// closed and counted.
+    #[arg(long, env = "WIRELAB_MAX_HTTP_CONNS", default_value_t = 1024)]
+    pub max_http_conns: usize,
+
     /// Seconds an HTTP connection may go without a byte moving before it is closed (after
     /// one to two such periods): idle keep-alive, a head or body that never completes, a
     /// client that does not read its answers.

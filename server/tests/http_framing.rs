@@ -11,6 +11,7 @@ use support::http_client::{Inspector, exchange, read_resp};
 use support::lab;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wirelab_shared::EventKind;
 
 /// Everything the server sends until it closes the connection (within 5 s).
 async fn read_to_close(s: &mut TcpStream) -> String {
@@ -619,4 +620,34 @@ async fn the_host_rule_of_rfc_9112() {
             String::from_utf8_lossy(raw)
         );
     }
+}
+
+/// `--max-http-conns 2`: a third connection gets 503 saying why, is closed, counted and
+/// told in a notice; a slot freed is taken again.
+#[tokio::test]
+async fn past_the_limit_connections_get_503_and_are_counted() {
+    let lab = lab::start_with(|c| c.max_http_conns = 2).await;
+    let mut watch = lab::Client::connect(&lab, "").await;
+    let (_, first) = exchange(lab.http, b"GET /1 HTTP/1.1\r\nHost: lab\r\n\r\n").await;
+    let (_, _second) = exchange(lab.http, b"GET /2 HTTP/1.1\r\nHost: lab\r\n\r\n").await;
+    // Turned away at once, before it sends anything (so its close is a FIN: a request
+    // arriving after it would be answered with a reset).
+    let all = read_to_close(&mut TcpStream::connect(lab.http).await.unwrap()).await;
+    assert!(
+        all.starts_with("HTTP/1.1 503 Service Unavailable\r\n")
+            && all.contains("\r\nConnection: close\r\n")
+            && all.ends_with("(at most 2, --max-http-conns); try again later\n"),
+        "{all}"
+    );
+    assert_eq!(lab.app.hub.counters.snapshot().http_refused, 1);
+    watch
+        .wait_event(|k| {
+            matches!(k, EventKind::Notice { message, .. } if message.contains("--max-http-conns"))
+        })
+        .await;
+    drop(first);
+    wait_until("the slot freed", || lab.app.http.conns().len() == 1).await;
+    let (resp, _) = exchange(lab.http, b"GET /4 HTTP/1.1\r\nHost: lab\r\n\r\n").await;
+    assert_eq!(resp.body, b"Hello World\n");
+    assert_eq!(lab.app.hub.counters.snapshot().http_refused, 1);
 }

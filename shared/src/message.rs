@@ -89,6 +89,7 @@ pub struct Limits {
     pub max_message: u64,
     pub max_ws_clients: u64,
     pub max_tcp_conns: u64,
+    pub max_http_conns: u64,
     pub max_http_body: u64,
 }
 

@@ -124,6 +124,8 @@ pub struct Counters {
     pub udp_send_errors: u64,
     pub http_requests: u64,
     pub http_conns: u64,
+    /// HTTP connections turned away past `--max-http-conns` (answered 503).
+    pub http_refused: u64,
     pub http_bytes_in: u64,
     pub http_bytes_out: u64,
     pub ws_clients: u64,

@@ -35,8 +35,8 @@ pub fn HttpPanel() -> Html {
                 {" the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried."}
             </p>
             <HttpRequests />
-            <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start",
-                s.http.len(), reqs_open, c.http_requests, c.http_conns) }</h3>
+            <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start · {} refused",
+                s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
             <div class="tablewrap short">
                 <table class="data">
                     <thead><tr>

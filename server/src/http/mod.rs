@@ -63,10 +63,11 @@ pub mod serve;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use wirelab_shared::state::HttpConnInfo;
 
 use crate::app::App;
@@ -88,6 +89,10 @@ pub struct Http {
     /// Malformed requests seen (answered 400, 414 or 431, or not at all; connection
     /// closed).
     malformed: AtomicU64,
+    /// One owned permit per open connection, moved into its task (`--max-http-conns`).
+    limit: Arc<Semaphore>,
+    /// `--max-http-conns`, for messages.
+    max_conns: usize,
     /// Bytes of each body captured in events (`--snaplen`).
     snaplen: usize,
     /// Largest request body accepted (`--max-http-body`); 413 past it.
@@ -105,11 +110,14 @@ pub struct Http {
 impl Http {
     /// A handle configured by `config`.
     pub fn new(config: &Config) -> Http {
+        let max_conns = config.max_http_conns.min(Semaphore::MAX_PERMITS);
         Http {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
             next_exchange: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
+            limit: Arc::new(Semaphore::new(max_conns)),
+            max_conns,
             snaplen: config.snaplen,
             max_body: config.max_http_body,
             idle: Duration::from_secs(config.http_idle_secs.max(1)),

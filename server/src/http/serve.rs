@@ -1,6 +1,12 @@
 //! The accept loop, and each accepted connection's life around its exchanges
-//! ([`conn`](super::conn)): its entry in `Http::conns`, the idle watchdog, the grace given
-//! at shutdown, and the event and notice for a request that cannot be served.
+//! ([`conn`](super::conn)): the connection limit, its entry in `Http::conns`, the idle
+//! watchdog, the grace given at shutdown, and the event and notice for a request that
+//! cannot be served.
+//!
+//! The limit works as the TCP service's: each connection takes an owned permit of
+//! `--max-http-conns` (moved into its task); past it a connection is accepted, answered
+//! `503 Service Unavailable` with `Connection: close`, closed, counted in `http_refused`
+//! and told in a notice, and the service goes on.
 //!
 //! Serving each connection ourselves (rather than through `axum::serve`) is what lets
 //! every exchange carry its connection id and its place on that connection, which is
@@ -84,7 +90,16 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
         match accepted {
             Ok((stream, peer)) => {
                 backoff.reset();
-                conns.spawn(serve_conn(app.clone(), stream, peer, shutdown.clone()));
+                match app.http.limit.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let conn = serve_conn(app.clone(), stream, peer, shutdown.clone());
+                        conns.spawn(async move {
+                            conn.await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => refuse(&app, stream, peer),
+                }
             }
             Err(e) => {
                 let pause = backoff.next_pause();
@@ -100,6 +115,35 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
     }
     conns.close();
     let _ = tokio::time::timeout(GRACE, conns.wait()).await;
+}
+
+/// Past the limit: a `503` saying why, then the close. What the client already sent is
+/// read first (without waiting), so that the close is a FIN, not a reset that could
+/// destroy the answer before the client reads it.
+fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
+    use std::io::{Read, Write};
+    let max = app.http.max_conns;
+    add(&app.hub.counters.http_refused, 1);
+    let body = format!(
+        "wirelab: too many HTTP connections (at most {max}, --max-http-conns); try again later\n"
+    );
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nConnection: close\r\n\
+         Retry-After: 1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // A plain non-blocking socket: no readiness to wait for, nothing registered.
+    if let Ok(mut stream) = stream.into_std() {
+        let _ = stream.write(answer.as_bytes());
+        let _ = stream.read(&mut [0; 4096]);
+    }
+    app.hub.publish(EventKind::Notice {
+        level: "warn".into(),
+        message: format!(
+            "http connection from {peer} refused: the lab holds {max} HTTP connections at \
+             most (--max-http-conns); answered 503 and closed"
+        ),
+    });
 }
 
 /// Serves one connection until the client leaves, a request is malformed, or `shutdown`.

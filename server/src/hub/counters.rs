@@ -45,6 +45,7 @@ counters!(
     udp_send_errors,
     http_requests,
     http_conns,
+    http_refused,
     http_bytes_in,
     http_bytes_out,
     ws_clients,

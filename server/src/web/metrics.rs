@@ -40,6 +40,7 @@ impl Metrics {
                 ("wirelab_connections_total", "http", c.http_conns),
                 ("wirelab_connections_total", "ws", c.ws_clients),
                 ("wirelab_refused_total", "tcp", c.tcp_refused),
+                ("wirelab_refused_total", "http", c.http_refused),
                 ("wirelab_refused_total", "ws", c.ws_refused),
                 ("wirelab_bytes_in_total", "tcp", c.tcp_bytes_in),
                 ("wirelab_bytes_in_total", "udp", c.udp_bytes_in),

@@ -454,6 +454,7 @@ pub fn hello(app: &App, client: u64) -> ServerMsg {
             max_message: c.max_ws_message as u64,
             max_ws_clients: c.max_ws_clients as u64,
             max_tcp_conns: c.max_tcp_conns as u64,
+            max_http_conns: c.max_http_conns as u64,
             max_http_body: c.max_http_body as u64,
         },
         token_required: app.token.is_some(),
