@@ -137,6 +137,13 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_HTTP_IDLE_SECS", default_value_t = 30)]
     pub http_idle_secs: u64,
 
+    /// Slowest an HTTP request body may come, in bytes a second on average: after the head,
+    /// a body gets `--http-idle-secs` plus one second for every this many bytes received
+    /// (and never `--http-idle-secs` without a byte), so a body trickled a byte at a time
+    /// is answered 408 and closed after about `--http-idle-secs` (0: no minimum rate).
+    #[arg(long, env = "WIRELAB_HTTP_BODY_MIN_RATE", default_value_t = 500)]
+    pub http_body_min_rate: u64,
+
     /// Largest HTTP request body (bytes); larger gets 413.
     #[arg(long, env = "WIRELAB_MAX_HTTP_BODY", default_value_t = 1024 * 1024)]
     pub max_http_body: usize,

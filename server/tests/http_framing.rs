@@ -465,24 +465,32 @@ async fn the_byte_counters_are_exact() {
 }
 
 /// Slow and vanished clients (`--http-idle-secs 1`): a connection on which nothing moves
-/// for one to two periods is closed, whatever it is stuck on.
+/// for one to two periods is closed, whatever it is stuck on; a body that stops is told
+/// so (its minimum rate, `--http-body-min-rate`, runs out first).
 #[tokio::test]
 async fn connections_where_nothing_moves_are_closed() {
     let lab = lab::start_with(|c| c.http_idle_secs = 1).await;
-    let stuck: [&[u8]; 3] = [
-        b"GET / HTTP/1.1\r\nHo", // a head never finished
-        b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 10\r\n\r\nab", // a body never finished
-        b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n", // then idle keep-alive
+    let stuck: [(&[u8], &str); 3] = [
+        (b"GET / HTTP/1.1\r\nHo", ""), // a head never finished: closed without an answer
+        (
+            b"POST /_/echo HTTP/1.1\r\nHost: lab\r\nContent-Length: 10\r\n\r\nab", // a body never finished
+            "HTTP/1.1 408 Request Timeout\r\n",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n",
+            "HTTP/1.1 200 OK\r\n",
+        ), // then idle keep-alive
     ];
-    for raw in stuck {
+    for (raw, answer) in stuck {
         let mut s = TcpStream::connect(lab.http).await.unwrap();
         s.write_all(raw).await.unwrap();
         let all = read_to_close(&mut s).await; // within 5 s
-        if raw.ends_with(b"\r\n\r\n") {
-            assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
-        } else {
-            assert_eq!(all, "", "closed without an answer");
-        }
+        assert!(
+            all.starts_with(answer),
+            "{}: {all:?}",
+            String::from_utf8_lossy(raw)
+        );
+        assert_eq!(all.is_empty(), answer.is_empty(), "{all}");
     }
     // A client that asks for more than it reads: its answers back up, and it is closed
     // once nothing moves, while its socket is still open.
@@ -650,4 +658,49 @@ async fn past_the_limit_connections_get_503_and_are_counted() {
     let (resp, _) = exchange(lab.http, b"GET /4 HTTP/1.1\r\nHost: lab\r\n\r\n").await;
     assert_eq!(resp.body, b"Hello World\n");
     assert_eq!(lab.app.hub.counters.snapshot().http_refused, 1);
+}
+
+/// A body trickled a byte at a time keeps the idle watchdog quiet (a byte moves every
+/// 200 ms), but not the body's minimum rate (`--http-body-min-rate`, 500 bytes/s after a
+/// grace of `--http-idle-secs 1`): 408, the reason, and a close.
+#[tokio::test]
+async fn a_body_trickled_a_byte_at_a_time_gets_408() {
+    let lab = lab::start_with(|c| c.http_idle_secs = 1).await;
+    let mut insp = Inspector::connect(&lab).await;
+    let s = TcpStream::connect(lab.http).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    wr.write_all(b"POST /_/echo?trickle HTTP/1.1\r\nHost: lab\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..1000 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), rd.read_to_end(&mut out))
+        .await
+        .expect("closed within 5 s, while the trickle goes on")
+        .unwrap();
+    let all = String::from_utf8_lossy(&out);
+    assert!(
+        all.starts_with("HTTP/1.1 408 Request Timeout\r\n")
+            && all.contains("\r\nConnection: close\r\n")
+            && all.contains("under 500 bytes/s after a 1 s grace"),
+        "{all}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the grace: {:?}",
+        started.elapsed()
+    );
+    let x = insp.target("/_/echo?trickle").await;
+    assert_eq!(x.status, 408);
+    assert!(x.body_size < 100, "{}", x.body_size);
+    trickle.abort();
 }

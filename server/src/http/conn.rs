@@ -45,8 +45,12 @@ pub struct ReadBody {
     pub size: u64,
     /// Past `--max-http-body`: the request gets 413 and its connection is closed.
     pub over: bool,
-    /// Why the body could not be read, when it broke off or was badly chunked.
+    /// Why the body could not be read, when it broke off, was badly chunked or came too
+    /// slowly.
     pub error: Option<String>,
+    /// It came too slowly (see [`BodyClock`]): the request gets 408 and its connection is
+    /// closed.
+    pub late: bool,
 }
 
 impl ReadBody {
@@ -56,7 +60,70 @@ impl ReadBody {
             size: 0,
             over: false,
             error: None,
+            late: false,
         }
+    }
+}
+
+/// When a body being read must have come by: `grace` (`--http-idle-secs`) after its head,
+/// plus one second for every `rate` bytes received (`--http-body-min-rate`), as Apache's
+/// mod_reqtimeout does with its `MinRate`; and never more than `grace` without a byte.
+/// A slow but steady upload goes on; a body trickled a byte at a time, each byte keeping
+/// the idle watchdog quiet, is cut off after about `grace`, and so is one that stops.
+/// Either gets 408 (the watchdog would close without a word). A timer only while the
+/// body is not in the buffer already.
+struct BodyClock {
+    start: tokio::time::Instant,
+    /// When the last read that brought bytes ended.
+    last: tokio::time::Instant,
+    grace: Duration,
+    /// Bytes a second; 0: no minimum.
+    rate: u64,
+    /// Bytes received since the head (those already buffered included).
+    received: u64,
+    /// The deadline passed.
+    late: bool,
+}
+
+impl BodyClock {
+    fn new(http: &super::Http, buffered: usize) -> BodyClock {
+        let now = tokio::time::Instant::now();
+        BodyClock {
+            start: now,
+            last: now,
+            grace: http.idle,
+            rate: http.body_min_rate,
+            received: buffered as u64,
+            late: false,
+        }
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        let stall = self.last + self.grace;
+        if self.rate == 0 {
+            return stall;
+        }
+        let earned = Duration::from_millis(self.received.saturating_mul(1000) / self.rate);
+        stall.min(self.start + self.grace + earned)
+    }
+
+    /// What went wrong, once late.
+    fn why(&self) -> String {
+        if self.last.elapsed() >= self.grace {
+            return format!(
+                "no byte for {} s (--http-idle-secs) after {} bytes",
+                self.grace.as_secs(),
+                self.received
+            );
+        }
+        format!(
+            "{} bytes in {:.1} s, under {} bytes/s after a {} s grace \
+             (--http-body-min-rate, --http-idle-secs)",
+            self.received,
+            self.start.elapsed().as_secs_f64(),
+            self.rate,
+            self.grace.as_secs()
+        )
     }
 }
 
@@ -195,6 +262,7 @@ impl<'a> Conn<'a> {
         let body = self.read_body(&head, http.max_body).await;
         let answer = match (&body.error, body.over) {
             (_, true) => helpers::too_large(http.max_body),
+            (Some(why), _) if body.late => helpers::too_slow(why),
             (Some(why), _) => helpers::unreadable(why),
             (None, false) => {
                 if helpers::waits(head.path()) {
@@ -259,6 +327,7 @@ impl<'a> Conn<'a> {
     /// is refused unread; a client that asked sees `100 Continue` before it is read.
     async fn read_body(&mut self, head: &Head, max: usize) -> ReadBody {
         let mut read = ReadBody::empty();
+        let mut clock = BodyClock::new(&self.ctx.app.http, self.buf.len());
         match head.framing {
             Framing::None => {}
             Framing::Length(n) if n > max as u64 => {
@@ -274,10 +343,11 @@ impl<'a> Conn<'a> {
                     self.send_continue().await;
                 }
                 while self.buf.len() < n {
-                    if let Err(e) = self.read_more().await {
+                    if let Err(e) = self.read_more(&mut clock).await {
                         read.size = self.buf.len() as u64;
                         read.bytes = self.buf.split().freeze();
-                        read.error = Some(format!("{e} {} bytes into a {n}-byte body", read.size));
+                        read.error = Some(format!("{e}, {} bytes into a {n}-byte body", read.size));
+                        read.late = clock.late;
                         return read;
                     }
                 }
@@ -305,8 +375,8 @@ impl<'a> Conn<'a> {
                         self.send_continue().await;
                         asked = true;
                     }
-                    if let Err(e) = self.read_more().await {
-                        read.error = Some(format!("{e} inside the body"));
+                    if let Err(e) = self.read_more(&mut clock).await {
+                        read.error = Some(format!("{e}, inside the body"));
                         break;
                     }
                 }
@@ -316,6 +386,7 @@ impl<'a> Conn<'a> {
                 read.bytes = body.freeze();
             }
         }
+        read.late = clock.late;
         read
     }
 
@@ -327,14 +398,27 @@ impl<'a> Conn<'a> {
     }
 
     /// Reads more of a body (after sending the answers waiting: the client may wait for
-    /// them before it sends the rest): an error when the stream ended or failed.
-    async fn read_more(&mut self) -> Result<(), String> {
+    /// them before it sends the rest): an error when the stream ended or failed, or when
+    /// `clock`'s deadline passed (then `clock.late`).
+    async fn read_more(&mut self, clock: &mut BodyClock) -> Result<(), String> {
         if !self.out.is_empty() {
             let _ = self.flush().await;
         }
-        match self.read().await {
+        // The clock judges this read, not the watchdog (which would close without a word).
+        self.ctx.body_timed.store(true, Ordering::Relaxed);
+        let read = tokio::time::timeout_at(clock.deadline(), self.read()).await;
+        self.ctx.body_timed.store(false, Ordering::Relaxed);
+        let Ok(read) = read else {
+            clock.late = true;
+            return Err(clock.why());
+        };
+        match read {
             Ok(0) => Err("the client closed the connection".into()),
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                clock.received += n as u64;
+                clock.last = tokio::time::Instant::now();
+                Ok(())
+            }
             Err(e) => Err(format!("reading failed ({e})")),
         }
     }

@@ -76,6 +76,14 @@ pub fn unreadable(why: &str) -> Answer {
     )
 }
 
+/// 408, for a body that came too slowly.
+pub fn too_slow(why: &str) -> Answer {
+    text(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("the request body came too slowly: {why}\n"),
+    )
+}
+
 /// Whether the answer to a request for `path` may take a while (`/_/delay`), so answers
 /// waiting before it should be sent first.
 pub fn waits(path: &str) -> bool {

@@ -49,9 +49,18 @@
 //! llhttp, the parser inside Node.js.) An HTTP/2 preface is closed without an answer
 //! (status 0 in the event). A bad chunked body gets 400 with the reason, and a body past
 //! `--max-http-body` 413, both closing the connection. `CONNECT` gets 501: the service
-//! is no proxy. A connection stuck mid-exchange (a body that never comes, a client that
-//! does not read its answers) is closed by the same watchdog as an idle one, after one to
-//! two `--http-idle-secs` periods (30 s by default) in which no byte moved.
+//! is no proxy.
+//!
+//! ## Slow and too many clients
+//! A body must keep coming: `--http-idle-secs` (30 s by default) after its head, plus a
+//! second for every `--http-body-min-rate` bytes received (500 by default), and never
+//! `--http-idle-secs` without a byte; else 408 with the reason, and a close. So a body
+//! trickled a byte at a time is cut off after about 30 s. A connection stuck elsewhere (a
+//! head never finished, however slowly its bytes come; a client that does not read its
+//! answers; an idle keep-alive connection) is closed without a word by the watchdog, after
+//! one to two `--http-idle-secs` periods in which no byte moved, or no exchange started.
+//! At most `--max-http-conns` connections (1024) are open at once; past it a connection
+//! gets 503 with the reason and is closed, counted and told in a notice.
 
 pub mod chunked;
 pub mod conn;
@@ -102,6 +111,9 @@ pub struct Http {
     /// finishes a request's head (slowloris) or body, or one that stops reading its
     /// answers. Checked by one timer per connection (`serve::watchdog`), not per request.
     pub idle: Duration,
+    /// A request body must come at this many bytes a second on average, after a grace of
+    /// `idle` (`--http-body-min-rate`; 0: no minimum): see `conn::BodyClock`.
+    body_min_rate: u64,
     /// Replays on their way: the replaying client's local address → the exchange it
     /// replays, taken when the connection is accepted.
     replays: Mutex<HashMap<SocketAddr, u64>>,
@@ -121,6 +133,7 @@ impl Http {
             snaplen: config.snaplen,
             max_body: config.max_http_body,
             idle: Duration::from_secs(config.http_idle_secs.max(1)),
+            body_min_rate: config.http_body_min_rate,
             replays: Mutex::new(HashMap::new()),
         }
     }

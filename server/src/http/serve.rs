@@ -66,6 +66,9 @@ pub struct ConnCtx {
     /// Bumped by every read and write that moved bytes (only this connection's task
     /// touches it), for the watchdog to see a connection stuck mid-exchange.
     pub progress: AtomicU64,
+    /// A body is being read under its own deadline (`conn::BodyClock`), which answers
+    /// 408 when it passes: the watchdog leaves a body that stopped coming to it.
+    pub body_timed: AtomicBool,
 }
 
 impl ConnCtx {
@@ -174,6 +177,7 @@ async fn serve_conn(
         replay_of,
         stopping: AtomicBool::new(false),
         progress: AtomicU64::new(0),
+        body_timed: AtomicBool::new(false),
     };
     lock(&http.conns).insert(id, entry);
     add(&app.hub.counters.http_conns, 1);
@@ -232,7 +236,7 @@ async fn watchdog(ctx: &ConnCtx) -> &'static str {
             return "idle";
         }
         let progress = ctx.progress.load(Ordering::Relaxed);
-        if progress == last_progress {
+        if progress == last_progress && !ctx.body_timed.load(Ordering::Relaxed) {
             return "stuck mid-exchange";
         }
         (last, last_progress) = (started, progress);
