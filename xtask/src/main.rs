@@ -16,12 +16,15 @@
 //! - `bench.rs`: dist, release builds, `npm ci` for the Node anchors, then the benchmark suite
 //!   (`wirelab-bench suite`), which writes BENCHMARKS.md.
 //! - `test.rs`: dist, then every test in the workspace, the headless-Chromium ones included
-//!   whenever Chromium is there (and always under `CI=true`).
+//!   whenever Chromium is there (and always under `CI=true`), then llhttp's corpus.
+//! - `llhttp.rs`: llhttp's request corpus (Node's parser; the kit's runner in
+//!   `../shared/conformance`) against a fresh lab; fails on any FAIL.
 
 mod bench;
 mod bootstrap;
 mod dist;
 mod lab;
+mod llhttp;
 mod lockfile;
 mod sh;
 mod test;
@@ -40,7 +43,9 @@ tasks:
   bench [ARGS]  dist, release builds, then the benchmark suite against the Node anchors;
                 writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp,dashboard)
   test          dist, then run every test (cargo test --workspace), the browser tests too
-                when chromium and chromedriver are installed (required when CI=true)
+                when chromium and chromedriver are installed (required when CI=true), then
+                llhttp's request corpus
+  llhttp        llhttp's request corpus (../shared/conformance) against a fresh lab
 ";
 
 fn main() -> ExitCode {
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Some("lab") => lab::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("test") if rest.is_empty() => test::run(),
+        Some("llhttp") if rest.is_empty() => llhttp::run().map(|_| ()),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

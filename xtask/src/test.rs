@@ -1,5 +1,5 @@
 //! `cargo xtask test`: build `dist/`, look for the browser, then run every test in the
-//! workspace and print a summary.
+//! workspace and llhttp's request corpus (`llhttp.rs`), and print a summary.
 //!
 //! The headless-Chromium tests (see `server/tests/support/browser.rs`) run whenever Chromium
 //! and chromedriver are installed. Without them the tests are skipped, saying so plainly,
@@ -72,8 +72,9 @@ pub(crate) fn run() -> Result {
         Err(_) => "FAILED (see the output above)".to_owned(),
     };
     summary.push(format!("cargo test    {outcome}: {totals}"));
+    let llhttp = crate::llhttp::step(&mut summary);
     print_summary(&summary);
-    tests.map(|_| ())
+    tests.map(|_| ()).and(llhttp)
 }
 
 /// Runs `cargo test`, echoing its stdout line by line and adding up its `test result:` lines.
