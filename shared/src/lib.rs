@@ -12,6 +12,8 @@
 //! - [`command`]: [`Command`], every frame a client may send, each answered by
 //!   `ack` or `error`.
 //! - [`pool`]: the connection-pool lab's run spec and live figures.
+//! - [`tagged`]: reading `ServerMsg` and `EventKind` with `type` first, without serde's
+//!   buffer (how the dashboard's wasm reads them).
 
 pub mod command;
 pub mod event;
@@ -19,6 +21,7 @@ pub mod message;
 pub mod payload;
 pub mod pool;
 pub mod state;
+pub mod tagged;
 
 pub use command::{Command, CommandKind};
 pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol};
