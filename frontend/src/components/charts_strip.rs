@@ -52,7 +52,7 @@ fn Charts(props: &ChartsProps) -> Html {
         let peak = ev.iter().copied().fold(0.0, f64::max);
         let total: f64 = ev.iter().sum();
         let (name, class) = match p {
-            Some(p) => (p.as_str().to_uppercase(), p.as_str()),
+            Some(p) => (p.as_str().to_ascii_uppercase(), p.as_str()),
             None => ("ALL".to_owned(), "all"),
         };
         let label =

@@ -2,7 +2,7 @@
 //! dump, or as the JSON the server sent; HTTP exchanges as `curl -v` tells them. From
 //! here a payload can be sent again (replay) and an HTTP request replayed.
 
-use wirelab_shared::{CommandKind, EventKind};
+use wirelab_shared::{CommandKind, Direction, EventKind};
 use yew::prelude::*;
 
 use crate::components::forms::node_value;
@@ -155,7 +155,11 @@ pub fn Detail(props: &DetailProps) -> Html {
         facts.push(("conn", format!("#{c}")));
     }
     if let Some(d) = row.dir {
-        facts.push(("dir", format!("{d:?}").to_lowercase()));
+        let dir = match d {
+            Direction::In => "in",
+            Direction::Out => "out",
+        };
+        facts.push(("dir", dir.to_owned()));
     }
     if row.size >= 1024 {
         facts.push(("size", format!("{} ({} B)", fmt::size(row.size), row.size)));

@@ -63,7 +63,7 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
         html! {
             <button data-filter-proto={key} aria-pressed={pressed.to_string()} onclick={onclick}
                 title={if p.is_some() { "show only this protocol; Ctrl- or Shift-click to add or remove it" } else { "show every protocol" }}>
-                { if p.is_some() { key.to_uppercase() } else { "All".to_owned() } }
+                { if p.is_some() { key.to_ascii_uppercase() } else { "All".to_owned() } }
             </button>
         }
     };

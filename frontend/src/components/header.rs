@@ -54,8 +54,8 @@ pub fn Header() -> Html {
             .map(|s| {
                 let mode = s.mode.as_deref().map(|m| format!(" · {m}")).unwrap_or_default();
                 html! {
-                    <span class="svc" title={format!("{} service{mode}", s.name.to_uppercase())}>
-                        <b>{ s.name.to_uppercase() }</b>{" "}{ &s.addr }
+                    <span class="svc" title={format!("{} service{mode}", s.name.to_ascii_uppercase())}>
+                        <b>{ s.name.to_ascii_uppercase() }</b>{" "}{ &s.addr }
                     </span>
                 }
             })
