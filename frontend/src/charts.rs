@@ -1,7 +1,7 @@
 //! Geometry for the small SVG charts: sparklines of the last minute and the pool run's
 //! in-use and waiting lines. Pure numbers in, SVG path data out.
 
-use std::fmt::Write;
+use crate::fmt::fixed_into;
 
 /// A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten, at least `v`.
 pub fn nice_max(v: f64) -> f64 {
@@ -33,14 +33,13 @@ pub fn spark_path(values: &[f64], w: f64, h: f64, max: f64, area: bool) -> Strin
     for (i, v) in values.iter().enumerate() {
         let x = i as f64 * step;
         let y = h - (v / max).clamp(0.0, 1.0) * h;
-        let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, x, y);
+        point(&mut d, if i == 0 { 'M' } else { 'L' }, x, y);
     }
     if area {
-        let _ = write!(
-            d,
-            "L{:.1},{h:.1}L0,{h:.1}Z",
-            (values.len() - 1) as f64 * step
-        );
+        point(&mut d, 'L', (values.len() - 1) as f64 * step, h);
+        d.push_str("L0,");
+        fixed_into(&mut d, h, 1);
+        d.push('Z');
     }
     d
 }
@@ -55,16 +54,24 @@ pub fn step_path(points: &[(f64, f64)], w: f64, h: f64, x_max: f64, y_max: f64) 
         let px = (x / x_max).clamp(0.0, 1.0) * w;
         let py = h - (y / y_max).clamp(0.0, 1.0) * h;
         if i == 0 {
-            let _ = write!(d, "M{px:.1},{py:.1}");
+            point(&mut d, 'M', px, py);
         } else {
             if let Some(ly) = last_y {
-                let _ = write!(d, "L{px:.1},{ly:.1}");
+                point(&mut d, 'L', px, ly);
             }
-            let _ = write!(d, "L{px:.1},{py:.1}");
+            point(&mut d, 'L', px, py);
         }
         last_y = Some(py);
     }
     d
+}
+
+/// One path command: `M12.0,3.5`.
+fn point(d: &mut String, command: char, x: f64, y: f64) {
+    d.push(command);
+    fixed_into(d, x, 1);
+    d.push(',');
+    fixed_into(d, y, 1);
 }
 
 #[cfg(test)]

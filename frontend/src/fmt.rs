@@ -67,6 +67,43 @@ pub fn iso8601(ts_us: u64) -> String {
     )
 }
 
+/// `v` with `decimals` digits after the point, rounded half away from zero: `fixed(2.25, 1)`
+/// is `2.3`. Every non-integer on the page goes through here (or [`short`]) rather than
+/// `{:.1}` and `{}`: core's float formatting (Grisu, Dragon4 and their tables) was 15 KB of
+/// the wasm. Not finite: `0`.
+pub fn fixed(v: f64, decimals: u32) -> String {
+    let mut out = String::new();
+    fixed_into(&mut out, v, decimals);
+    out
+}
+
+/// [`fixed`], appended to `out`.
+pub fn fixed_into(out: &mut String, v: f64, decimals: u32) {
+    use std::fmt::Write;
+    let scale = 10u64.pow(decimals.min(9));
+    // `as` saturates and takes NaN to 0.
+    let n = (v.abs() * scale as f64).round() as u64;
+    if v < 0.0 && n > 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", n / scale);
+    if scale > 1 {
+        let width = decimals.min(9) as usize;
+        let _ = write!(out, ".{:0width$}", n % scale);
+    }
+}
+
+/// [`fixed`] without trailing zeros (and without the point when nothing follows it):
+/// `short(2.5, 2)` is `2.5`, `short(640.0, 1)` is `640`.
+pub fn short(v: f64, decimals: u32) -> String {
+    let mut out = fixed(v, decimals);
+    if out.contains('.') {
+        let keep = out.trim_end_matches('0').trim_end_matches('.').len();
+        out.truncate(keep);
+    }
+    out
+}
+
 /// A byte count: `0 B`, `999 B`, `1.5 KiB`, `12.0 MiB`.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -79,26 +116,23 @@ pub fn size(bytes: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if v >= 100.0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    let decimals = if v >= 100.0 { 0 } else { 1 };
+    format!("{} {}", fixed(v, decimals), UNITS[unit])
 }
 
 /// A rate or other non-negative figure in few characters: `0`, `12`, `1.2k`, `34k`, `1.5M`.
 pub fn compact(v: f64) -> String {
     let v = v.max(0.0);
     if v < 10.0 && v.fract() != 0.0 {
-        format!("{v:.1}")
+        fixed(v, 1)
     } else if v < 1000.0 {
-        format!("{v:.0}")
+        fixed(v, 0)
     } else if v < 10_000.0 {
-        format!("{:.1}k", v / 1000.0)
+        fixed(v / 1000.0, 1) + "k"
     } else if v < 1_000_000.0 {
-        format!("{:.0}k", v / 1000.0)
+        fixed(v / 1000.0, 0) + "k"
     } else {
-        format!("{:.1}M", v / 1_000_000.0)
+        fixed(v / 1_000_000.0, 1) + "M"
     }
 }
 
@@ -107,11 +141,11 @@ pub fn duration_us(us: u64) -> String {
     if us < 1000 {
         format!("{us} µs")
     } else if us < 10_000 {
-        format!("{:.2} ms", us as f64 / 1000.0)
+        fixed(us as f64 / 1000.0, 2) + " ms"
     } else if us < 1_000_000 {
         format!("{} ms", us / 1000)
     } else if us < 60_000_000 {
-        format!("{:.1} s", us as f64 / 1e6)
+        fixed(us as f64 / 1e6, 1) + " s"
     } else if us < 3_600_000_000 {
         let s = us / 1_000_000;
         format!("{}m {:02}s", s / 60, s % 60)
@@ -178,6 +212,26 @@ mod tests {
         assert_eq!(compact(1234.0), "1.2k");
         assert_eq!(compact(56_000.0), "56k");
         assert_eq!(compact(2_500_000.0), "2.5M");
+    }
+
+    #[test]
+    fn fixed_and_short_numbers() {
+        assert_eq!(fixed(2.25, 1), "2.3");
+        assert_eq!(fixed(0.04, 1), "0.0");
+        assert_eq!(fixed(-1.26, 1), "-1.3");
+        assert_eq!(fixed(-0.01, 1), "0.0");
+        assert_eq!(fixed(99.999, 2), "100.00");
+        assert_eq!(fixed(1.005, 0), "1");
+        assert_eq!(fixed(7.0, 3), "7.000");
+        assert_eq!(fixed(f64::NAN, 1), "0.0");
+        assert_eq!(
+            fixed(1e30, 1),
+            format!("{}.{}", u64::MAX / 10, u64::MAX % 10)
+        );
+        assert_eq!(short(2.5, 2), "2.5");
+        assert_eq!(short(640.0, 1), "640");
+        assert_eq!(short(0.5, 1), "0.5");
+        assert_eq!(short(10.0, 0), "10");
     }
 
     #[test]

@@ -21,7 +21,7 @@ impl ConnStatus {
             ConnStatus::Connecting => "connecting".to_owned(),
             ConnStatus::Connected => "connected".to_owned(),
             ConnStatus::Reconnecting { at_ms } => {
-                let secs = ((at_ms - now_ms) / 1000.0).ceil().max(1.0);
+                let secs = ((at_ms - now_ms) / 1000.0).ceil().max(1.0) as u64;
                 format!("reconnecting in {secs}s")
             }
         }

@@ -255,11 +255,11 @@ fn describe(k: &EventKind) -> (&'static str, String) {
             (
                 "end",
                 format!(
-                    "run #{run} {state}: {} done, {} errors, {} connections, reuse {:.1}",
+                    "run #{run} {state}: {} done, {} errors, {} connections, reuse {}",
                     status.done,
                     status.errors,
                     status.opened,
-                    status.reuse_ratio()
+                    crate::fmt::fixed(status.reuse_ratio(), 1)
                 ),
             )
         }

@@ -55,8 +55,11 @@ fn Charts(props: &ChartsProps) -> Html {
             Some(p) => (p.as_str().to_ascii_uppercase(), p.as_str()),
             None => ("ALL".to_owned(), "all"),
         };
-        let label =
-            format!("{name}: events per second over the last minute, peak {peak}, {total} in all");
+        let label = format!(
+            "{name}: events per second over the last minute, peak {}, {} in all",
+            fmt::short(peak, 1),
+            fmt::short(total, 1)
+        );
         html! {
             <div class="chart" data-chart={class}>
                 <div class="chart-head">

@@ -122,7 +122,7 @@ pub fn PoolPanel() -> Html {
                     <span class="muted">{ fmt::duration_us(p.elapsed_us) }</span>
                 </div>
                 <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax={total.to_string()}
-                    aria-valuenow={p.done.to_string()}><span style={format!("width:{pct:.1}%")}></span></div>
+                    aria-valuenow={p.done.to_string()}><span style={format!("width:{}%", fmt::fixed(pct, 1))}></span></div>
                 if let Some(e) = &p.error {
                     <div class="status err">{ format!("✗ {e}") }</div>
                 }
@@ -138,11 +138,11 @@ pub fn PoolPanel() -> Html {
                 </div>
                 if !running {
                     <p class="totals" id="pool-totals">{ format!(
-                        "Totals: {} requests answered, {} failed, over {} connections in {}: reuse ratio {:.1} requests per connection{}.",
+                        "Totals: {} requests answered, {} failed, over {} connections in {}: reuse ratio {} requests per connection{}.",
                         fmt::count(p.done), fmt::count(p.errors), fmt::count(p.opened), fmt::duration_us(p.elapsed_us),
-                        p.reuse_ratio(),
+                        fmt::fixed(p.reuse_ratio(), 1),
                         if p.reuse_ratio() <= 1.05 && p.done > 0 { " (no reuse: a new connection, and a handshake, per request)" } else { "" }
-                    ) }<span id="pool-reuse" hidden=true>{ format!("{:.2}", p.reuse_ratio()) }</span></p>
+                    ) }<span id="pool-reuse" hidden=true>{ fmt::fixed(p.reuse_ratio(), 2) }</span></p>
                 }
             </>
         }
@@ -166,21 +166,22 @@ pub fn PoolPanel() -> Html {
             .collect();
         step_path(&pts, CHART_W, CHART_H, x_max, y_max)
     };
+    let n = |v: f64| fmt::short(v, 1);
     let chart = (series.len() >= 2).then(|| html! {
         <figure class="pool-chart">
-            <svg viewBox={format!("-34 -8 {} {}", CHART_W + 44.0, CHART_H + 26.0)} role="img"
+            <svg viewBox={format!("-34 -8 {} {}", n(CHART_W + 44.0), n(CHART_H + 26.0))} role="img"
                 aria-label="connections in use and requests waiting over the run">
-                <line class="axis" x1="0" y1={CHART_H.to_string()} x2={CHART_W.to_string()} y2={CHART_H.to_string()} />
-                <line class="grid" x1="0" y1="0" x2={CHART_W.to_string()} y2="0" />
-                <line class="grid" x1="0" y1={(CHART_H / 2.0).to_string()} x2={CHART_W.to_string()} y2={(CHART_H / 2.0).to_string()} />
-                <text class="tick" x="-6" y="4" text-anchor="end">{ y_max }</text>
-                <text class="tick" x="-6" y={(CHART_H / 2.0 + 4.0).to_string()} text-anchor="end">{ y_max / 2.0 }</text>
-                <text class="tick" x="-6" y={(CHART_H + 4.0).to_string()} text-anchor="end">{"0"}</text>
-                <text class="tick" x={CHART_W.to_string()} y={(CHART_H + 16.0).to_string()} text-anchor="end">{ fmt::duration_us(x_max as u64) }</text>
+                <line class="axis" x1="0" y1={n(CHART_H)} x2={n(CHART_W)} y2={n(CHART_H)} />
+                <line class="grid" x1="0" y1="0" x2={n(CHART_W)} y2="0" />
+                <line class="grid" x1="0" y1={n(CHART_H / 2.0)} x2={n(CHART_W)} y2={n(CHART_H / 2.0)} />
+                <text class="tick" x="-6" y="4" text-anchor="end">{ fmt::short(y_max, 2) }</text>
+                <text class="tick" x="-6" y={n(CHART_H / 2.0 + 4.0)} text-anchor="end">{ fmt::short(y_max / 2.0, 2) }</text>
+                <text class="tick" x="-6" y={n(CHART_H + 4.0)} text-anchor="end">{"0"}</text>
+                <text class="tick" x={n(CHART_W)} y={n(CHART_H + 16.0)} text-anchor="end">{ fmt::duration_us(x_max as u64) }</text>
                 if !pool.as_ref().is_some_and(|p| p.spec.no_pool) {
-                    <line class="cap" x1="0" x2={CHART_W.to_string()}
-                        y1={(CHART_H - f64::from(cap) / y_max * CHART_H).to_string()}
-                        y2={(CHART_H - f64::from(cap) / y_max * CHART_H).to_string()} />
+                    <line class="cap" x1="0" x2={n(CHART_W)}
+                        y1={n(CHART_H - f64::from(cap) / y_max * CHART_H)}
+                        y2={n(CHART_H - f64::from(cap) / y_max * CHART_H)} />
                 }
                 <path class="s-idle" d={line(|p| p.idle)} />
                 <path class="s-waiting" d={line(|p| p.waiting)} />

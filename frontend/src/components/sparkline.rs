@@ -3,6 +3,7 @@
 use yew::prelude::*;
 
 use crate::charts::{nice_max, spark_path};
+use crate::fmt;
 
 #[derive(Properties, PartialEq)]
 pub struct SparkProps {
@@ -29,7 +30,7 @@ pub fn Sparkline(props: &SparkProps) -> Html {
         spark_path(a, w, h - 1.0, amax, true)
     });
     html! {
-        <svg class={classes!("spark", props.class)} viewBox={format!("0 0 {w} {h}")}
+        <svg class={classes!("spark", props.class)} viewBox={format!("0 0 {} {}", fmt::short(w, 1), fmt::short(h, 1))}
             preserveAspectRatio="none" role="img" aria-label={props.label.clone()}>
             if let Some(d) = area {
                 <path class="area" d={d} />

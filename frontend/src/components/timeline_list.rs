@@ -314,8 +314,8 @@ pub fn TimelineList(props: &ListProps) -> Html {
             <div id="timeline-list" class="tl-scroll" ref={scroller} onscroll={onscroll} onwheel={onwheel}
                 tabindex="0" role="grid" aria-label="event timeline" aria-rowcount={total.to_string()}
                 onkeydown={onkeydown}>
-                <div class="tl-spacer" style={format!("height:{full_h}px")}>
-                    <div class="tl-rows" style={format!("transform:translateY({}px)", first as f64 * ROW_H)}>
+                <div class="tl-spacer" style={format!("height:{}px", fmt::short(full_h, 1))}>
+                    <div class="tl-rows" style={format!("transform:translateY({}px)", fmt::short(first as f64 * ROW_H, 1))}>
                         { for rows }
                     </div>
                 </div>

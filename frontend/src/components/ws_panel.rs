@@ -42,14 +42,12 @@ pub fn WsPanel() -> Html {
     let req_len = wscost::poll_request(&addr).len();
     let resp_len = wscost::poll_response(20).len();
     let bar = |v: u64, max: u64| {
-        format!(
-            "width:{:.2}%",
-            if max == 0 {
-                0.0
-            } else {
-                (v as f64 / max as f64 * 100.0).max(0.4)
-            }
-        )
+        let pct = if max == 0 {
+            0.0
+        } else {
+            (v as f64 / max as f64 * 100.0).max(0.4)
+        };
+        format!("width:{}%", fmt::fixed(pct, 2))
     };
 
     let rows = s.ws.iter().map(|w| {
@@ -124,7 +122,7 @@ pub fn WsPanel() -> Html {
                         <div class="fig"><span class="v" id="ws-messages">{ fmt::count(cost.messages) }</span><span class="l">{"messages since start"}</span></div>
                         <div class="fig"><span class="v" id="ws-framing">{ fmt::size(cost.ws_bytes) }</span><span class="l">{"WebSocket framing"}</span></div>
                         <div class="fig"><span class="v" id="ws-poll-cost">{ fmt::size(cost.http_bytes) }</span><span class="l">{"as HTTP polls"}</span></div>
-                        <div class="fig"><span class="v" id="ws-ratio">{ if cost.ws_bytes > 0 { format!("{:.0}×", cost.ratio()) } else { "—".into() } }</span><span class="l">{"lighter"}</span></div>
+                        <div class="fig"><span class="v" id="ws-ratio">{ if cost.ws_bytes > 0 { fmt::fixed(cost.ratio(), 0) + "×" } else { "—".into() } }</span><span class="l">{"lighter"}</span></div>
                     </div>
                     <details>
                         <summary>{"the poll this assumes"}</summary>
