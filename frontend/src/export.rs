@@ -1,24 +1,80 @@
 //! Exports: the timeline as JSON Lines (one `Event` per line, exactly as the server sent
 //! it) and the HTTP exchanges as a HAR 1.2 log that browsers' network panels import.
+//!
+//! No `serde_json::Value` here: the HAR log is written field by field (`Obj`) and indented
+//! by [`indent`], like the detail pane's JSON. `Value` (its own serializer and deserializer,
+//! B-tree maps, float printing) cost the wasm 18 KB (7 KB gzip).
 
 use std::rc::Rc;
 
-use serde_json::{Value, json};
 use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use crate::curl;
 use crate::fmt;
 use crate::row::Row;
 
-/// An event as indented JSON, for reading. (Compact JSON re-read as a `Value` and printed
-/// with indents: the event's serializer is then built for the compact form only, which
-/// keeps the wasm smaller.)
+/// An event as indented JSON, for reading, its keys in the wire's order.
 pub fn pretty(event: &wirelab_shared::Event) -> String {
     serde_json::to_string(event)
-        .ok()
-        .and_then(|compact| serde_json::from_str::<Value>(&compact).ok())
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .map(|compact| indent(&compact))
         .unwrap_or_default()
+}
+
+/// Compact JSON (as `serde_json::to_string` writes it: no whitespace between tokens)
+/// indented as `serde_json::to_string_pretty` does: two spaces a level, `"key": value`,
+/// and `[]` and `{}` left empty.
+pub fn indent(compact: &str) -> String {
+    let bytes = compact.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        i += 1;
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_string = true;
+                out.push(c);
+            }
+            b'{' | b'[' if matches!(bytes.get(i), Some(b'}' | b']')) => {
+                out.extend_from_slice(&[c, bytes[i]]);
+                i += 1;
+            }
+            b'{' | b'[' => {
+                out.push(c);
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            b',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(c),
+        }
+    }
+    // Only ASCII was added, between whole characters.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// One JSON object per line, oldest first, newline-terminated.
@@ -33,89 +89,144 @@ pub fn jsonl<'a>(rows: impl Iterator<Item = &'a Rc<Row>>) -> String {
     out
 }
 
-fn pairs(list: &[(String, String)]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|(k, v)| json!({ "name": k, "value": v }))
-            .collect(),
-    )
+/// A JSON object written a field at a time, compact.
+struct Obj(String);
+
+impl Obj {
+    fn new() -> Obj {
+        Obj(String::from("{"))
+    }
+
+    /// A field whose value is already JSON.
+    fn raw(mut self, key: &str, json: &str) -> Obj {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push_str(&string(key));
+        self.0.push(':');
+        self.0.push_str(json);
+        self
+    }
+
+    fn str(self, key: &str, value: &str) -> Obj {
+        self.raw(key, &string(value))
+    }
+
+    fn num(self, key: &str, value: u64) -> Obj {
+        self.raw(key, &value.to_string())
+    }
+
+    fn end(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
 }
 
-fn query_string(target: &str) -> Value {
+/// A JSON string.
+fn string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// A JSON array of JSON values.
+fn array(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    format!("[{}]", items.join(","))
+}
+
+/// Microseconds as milliseconds, exactly: `1500` is `1.500`.
+fn ms(us: u64) -> String {
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
+fn name_value(name: &str, value: &str) -> String {
+    Obj::new().str("name", name).str("value", value).end()
+}
+
+fn pairs(list: &[(String, String)]) -> String {
+    array(list.iter().map(|(k, v)| name_value(k, v)))
+}
+
+fn query_string(target: &str) -> String {
     let Some((_, q)) = target.split_once('?') else {
-        return json!([]);
+        return "[]".to_owned();
     };
-    Value::Array(
-        q.split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                json!({ "name": k, "value": v })
-            })
-            .collect(),
-    )
+    array(q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        name_value(k, v)
+    }))
 }
 
-fn content(body: &Payload, size: u64, mime: &str) -> Value {
-    let mut c = json!({ "size": size, "mimeType": mime });
-    if body.is_text() {
-        c["text"] = json!(body.data);
-    } else {
-        c["text"] = json!(body.data);
-        c["encoding"] = json!("base64");
+fn content(body: &Payload, size: u64, mime: &str) -> String {
+    let mut c = Obj::new()
+        .num("size", size)
+        .str("mimeType", mime)
+        .str("text", &body.data);
+    if !body.is_text() {
+        c = c.str("encoding", "base64");
     }
     if body.cut > 0 {
-        c["comment"] = json!(format!("{} bytes not captured (snaplen)", body.cut));
+        c = c.str(
+            "comment",
+            &format!("{} bytes not captured (snaplen)", body.cut),
+        );
     }
-    c
+    c.end()
 }
 
-fn entry(seq: u64, ts_us: u64, x: &HttpExchange, fallback_host: &str) -> Value {
-    let ms = |us: u64| us as f64 / 1000.0;
+fn entry(seq: u64, ts_us: u64, x: &HttpExchange, fallback_host: &str) -> String {
     let req_mime = curl::header(&x.headers, "content-type").unwrap_or("");
     let resp_mime = curl::header(&x.resp_headers, "content-type").unwrap_or("");
-    let mut request = json!({
-        "method": x.method,
-        "url": curl::url(x, fallback_host),
-        "httpVersion": x.version,
-        "cookies": [],
-        "headers": pairs(&x.headers),
-        "queryString": query_string(&x.target),
-        "headersSize": -1,
-        "bodySize": x.body_size,
-    });
+    let mut request = Obj::new()
+        .str("method", &x.method)
+        .str("url", &curl::url(x, fallback_host))
+        .str("httpVersion", &x.version)
+        .raw("cookies", "[]")
+        .raw("headers", &pairs(&x.headers))
+        .raw("queryString", &query_string(&x.target))
+        .raw("headersSize", "-1")
+        .num("bodySize", x.body_size);
     if x.body_size > 0 || !x.body.data.is_empty() {
-        let mut post = json!({ "mimeType": req_mime, "text": x.body.data });
+        let mut post = Obj::new()
+            .str("mimeType", req_mime)
+            .str("text", &x.body.data);
         if !x.body.is_text() {
-            post["comment"] = json!("base64");
+            post = post.str("comment", "base64");
         }
-        request["postData"] = post;
+        request = request.raw("postData", &post.end());
     }
-    json!({
-        "startedDateTime": fmt::iso8601(ts_us),
-        "time": ms(x.total_us),
-        "request": request,
-        "response": {
-            "status": x.status,
-            "statusText": curl::reason(x.status),
-            "httpVersion": x.version,
-            "cookies": [],
-            "headers": pairs(&x.resp_headers),
-            "content": content(&x.resp_body, x.resp_size, resp_mime),
-            "redirectURL": curl::header(&x.resp_headers, "location").unwrap_or(""),
-            "headersSize": -1,
-            "bodySize": x.resp_size,
-        },
-        "cache": {},
-        "timings": {
-            "send": 0,
-            "wait": ms(x.ttfb_us),
-            "receive": ms(x.total_us.saturating_sub(x.ttfb_us)),
-        },
-        "connection": x.conn.to_string(),
-        "comment": format!("wirelab event {seq}, exchange {}, request {} on connection {}, from {}",
-            x.id, x.seq_on_conn, x.conn, x.peer),
-    })
+    let response = Obj::new()
+        .num("status", u64::from(x.status))
+        .str("statusText", curl::reason(x.status))
+        .str("httpVersion", &x.version)
+        .raw("cookies", "[]")
+        .raw("headers", &pairs(&x.resp_headers))
+        .raw("content", &content(&x.resp_body, x.resp_size, resp_mime))
+        .str(
+            "redirectURL",
+            curl::header(&x.resp_headers, "location").unwrap_or(""),
+        )
+        .raw("headersSize", "-1")
+        .num("bodySize", x.resp_size);
+    let timings = Obj::new()
+        .raw("send", "0")
+        .raw("wait", &ms(x.ttfb_us))
+        .raw("receive", &ms(x.total_us.saturating_sub(x.ttfb_us)));
+    Obj::new()
+        .str("startedDateTime", &fmt::iso8601(ts_us))
+        .raw("time", &ms(x.total_us))
+        .raw("request", &request.end())
+        .raw("response", &response.end())
+        .raw("cache", "{}")
+        .raw("timings", &timings.end())
+        .str("connection", &x.conn.to_string())
+        .str(
+            "comment",
+            &format!(
+                "wirelab event {seq}, exchange {}, request {} on connection {}, from {}",
+                x.id, x.seq_on_conn, x.conn, x.peer
+            ),
+        )
+        .end()
 }
 
 /// A HAR 1.2 log of the HTTP exchanges among `rows`.
@@ -124,26 +235,27 @@ pub fn har<'a>(
     version: &str,
     fallback_host: &str,
 ) -> String {
-    let entries: Vec<Value> = rows
-        .filter_map(|r| match &r.event.kind {
-            EventKind::Http(x) => Some(entry(r.seq, r.ts_us, x, fallback_host)),
-            _ => None,
-        })
-        .collect();
-    let log = json!({
-        "log": {
-            "version": "1.2",
-            "creator": { "name": "wirelab", "version": version },
-            "pages": [],
-            "entries": entries,
-        }
-    });
-    serde_json::to_string_pretty(&log).unwrap_or_default()
+    let entries = array(rows.filter_map(|r| match &r.event.kind {
+        EventKind::Http(x) => Some(entry(r.seq, r.ts_us, x, fallback_host)),
+        _ => None,
+    }));
+    let creator = Obj::new()
+        .str("name", "wirelab")
+        .str("version", version)
+        .end();
+    let log = Obj::new()
+        .str("version", "1.2")
+        .raw("creator", &creator)
+        .raw("pages", "[]")
+        .raw("entries", &entries)
+        .end();
+    indent(&Obj::new().raw("log", &log).end())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use wirelab_shared::{Direction, Event};
 
     fn rows() -> Vec<Rc<Row>> {
@@ -191,8 +303,27 @@ mod tests {
     fn pretty_json_reads_back_as_the_event() {
         let row = &rows()[1];
         let text = pretty(&row.event);
-        assert!(text.contains("\n  \"seq\": 2"), "{text}");
+        assert!(
+            text.starts_with("{\n  \"seq\": 2,\n  \"ts_us\": 1,"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), row.event);
+    }
+
+    #[test]
+    fn indent_is_serde_jsons_pretty_printing() {
+        for row in rows() {
+            let pretty = serde_json::to_string_pretty(&row.event).unwrap();
+            assert_eq!(indent(&serde_json::to_string(&row.event).unwrap()), pretty);
+        }
+        let tricky = serde_json::json!({
+            "s": "a,b:{c}[d] \" \\\" é",
+            "e": [], "o": {}, "n": [[1, {"k": null}], -2.5, true],
+        });
+        assert_eq!(
+            indent(&tricky.to_string()),
+            serde_json::to_string_pretty(&tricky).unwrap()
+        );
     }
 
     #[test]

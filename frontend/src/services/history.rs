@@ -12,9 +12,6 @@ use crate::link::{percent_encode, with_token};
 #[derive(Deserialize, Debug, Default)]
 pub struct Page {
     pub events: Vec<Event>,
-    /// Where the next page starts, when there is one (opaque to the page).
-    #[serde(default)]
-    pub next: Option<serde_json::Value>,
 }
 
 /// What to ask for.
