@@ -8,7 +8,12 @@ pub fn nice_max(v: f64) -> f64 {
     if v <= 1.0 {
         return 1.0;
     }
-    let mag = 10f64.powf(v.log10().floor());
+    // The largest power of ten not above `v`, by multiplying (exact up to 1e22): `log10`
+    // and `powf` would bring libm's code into the wasm.
+    let mut mag = 1.0;
+    while mag * 10.0 <= v && mag < 1e300 {
+        mag *= 10.0;
+    }
     for m in [1.0, 2.0, 5.0, 10.0] {
         if v <= m * mag {
             return m * mag;
@@ -86,6 +91,9 @@ mod tests {
         assert_eq!(nice_max(7.0), 10.0);
         assert_eq!(nice_max(120.0), 200.0);
         assert_eq!(nice_max(4100.0), 5000.0);
+        assert_eq!(nice_max(10.0), 10.0);
+        assert_eq!(nice_max(1000.0), 1000.0);
+        assert_eq!(nice_max(1001.0), 2000.0);
     }
 
     #[test]
