@@ -1,8 +1,8 @@
 //! # wirelab-shared: the wire protocol
 //!
 //! Everything the server and the dashboard say to each other over `/ws` is defined here,
-//! once, with serde alone so the crate builds natively and for wasm32. The prose version,
-//! with examples, is `docs/protocol.md`.
+//! once, with serde (and base64 for binary payloads) so the crate builds natively and for
+//! wasm32. The prose version, with examples, is `docs/protocol.md`.
 //!
 //! ## Layout
 //! - [`event`]: [`Event`], one thing that happened on a service, with its `seq` and time.

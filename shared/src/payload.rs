@@ -1,6 +1,9 @@
 //! Captured bytes: valid UTF-8 travels as text, anything else as base64, and a capture
 //! limit (the snaplen) cuts big chunks while saying how much was cut.
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig, general_purpose};
 use serde::{Deserialize, Serialize};
 
 /// How [`Payload::data`] (or a command's data) is encoded.
@@ -80,51 +83,35 @@ pub fn decode(data: &str, enc: Encoding) -> Result<Vec<u8>, String> {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Standard base64 that reads padding or none, and ignores bits left over after the last
+/// byte (what people paste is often cut or unpadded).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Standard base64 with padding.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    general_purpose::STANDARD.encode(bytes)
 }
 
-/// Decodes standard base64; padding is optional and whitespace is ignored.
+/// Decodes base64, standard or URL-safe; padding is optional and whitespace is ignored.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
+    let mut clean = Vec::with_capacity(text.len());
     for (i, c) in text.bytes().enumerate() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b' ' | b'\n' | b'\r' | b'\t' => continue,
+        match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => clean.push(c),
+            b'-' => clean.push(b'+'),
+            b'_' => clean.push(b'/'),
+            b'=' | b' ' | b'\n' | b'\r' | b'\t' => {}
             _ => return Err(format!("not base64: {:?} at offset {i}", c as char)),
-        };
-        acc = acc << 6 | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
         }
     }
-    Ok(out)
+    LENIENT
+        .decode(&clean)
+        .map_err(|e| format!("not base64: {e}"))
 }
 
 /// Decodes hex digits; spaces, newlines, `:` and `-` between bytes are ignored, and a
@@ -169,7 +156,20 @@ mod tests {
             assert_eq!(base64_decode(&enc).unwrap(), &data[..n]);
         }
         assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
-        assert!(base64_decode("a*b").is_err());
+        assert!(
+            base64_decode("a*b")
+                .unwrap_err()
+                .contains("'*' at offset 1")
+        );
+        // Unpadded, wrapped, URL-safe, and with stray bits after the last byte.
+        assert_eq!(base64_decode("aGVs\nbG8").unwrap(), b"hello");
+        assert_eq!(base64_decode("-_8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("QR").unwrap(), b"A");
+        assert!(
+            base64_decode("QUJDR")
+                .unwrap_err()
+                .starts_with("not base64: ")
+        );
     }
 
     #[test]
