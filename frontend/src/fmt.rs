@@ -69,7 +69,7 @@ pub fn iso8601(ts_us: u64) -> String {
 
 /// `v` with `decimals` digits after the point, rounded half away from zero: `fixed(2.25, 1)`
 /// is `2.3`. Every non-integer on the page goes through here (or [`short`]) rather than
-/// `{:.1}` and `{}`: core's float formatting (Grisu, Dragon4 and their tables) was 15 KB of
+/// `{:.1}` and `{}`: core's float formatting (Grisu, Dragon4 and their tables) was 16 KB of
 /// the wasm. Not finite: `0`.
 pub fn fixed(v: f64, decimals: u32) -> String {
     let mut out = String::new();
