@@ -9,11 +9,11 @@ use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use support::lab::{self, Client};
-use wirelab::ws::frame::Outgoing;
+use wirelab::ws::frame::{Outgoing, WsError};
 use wirelab::ws::{ClientStats, pump};
 use wirelab_shared::{CLOSE_TOO_SLOW, EventKind, ServerMsg};
 
-type Incoming = Result<Message, std::io::Error>;
+type Incoming = Result<Message, WsError>;
 
 /// Starts a pump for a fake client; returns what it writes and where to feed it frames.
 fn fake_client(
@@ -126,4 +126,39 @@ async fn a_client_that_never_reads_is_closed_as_too_slow_and_others_go_on() {
     watcher
         .wait_event(|k| matches!(k, EventKind::Chat { text, .. } if text == "still flowing"))
         .await;
+}
+
+/// The close code comes from the error's type, never from its text: a socket error that
+/// happens to read like a framing error is still a client gone, not a 1009 or a 1002.
+#[tokio::test]
+async fn the_close_code_is_chosen_by_the_error_type_not_its_text() {
+    let lab = lab::start().await;
+    let mut watcher = Client::connect(&lab, "").await;
+    watcher.handshake().await;
+    let cases: Vec<(WsError, Option<u16>)> = vec![
+        (
+            WsError::Io(std::io::Error::other("message too big (utf-8)")),
+            None,
+        ),
+        (
+            WsError::Io(std::io::Error::other("protocol error: says the OS")),
+            None,
+        ),
+        (WsError::Protocol("text that is not utf-8"), Some(1002)),
+        (WsError::TooBig { limit: 10 }, Some(1009)),
+        (WsError::Utf8, Some(1007)),
+    ];
+    for (error, want) in cases {
+        let shown = error.to_string();
+        let (mut out, mut input, id) = fake_client(&lab, 64);
+        next_msg(&mut out).await;
+        input.send(Err(error)).await.unwrap();
+        let ev = watcher
+            .wait_event(|k| matches!(k, EventKind::WsClose { client, .. } if *client == id))
+            .await;
+        let EventKind::WsClose { code, .. } = ev.kind else {
+            unreachable!()
+        };
+        assert_eq!(code, want, "{shown}");
+    }
 }

@@ -60,7 +60,7 @@ impl fmt::Display for WsError {
         match self {
             WsError::Protocol(what) => write!(f, "protocol error: {what}"),
             WsError::TooBig { limit } => {
-                write!(f, "message too big: over {limit} bytes (--max-ws-message)")
+                write!(f, "message too big: the limit is {limit} bytes")
             }
             WsError::Utf8 => f.write_str("text is not valid UTF-8"),
             WsError::Closed => f.write_str("the WebSocket is closed"),

@@ -33,7 +33,8 @@ use crate::hub::{self, Frame, counters::add, now_us};
 use crate::ws::ClientStats;
 use crate::ws::commands;
 use crate::ws::deflate;
-use crate::ws::frame::Outgoing;
+use crate::ws::frame::{Outgoing, WsError};
+use crate::ws::socket::LINGER;
 
 /// Commands of one client in flight at once; more are refused until some finish.
 const MAX_IN_FLIGHT: usize = 16;
@@ -280,7 +281,7 @@ where
 }
 
 /// Builds `hello` and `snapshot` and runs the client until it leaves or the lab stops.
-pub async fn run<Si, St, E>(
+pub async fn run<Si, St>(
     app: Arc<App>,
     stats: Arc<ClientStats>,
     sink: Si,
@@ -289,8 +290,7 @@ pub async fn run<Si, St, E>(
 ) where
     Si: Sink<Outgoing> + Unpin,
     Si::Error: Display,
-    St: Stream<Item = Result<Message, E>> + Unpin,
-    E: Display,
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let started = now_us();
     add(&app.hub.counters.ws_clients, 1);
@@ -344,7 +344,7 @@ pub async fn run<Si, St, E>(
                     last_heard = Instant::now();
                     let msg = match incoming {
                         None => return Err(End::Gone(None, "vanished".into())),
-                        Some(Err(e)) => return Err(classify_error(&e)),
+                        Some(Err(e)) => return Err(failed(e)),
                         Some(Ok(msg)) => msg,
                     };
                     let len = match &msg {
@@ -390,17 +390,29 @@ pub async fn run<Si, St, E>(
 
     let (code, reason) = match end {
         Ok(()) => (None, String::new()),
-        Err(End::Gone(code, reason)) => (code, reason),
+        Err(End::Gone(code, reason)) => {
+            // The client's close frame was answered: that answer goes out, then FIN.
+            if code.is_some() {
+                let _ = timeout(LINGER, pump.sink.close()).await;
+            }
+            (code, reason)
+        }
         Err(End::Close(code, reason)) => {
             let frame = CloseFrame {
                 code,
                 reason: reason.clone().into(),
             };
-            let _ = timeout(
+            let sent = timeout(
                 Duration::from_secs(1),
                 pump.sink.send(Message::Close(Some(frame)).into()),
             )
             .await;
+            // Half-close and drain (the socket's `poll_close`), so a client still
+            // sending reads the close frame instead of a reset; not for a client that
+            // could not even take the close frame.
+            if matches!(sent, Ok(Ok(()))) {
+                let _ = timeout(LINGER, pump.sink.close()).await;
+            }
             (Some(code), reason)
         }
     };
@@ -421,19 +433,13 @@ async fn next_reply(rx: &mut Option<mpsc::Receiver<Box<ServerMsg>>>) -> Option<B
     }
 }
 
-/// Maps a read error to the close it deserves: 1009 for a message over the limit, 1007
-/// for text that is not UTF-8, 1002 for broken framing.
-fn classify_error(e: &impl Display) -> End {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("too long") || lower.contains("space limit") || lower.contains("too big") {
-        End::Close(1009, "message too big".into())
-    } else if lower.contains("utf-8") || lower.contains("utf8") {
-        End::Close(1007, "text frame is not valid UTF-8".into())
-    } else if lower.starts_with("protocol error") {
-        End::Close(1002, text)
-    } else {
-        End::Gone(None, text)
+/// A read error and how the connection ends: closed with the code its type deserves
+/// ([`WsError::close_code`]: 1009, 1007, 1002) and its text as the reason, or, for a
+/// socket error, gone.
+fn failed(e: WsError) -> End {
+    match e.close_code() {
+        Some(code) => End::Close(code, e.to_string()),
+        None => End::Gone(None, e.to_string()),
     }
 }
 

@@ -12,11 +12,20 @@
 //!
 //! Pings are answered with a pong, and a client's close frame is echoed, by the stream
 //! half as it reads them (after any frame the sink has half written).
+//!
+//! Closing the sink is the lab's end of the closing handshake: what is queued goes out
+//! (the close frame), then the lab half-closes (FIN) and reads and drops what the client
+//! still sends until the client closes too, at most [`LINGER_BYTES`] (the caller bounds
+//! the time, with [`LINGER`]). Dropping a socket with unread bytes makes the kernel send
+//! a reset, which destroys the close frame in the client's buffers before it reads it:
+//! a client still writing a message (one the lab refused as too big, say) would see
+//! only "connection reset". The HTTP service's refusals linger the same way.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use axum::extract::ws::Message;
 use bytes::Bytes;
@@ -28,6 +37,15 @@ use crate::ws::frame::{self, OP_CLOSE, OP_PONG, OP_TEXT, Outgoing, RSV1, Reader,
 
 /// Bytes read from the socket at once (on the stack).
 const READ_CHUNK: usize = 4096;
+/// How long the lab reads what a client still sends after the lab's close frame (the
+/// bound callers put on closing the sink).
+pub const LINGER: Duration = Duration::from_secs(2);
+/// Bytes read and dropped at most after the close frame: enough for a client that had
+/// started writing a 100 MB message to finish it and read the answer (dropping them costs
+/// about 40 ms on loopback).
+pub const LINGER_BYTES: u64 = 128 << 20;
+/// Bytes read at once while lingering (on the stack).
+const LINGER_CHUNK: usize = 16 * 1024;
 
 /// The writing half: `Sink<Outgoing>`.
 pub struct WsSink<IO> {
@@ -53,6 +71,8 @@ where
         control: None,
         close_sent: false,
         read_done: false,
+        shut: false,
+        lingered: 0,
     }));
     (WsSink { conn: conn.clone() }, WsStream { conn })
 }
@@ -89,6 +109,10 @@ struct Conn<IO> {
     control: Option<(u8, Bytes)>,
     close_sent: bool,
     read_done: bool,
+    /// The lab has half-closed (FIN sent).
+    shut: bool,
+    /// Bytes read and dropped since the half-close.
+    lingered: u64,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
@@ -122,6 +146,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 None => return Poll::Ready(Ok(())),
             }
         }
+    }
+
+    /// The closing handshake's end: writes what is queued, half-closes, then reads and
+    /// drops what the client sends until it closes too (or [`LINGER_BYTES`]).
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        if !self.shut {
+            ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+            self.shut = true;
+        }
+        while self.lingered < LINGER_BYTES {
+            let mut buf = [0u8; LINGER_CHUNK];
+            let mut rb = ReadBuf::new(&mut buf);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)) {
+                Ok(()) if rb.filled().is_empty() => break,
+                Ok(()) => self.lingered += rb.filled().len() as u64,
+                Err(_) => break, // the client is gone: nothing left to protect
+            }
+        }
+        self.leftover = Vec::new();
+        Poll::Ready(Ok(()))
     }
 
     /// Queues a frame; `poll_drain` writes it.
@@ -243,11 +288,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Sink<Outgoing> for WsSink<IO> {
         Pin::new(&mut conn.io).poll_flush(cx).map_err(WsError::Io)
     }
 
+    /// Writes what is queued, half-closes and drains (see the module docs); bound it
+    /// with [`LINGER`].
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        let mut conn = lock(&self.conn);
-        ready!(conn.poll_drain(cx))?;
-        Pin::new(&mut conn.io)
-            .poll_shutdown(cx)
-            .map_err(WsError::Io)
+        lock(&self.conn).poll_linger(cx).map_err(WsError::Io)
     }
 }

@@ -55,8 +55,15 @@ pub(crate) async fn upgrade_with_head(
 /// Writes one masked frame with `opcode` (1 text, 2 binary; RSV bits may be set too) and
 /// `payload`.
 pub(crate) async fn send_frame(s: &mut TcpStream, opcode: u8, payload: &[u8]) {
+    let mut frame = Vec::new();
+    push_frame(&mut frame, opcode, payload);
+    s.write_all(&frame).await.unwrap();
+}
+
+/// Appends one masked frame (as [`send_frame`] writes it) to `frame`.
+pub(crate) fn push_frame(frame: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     let mask = [0x12u8, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x80 | opcode];
+    frame.push(0x80 | opcode);
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
         n if n <= 0xffff => {
@@ -70,7 +77,6 @@ pub(crate) async fn send_frame(s: &mut TcpStream, opcode: u8, payload: &[u8]) {
     }
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    s.write_all(&frame).await.unwrap();
 }
 
 /// Reads frames until a close frame and returns its code (None if the stream just ended).
@@ -92,6 +98,65 @@ pub(crate) async fn close_code(s: &mut TcpStream) -> Option<u16> {
         s.read_exact(&mut payload).await.ok()?;
         if h[0] & 0x0f == 8 {
             return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
+}
+
+/// Writes the header of a masked frame that declares `len` payload bytes, with mask key
+/// 0 (so zeros on the wire are zeros in the payload: a test can stream a huge payload
+/// without masking it).
+pub(crate) async fn send_header(s: &mut TcpStream, b0: u8, len: u64) {
+    let mut head = vec![b0, 0x80 | 127];
+    head.extend_from_slice(&len.to_be_bytes());
+    head.extend_from_slice(&[0; 4]);
+    s.write_all(&head).await.unwrap();
+}
+
+/// How a connection ended, seen by the client after the server's close frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The server closed its side (FIN): a read returned 0.
+    Fin,
+    /// The read failed (a reset: what a server that drops a socket with unread data sends).
+    Error(std::io::ErrorKind),
+    /// More bytes came after the close frame.
+    Bytes(usize),
+}
+
+/// What the client reads after the close frame, within 5 s.
+pub(crate) async fn ending(s: &mut tokio::net::tcp::OwnedReadHalf) -> Ending {
+    let mut b = [0u8; 256];
+    match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut b)).await {
+        Ok(Ok(0)) => Ending::Fin,
+        Ok(Ok(n)) => Ending::Bytes(n),
+        Ok(Err(e)) => Ending::Error(e.kind()),
+        Err(_) => Ending::Error(std::io::ErrorKind::TimedOut),
+    }
+}
+
+/// Reads server frames until a close frame: its code and reason (None if the stream
+/// ended or failed first).
+pub(crate) async fn close_frame<R: tokio::io::AsyncRead + Unpin>(
+    s: &mut R,
+) -> Option<(u16, String)> {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.ok()?;
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.ok()?;
+        if h[0] & 0x0f == 8 {
+            let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]))?;
+            return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
         }
     }
 }
