@@ -68,7 +68,10 @@ impl Row {
             EventKind::Http(x) => Some(x.conn),
             EventKind::WsOpen { client, .. }
             | EventKind::WsClose { client, .. }
-            | EventKind::WsMessage { client, .. } => Some(*client),
+            | EventKind::WsMessage { client, .. }
+            | EventKind::WsServiceOpen { client, .. }
+            | EventKind::WsServiceFrame { client, .. }
+            | EventKind::WsServiceClose { client, .. } => Some(*client),
             _ => None,
         }
     }
@@ -116,6 +119,19 @@ pub fn preview(payload: &Payload) -> String {
         let _ = write!(out, " [+{} cut]", fmt::size(payload.cut));
     }
     out
+}
+
+/// A WebSocket opcode's name.
+pub fn opcode_name(opcode: u8) -> &'static str {
+    match opcode {
+        0 => "continuation",
+        1 => "text",
+        2 => "binary",
+        8 => "close",
+        9 => "ping",
+        10 => "pong",
+        _ => "reserved",
+    }
 }
 
 /// Why a TCP connection ended, in a word or two.
@@ -217,6 +233,66 @@ fn describe(k: &EventKind) -> (&'static str, String) {
                 "close",
                 format!(
                     "#{client} left after {}: {code} {reason}",
+                    fmt::duration_us(*duration_us)
+                ),
+            )
+        }
+        EventKind::WsServiceOpen {
+            client,
+            path,
+            deflate,
+            ..
+        } => (
+            "open",
+            format!(
+                "#{client} upgraded on {path}{}",
+                if deflate.is_some() { " · deflate" } else { "" }
+            ),
+        ),
+        EventKind::WsServiceFrame {
+            client,
+            opcode,
+            fin,
+            rsv1,
+            size,
+            payload,
+            close_code,
+            close_reason,
+            skipped,
+            ..
+        } => {
+            let mut s = format!("#{client} {}", opcode_name(*opcode));
+            if !fin {
+                s.push_str(" (more)");
+            }
+            if *rsv1 {
+                s.push_str(" rsv1");
+            }
+            let _ = write!(s, " {} ", fmt::size(*size));
+            match close_code {
+                Some(code) => {
+                    let _ = write!(s, "{code} {}", close_reason.as_deref().unwrap_or(""));
+                }
+                None => s.push_str(&preview(payload)),
+            }
+            if *skipped > 0 {
+                let _ = write!(s, " [{skipped} frames not shown before it]");
+            }
+            ("frame", s)
+        }
+        EventKind::WsServiceClose {
+            client,
+            code,
+            reason,
+            detail,
+            duration_us,
+            ..
+        } => {
+            let code = code.map_or("no code".into(), |c| c.to_string());
+            (
+                "close",
+                format!(
+                    "#{client} closed after {}: {code} {reason} ({detail})",
                     fmt::duration_us(*duration_us)
                 ),
             )

@@ -8,7 +8,7 @@ use wirelab_shared::{LabState, ServiceInfo};
 
 use crate::config::Config;
 use crate::hub::{Hub, now_us};
-use crate::{http, pool, store, tcp, udp, ws};
+use crate::{http, pool, store, tcp, udp, ws, wsservice};
 
 /// See the module docs.
 pub struct App {
@@ -19,6 +19,8 @@ pub struct App {
     pub http: http::Http,
     pub pool: pool::Pool,
     pub ws: ws::Clients,
+    /// The WebSocket service (`--ws-service`); idle when it is `off`.
+    pub ws_service: wsservice::WsService,
     /// The recorded history (on disk, or in memory with `--ephemeral`).
     pub store: Arc<store::Store>,
     /// The services and their real addresses (after binding port 0), for `hello`.
@@ -39,6 +41,7 @@ impl App {
             tcp: self.tcp.infos(),
             udp: self.udp.peers(),
             ws: state_ws(self.ws.infos()),
+            ws_service: self.ws_service.infos(),
             http: self.http.conns(),
             pool: self.pool.status(),
             counters: self.hub.counters.snapshot(),

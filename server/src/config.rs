@@ -27,6 +27,23 @@ impl RelayMode {
     }
 }
 
+/// A service's address, or `off` for no such service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for ServiceAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ServiceAddr, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(ServiceAddr(None));
+        }
+        s.parse()
+            .map(|addr| ServiceAddr(Some(addr)))
+            .map_err(|e| format!("{e}: give an address such as 127.0.0.1:1341, or `off`"))
+    }
+}
+
 /// wirelab: a network lab in the browser. It runs a TCP, a UDP, an HTTP and a WebSocket
 /// service and shows everything that happens on them, live, on a dashboard.
 #[derive(Parser, Clone, Debug)]
@@ -48,6 +65,27 @@ pub struct Config {
     /// Address of the UDP service.
     #[arg(long, env = "WIRELAB_UDP", default_value = "127.0.0.1:1339")]
     pub udp: SocketAddr,
+
+    /// Address of the WebSocket service (a WebSocket twin of the TCP service, answering an
+    /// upgrade on any path), or `off`.
+    #[arg(long, env = "WIRELAB_WS_SERVICE", default_value = "127.0.0.1:1341")]
+    pub ws_service: ServiceAddr,
+
+    /// What the WebSocket service does with a client's message: `echo` it back (as it came:
+    /// text or binary, compressed or not), `broadcast` it to every other client, or keep
+    /// it (`sink`).
+    #[arg(long, env = "WIRELAB_WS_MODE", value_enum, default_value = "echo")]
+    pub ws_mode: RelayMode,
+
+    /// Largest message a client of the WebSocket service may send (bytes, inflated);
+    /// larger closes with 1009. 16 MiB by default, as Autobahn's 9.* cases need.
+    #[arg(long, env = "WIRELAB_MAX_WS_SERVICE_MESSAGE", default_value_t = 16 << 20)]
+    pub max_ws_service_message: usize,
+
+    /// Most clients of the WebSocket service at once; more are refused with 503. Each may
+    /// hold one message of up to `--max-ws-service-message` while it arrives.
+    #[arg(long, env = "WIRELAB_MAX_WS_SERVICE_CLIENTS", default_value_t = 256)]
+    pub max_ws_service_clients: usize,
 
     /// What the TCP service does with what a client sends.
     #[arg(
@@ -189,6 +227,7 @@ impl Config {
         config.http = any;
         config.tcp = any;
         config.udp = any;
+        config.ws_service = ServiceAddr(Some(any));
         config
     }
 
@@ -211,6 +250,16 @@ mod tests {
         assert_eq!(c.dashboard.port(), 8080);
         assert!(!c.exposed());
         assert_eq!(c.tcp_mode, RelayMode::Broadcast);
+        assert_eq!(c.ws_service.0.map(|a| a.port()), Some(1341));
+        assert_eq!(c.ws_mode, RelayMode::Echo);
+        assert_eq!(c.max_ws_service_message, 16 << 20);
+    }
+
+    #[test]
+    fn the_ws_service_can_be_turned_off() {
+        let c = Config::parse_from(["wirelab", "--ws-service", "off"]);
+        assert_eq!(c.ws_service, ServiceAddr(None));
+        assert!(Config::try_parse_from(["wirelab", "--ws-service", "nowhere"]).is_err());
     }
 
     #[test]

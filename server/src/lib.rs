@@ -1,8 +1,9 @@
 //! # wirelab: a network lab in the browser
 //!
-//! One process runs four services and a dashboard that shows, live, everything that
+//! One process runs its services and a dashboard that shows, live, everything that
 //! happens on them: the seed article's TCP service, its UDP service, its HTTP Hello World,
-//! and the WebSocket push channel that feeds the dashboard.
+//! the WebSocket push channel that feeds the dashboard, and a WebSocket service of its own
+//! (the TCP service's WebSocket twin).
 //!
 //! ## Layout
 //! - [`config`]: the flags (each also a `WIRELAB_*` variable).
@@ -11,6 +12,8 @@
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
+//! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
+//!   frame an event; on [`ws`]'s engine (frames, socket, deflate, upgrade checks).
 //! - [`replay`]: sending a captured payload again (from the backlog, or the store).
 //! - [`store`]: the recorder: every event in SQLite, its writer, queries and retention.
 //! - [`export`]: recorded events as pcapng (Wireshark) and HAR.
@@ -34,6 +37,7 @@ pub mod tcp;
 pub mod udp;
 pub mod web;
 pub mod ws;
+pub mod wsservice;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +60,8 @@ pub struct Lab {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
+    /// The WebSocket service, unless it is `off`.
+    pub ws_service: Option<SocketAddr>,
     tasks: TaskTracker,
 }
 
@@ -99,6 +105,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let tcp = bind_tcp(config.tcp, "the TCP service", "--tcp").await?;
     let udp =
         udp::bind(config.udp).map_err(|e| bind_error(e, config.udp, "the UDP service", "--udp"))?;
+    let ws_service = match config.ws_service.0 {
+        Some(addr) => Some(bind_tcp(addr, "the WebSocket service", "--ws-service").await?),
+        None => None,
+    };
+    let ws_service_addr = ws_service.as_ref().map(|l| l.local_addr()).transpose()?;
     let addrs = (
         dashboard.local_addr()?,
         http.local_addr()?,
@@ -116,12 +127,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         addr: addr.to_string(),
         mode: mode.map(Into::into),
     };
-    let services = vec![
+    let mut services = vec![
         service("http", addrs.1, None),
         service("tcp", addrs.2, Some(config.tcp_mode.as_str())),
         service("udp", addrs.3, Some(config.udp_mode.as_str())),
         service("ws", addrs.0, None),
     ];
+    if let Some(addr) = ws_service_addr {
+        services.push(service("ws_service", addr, Some(config.ws_mode.as_str())));
+    }
     // The store first: the hub numbers on from the last recorded seq.
     let (store, store_trouble) = store::Store::open(&config).context("opening the store")?;
     let store = Arc::new(store);
@@ -148,6 +162,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         http: http::Http::new(&config),
         pool: pool::Pool::default(),
         ws: ws::Clients::default(),
+        ws_service: wsservice::WsService::new(&config),
         hub: hub.clone(),
         store: store.clone(),
         services,
@@ -183,6 +198,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     tasks.spawn(udp::run(app.clone(), shutdown.clone()));
     tasks.spawn(tcp::run(tcp, app.clone(), shutdown.clone()));
     tasks.spawn(http::run(http, app.clone(), shutdown.clone()));
+    if let Some(listener) = ws_service {
+        tasks.spawn(wsservice::run(listener, app.clone(), shutdown.clone()));
+    }
     let router = web::router(app.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -206,6 +224,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         http: addrs.1,
         tcp: addrs.2,
         udp: addrs.3,
+        ws_service: ws_service_addr,
         tasks,
     })
 }

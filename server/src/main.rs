@@ -32,6 +32,9 @@ async fn main() {
     println!("  http       curl -v http://{}/", lab.http);
     println!("  tcp        nc {} {}", lab.tcp.ip(), lab.tcp.port());
     println!("  udp        nc -u {} {}", lab.udp.ip(), lab.udp.port());
+    if let Some(addr) = lab.ws_service {
+        println!("  websocket  websocat ws://{addr}/");
+    }
     println!("Open {} in a browser. Ctrl-C stops the lab.", lab.url());
     shutdown_signal().await;
     tracing::info!("shutting down");

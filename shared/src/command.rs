@@ -70,6 +70,27 @@ pub enum CommandKind {
     PoolStart { spec: PoolSpec },
     /// Cancel the running connection-pool run.
     PoolCancel,
+    /// Send a message to one client of the WebSocket service, or to every one when
+    /// `client` is absent: text as a text message, hex or base64 as a binary one.
+    WsServiceSend {
+        #[serde(default)]
+        client: Option<u64>,
+        data: String,
+        #[serde(default)]
+        enc: Encoding,
+    },
+    /// Close a client of the WebSocket service: a close frame with `code` (1000 when
+    /// absent) and `reason`, then the closing handshake; or, with `drop`, no close frame
+    /// but a TCP reset (RST).
+    WsServiceClose {
+        client: u64,
+        #[serde(default)]
+        code: Option<u16>,
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        drop: bool,
+    },
     /// Only receive events of these protocols (absent or empty: all).
     Subscribe {
         #[serde(default)]
@@ -112,6 +133,17 @@ mod tests {
                 spec: PoolSpec::default(),
             },
             CommandKind::PoolCancel,
+            CommandKind::WsServiceSend {
+                client: Some(1),
+                data: "00ff".into(),
+                enc: Encoding::Hex,
+            },
+            CommandKind::WsServiceClose {
+                client: 1,
+                code: Some(4000),
+                reason: "bye".into(),
+                drop: false,
+            },
             CommandKind::Subscribe {
                 protocols: vec![Protocol::Udp],
             },

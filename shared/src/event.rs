@@ -94,6 +94,10 @@ pub enum CloseReason {
     Shutdown,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What happened. On wasm32 it is read with `type` first, without serde's buffer (see
 /// [`crate::tagged`]).
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -174,6 +178,59 @@ pub enum EventKind {
     },
     /// A chat line, from a WebSocket client or (with `--bridge`) another service.
     Chat { from: String, text: String },
+    /// A client connected to the WebSocket service (`--ws-service`), on any `path`.
+    WsServiceOpen {
+        client: u64,
+        peer: String,
+        path: String,
+        #[serde(default)]
+        user_agent: String,
+        /// It agreed to permessage-deflate; the response's parameters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deflate: Option<String>,
+    },
+    /// One frame on the WebSocket service, either way, as it crossed the wire: `payload`
+    /// is unmasked, and compressed when `rsv1` says so (the first frame of a compressed
+    /// message).
+    WsServiceFrame {
+        client: u64,
+        peer: String,
+        dir: Direction,
+        /// 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+        opcode: u8,
+        fin: bool,
+        rsv1: bool,
+        /// The payload's length.
+        size: u64,
+        payload: Payload,
+        /// A close frame's code and reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_code: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_reason: Option<String>,
+        /// Frames of this client not shown since its previous frame event (past the
+        /// service's event rate; every frame is counted in the client's figures).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped: u64,
+    },
+    /// A client of the WebSocket service left: `code` is the close code of the closing
+    /// handshake (the client's, or the lab's when it closed first), `detail` says how.
+    WsServiceClose {
+        client: u64,
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        detail: String,
+        duration_us: u64,
+        bytes_in: u64,
+        bytes_out: u64,
+        /// Frames that were not shown as events (past the service's event rate).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        frames_not_shown: u64,
+    },
     /// A connection-pool run started.
     PoolStarted { run: u64, spec: PoolSpec },
     /// A connection-pool run ended (done, cancelled or failed), with its totals.
@@ -271,6 +328,46 @@ enum Variant {
         from: String,
         text: String,
     },
+    WsServiceOpen {
+        client: u64,
+        peer: String,
+        path: String,
+        #[serde(default)]
+        user_agent: String,
+        #[serde(default)]
+        deflate: Option<String>,
+    },
+    WsServiceFrame {
+        client: u64,
+        peer: String,
+        dir: Direction,
+        opcode: u8,
+        fin: bool,
+        rsv1: bool,
+        size: u64,
+        payload: Payload,
+        #[serde(default)]
+        close_code: Option<u16>,
+        #[serde(default)]
+        close_reason: Option<String>,
+        #[serde(default)]
+        skipped: u64,
+    },
+    WsServiceClose {
+        client: u64,
+        peer: String,
+        #[serde(default)]
+        code: Option<u16>,
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        detail: String,
+        duration_us: u64,
+        bytes_in: u64,
+        bytes_out: u64,
+        #[serde(default)]
+        frames_not_shown: u64,
+    },
     PoolStarted {
         run: u64,
         spec: PoolSpec,
@@ -299,7 +396,10 @@ impl EventKind {
             EventKind::WsOpen { .. }
             | EventKind::WsClose { .. }
             | EventKind::WsMessage { .. }
-            | EventKind::Chat { .. } => Protocol::Ws,
+            | EventKind::Chat { .. }
+            | EventKind::WsServiceOpen { .. }
+            | EventKind::WsServiceFrame { .. }
+            | EventKind::WsServiceClose { .. } => Protocol::Ws,
             EventKind::PoolStarted { .. } | EventKind::PoolFinished { .. } => Protocol::Pool,
             EventKind::Notice { .. } => Protocol::System,
         }
@@ -316,7 +416,10 @@ impl EventKind {
             | EventKind::UdpDatagram { peer, .. }
             | EventKind::WsOpen { peer, .. }
             | EventKind::WsClose { peer, .. }
-            | EventKind::WsMessage { peer, .. } => Some(peer),
+            | EventKind::WsMessage { peer, .. }
+            | EventKind::WsServiceOpen { peer, .. }
+            | EventKind::WsServiceFrame { peer, .. }
+            | EventKind::WsServiceClose { peer, .. } => Some(peer),
             EventKind::Http(x) => Some(&x.peer),
             _ => None,
         }
@@ -325,7 +428,9 @@ impl EventKind {
     /// The direction of the bytes, for events that carry bytes.
     pub fn direction(&self) -> Option<Direction> {
         match self {
-            EventKind::TcpData { dir, .. } | EventKind::UdpDatagram { dir, .. } => Some(*dir),
+            EventKind::TcpData { dir, .. }
+            | EventKind::UdpDatagram { dir, .. }
+            | EventKind::WsServiceFrame { dir, .. } => Some(*dir),
             EventKind::WsMessage { .. } | EventKind::Http(_) => Some(Direction::In),
             _ => None,
         }
@@ -336,7 +441,8 @@ impl EventKind {
         match self {
             EventKind::TcpData { payload, .. }
             | EventKind::UdpDatagram { payload, .. }
-            | EventKind::WsMessage { payload, .. } => Some(payload),
+            | EventKind::WsMessage { payload, .. }
+            | EventKind::WsServiceFrame { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
             _ => None,
         }
@@ -347,7 +453,8 @@ impl EventKind {
         match self {
             EventKind::TcpData { size, .. }
             | EventKind::UdpDatagram { size, .. }
-            | EventKind::WsMessage { size, .. } => *size,
+            | EventKind::WsMessage { size, .. }
+            | EventKind::WsServiceFrame { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
             _ => 0,
@@ -465,6 +572,37 @@ mod tests {
             EventKind::Chat {
                 from: "ws#1".into(),
                 text: "hello".into(),
+            },
+            EventKind::WsServiceOpen {
+                client: 2,
+                peer: "p".into(),
+                path: "/any".into(),
+                user_agent: "ua".into(),
+                deflate: Some("permessage-deflate".into()),
+            },
+            EventKind::WsServiceFrame {
+                client: 2,
+                peer: "p".into(),
+                dir: Direction::Out,
+                opcode: 8,
+                fin: true,
+                rsv1: false,
+                size: 5,
+                payload: Payload::capture(&[3, 232, b'b', b'y', b'e'], 64),
+                close_code: Some(1000),
+                close_reason: Some("bye".into()),
+                skipped: 7,
+            },
+            EventKind::WsServiceClose {
+                client: 2,
+                peer: "p".into(),
+                code: Some(1009),
+                reason: "too big".into(),
+                detail: "closed by the lab".into(),
+                duration_us: 3,
+                bytes_in: 4,
+                bytes_out: 5,
+                frames_not_shown: 0,
             },
             EventKind::PoolStarted {
                 run: 1,

@@ -28,7 +28,9 @@ pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol
 pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 pub use payload::{Encoding, Payload};
 pub use pool::{PoolSpec, PoolState, PoolStatus};
-pub use state::{Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo};
+pub use state::{
+    Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo, WsServiceClientInfo,
+};
 
 /// Version of this protocol; bumped on any incompatible change. Sent in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;

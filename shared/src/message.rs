@@ -180,6 +180,11 @@ mod tests {
             }],
             udp: vec![UdpPeerInfo::default()],
             ws: vec![WsClientInfo::default()],
+            ws_service: vec![crate::state::WsServiceClientInfo {
+                id: 3,
+                path: "/x".into(),
+                ..Default::default()
+            }],
             http: vec![Default::default()],
             pool: Some(PoolStatus::default()),
             counters: Counters {

@@ -17,6 +17,8 @@ pub struct LabState {
     pub udp: Vec<UdpPeerInfo>,
     /// Connected WebSocket clients.
     pub ws: Vec<WsClientInfo>,
+    /// Clients of the WebSocket service (`--ws-service`).
+    pub ws_service: Vec<WsServiceClientInfo>,
     /// Open connections to the HTTP service.
     pub http: Vec<HttpConnInfo>,
     /// The last (or current) connection-pool run.
@@ -88,6 +90,27 @@ pub struct WsClientInfo {
     pub lagged: u64,
 }
 
+/// One client of the WebSocket service.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct WsServiceClientInfo {
+    pub id: u64,
+    pub peer: String,
+    /// The path it asked for in the upgrade (any path is answered).
+    pub path: String,
+    pub user_agent: String,
+    /// It agreed to permessage-deflate.
+    pub deflate: bool,
+    pub since_us: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Payload bytes of those frames (as on the wire: compressed when they were).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// The closing handshake has begun.
+    pub closing: bool,
+}
+
 /// One connection to the HTTP service and the requests it carried.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(default)]
@@ -138,6 +161,13 @@ pub struct Counters {
     pub ws_missed: u64,
     /// Clients closed for being too slow.
     pub ws_slow_closed: u64,
+    /// Clients of the WebSocket service (`--ws-service`), and those turned away at its
+    /// client limit.
+    pub ws_service_clients: u64,
+    pub ws_service_refused: u64,
+    /// Messages the WebSocket service's broadcast dropped for a client whose queue was
+    /// full (it was not reading); each receiver counts.
+    pub ws_service_dropped: u64,
     /// Events written to the store; and writes that failed (disk full, read-only).
     pub stored: u64,
     pub store_errors: u64,

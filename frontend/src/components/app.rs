@@ -13,6 +13,7 @@ use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::UdpPanel;
 use crate::components::ws_panel::WsPanel;
+use crate::components::ws_service_panel::WsServicePanel;
 use crate::ctx::{Commander, LabCtx, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
@@ -103,7 +104,7 @@ pub fn App() -> Html {
                             Tab::Tcp => html! { <TcpPanel /> },
                             Tab::Udp => html! { <UdpPanel /> },
                             Tab::Http => html! { <HttpPanel /> },
-                            Tab::Ws => html! { <WsPanel /> },
+                            Tab::Ws => html! { <><WsPanel /><WsServicePanel /></> },
                             Tab::Pool => html! { <PoolPanel /> },
                         } }
                         <TimelinePane />

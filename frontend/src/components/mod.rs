@@ -23,3 +23,4 @@ pub mod timeline_pane;
 pub mod try_it;
 pub mod udp_panel;
 pub mod ws_panel;
+pub mod ws_service_panel;

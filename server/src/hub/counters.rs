@@ -56,6 +56,9 @@ counters!(
     ws_bytes_out,
     ws_missed,
     ws_slow_closed,
+    ws_service_clients,
+    ws_service_refused,
+    ws_service_dropped,
     stored,
     store_errors,
 );

@@ -68,6 +68,9 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::WsClose { .. } => "ws_close",
         EventKind::WsMessage { .. } => "ws_message",
         EventKind::Chat { .. } => "chat",
+        EventKind::WsServiceOpen { .. } => "ws_service_open",
+        EventKind::WsServiceFrame { .. } => "ws_service_frame",
+        EventKind::WsServiceClose { .. } => "ws_service_close",
         EventKind::PoolStarted { .. } => "pool_started",
         EventKind::PoolFinished { .. } => "pool_finished",
         EventKind::Notice { .. } => "notice",
@@ -113,6 +116,18 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::TcpData { payload: p, .. }
         | EventKind::UdpDatagram { payload: p, .. }
         | EventKind::WsMessage { payload: p, .. } => payload(out, p),
+        EventKind::WsServiceFrame {
+            payload: p,
+            close_reason,
+            ..
+        } => {
+            payload(out, p);
+            line(out, &[close_reason.as_deref().unwrap_or("")]);
+        }
+        EventKind::WsServiceOpen {
+            path, user_agent, ..
+        } => line(out, &[path, " ", user_agent]),
+        EventKind::WsServiceClose { reason, detail, .. } => line(out, &[reason, " ", detail]),
         EventKind::TcpClose { detail, .. } => line(out, &[detail.as_deref().unwrap_or("")]),
         EventKind::TcpRefused { reason, .. } => line(out, &[reason]),
         EventKind::Http(x) => {
@@ -223,6 +238,19 @@ mod tests {
             EventKind::Notice {
                 level: "info".into(),
                 message: "m".into(),
+            },
+            EventKind::WsServiceFrame {
+                client: 1,
+                peer: "p".into(),
+                dir: wirelab_shared::Direction::In,
+                opcode: 1,
+                fin: true,
+                rsv1: false,
+                size: 0,
+                payload: Default::default(),
+                close_code: None,
+                close_reason: None,
+                skipped: 0,
             },
         ];
         for kind in kinds {

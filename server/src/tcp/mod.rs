@@ -59,6 +59,7 @@ use conn::Conn;
 use queue::PushError;
 
 pub use accept::run;
+pub(crate) use conn::show;
 pub use connect::connect;
 
 /// Kernel figures are read again at most this often.

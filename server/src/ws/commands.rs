@@ -2,8 +2,9 @@
 //! there; everything else lands here, runs in its own task, and returns the text of its
 //! `ack` or of its `error`, written for a person.
 
+use axum::extract::ws::Message;
 use wirelab_shared::payload::decode;
-use wirelab_shared::{CommandKind, EventKind};
+use wirelab_shared::{CommandKind, Encoding, EventKind};
 
 use std::sync::Arc;
 
@@ -41,6 +42,20 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
         CommandKind::Replay { seq, target } => replay::replay(app, seq, target.as_deref()).await,
         CommandKind::PoolStart { spec } => pool::start(app, spec),
         CommandKind::PoolCancel => app.pool.cancel(),
+        CommandKind::WsServiceSend { client, data, enc } => {
+            let bytes = decode(&data, enc)?;
+            let msg = match enc {
+                Encoding::Text => Message::Text(data.into()),
+                _ => Message::Binary(bytes.into()),
+            };
+            app.ws_service.send(client, msg)
+        }
+        CommandKind::WsServiceClose {
+            client,
+            code,
+            reason,
+            drop,
+        } => app.ws_service.close(client, code, reason, drop),
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())
         }

@@ -8,6 +8,12 @@
 //! - a client costs no memory for compression between messages: the compressor and the
 //!   decompressor are per thread, reset for each message.
 //!
+//! The WebSocket service ([`crate::wsservice`]) uses the same code; it also honours an
+//! offer that asks the server for a smaller window (`server_max_window_bits`, 9 to 15),
+//! compressing its own messages with that window ([`negotiate`], [`compress_window`]).
+//! `/ws` declines such an offer: it shares one compression of a frame among all its
+//! clients, made with 15 bits.
+//!
 //! When compressing pays ([`Policy`]): on loopback, bytes are cheap and deflating costs
 //! the lab's CPU, so a lone local dashboard gets plain frames; a frame shared by many
 //! clients is compressed once for all of them (each copy the kernel makes is then about
@@ -68,38 +74,116 @@ impl Policy {
 }
 
 /// Whether `offers` (the request's `Sec-WebSocket-Extensions` values) include a
-/// permessage-deflate this server can accept: one with no parameter it does not know,
-/// and no `server_max_window_bits` below 15 (the compressor always uses 15).
+/// permessage-deflate `/ws` can accept: one with no parameter it does not know, and no
+/// `server_max_window_bits` below 15 (its shared compressions use 15).
 pub fn accepts<'a>(offers: impl IntoIterator<Item = &'a str>) -> bool {
-    offers.into_iter().flat_map(|v| v.split(',')).any(|offer| {
-        let mut params = offer.split(';').map(str::trim);
-        params.next() == Some("permessage-deflate") && params.all(honoured)
-    })
+    negotiate(offers, false).is_some()
 }
 
-/// Whether one parameter of an offer (`name` or `name=value`) can be honoured.
-fn honoured(param: &str) -> bool {
-    let (name, value) = param.split_once('=').unwrap_or((param, ""));
-    let value = value.trim().trim_matches('"');
-    match name.trim() {
-        "server_no_context_takeover" | "client_no_context_takeover" => value.is_empty(),
-        // Any window the client compresses with is one our inflater (15 bits) reads.
-        "client_max_window_bits" => {
-            value.is_empty() || value.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b))
-        }
-        "server_max_window_bits" => value == "15",
-        _ => false,
+/// What was agreed to: the window the server compresses with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agreed {
+    /// The `server_max_window_bits` the client asked for (9 to 15), if it asked.
+    pub server_max_window_bits: Option<u8>,
+}
+
+impl Agreed {
+    /// The window bits the server's compressor uses.
+    pub fn window_bits(&self) -> u8 {
+        self.server_max_window_bits.unwrap_or(15)
     }
+
+    /// The `Sec-WebSocket-Extensions` answer: [`RESPONSE`], and the window it keeps to
+    /// when the client asked for one.
+    pub fn response(&self) -> String {
+        match self.server_max_window_bits {
+            Some(bits) => format!("{RESPONSE}; server_max_window_bits={bits}"),
+            None => RESPONSE.to_owned(),
+        }
+    }
+}
+
+/// The first permessage-deflate offer (in the client's order) that can be honoured: no
+/// parameter unknown or repeated, and a `server_max_window_bits` of 15, or of 9 to 15
+/// when `smaller_windows` (the compressor then keeps to it; zlib's smallest raw window is
+/// 9 bits, so an offer of 8 is declined).
+pub fn negotiate<'a>(
+    offers: impl IntoIterator<Item = &'a str>,
+    smaller_windows: bool,
+) -> Option<Agreed> {
+    offers
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .find_map(|offer| {
+            let mut params = offer.split(';').map(str::trim);
+            if params.next() != Some("permessage-deflate") {
+                return None;
+            }
+            let mut agreed = Agreed {
+                server_max_window_bits: None,
+            };
+            let mut names: Vec<&str> = Vec::new();
+            for param in params {
+                let (name, value) = param.split_once('=').unwrap_or((param, ""));
+                let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+                if names.contains(&name) {
+                    return None;
+                }
+                names.push(name);
+                match name {
+                    "server_no_context_takeover" | "client_no_context_takeover"
+                        if value.is_empty() => {}
+                    // Any window the client compresses with is one our inflater (15 bits)
+                    // reads.
+                    "client_max_window_bits"
+                        if value.is_empty() || window(value).is_some_and(|b| b >= 8) => {}
+                    "server_max_window_bits" => {
+                        let bits = window(value).filter(|&b| b >= 9)?;
+                        if bits < 15 && !smaller_windows {
+                            return None;
+                        }
+                        agreed.server_max_window_bits = Some(bits);
+                    }
+                    _ => return None,
+                }
+            }
+            Some(agreed)
+        })
+}
+
+/// A window size parameter's value: 8 to 15.
+fn window(value: &str) -> Option<u8> {
+    value.parse::<u8>().ok().filter(|b| (8..=15).contains(b))
 }
 
 thread_local! {
     static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    /// Compressors with a smaller window (9 to 14 bits), made when first needed.
+    static SMALL: RefCell<[Option<Compress>; 6]> = RefCell::new(Default::default());
     static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
 /// `message` compressed as one permessage-deflate payload (sent with RSV1 set).
 pub fn compress(message: &[u8]) -> Bytes {
-    DEFLATE.with_borrow_mut(|c| {
+    DEFLATE.with_borrow_mut(|c| compress_with(c, message))
+}
+
+/// [`compress`] with a window of `bits` (9 to 15; others are taken as 15), for a client
+/// that asked for a smaller one (`server_max_window_bits`).
+pub fn compress_window(message: &[u8], bits: u8) -> Bytes {
+    if !(9..15).contains(&bits) {
+        return compress(message);
+    }
+    SMALL.with_borrow_mut(|small| {
+        let c = small[usize::from(bits - 9)].get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::fast(), false, bits)
+        });
+        compress_with(c, message)
+    })
+}
+
+fn compress_with(c: &mut Compress, message: &[u8]) -> Bytes {
+    {
         c.reset();
         let mut out = Vec::with_capacity(message.len() / 4 + 64);
         let mut input = message;
@@ -120,7 +204,7 @@ pub fn compress(message: &[u8]) -> Bytes {
             out.truncate(out.len() - TAIL.len());
         }
         Bytes::from(out)
-    })
+    }
 }
 
 /// A client's compressed message, inflated; past `max` bytes it is refused as too big
@@ -243,5 +327,50 @@ mod tests {
         assert!(!accepts(["permessage-deflate; mystery"]));
         assert!(!accepts(["deflate-frame"]));
         assert!(!accepts([]));
+        assert!(!accepts([
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover"
+        ]));
+    }
+
+    #[test]
+    fn the_service_honours_a_smaller_server_window_and_answers_with_it() {
+        // Autobahn 13.7: three offers, the first asking for a 9-bit window.
+        let offers = [
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits; \
+             server_no_context_takeover; server_max_window_bits=9, \
+             permessage-deflate; server_no_context_takeover, permessage-deflate",
+        ];
+        let agreed = negotiate(offers, true).unwrap();
+        assert_eq!(agreed.window_bits(), 9);
+        assert_eq!(
+            agreed.response(),
+            format!("{RESPONSE}; server_max_window_bits=9")
+        );
+        // /ws passes over it to the next offer it can honour.
+        let plain = negotiate(offers, false).unwrap();
+        assert_eq!(
+            (plain.window_bits(), plain.response()),
+            (15, RESPONSE.into())
+        );
+        assert_eq!(
+            negotiate(["permessage-deflate; server_max_window_bits=8"], true),
+            None
+        );
+        // What a 9-bit compressor makes inflates, and uses no distance past 512 bytes:
+        // a repeat 1,000 bytes back is not found, so it compresses worse than with 15.
+        let data: Vec<u8> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .cycle()
+            .take(8000)
+            .collect();
+        let small = compress_window(&data, 9);
+        let large = compress_window(&data, 15);
+        assert_eq!(decompress(&small, data.len()).unwrap(), data);
+        assert!(
+            small.len() > 2 * large.len(),
+            "{} vs {}",
+            small.len(),
+            large.len()
+        );
     }
 }

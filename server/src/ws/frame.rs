@@ -9,6 +9,11 @@
 //! With permessage-deflate agreed ([`deflate`](super::deflate)), a data message whose
 //! first frame has RSV1 set is compressed: it is inflated once whole, within the same
 //! limit.
+//!
+//! Text is checked as it arrives, not only when a frame ends: a byte that can never be
+//! UTF-8 fails the connection at once, even in the middle of a long frame (Autobahn's
+//! "fail fast" cases, 6.4.*). A service that shows every frame (the WebSocket service)
+//! reads with [`Reader::feed_tapped`], which tells it each frame as it completes.
 
 use std::fmt;
 
@@ -77,11 +82,24 @@ impl From<std::io::Error> for WsError {
     }
 }
 
+/// One frame as it crossed the wire, as a tap sees it: `payload` is unmasked (and still
+/// compressed when the message was: `rsv1` on its first frame).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub opcode: u8,
+    pub fin: bool,
+    pub rsv1: bool,
+    pub payload: &'a [u8],
+}
+
 /// The frame whose payload is being read.
 #[derive(Debug, Clone, Copy)]
 struct FrameState {
     opcode: u8,
     fin: bool,
+    rsv1: bool,
+    /// Where its payload starts in the message's `data`.
+    start: usize,
     mask: [u8; 4],
     /// Payload bytes still to come.
     left: u64,
@@ -111,6 +129,8 @@ pub struct Reader {
     frame: Option<FrameState>,
     msg: Option<Partial>,
     ctrl: Vec<u8>,
+    /// The last message returned came compressed.
+    last_compressed: bool,
 }
 
 impl Reader {
@@ -125,7 +145,14 @@ impl Reader {
             frame: None,
             msg: None,
             ctrl: Vec::new(),
+            last_compressed: false,
         }
+    }
+
+    /// Whether the last message returned came compressed (RSV1), for a service that
+    /// answers in kind.
+    pub fn last_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// Whether it holds nothing: no partial header, frame or message.
@@ -149,7 +176,17 @@ impl Reader {
     /// Consumes `input` until it ends or a message is complete; returns how many bytes
     /// it used and the message, if one is complete. Without a message, all of `input`
     /// was used.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
+    pub fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<Message>), WsError> {
+        self.feed_tapped(input, &mut |_| {})
+    }
+
+    /// [`Reader::feed`], telling `tap` each frame as it completes (control frames
+    /// included, in the order they came).
+    pub fn feed_tapped(
+        &mut self,
+        mut input: &[u8],
+        tap: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<(usize, Option<Message>), WsError> {
         let total = input.len();
         loop {
             let mut frame = match self.frame {
@@ -185,22 +222,19 @@ impl Reader {
                     .expect("a data frame has its message")
                     .data
             };
-            let offset = frame.done as usize;
-            target.extend(
-                input[..n]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| b ^ frame.mask[(offset + i) % 4]),
-            );
+            let start = target.len();
+            target.extend_from_slice(&input[..n]);
+            unmask(&mut target[start..], frame.mask, frame.done as usize);
             input = &input[n..];
             frame.left -= n as u64;
             frame.done += n as u64;
             if frame.left > 0 {
                 self.frame = Some(frame);
+                self.check_text(false)?;
                 return Ok((total, None));
             }
             self.frame = None;
-            if let Some(msg) = self.end_frame(frame)? {
+            if let Some(msg) = self.end_frame(frame, tap)? {
                 return Ok((total - input.len(), Some(msg)));
             }
             if input.is_empty() {
@@ -274,9 +308,11 @@ impl Reader {
             n => (u64::from(n), 2),
         };
         self.head_len = 0;
-        let frame = FrameState {
+        let mut frame = FrameState {
             opcode: h[0] & 0x0f,
             fin: h[0] & 0x80 != 0,
+            rsv1: h[0] & RSV1 != 0,
+            start: 0,
             mask: [h[mask_at], h[mask_at + 1], h[mask_at + 2], h[mask_at + 3]],
             left: len,
             done: 0,
@@ -289,6 +325,7 @@ impl Reader {
                 self.msg = None;
                 return Err(WsError::TooBig { limit: self.max });
             }
+            frame.start = so_far as usize;
             match &mut self.msg {
                 Some(m) => m.data.reserve(len as usize),
                 None => {
@@ -305,31 +342,59 @@ impl Reader {
         Ok(frame)
     }
 
+    /// Checks the text received so far; `whole`: the message is complete, so an
+    /// unfinished character at its end is an error too.
+    fn check_text(&mut self, whole: bool) -> Result<(), WsError> {
+        let Some(msg) = self.msg.as_mut() else {
+            return Ok(());
+        };
+        if !msg.text || msg.compressed {
+            return Ok(());
+        }
+        match std::str::from_utf8(&msg.data[msg.checked..]) {
+            Ok(_) => msg.checked = msg.data.len(),
+            Err(e) if e.error_len().is_none() && !whole => msg.checked += e.valid_up_to(),
+            Err(_) => {
+                self.msg = None;
+                return Err(WsError::Utf8);
+            }
+        }
+        Ok(())
+    }
+
     /// A frame's payload is complete: a message, or a fragment of one.
-    fn end_frame(&mut self, frame: FrameState) -> Result<Option<Message>, WsError> {
+    fn end_frame(
+        &mut self,
+        frame: FrameState,
+        tap: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<Option<Message>, WsError> {
         if frame.opcode >= OP_CLOSE {
             let payload = std::mem::take(&mut self.ctrl);
+            tap(Seen {
+                opcode: frame.opcode,
+                fin: true,
+                rsv1: false,
+                payload: &payload,
+            });
             return match frame.opcode {
                 OP_PING => Ok(Some(Message::Ping(Bytes::from(payload)))),
                 OP_PONG => Ok(Some(Message::Pong(Bytes::from(payload)))),
                 _ => close_message(payload).map(Some),
             };
         }
-        let msg = self.msg.as_mut().expect("a data frame has its message");
-        if msg.text && !msg.compressed {
-            match std::str::from_utf8(&msg.data[msg.checked..]) {
-                Ok(_) => msg.checked = msg.data.len(),
-                Err(e) if e.error_len().is_none() && !frame.fin => msg.checked += e.valid_up_to(),
-                Err(_) => {
-                    self.msg = None;
-                    return Err(WsError::Utf8);
-                }
-            }
-        }
+        let msg = self.msg.as_ref().expect("a data frame has its message");
+        tap(Seen {
+            opcode: frame.opcode,
+            fin: frame.fin,
+            rsv1: frame.rsv1,
+            payload: &msg.data[frame.start..],
+        });
+        self.check_text(frame.fin)?;
         if !frame.fin {
             return Ok(None);
         }
         let mut msg = self.msg.take().expect("checked above");
+        self.last_compressed = msg.compressed;
         if msg.compressed {
             msg.data = super::deflate::decompress(&msg.data, self.max)?;
         }
@@ -339,6 +404,25 @@ impl Reader {
         } else {
             Ok(Some(Message::Binary(Bytes::from(msg.data))))
         }
+    }
+}
+
+/// XORs `data` with a frame's `mask`, `data` starting at byte `offset` of the payload.
+/// Eight bytes at a time: a byte-by-byte loop was the debug build's hottest spot under
+/// Autobahn's large messages (and release builds vectorize this one).
+fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut key = [0u8; 8];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = mask[(offset + i) % 4];
+    }
+    let wide = u64::from_ne_bytes(key);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    for (b, k) in chunks.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 
@@ -381,12 +465,14 @@ pub fn header(opcode: u8, len: usize) -> ([u8; 10], u8) {
     (h, n)
 }
 
-/// What the pump hands the socket: a message, or a text message already compressed for
-/// permessage-deflate (sent with RSV1).
+/// What the pump hands the socket: a message, or a text (or binary) message already
+/// compressed for permessage-deflate (sent with RSV1).
 #[derive(Debug)]
 pub enum Outgoing {
     Plain(Message),
     Deflated(Bytes),
+    /// A binary message already compressed.
+    DeflatedBinary(Bytes),
 }
 
 impl From<Message> for Outgoing {
@@ -646,6 +732,67 @@ mod tests {
         assert!(r.is_idle());
         assert_eq!(r.ctrl.capacity(), 0);
         assert!(r.msg.is_none());
+    }
+
+    #[test]
+    fn text_that_can_never_be_utf8_fails_before_its_frame_ends() {
+        // A frame of 100 bytes whose third byte is invalid: the first 10 bytes of it are
+        // enough to fail (the rest never has to come).
+        let mut payload = b"ok\xff".to_vec();
+        payload.resize(100, b'a');
+        let bytes = client_frame(0x80 | OP_TEXT, &payload);
+        let mut r = Reader::new(1024, false);
+        let e = r.feed(&bytes[..6 + 10]).unwrap_err();
+        assert_eq!(e.close_code(), Some(1007), "{e}");
+        // A character split across chunks of one frame is not an error.
+        let ok = client_frame(0x80 | OP_TEXT, "añb".as_bytes());
+        let msgs = read_all(100, &ok, 7).unwrap();
+        assert_eq!(text(&msgs[0]), "añb");
+    }
+
+    #[test]
+    fn a_tap_sees_every_frame_as_it_was_on_the_wire() {
+        let mut bytes = client_frame(OP_TEXT, b"hel");
+        bytes.extend(client_frame(0x80 | OP_PING, b"p"));
+        bytes.extend(client_frame(0x80 | OP_CONTINUATION, b"lo"));
+        let mut r = Reader::new(1024, false);
+        let mut seen = Vec::new();
+        let mut tap = |f: Seen<'_>| seen.push((f.opcode, f.fin, f.rsv1, f.payload.to_vec()));
+        let mut input = &bytes[..];
+        let mut msgs = Vec::new();
+        while !input.is_empty() {
+            let (used, msg) = r.feed_tapped(input, &mut tap).unwrap();
+            input = &input[used..];
+            msgs.extend(msg);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (OP_TEXT, false, false, b"hel".to_vec()),
+                (OP_PING, true, false, b"p".to_vec()),
+                (OP_CONTINUATION, true, false, b"lo".to_vec()),
+            ]
+        );
+        assert_eq!(text(&msgs[1]), "hello");
+        assert!(!r.last_compressed());
+    }
+
+    #[test]
+    fn unmasking_eight_at_a_time_matches_byte_by_byte_at_any_offset() {
+        let mask = [0x01, 0x22, 0x43, 0x84];
+        let data: Vec<u8> = (0..=255).collect();
+        for offset in 0..9 {
+            for len in [0, 1, 7, 8, 9, 100] {
+                let mut fast = data[..len].to_vec();
+                unmask(&mut fast, mask, offset);
+                let slow: Vec<u8> = data[..len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[(offset + i) % 4])
+                    .collect();
+                assert_eq!(fast, slow, "offset {offset}, len {len}");
+            }
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ where
             Outgoing::Plain(Message::Text(t)) => t.len(),
             Outgoing::Plain(Message::Binary(b)) => b.len(),
             Outgoing::Plain(_) => 0,
-            Outgoing::Deflated(b) => b.len(),
+            Outgoing::Deflated(b) | Outgoing::DeflatedBinary(b) => b.len(),
         };
         match timeout(self.stuck, self.sink.send(msg)).await {
             Ok(Ok(())) => {

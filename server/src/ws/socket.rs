@@ -32,8 +32,12 @@ use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use wirelab_shared::Direction;
+
 use crate::hub::lock;
-use crate::ws::frame::{self, OP_CLOSE, OP_PONG, OP_TEXT, Outgoing, RSV1, Reader, WsError};
+use crate::ws::frame::{
+    self, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, Outgoing, RSV1, Reader, Seen, WsError,
+};
 
 /// Bytes read from the socket at once (on the stack).
 const READ_CHUNK: usize = 4096;
@@ -57,16 +61,48 @@ pub struct WsStream<IO> {
     conn: Arc<Mutex<Conn<IO>>>,
 }
 
+/// Told every frame either way, as it is read (whole) or queued to be written.
+pub type Tap = Box<dyn FnMut(Direction, Seen<'_>) + Send>;
+
+/// How a socket is made.
+#[derive(Default)]
+pub struct Options {
+    /// The largest message accepted (inflated), bytes.
+    pub max_message: usize,
+    /// permessage-deflate was agreed.
+    pub deflate: bool,
+    /// Bytes the client sent after its upgrade request, read with it.
+    pub read_ahead: Vec<u8>,
+    /// Sees every frame (the WebSocket service shows each one).
+    pub tap: Option<Tap>,
+}
+
 /// Makes `io` (already upgraded) a server-side WebSocket that accepts messages of up to
 /// `max_message` bytes; `deflate`: permessage-deflate was agreed.
 pub fn split<IO>(io: IO, max_message: usize, deflate: bool) -> (WsSink<IO>, WsStream<IO>)
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    split_with(
+        io,
+        Options {
+            max_message,
+            deflate,
+            ..Options::default()
+        },
+    )
+}
+
+/// [`split`], with every option.
+pub fn split_with<IO>(io: IO, options: Options) -> (WsSink<IO>, WsStream<IO>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let conn = Arc::new(Mutex::new(Conn {
         io,
-        reader: Reader::new(max_message, deflate),
-        leftover: Vec::new(),
+        reader: Reader::new(options.max_message, options.deflate),
+        leftover: options.read_ahead,
+        tap: options.tap,
         out: None,
         control: None,
         close_sent: false,
@@ -103,6 +139,8 @@ struct Conn<IO> {
     reader: Reader,
     /// Bytes read past the end of the last message, parsed before reading again.
     leftover: Vec<u8>,
+    /// Sees every frame, when the service shows them.
+    tap: Option<Tap>,
     /// The frame being written, if it is not all out yet.
     out: Option<Out>,
     /// A pong or the close echo, written once `out` is done.
@@ -142,7 +180,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 continue;
             }
             match self.control.take() {
-                Some((opcode, payload)) => self.out = Some(Out::new(opcode, payload)),
+                Some((opcode, payload)) => {
+                    self.tap_out(opcode, &payload);
+                    self.out = Some(Out::new(opcode, payload));
+                }
                 None => return Poll::Ready(Ok(())),
             }
         }
@@ -177,14 +218,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let (opcode, payload) = match msg {
             Outgoing::Plain(msg) => frame::encode(msg)?,
             Outgoing::Deflated(payload) => (RSV1 | OP_TEXT, payload),
+            Outgoing::DeflatedBinary(payload) => (RSV1 | OP_BINARY, payload),
         };
         if opcode == OP_CLOSE {
             self.close_sent = true;
             self.control = None;
         }
         debug_assert!(self.out.is_none(), "poll_ready drained the last frame");
+        self.tap_out(opcode, &payload);
         self.out = Some(Out::new(opcode, payload));
         Ok(())
+    }
+
+    /// Tells the tap of a frame the lab writes (`opcode` with its RSV1 bit).
+    fn tap_out(&mut self, opcode: u8, payload: &[u8]) {
+        if let Some(tap) = &mut self.tap {
+            let seen = Seen {
+                opcode: opcode & 0x0f,
+                fin: true,
+                rsv1: opcode & RSV1 != 0,
+                payload,
+            };
+            tap(Direction::Out, seen);
+        }
     }
 
     /// Reads until a message is complete, the client is gone, or nothing is to be read.
@@ -201,6 +257,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             return Poll::Ready(Some(Err(e.into())));
         }
         loop {
+            let tap = &mut self.tap;
+            let mut tap_in = |seen: Seen<'_>| {
+                if let Some(tap) = tap {
+                    tap(Direction::In, seen);
+                }
+            };
             let parsed = if self.leftover.is_empty() {
                 let mut buf = [0u8; READ_CHUNK];
                 let mut rb = ReadBuf::new(&mut buf);
@@ -213,20 +275,24 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     self.read_done = true;
                     return Poll::Ready(None);
                 }
-                self.reader.feed(data).map(|(used, msg)| {
-                    if used < data.len() {
-                        self.leftover.extend_from_slice(&data[used..]);
-                    }
-                    msg
-                })
+                self.reader
+                    .feed_tapped(data, &mut tap_in)
+                    .map(|(used, msg)| {
+                        if used < data.len() {
+                            self.leftover.extend_from_slice(&data[used..]);
+                        }
+                        msg
+                    })
             } else {
-                self.reader.feed(&self.leftover).map(|(used, msg)| {
-                    self.leftover.drain(..used);
-                    if self.leftover.is_empty() {
-                        self.leftover = Vec::new();
-                    }
-                    msg
-                })
+                self.reader
+                    .feed_tapped(&self.leftover, &mut tap_in)
+                    .map(|(used, msg)| {
+                        self.leftover.drain(..used);
+                        if self.leftover.is_empty() {
+                            self.leftover = Vec::new();
+                        }
+                        msg
+                    })
             };
             match parsed {
                 Err(e) => {
@@ -260,6 +326,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         }
         // Written now if the socket takes it; else on the next read or write.
         let _ = self.poll_drain(cx);
+    }
+}
+
+impl<IO> WsStream<IO> {
+    /// Whether the last message read came compressed.
+    pub fn last_compressed(&self) -> bool {
+        lock(&self.conn).reader.last_compressed()
+    }
+}
+
+impl<IO> WsSink<IO> {
+    /// Runs `f` on the socket (for socket options: `SO_LINGER` before a reset).
+    pub fn with_io<R>(&self, f: impl FnOnce(&IO) -> R) -> R {
+        f(&lock(&self.conn).io)
     }
 }
 

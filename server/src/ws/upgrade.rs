@@ -72,13 +72,10 @@ pub async fn handler(
         .chars()
         .take(256)
         .collect();
-    let deflate = app.config.ws_compress != Policy::Off
-        && deflate::accepts(
-            headers
-                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+    let agreed = (app.config.ws_compress != Policy::Off)
+        .then(|| deflate::negotiate(offers(headers), false))
+        .flatten();
+    let deflate = agreed.is_some();
     let stats = ClientStats {
         peer: peer.to_string(),
         user_agent,
@@ -123,13 +120,22 @@ pub async fn handler(
         ],
     )
         .into_response();
-    if deflate {
-        switching.headers_mut().insert(
-            header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(deflate::RESPONSE),
-        );
+    if let Some(agreed) = agreed
+        && let Ok(value) = HeaderValue::from_str(&agreed.response())
+    {
+        switching
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     switching
+}
+
+/// The request's extension offers (`Sec-WebSocket-Extensions`, every line).
+pub fn offers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
 /// A plain-text refusal; a 426 also names the protocol and version to upgrade to.
@@ -147,8 +153,9 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 }
 
 /// Whether the request asks for a WebSocket as RFC 6455 says: its `Sec-WebSocket-Accept`
-/// if so, else the status and why.
-fn check_upgrade(
+/// if so, else the status and why. The WebSocket service checks its requests with it
+/// too.
+pub fn check_upgrade(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<HeaderValue, (StatusCode, &'static str)> {

@@ -60,6 +60,14 @@ pub(crate) async fn send_frame(s: &mut TcpStream, opcode: u8, payload: &[u8]) {
     s.write_all(&frame).await.unwrap();
 }
 
+/// Writes one masked frame whose first byte is exactly `b0` (FIN clear when it is).
+pub(crate) async fn send_frame_raw(s: &mut TcpStream, b0: u8, payload: &[u8]) {
+    let mut frame = Vec::new();
+    push_frame(&mut frame, 0, payload);
+    frame[0] = b0;
+    s.write_all(&frame).await.unwrap();
+}
+
 /// Appends one masked frame (as [`send_frame`] writes it) to `frame`.
 pub(crate) fn push_frame(frame: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     let mask = [0x12u8, 0x34, 0x56, 0x78];
@@ -159,4 +167,32 @@ pub(crate) async fn close_frame<R: tokio::io::AsyncRead + Unpin>(
             return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
         }
     }
+}
+
+/// The next frame the server sends, within 5 s: (first byte, payload); `None` when the
+/// stream ended or failed first.
+pub(crate) async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
+    s: &mut R,
+) -> Option<(u8, Vec<u8>)> {
+    let read = async {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.ok()?;
+        assert_eq!(h[1] & 0x80, 0, "a server's frames are not masked");
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).await.ok()?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.ok()?;
+        Some((h[0], payload))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("a frame within 5 s")
 }
