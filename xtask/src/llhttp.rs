@@ -142,12 +142,22 @@ impl Lab {
     fn start(server: &Path) -> Result<Lab> {
         let any = "127.0.0.1:0";
         let mut cmd = sh::cmd(server);
-        cmd.args(["--ephemeral", "--http", any, "--tcp", any, "--udp", any])
-            .args(["--dashboard", any])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "--ephemeral",
+            "--http",
+            any,
+            "--tcp",
+            any,
+            "--udp",
+            any,
+            "--ws-service",
+            any,
+        ])
+        .args(["--dashboard", any])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         println!("$ {}", sh::render(&cmd));
         let mut child = cmd
             .spawn()

@@ -16,10 +16,14 @@
 //! - `bench.rs`: dist, release builds, `npm ci` for the Node anchors, then the benchmark suite
 //!   (`wirelab-bench suite`), which writes BENCHMARKS.md.
 //! - `test.rs`: dist, then every test in the workspace, the headless-Chromium ones included
-//!   whenever Chromium is there (and always under `CI=true`), then llhttp's corpus.
+//!   whenever Chromium is there (and always under `CI=true`), then llhttp's corpus and
+//!   Autobahn's cases.
 //! - `llhttp.rs`: llhttp's request corpus (Node's parser; the kit's runner in
 //!   `../shared/conformance`) against a fresh lab; fails on any FAIL.
+//! - `autobahn.rs`: Autobahn|Testsuite's cases against the WebSocket service (kosoku, in a
+//!   venv under `.tools/`); the report in `target/autobahn/`, the verdicts held to a bar.
 
+mod autobahn;
 mod bench;
 mod bootstrap;
 mod dist;
@@ -44,8 +48,10 @@ tasks:
                 writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp,dashboard)
   test          dist, then run every test (cargo test --workspace), the browser tests too
                 when chromium and chromedriver are installed (required when CI=true), then
-                llhttp's request corpus
+                llhttp's request corpus and autobahn
   llhttp        llhttp's request corpus (../shared/conformance) against a fresh lab
+  autobahn      Autobahn|Testsuite's 517 cases against the WebSocket service (kosoku from
+                PyPI, in .tools/autobahn-venv); the report goes to target/autobahn/
 ";
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&rest),
         Some("test") if rest.is_empty() => test::run(),
         Some("llhttp") if rest.is_empty() => llhttp::run().map(|_| ()),
+        Some("autobahn") if rest.is_empty() => autobahn::run(),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: build `dist/`, look for the browser, then run every test in the
-//! workspace and llhttp's request corpus (`llhttp.rs`), and print a summary.
+//! workspace, llhttp's request corpus (`llhttp.rs`) and Autobahn's cases (`autobahn.rs`),
+//! and print a summary.
 //!
 //! The headless-Chromium tests (see `server/tests/support/browser.rs`) run whenever Chromium
 //! and chromedriver are installed. Without them the tests are skipped, saying so plainly,
@@ -73,8 +74,9 @@ pub(crate) fn run() -> Result {
     };
     summary.push(format!("cargo test    {outcome}: {totals}"));
     let llhttp = crate::llhttp::step(&mut summary);
+    let autobahn = crate::autobahn::step(&mut summary);
     print_summary(&summary);
-    tests.map(|_| ()).and(llhttp)
+    tests.map(|_| ()).and(llhttp).and(autobahn)
 }
 
 /// Runs `cargo test`, echoing its stdout line by line and adding up its `test result:` lines.

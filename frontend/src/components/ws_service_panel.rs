@@ -78,9 +78,9 @@ pub fn WsServicePanel() -> Html {
                 <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
                 <td class="actions">
                     if w.closing { {"closing"} } else {
-                        <button class="small" onclick={close(w.id, false)}
+                        <button class="small" data-wss-close={w.id.to_string()} onclick={close(w.id, false)}
                             title="close: a close frame (1000), then the closing handshake">{"close"}</button>
-                        <button class="small danger" onclick={close(w.id, true)}
+                        <button class="small danger" data-wss-drop={w.id.to_string()} onclick={close(w.id, true)}
                             title="drop: no close frame, RST; the client sees the connection reset">{"drop"}</button>
                     }
                 </td>
