@@ -99,15 +99,19 @@ struct Out {
 
 /// One connected client as the rest of the lab sees it.
 struct Client {
+    /// The service-wide id, from 1, shown as `#id`.
     id: u64,
     /// The client's address, as events show it.
     peer: String,
     /// The path of its upgrade request.
     path: String,
+    /// Its `User-Agent`, cut at 256 characters.
     user_agent: String,
     /// permessage-deflate, when agreed.
     deflate: Option<Agreed>,
+    /// When it upgraded, microseconds since the Unix epoch.
     since_us: u64,
+    /// Frames and their payload bytes each way (every frame, shown or not).
     frames_in: AtomicU64,
     /// Frames counted but not published (past [`session::FRAME_EVENTS_PER_SEC`]).
     frames_not_shown: AtomicU64,
