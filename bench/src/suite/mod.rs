@@ -86,6 +86,9 @@ impl Ctx {
                 "sink",
                 "--udp-mode",
                 "sink",
+                // Not measured, and its default port must not clash with another suite.
+                "--ws-service",
+                "off",
                 "--max-ws-clients",
                 "6000",
             ],
@@ -235,7 +238,7 @@ fn machine(flags: &Flags) -> Vec<(String, String)> {
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
         ("profile".into(), flags.opt("profile").unwrap_or("release (fat LTO, codegen-units 1)").to_owned()),
-        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --max-ws-clients 6000`, other settings default".into()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000`, other settings default".into()),
     ]
 }
 
