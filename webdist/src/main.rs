@@ -112,27 +112,23 @@ fn run(args: &Args) -> Result<()> {
             "cargo build of the dashboard's wasm (profile {})",
             app.profile.as_deref().unwrap_or("release")
         ),
-        "about 1 min on a first run on 2 cores",
+        "about 1 min",
         || wasm::cargo_build(&root, app),
     )?;
     let mut output = step("wasm-bindgen --target web", "a few seconds", || {
         wasm::bindgen(app, &built, &args.scratch, &args.out)
     })?;
     if let Some(level) = app.wasm_opt.flag() {
-        step(
-            &format!("wasm-opt {level}"),
-            "about 20 s on 2 cores",
-            || {
-                wasm::optimize(
-                    &args.wasm_opt,
-                    level,
-                    app,
-                    &args.scratch,
-                    &args.out,
-                    &output,
-                )
-            },
-        )?;
+        step(&format!("wasm-opt {level}"), "about 20 s", || {
+            wasm::optimize(
+                &args.wasm_opt,
+                level,
+                app,
+                &args.scratch,
+                &args.out,
+                &output,
+            )
+        })?;
     }
     output.record_wasm_digest(&args.out)?;
     let html = page.render(&root, &args.out, &output)?;
@@ -142,10 +138,10 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs `work`, announced as `name` with its rough first-run time, then says how long it took
-/// (the same lines as `cargo xtask`'s own steps).
+/// Runs `work`, announced as `name` with roughly how long it takes on a first run on 2 cores,
+/// then says how long it took (the same lines as `cargo xtask`'s own steps).
 fn step<T>(name: &str, first_run: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
-    println!("\n==> {name} ({first_run})");
+    println!("\n==> {name}  [first run on 2 cores: {first_run}]");
     let start = Instant::now();
     let value = work().with_context(|| name.to_owned())?;
     println!("==> {name}: done in {:.1}s", start.elapsed().as_secs_f64());
