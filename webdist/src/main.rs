@@ -115,7 +115,7 @@ fn run(args: &Args) -> Result<()> {
         "about 1 min",
         || wasm::cargo_build(&root, app),
     )?;
-    let mut output = step("wasm-bindgen --target web", "a few seconds", || {
+    let mut output = step("wasm-bindgen --target web", "about 3 s", || {
         wasm::bindgen(app, &built, &args.scratch, &args.out)
     })?;
     if let Some(level) = app.wasm_opt.flag() {

@@ -150,6 +150,10 @@ pub(crate) fn bindgen(app: &RustApp, wasm: &Path, scratch: &Path, out: &Path) ->
 
 /// `wasm-opt --output=SCRATCH/BIN_bg.wasm LEVEL OUT/WASM`, then the result back over the
 /// wasm in `out`: trunk's command, so the same binaryen makes the same bytes.
+///
+/// wasm-opt takes 20 s or more for the same result whenever the frontend did not change (a
+/// second `cargo xtask lab`), so its last result is kept, keyed by its input, the level
+/// and wasm-opt's version, and reused when all three are the same.
 pub(crate) fn optimize(
     wasm_opt: &Path,
     level: String,
@@ -160,23 +164,54 @@ pub(crate) fn optimize(
 ) -> Result<()> {
     let dir = scratch.join("wasm-opt");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let optimized = dir.join(format!("{}_bg.wasm", app.bin));
     let target = out.join(&output.wasm);
+    let version = Command::new(wasm_opt)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|run| run.status.success())
+        .with_context(|| {
+            format!(
+                "could not run {} --version (`cargo xtask bootstrap` installs binaryen's wasm-opt)",
+                wasm_opt.display()
+            )
+        })?
+        .stdout;
+    let mut key =
+        std::fs::read(&target).with_context(|| format!("reading {}", target.display()))?;
+    key.extend_from_slice(level.as_bytes());
+    key.extend_from_slice(&version);
+    let kept = dir.join(format!("{}.wasm", digest::file_hash(&key)));
+    if kept.is_file() {
+        println!(
+            "same input, level and wasm-opt as last time: reusing {}",
+            kept.display()
+        );
+        copy(&kept, &target)?;
+        return Ok(());
+    }
+
+    let optimized = dir.join(format!("{}_bg.wasm", app.bin));
     let mut cmd = Command::new(wasm_opt);
     cmd.arg(format!("--output={}", optimized.display()))
         .arg(level)
         .arg(&target);
     println!("$ {}", render(&cmd));
-    let status = cmd.status().with_context(|| {
-        format!(
-            "could not start {} (`cargo xtask bootstrap` installs binaryen's wasm-opt)",
-            wasm_opt.display()
-        )
-    })?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {}", wasm_opt.display()))?;
     if !status.success() {
         bail!("wasm-opt failed ({status})");
     }
     copy(&optimized, &target)?;
+    // Keep this result only: the directory holds one wasm, whatever the number of builds.
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") && path != optimized {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    std::fs::rename(&optimized, &kept).with_context(|| format!("keeping {}", kept.display()))?;
     Ok(())
 }
 
