@@ -221,7 +221,7 @@ struct Tag {
     span: Range<usize>,
 }
 
-/// The `<link>` and `<script>` start tags of `html`, skipping comments.
+/// The `<link>` and `<script>` start tags of `html`, skipping comments and scripts' text.
 fn tags(html: &str) -> impl Iterator<Item = Result<Tag>> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -245,11 +245,16 @@ fn tags(html: &str) -> impl Iterator<Item = Result<Tag>> + '_ {
             }
             return Some(match attributes(&rest[1 + name_len..]) {
                 Ok((attrs, len)) => {
-                    at = start + 1 + name_len + len;
+                    let end = start + 1 + name_len + len;
+                    // A script's text is not markup: resume after its end tag.
+                    at = match html[end..].find("</script") {
+                        Some(close) if name == "script" => end + close,
+                        _ => end,
+                    };
                     Ok(Tag {
                         name,
                         attrs,
-                        span: start..at,
+                        span: start..end,
                     })
                 }
                 Err(err) => Err(err.context(format!("in the <{name}> at byte {start}"))),
@@ -315,6 +320,7 @@ mod tests {
 <html><head>
     <!-- <link data-trunk rel="sass" href="old.scss"> -->
     <link rel="icon" href="data:image/svg+xml,%3Csvg/%3E" />
+    <script>document.write('<link data-trunk rel="css" href="no.css">')</script>
     <link data-trunk rel="css" href="style.css" />
     <link data-trunk rel=rust href="frontend" data-bin="app" data-wasm-opt='z'>
 </head><body></body></html>"#;
