@@ -115,11 +115,11 @@ fn run(args: &Args) -> Result<()> {
         "about 1 min",
         || wasm::cargo_build(&root, app),
     )?;
-    let mut output = step("wasm-bindgen --target web", "about 3 s", || {
+    let mut output = step("wasm-bindgen --target web", "about 1 s", || {
         wasm::bindgen(app, &built, &args.scratch, &args.out)
     })?;
     if let Some(level) = app.wasm_opt.flag() {
-        step(&format!("wasm-opt {level}"), "about 20 s", || {
+        step(&format!("wasm-opt {level}"), "about 10 s", || {
             wasm::optimize(
                 &args.wasm_opt,
                 level,

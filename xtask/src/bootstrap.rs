@@ -136,7 +136,7 @@ fn wasm_opt() -> Result {
         );
     }
     let tools = sh::repo_root().join(".tools");
-    timed("wasm-opt: npm install binaryen", "about 10 s", || {
+    timed("wasm-opt: npm install binaryen", "about 5 s", || {
         sh::run(
             sh::cmd("npm")
                 .arg("install")

@@ -19,7 +19,7 @@ pub(crate) struct WasmSize {
 
 /// Bootstraps, builds `dist/`, prints and returns the wasm sizes.
 pub(crate) fn run() -> Result<Vec<WasmSize>> {
-    timed("bootstrap", "about 40 s (wasm32 target, wasm-opt)", || {
+    timed("bootstrap", "about 30 s (wasm32 target, wasm-opt)", || {
         crate::bootstrap::run(false)
     })?;
     build()
@@ -35,7 +35,7 @@ fn build() -> Result<Vec<WasmSize>> {
     }
     timed(
         "build the webdist tool: cargo build -p wirelab-webdist",
-        "about 40 s",
+        "about 35 s",
         || {
             sh::run(
                 sh::cargo().args(["build", "-p", "wirelab-webdist"]),
