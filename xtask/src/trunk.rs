@@ -56,17 +56,7 @@ pub(crate) fn check() -> Result<Checked> {
         "trunk build failed: the error above says why.",
     )?;
     let (ours, theirs) = (files(&root.join("dist"))?, files(&out)?);
-    let mut differences = Vec::new();
-    for (name, bytes) in &ours {
-        match theirs.get(name) {
-            None => differences.push(format!("{name}: only in dist/")),
-            Some(other) if other != bytes => differences.push(format!("{name}: differs")),
-            Some(_) => {}
-        }
-    }
-    for name in theirs.keys().filter(|name| !ours.contains_key(*name)) {
-        differences.push(format!("{name}: only in trunk's build"));
-    }
+    let differences = differences(&ours, &theirs);
     if !differences.is_empty() {
         return fail(format!(
             "trunk's build of index.html and webdist's dist/ differ:\n  {}\nSee `diff -r dist {}`; \
@@ -77,6 +67,25 @@ pub(crate) fn check() -> Result<Checked> {
         ));
     }
     Ok(Checked::Same { files: ours.len() })
+}
+
+/// Each file that is only in `ours` (dist/), only in `theirs` (trunk's) or differs, as a line.
+fn differences(
+    ours: &BTreeMap<String, Vec<u8>>,
+    theirs: &BTreeMap<String, Vec<u8>>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, bytes) in ours {
+        match theirs.get(name) {
+            None => found.push(format!("{name}: only in dist/")),
+            Some(other) if other != bytes => found.push(format!("{name}: differs")),
+            Some(_) => {}
+        }
+    }
+    for name in theirs.keys().filter(|name| !ours.contains_key(*name)) {
+        found.push(format!("{name}: only in trunk's build"));
+    }
+    found
 }
 
 /// Every file under `dir`, by its path relative to `dir`, with its bytes.
@@ -101,4 +110,30 @@ fn files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_every_file_that_is_not_the_same() {
+        let tree = |files: &[(&str, &str)]| -> BTreeMap<String, Vec<u8>> {
+            files
+                .iter()
+                .map(|(name, text)| (name.to_string(), text.as_bytes().to_vec()))
+                .collect()
+        };
+        let ours = tree(&[("index.html", "a"), ("app.js", "b"), ("old.css", "c")]);
+        let theirs = tree(&[("index.html", "a"), ("app.js", "B"), ("new.css", "c")]);
+        assert_eq!(
+            differences(&ours, &theirs),
+            [
+                "app.js: differs",
+                "old.css: only in dist/",
+                "new.css: only in trunk's build"
+            ]
+        );
+        assert!(differences(&ours, &ours).is_empty());
+    }
 }
