@@ -19,8 +19,8 @@ pub(crate) fn serve(args: &[String]) -> Result {
     let mut cmd = sh::cmd("trunk");
     cmd.args(["serve", "--offline"]).args(args);
     println!(
-        "\nThe page on http://127.0.0.1:8081/ needs the lab beside it for /ws and /api: \
-         `cargo run -p wirelab` in another terminal.\n$ {}",
+        "\nThe page trunk serves (http://127.0.0.1:8081/ unless --port says otherwise) needs \
+         the lab beside it for /ws and /api: `cargo run -p wirelab` in another terminal.\n$ {}",
         sh::render(&cmd)
     );
     let err = cmd.exec();
