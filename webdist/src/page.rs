@@ -47,6 +47,11 @@ pub(crate) struct RustApp {
     pub(crate) profile: Option<String>,
     /// `data-wasm-opt`.
     pub(crate) wasm_opt: OptLevel,
+    /// `data-wasm-opt-params`: more wasm-opt arguments, after the level and the file.
+    pub(crate) wasm_opt_params: Vec<String>,
+    /// `data-cargo-all-features`, `data-cargo-no-default-features` and
+    /// `data-cargo-features`, as cargo arguments in trunk's order.
+    pub(crate) cargo_features: Vec<String>,
 }
 
 /// `data-wasm-opt`: absent means wasm-opt's default passes (`-O`), `0` means no wasm-opt.
@@ -72,6 +77,10 @@ const RUST_ATTRS: &[&str] = &[
     "data-bin",
     "data-cargo-profile",
     "data-wasm-opt",
+    "data-wasm-opt-params",
+    "data-cargo-features",
+    "data-cargo-no-default-features",
+    "data-cargo-all-features",
     "data-type",
 ];
 
@@ -182,11 +191,34 @@ fn link_kind(attrs: &[(String, String)]) -> Result<Kind> {
     let bin = get("data-bin").context(
         "the rel=\"rust\" link needs data-bin (the binary to build, which names the files)",
     )?;
+    let (features, no_default) = (
+        get("data-cargo-features"),
+        get("data-cargo-no-default-features").is_some(),
+    );
+    let cargo_features = if get("data-cargo-all-features").is_some() {
+        if no_default || features.is_some() {
+            bail!("data-cargo-all-features can't go with the other two feature attributes");
+        }
+        vec!["--all-features".to_owned()]
+    } else {
+        let mut args = Vec::new();
+        if no_default {
+            args.push("--no-default-features".to_owned());
+        }
+        if let Some(features) = features {
+            args.extend(["--features".to_owned(), features]);
+        }
+        args
+    };
     Ok(Kind::Rust(RustApp {
         href,
         bin,
         profile: get("data-cargo-profile"),
         wasm_opt: OptLevel(get("data-wasm-opt")),
+        wasm_opt_params: get("data-wasm-opt-params")
+            .map(|params| params.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        cargo_features,
     }))
 }
 
@@ -339,6 +371,7 @@ mod tests {
         assert_eq!((app.href.as_str(), app.bin.as_str()), ("frontend", "app"));
         assert_eq!(app.profile, None);
         assert_eq!(app.wasm_opt.flag().as_deref(), Some("-Oz"));
+        assert!(app.wasm_opt_params.is_empty() && app.cargo_features.is_empty());
         assert!(page.source[page.links[1].span.clone()].ends_with("data-wasm-opt='z'>"));
     }
 
@@ -368,6 +401,32 @@ mod tests {
         assert!(
             error("<head><link data-trunk rel=\"rust\" href=\".\"></head>").contains("data-bin")
         );
+    }
+
+    #[test]
+    fn features_and_wasm_opt_params_as_trunk_passes_them() {
+        let app = |attrs: &str| {
+            let html = format!(
+                "<head><link data-trunk rel=\"rust\" href=\".\" data-bin=\"a\" {attrs}></head>"
+            );
+            let page = Page::parse(&html).map_err(|err| format!("{err:#}"))?;
+            let app = page.rust_app().map_err(|err| format!("{err:#}"))?;
+            Ok::<_, String>((app.cargo_features.join(" "), app.wasm_opt_params.join(" ")))
+        };
+        assert_eq!(
+            app(
+                "data-cargo-features=\"x y\" data-cargo-no-default-features data-wasm-opt-params=\" --strip-debug  -c\""
+            ),
+            Ok((
+                "--no-default-features --features x y".to_owned(),
+                "--strip-debug -c".to_owned()
+            ))
+        );
+        assert_eq!(
+            app("data-cargo-all-features"),
+            Ok(("--all-features".to_owned(), String::new()))
+        );
+        assert!(app("data-cargo-all-features data-cargo-features=\"x\"").is_err());
     }
 
     #[test]

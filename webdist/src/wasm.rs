@@ -52,7 +52,7 @@ pub(crate) fn cargo_build(root: &Path, app: &RustApp) -> Result<PathBuf> {
         Some(profile) => cmd.args(["--profile", profile]),
         None => cmd.arg("--release"),
     };
-    cmd.args(["--bin", &app.bin]);
+    cmd.args(["--bin", &app.bin]).args(&app.cargo_features);
     println!("$ {}", render(&cmd));
     // Diagnostics stay readable on stderr; stdout carries the messages naming the artifact.
     cmd.arg("--message-format=json-render-diagnostics")
@@ -148,12 +148,12 @@ pub(crate) fn bindgen(app: &RustApp, wasm: &Path, scratch: &Path, out: &Path) ->
     Ok(Output { js, wasm, preloads })
 }
 
-/// `wasm-opt --output=SCRATCH/BIN_bg.wasm LEVEL OUT/WASM`, then the result back over the
-/// wasm in `out`: trunk's command, so the same binaryen makes the same bytes.
+/// `wasm-opt --output=SCRATCH/BIN_bg.wasm LEVEL OUT/WASM [PARAMS]`, then the result back over
+/// the wasm in `out`: trunk's command, so the same binaryen makes the same bytes.
 ///
-/// wasm-opt takes 20 s or more for the same result whenever the frontend did not change (a
-/// second `cargo xtask lab`), so its last result is kept, keyed by its input, the level
-/// and wasm-opt's version, and reused when all three are the same.
+/// wasm-opt takes 10 s or more for the same result whenever the frontend did not change (a
+/// second `cargo xtask lab`), so its last result is kept, keyed by its input, its arguments
+/// and wasm-opt's version, and reused when all are the same.
 pub(crate) fn optimize(
     wasm_opt: &Path,
     level: String,
@@ -180,11 +180,15 @@ pub(crate) fn optimize(
     let mut key =
         std::fs::read(&target).with_context(|| format!("reading {}", target.display()))?;
     key.extend_from_slice(level.as_bytes());
+    for param in &app.wasm_opt_params {
+        key.extend_from_slice(b"\0");
+        key.extend_from_slice(param.as_bytes());
+    }
     key.extend_from_slice(&version);
     let kept = dir.join(format!("{}.wasm", digest::file_hash(&key)));
     if kept.is_file() {
         println!(
-            "same input, level and wasm-opt as last time: reusing {}",
+            "same input, arguments and wasm-opt as last time: reusing {}",
             kept.display()
         );
         copy(&kept, &target)?;
@@ -195,7 +199,8 @@ pub(crate) fn optimize(
     let mut cmd = Command::new(wasm_opt);
     cmd.arg(format!("--output={}", optimized.display()))
         .arg(level)
-        .arg(&target);
+        .arg(&target)
+        .args(&app.wasm_opt_params);
     println!("$ {}", render(&cmd));
     let status = cmd
         .status()
