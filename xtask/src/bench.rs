@@ -13,6 +13,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     crate::dist::run()?;
     timed(
         "build: cargo build --release -p wirelab -p wirelab-bench",
+        "about 4 min",
         || {
             sh::run(
                 sh::cargo().args(["build", "--release", "-p", "wirelab", "-p", "wirelab-bench"]),
@@ -21,7 +22,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         },
     )?;
     let anchors = anchors(&root)?;
-    timed("npm ci (the Node anchors)", || {
+    timed("npm ci (the Node anchors)", "about 10 s", || {
         sh::run(
             sh::cmd("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
@@ -37,7 +38,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         }
     }
     let bench = sh::target_dir().join("release/wirelab-bench");
-    timed("the suite (about 10 minutes; writes BENCHMARKS.md)", || {
+    timed("the suite (writes BENCHMARKS.md)", "about 10 min", || {
         sh::run(
             sh::cmd(&bench)
                 .arg("suite")

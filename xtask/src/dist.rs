@@ -1,5 +1,6 @@
-//! `cargo xtask dist`: bootstrap, then build the dashboard into `dist/` with trunk, and report
-//! the size of the wasm it made (raw and gzipped, as a browser would fetch it).
+//! `cargo xtask dist`: bootstrap, then build the dashboard into `dist/` with the workspace's
+//! `webdist` tool (what `trunk build --release` does, without trunk: see webdist/src/main.rs),
+//! and report the size of the wasm it made (raw and gzipped, as a browser would fetch it).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,41 +19,49 @@ pub(crate) struct WasmSize {
 
 /// Bootstraps, builds `dist/`, prints and returns the wasm sizes.
 pub(crate) fn run() -> Result<Vec<WasmSize>> {
-    timed("bootstrap", crate::bootstrap::run)?;
-    let (sizes, _) = timed("dist: trunk build --release", build)?;
-    Ok(sizes)
+    timed("bootstrap", "about 30 s (wasm32 target, wasm-opt)", || {
+        crate::bootstrap::run(false)
+    })?;
+    build()
 }
 
 fn build() -> Result<Vec<WasmSize>> {
     let root = sh::repo_root();
-    for needed in ["Trunk.toml", "index.html"] {
-        if !root.join(needed).is_file() {
-            return fail(format!(
-                "{needed} is missing at the repo root: trunk builds the dashboard from \
-                 index.html (with Trunk.toml beside it), so restore it from git."
-            ));
-        }
+    if !root.join("index.html").is_file() {
+        return fail(
+            "index.html is missing at the repo root: the dashboard is built from it (by \
+             webdist, or trunk), so restore it from git.",
+        );
     }
-    // `--offline`: every tool is in place (bootstrap) and trunk must not try to download any.
-    // trunk rewrites every file it outputs; it builds into a staging directory instead, and
-    // dist/ only gets the files that changed (see `mirror`).
-    let stage = sh::target_dir().join("trunk-dist");
+    timed(
+        "build the webdist tool: cargo build -p wirelab-webdist",
+        "about 35 s",
+        || {
+            sh::run(
+                sh::cargo().args(["build", "-p", "wirelab-webdist"]),
+                "The webdist tool does not build; see the compiler's error above.",
+            )
+        },
+    )?;
+    // webdist writes into a staging directory, and dist/ only gets the files that changed
+    // (see `mirror`). It announces and times its own steps (cargo, wasm-bindgen, wasm-opt).
+    let target = sh::target_dir();
+    let stage = target.join("webdist-dist");
     sh::run(
-        sh::cmd("trunk")
-            .args(["build", "--release", "--offline", "--dist"])
-            .arg(&stage),
-        "If trunk names a missing tool, run `cargo xtask bootstrap`; otherwise the error above \
-         comes from the frontend's build.",
+        sh::cmd(target.join("debug/wirelab-webdist"))
+            .arg("--html")
+            .arg(root.join("index.html"))
+            .arg("--out")
+            .arg(&stage)
+            .arg("--scratch")
+            .arg(target.join("webdist"))
+            .arg("--wasm-opt")
+            .arg(sh::node_bin_dir().join("wasm-opt")),
+        "If a tool is missing, run `cargo xtask bootstrap`; otherwise the error above comes \
+         from the frontend's build or from index.html.",
     )?;
     let dist = root.join("dist");
-    let mut changes = Changes::default();
-    mirror(&stage, &dist, &mut changes).or_else(|err| {
-        fail(format!(
-            "could not copy {} to {}: {err}",
-            stage.display(),
-            dist.display()
-        ))
-    })?;
+    let changes = publish(&stage, &dist)?;
     println!(
         "dist/: {} files updated, {} unchanged, {} removed",
         changes.written, changes.unchanged, changes.removed
@@ -60,7 +69,7 @@ fn build() -> Result<Vec<WasmSize>> {
     let sizes = wasm_sizes(&dist)?;
     if sizes.is_empty() {
         return fail(
-            "trunk finished but left no .wasm file in dist/; check index.html's rust link.",
+            "webdist finished but left no .wasm file in dist/; check index.html's rust link.",
         );
     }
     for size in &sizes {
@@ -72,6 +81,19 @@ fn build() -> Result<Vec<WasmSize>> {
         );
     }
     Ok(sizes)
+}
+
+/// Mirrors `stage` into `dist` (see [`mirror`]).
+fn publish(stage: &Path, dist: &Path) -> Result<Changes> {
+    let mut changes = Changes::default();
+    mirror(stage, dist, &mut changes).or_else(|err| {
+        fail(format!(
+            "could not copy {} to {}: {err}",
+            stage.display(),
+            dist.display()
+        ))
+    })?;
+    Ok(changes)
 }
 
 /// What [`mirror`] did.

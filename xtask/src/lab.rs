@@ -11,12 +11,16 @@ pub(crate) fn run(args: &[String]) -> Result {
     let server = sh::target_dir().join("release/wirelab");
     // server/build.rs reruns on any change under dist/, so the release build embeds the
     // dashboard just built (and dist's mirroring keeps an unchanged one from relinking it).
-    timed("build the server: cargo build --release -p wirelab", || {
-        sh::run(
-            sh::cargo().args(["build", "--release", "-p", "wirelab"]),
-            "The server does not build; see the compiler's error above.",
-        )
-    })?;
+    timed(
+        "build the server: cargo build --release -p wirelab",
+        "about 3 min",
+        || {
+            sh::run(
+                sh::cargo().args(["build", "--release", "-p", "wirelab"]),
+                "The server does not build; see the compiler's error above.",
+            )
+        },
+    )?;
     let mut cmd = sh::cmd(&server);
     cmd.args(args);
     println!("\n$ {}", sh::render(&cmd));

@@ -38,7 +38,7 @@ fn runner() -> PathBuf {
 /// whether it passed.
 pub(crate) fn step(summary: &mut Vec<String>) -> Result {
     let started = Instant::now();
-    let result = sh::timed("llhttp's request corpus", run);
+    let result = sh::timed("llhttp's request corpus", "about 10 s", run);
     let line = match &result {
         Ok((Some(counts), _)) => format!(
             "llhttp        ok in {}: {counts} (--inject-host; WARNs: docs/conformance.md)",

@@ -85,4 +85,13 @@ version = "0.2.130"
         let version = locked_version("wasm-bindgen").expect("Cargo.lock pins wasm-bindgen");
         assert!(version.starts_with("0.2."), "{version}");
     }
+
+    /// webdist's wasm-bindgen (the library) must be the crate's version, as the CLI must.
+    #[test]
+    fn webdist_runs_the_wasm_bindgen_the_frontend_uses() {
+        assert_eq!(
+            locked_version("wasm-bindgen-cli-support").expect("webdist's wasm-bindgen"),
+            locked_version("wasm-bindgen").expect("the frontend's wasm-bindgen"),
+        );
+    }
 }

@@ -149,9 +149,14 @@ pub(crate) fn under_ci() -> bool {
     env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 
-/// Runs `step`, then prints how long it took under `name`.
-pub(crate) fn timed<T>(name: &str, step: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
-    println!("\n==> {name}");
+/// Runs `step`, announced as `name` with `first_run`, roughly how long it takes on a first
+/// run on 2 cores (so nobody wonders whether a long step hangs), then prints how long it took.
+pub(crate) fn timed<T>(
+    name: &str,
+    first_run: &str,
+    step: impl FnOnce() -> Result<T>,
+) -> Result<(T, Duration)> {
+    println!("\n==> {name}  [first run on 2 cores: {first_run}]");
     let start = Instant::now();
     let value = step()?;
     let took = start.elapsed();

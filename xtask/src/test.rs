@@ -1,6 +1,9 @@
-//! `cargo xtask test`: build `dist/`, look for the browser, then run every test in the
-//! workspace, llhttp's request corpus (`llhttp.rs`) and Autobahn's cases (`autobahn.rs`),
-//! and print a summary.
+//! `cargo xtask test`: build `dist/`, check it against trunk's build where trunk is
+//! installed, look for the browser, then run every test in the workspace, llhttp's request
+//! corpus (`llhttp.rs`) and Autobahn's cases (`autobahn.rs`), and print a summary.
+//!
+//! The trunk check (see `trunk.rs`) is skipped, saying so, where trunk is not installed, CI
+//! included: installing it takes about 12 minutes on 2 cores (`cargo xtask bootstrap --dev`).
 //!
 //! The headless-Chromium tests (see `server/tests/support/browser.rs`) run whenever Chromium
 //! and chromedriver are installed. Without them the tests are skipped, saying so plainly,
@@ -19,7 +22,7 @@ const BROWSER_HINT: &str = "apt-get install chromium chromium-driver";
 /// Runs dist, the browser check and `cargo test --workspace`; fails if any of them fails.
 pub(crate) fn run() -> Result {
     let mut summary = Vec::new();
-    match timed("dist", crate::dist::run) {
+    match timed("dist", "about 2 min", crate::dist::run) {
         Ok((sizes, took)) => {
             let wasm: Vec<String> = sizes
                 .iter()
@@ -33,6 +36,26 @@ pub(crate) fn run() -> Result {
         }
         Err(err) => {
             print_summary(&["dist          FAILED".to_owned()]);
+            return Err(err);
+        }
+    }
+
+    match timed(
+        "trunk check: trunk build --release",
+        "about 1 min",
+        crate::trunk::check,
+    ) {
+        Ok((crate::trunk::Checked::Same { files }, took)) => summary.push(format!(
+            "trunk check   ok in {}: trunk's build is byte for byte dist/ ({files} files)",
+            sh::human(took)
+        )),
+        Ok((crate::trunk::Checked::Skipped(why), _)) => {
+            println!("SKIPPING the trunk check: {why}");
+            summary.push(format!("trunk check   SKIPPED: {why}"));
+        }
+        Err(err) => {
+            summary.push("trunk check   FAILED".to_owned());
+            print_summary(&summary);
             return Err(err);
         }
     }
@@ -65,9 +88,11 @@ pub(crate) fn run() -> Result {
     }
 
     let mut totals = Totals::default();
-    let tests = timed("cargo test --workspace --no-fail-fast", || {
-        run_tests(&mut cargo_test, &mut totals)
-    });
+    let tests = timed(
+        "cargo test --workspace --no-fail-fast",
+        "about 6 min",
+        || run_tests(&mut cargo_test, &mut totals),
+    );
     let outcome = match &tests {
         Ok(((), took)) => format!("ok in {}", sh::human(*took)),
         Err(_) => "FAILED (see the output above)".to_owned(),

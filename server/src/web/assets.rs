@@ -1,6 +1,6 @@
-//! The dashboard's files. A release build embeds `dist/` (built by `trunk build
-//! --release`), so the one binary is a complete install; a debug build reads `dist/` from
-//! disk. Without a built dashboard, every page says how to build it.
+//! The dashboard's files. A release build embeds `dist/` (built by `cargo xtask dist`), so
+//! the one binary is a complete install; a debug build reads `dist/` from disk. Without a
+//! built dashboard, every page says how to build it.
 
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>wirelab</titl
 <body style=\"font:16px system-ui;max-width:40em;margin:4em auto\">\
 <h1>wirelab is running, but its dashboard was not built</h1>\
 <p>This binary was built without the dashboard. Build it with <code>cargo xtask lab</code> \
-(or <code>cargo xtask dist</code>, then rebuild the server), or run <code>trunk serve</code> \
+(or <code>cargo xtask dist</code>, then rebuild the server), or run <code>cargo xtask serve</code> \
 beside <code>cargo run -p wirelab</code> and open the page trunk prints.</p>\
 <p>The services and <code>/ws</code> work all the same.</p>";
 
@@ -43,7 +43,7 @@ pub async fn serve(uri: Uri) -> Response {
     )
         .into_response();
     let headers = response.headers_mut();
-    // trunk puts a content hash in every file name but the page's own.
+    // dist/ (trunk's layout) has a content hash in every file name but the page's own.
     let cache = if path == "index.html" {
         "no-cache"
     } else {
@@ -61,7 +61,7 @@ pub async fn serve(uri: Uri) -> Response {
     );
     if path == "index.html" {
         // Nothing from elsewhere: the page works offline and can't be made to load
-        // a foreign script. trunk's loader is an inline module script.
+        // a foreign script. The loader (trunk's) is an inline module script.
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
