@@ -121,6 +121,39 @@ async fn http_1_0_closes_unless_keep_alive_is_asked() {
     );
     let x = insp.target("/old/ka2").await;
     assert_eq!((x.version.as_str(), x.seq_on_conn), ("HTTP/1.0", 2));
+    assert_eq!(
+        x.resp_version, "HTTP/1.1",
+        "answered in 1.1, as the wire says"
+    );
+}
+
+#[tokio::test]
+async fn the_event_carries_the_status_line_as_sent() {
+    let lab = lab::start().await;
+    let mut insp = Inspector::connect(&lab).await;
+    // 422's reason is in no short table; 299 has none at all.
+    for (code, line) in [
+        (422, "HTTP/1.1 422 Unprocessable Entity"),
+        (299, "HTTP/1.1 299 "),
+        (200, "HTTP/1.1 200 OK"),
+    ] {
+        let target = format!("/_/status/{code}");
+        let head = format!("GET {target} HTTP/1.0\r\n\r\n");
+        let (resp, _) = exchange(lab.http, head.as_bytes()).await;
+        assert_eq!(resp.status_line, line);
+        let x = insp.target(&target).await;
+        assert_eq!(
+            format!("{} {} {}", x.resp_version, x.status, x.resp_reason),
+            line,
+            "{x:?}"
+        );
+    }
+    // A refusal too.
+    let all = refused(lab.http, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").await;
+    let x = insp.wait(|x| x.status == 400).await;
+    let line = format!("{} {} {}\r\n", x.resp_version, x.status, x.resp_reason);
+    assert!(all.starts_with(&line), "{line:?} in {all}");
+    assert_eq!(x.resp_reason, "Bad Request");
 }
 
 #[tokio::test]

@@ -624,6 +624,8 @@ async fn har_holds_the_recorded_http_exchanges() {
         version: "HTTP/1.1".into(),
         headers: vec![("Host".into(), "127.0.0.1:1337".into())],
         status: 200,
+        resp_version: "HTTP/1.1".into(),
+        resp_reason: "OK".into(),
         resp_headers: vec![("Content-Type".into(), "text/plain".into())],
         resp_body: Payload::capture(b"Hello World\n", 64),
         resp_size: 12,
@@ -646,6 +648,8 @@ async fn har_holds_the_recorded_http_exchanges() {
         "http://127.0.0.1:1337/hello?name=lab"
     );
     assert_eq!(entries[0]["response"]["content"]["text"], "Hello World\n");
+    assert_eq!(entries[0]["response"]["statusText"], "OK");
+    assert_eq!(entries[0]["response"]["httpVersion"], "HTTP/1.1");
     assert_eq!(entries[0]["_seq"], seq);
     lab.stop().await;
 }

@@ -483,7 +483,17 @@ pub struct HttpExchange {
     pub body: Payload,
     /// Exact size of the request body.
     pub body_size: u64,
+    /// The response's status code (0: the connection closed without an answer).
     pub status: u16,
+    /// The response's HTTP version, as on its status line (`HTTP/1.1`; empty when no answer
+    /// was sent). Recordings from before this field have no such key, and the lab then
+    /// answered every request with `HTTP/1.1`, which is what they load as.
+    #[serde(default = "http_1_1")]
+    pub resp_version: String,
+    /// The reason phrase on the response's status line, as sent (`Unprocessable Entity`).
+    /// Recordings from before this field load with none.
+    #[serde(default)]
+    pub resp_reason: String,
     /// Response headers in order.
     pub resp_headers: Vec<(String, String)>,
     /// The response body, cut at the snaplen.
@@ -497,6 +507,30 @@ pub struct HttpExchange {
     /// Set when the lab sent this request itself, replaying exchange `replay_of`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<u64>,
+}
+
+fn http_1_1() -> String {
+    "HTTP/1.1".to_owned()
+}
+
+impl HttpExchange {
+    /// The URL the request went to: its target when that is absolute, else `http://`, its
+    /// `Host` header (or `fallback_host` when it sent none) and its target.
+    pub fn url(&self, fallback_host: &str) -> String {
+        if self.target.starts_with("http://") || self.target.starts_with("https://") {
+            return self.target.clone();
+        }
+        let host = header(&self.headers, "host").unwrap_or(fallback_host);
+        format!("http://{host}{}", self.target)
+    }
+}
+
+/// The value of the first header named `name` (case-insensitive) in `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]
@@ -635,6 +669,42 @@ mod tests {
             let TypeFirst(back) = serde_json::from_str::<TypeFirst<EventKind>>(&json).unwrap();
             assert_eq!(back, ev.kind, "{json}");
         }
+    }
+
+    #[test]
+    fn http_events_recorded_before_the_status_line_fields_still_load() {
+        let mut ev = serde_json::to_value(Event {
+            seq: 1,
+            ts_us: 2,
+            kind: EventKind::Http(Box::default()),
+        })
+        .unwrap();
+        let kind = ev["kind"].as_object_mut().unwrap();
+        assert!(kind.remove("resp_version").is_some() && kind.remove("resp_reason").is_some());
+        let old: Event = serde_json::from_value(ev).unwrap();
+        let EventKind::Http(x) = old.kind else {
+            panic!("not http: {old:?}")
+        };
+        // Until then the lab answered every request with HTTP/1.1 (and its reason unknown).
+        assert_eq!(
+            (x.resp_version.as_str(), x.resp_reason.as_str()),
+            ("HTTP/1.1", "")
+        );
+    }
+
+    #[test]
+    fn the_url_is_the_host_header_and_target_unless_the_target_is_absolute() {
+        let mut x = HttpExchange {
+            target: "/a?b".into(),
+            headers: vec![("HOST".into(), "lab:1".into())],
+            ..Default::default()
+        };
+        assert_eq!(x.url("fallback"), "http://lab:1/a?b");
+        x.headers.clear();
+        assert_eq!(x.url("fallback"), "http://fallback/a?b");
+        x.target = "http://elsewhere/x".into();
+        assert_eq!(x.url("fallback"), "http://elsewhere/x");
+        assert_eq!(header(&[("a".into(), "1".into())], "A"), Some("1"));
     }
 
     #[test]

@@ -14,14 +14,19 @@
 //! - [`pool`]: the connection-pool lab's run spec and live figures.
 //! - [`tagged`]: reading `ServerMsg` and `EventKind` with `type` first, without serde's
 //!   buffer (how the dashboard's wasm reads them).
+//! - [`har`]: HTTP exchanges as HAR 1.2, for the server's `/api/http.har` and the page's
+//!   export alike.
+//! - [`time`]: civil dates and ISO 8601 (UTC, milliseconds) from the events' timestamps.
 
 pub mod command;
 pub mod event;
+pub mod har;
 pub mod message;
 pub mod payload;
 pub mod pool;
 pub mod state;
 pub mod tagged;
+pub mod time;
 
 pub use command::{Command, CommandKind};
 pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol};

@@ -217,10 +217,9 @@ impl<'a> Conn<'a> {
                 Err(m) => {
                     // Earlier answers first; if they cannot go, the refusal is still an event.
                     let _ = self.flush().await;
-                    let answer = match StatusCode::from_u16(m.status) {
-                        Ok(status) => response::write_refusal(&mut self.out, status, &m.detail),
-                        Err(_) => Default::default(), // 0: closed without a word
-                    };
+                    let answer = StatusCode::from_u16(m.status)
+                        .ok() // 0: closed without a word
+                        .map(|status| response::write_refusal(&mut self.out, status, &m.detail));
                     malformed(self.ctx, m, answer);
                     self.refused = true;
                     return Ok(());
@@ -274,7 +273,7 @@ impl<'a> Conn<'a> {
         };
         self.refused = body.over || body.error.is_some();
         let keep_alive = head.keep_alive && !self.refused && !ctx.stopping.load(Ordering::Relaxed);
-        let resp_headers = response::write_head(
+        let sent = response::write_head(
             &mut self.out,
             answer.status,
             &answer.content_type,
@@ -303,7 +302,9 @@ impl<'a> Conn<'a> {
             body: req_body,
             body_size: body.size,
             status: answer.status.as_u16(),
-            resp_headers,
+            resp_version: sent.version.to_owned(),
+            resp_reason: sent.reason.to_owned(),
+            resp_headers: sent.headers,
             resp_body,
             resp_size,
             ttfb_us,

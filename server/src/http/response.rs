@@ -95,22 +95,43 @@ fn bodiless(status: StatusCode) -> bool {
     status.is_informational() || status == StatusCode::NO_CONTENT || status.as_u16() == 304
 }
 
+/// A response head as written, for the event, so it shows exactly what was sent.
+pub struct Sent {
+    /// The status line's version.
+    pub version: &'static str,
+    /// The status line's reason phrase.
+    pub reason: &'static str,
+    /// The headers as text pairs, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The version every answer's status line carries: the service speaks HTTP/1.1 (an
+/// HTTP/1.0 client is answered in 1.1 too, as RFC 9110 section 6.2 allows).
+const VERSION: &str = "HTTP/1.1";
+
+/// Writes `HTTP/1.1 <code> <reason>` into `out`; returns the reason.
+fn status_line(out: &mut Vec<u8>, status: StatusCode) -> &'static str {
+    let reason = status.canonical_reason().unwrap_or("");
+    out.extend_from_slice(VERSION.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    reason
+}
+
 /// Writes the status line and headers of a response into `out`: in the seed's order
 /// (content type, date, connection) with `content-length` last where Node says
-/// `Transfer-Encoding: chunked`. Returns the same headers as text pairs for the event, so
-/// it shows exactly what was sent.
+/// `Transfer-Encoding: chunked`.
 pub fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     content_type: &str,
     len: u64,
     keep_alive: bool,
-) -> Vec<(String, String)> {
+) -> Sent {
     let connection = if keep_alive { "keep-alive" } else { "close" };
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    let reason = status_line(out, status);
     let mut pairs = Vec::with_capacity(4);
     let mut header = |name: &'static str, value: &str| {
         out.extend_from_slice(b"\r\n");
@@ -125,43 +146,28 @@ pub fn write_head(
     with_date(|date| header("Date", date));
     header("Connection", connection);
     if !bodiless(status) {
-        let mut digits = [0u8; 20];
-        header("Content-Length", decimal(len, &mut digits));
+        header("Content-Length", itoa::Buffer::new().format(len));
     }
     out.extend_from_slice(b"\r\n\r\n");
-    pairs
+    Sent {
+        version: VERSION,
+        reason,
+        headers: pairs,
+    }
 }
 
 /// Writes the answer to a request that cannot be served (400, 414, 431, 501): its reason
-/// as a line of text, and the connection closes after it. Returns the headers as text
-/// pairs for the event, and the body.
-pub fn write_refusal(
-    out: &mut Vec<u8>,
-    status: StatusCode,
-    why: &str,
-) -> (Vec<(String, String)>, String) {
+/// as a line of text, and the connection closes after it. Returns the head as sent, for
+/// the event, and the body.
+pub fn write_refusal(out: &mut Vec<u8>, status: StatusCode, why: &str) -> (Sent, String) {
     let body = format!("the request was refused: {why}\n");
-    let pairs = write_head(out, status, "text/plain", body.len() as u64, false);
+    let sent = write_head(out, status, "text/plain", body.len() as u64, false);
     out.extend_from_slice(body.as_bytes());
-    (pairs, body)
+    (sent, body)
 }
 
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// `n` in decimal, in `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
-}
 
 #[cfg(test)]
 mod tests {
@@ -177,38 +183,56 @@ mod tests {
         assert_eq!((small.data.as_str(), small.cut), ("abc", 0));
     }
 
+    /// What `sent` says was written: its status line, then its headers.
+    fn as_sent(status: u16, sent: &Sent) -> String {
+        let mut text = format!("{} {status} {}", sent.version, sent.reason);
+        for (k, v) in &sent.headers {
+            text.push_str(&format!("\r\n{k}: {v}"));
+        }
+        text + "\r\n\r\n"
+    }
+
     #[test]
-    fn the_head_is_written_as_the_pairs_say_in_the_seeds_order() {
+    fn the_head_is_written_as_the_event_says_in_the_seeds_order() {
         let mut out = Vec::new();
-        let pairs = write_head(&mut out, StatusCode::OK, "text/plain", 12, true);
-        let names: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let sent = write_head(&mut out, StatusCode::OK, "text/plain", 12, true);
+        let names: Vec<_> = sent.headers.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
             ["content-type", "Date", "Connection", "Content-Length"]
         );
-        assert!(pairs[1].1.ends_with(" GMT"), "{}", pairs[1].1);
-        let mut want = String::from("HTTP/1.1 200 OK");
-        for (k, v) in &pairs {
-            want.push_str(&format!("\r\n{k}: {v}"));
-        }
-        want.push_str("\r\n\r\n");
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            want,
-            "the pairs are what is sent"
-        );
+        assert!(sent.headers[1].1.ends_with(" GMT"), "{}", sent.headers[1].1);
+        assert_eq!((sent.version, sent.reason), ("HTTP/1.1", "OK"));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, as_sent(200, &sent), "the event says what is sent");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+
         let mut out = Vec::new();
-        let pairs = write_head(&mut out, StatusCode::NO_CONTENT, "x", 0, false);
-        assert_eq!(pairs.len(), 3, "no content-length on a 204: {pairs:?}");
-        assert_eq!(pairs[2].1, "close");
+        let sent = write_head(&mut out, StatusCode::NO_CONTENT, "x", 0, false);
+        assert_eq!(
+            sent.headers.len(),
+            3,
+            "no content-length on a 204: {:?}",
+            sent.headers
+        );
+        assert_eq!(sent.headers[2].1, "close");
         assert!(out.starts_with(b"HTTP/1.1 204 No Content\r\n"));
+
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let mut out = Vec::new();
+        let sent = write_head(&mut out, status, "x", u64::MAX, true);
+        assert_eq!(sent.reason, "Unprocessable Entity");
+        assert_eq!(sent.headers[3].1, "18446744073709551615");
+        assert_eq!(String::from_utf8(out).unwrap(), as_sent(422, &sent));
     }
 
     #[test]
-    fn lengths_are_written_in_decimal() {
-        let mut b = [0u8; 20];
-        assert_eq!(decimal(0, &mut b), "0");
-        assert_eq!(decimal(12, &mut b), "12");
-        assert_eq!(decimal(u64::MAX, &mut b), "18446744073709551615");
+    fn a_refusal_is_written_as_the_event_says() {
+        let mut out = Vec::new();
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        let (sent, body) = write_refusal(&mut out, status, "too big");
+        assert_eq!(sent.reason, "Request Header Fields Too Large");
+        assert_eq!(body, "the request was refused: too big\n");
+        assert_eq!(String::from_utf8(out).unwrap(), as_sent(431, &sent) + &body);
     }
 }

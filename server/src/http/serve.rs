@@ -25,6 +25,7 @@ use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use super::conn::Conn;
 use super::head::Malformed;
+use super::response::Sent;
 use crate::app::App;
 use crate::backoff::Backoff;
 use crate::hub::{counters::add, lock, now_us};
@@ -243,12 +244,12 @@ async fn watchdog(ctx: &ConnCtx) -> &'static str {
     }
 }
 
-/// A request that cannot be served: it has been answered as `m` says (400, 414, 431, 501;
-/// or nothing for an HTTP/2 preface) with `answer`'s headers and body, and the connection
-/// closes. It is counted, shown as an exchange with that status (and the request line and
-/// headers when they parsed, as for a refused framing), and explained in a notice.
-pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: (Vec<(String, String)>, String)) {
-    let (resp_headers, resp_body) = answer;
+/// A request that cannot be served: it has been answered as `m` says (400, 414, 431, 501)
+/// with `answer`, the head as sent and the body, or not at all (an HTTP/2 preface), and
+/// the connection closes. It is counted, shown as an exchange with that status (and the
+/// request line and headers when they parsed, as for a refused framing), and explained in
+/// a notice.
+pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: Option<(Sent, String)>) {
     let app = &ctx.app;
     app.http.malformed.fetch_add(1, Ordering::Relaxed);
     add(&app.hub.counters.http_requests, 1);
@@ -259,12 +260,16 @@ pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: (Vec<(String, String)>, St
         seq_on_conn,
         peer: ctx.peer.clone(),
         status: m.status,
-        resp_headers,
-        resp_body: Payload::capture(resp_body.as_bytes(), app.http.snaplen),
-        resp_size: resp_body.len() as u64,
         replay_of: ctx.replay_of,
         ..Default::default()
     };
+    if let Some((sent, body)) = answer {
+        exchange.resp_version = sent.version.to_owned();
+        exchange.resp_reason = sent.reason.to_owned();
+        exchange.resp_headers = sent.headers;
+        exchange.resp_body = Payload::capture(body.as_bytes(), app.http.snaplen);
+        exchange.resp_size = body.len() as u64;
+    }
     if let Some(head) = m.head {
         let head = *head;
         exchange.version = head.version().to_owned();

@@ -31,6 +31,8 @@ fn write_http(out: &mut Vec<u8>, seq: u64, ts_us: u64, x: &HttpExchange) {
         body,
         body_size,
         status,
+        resp_version,
+        resp_reason,
         resp_headers,
         resp_body,
         resp_size,
@@ -64,6 +66,10 @@ fn write_http(out: &mut Vec<u8>, seq: u64, ts_us: u64, x: &HttpExchange) {
     num(out, *body_size);
     out.extend_from_slice(b",\"status\":");
     num(out, u64::from(*status));
+    out.extend_from_slice(b",\"resp_version\":");
+    text(out, resp_version);
+    out.extend_from_slice(b",\"resp_reason\":");
+    text(out, resp_reason);
     out.extend_from_slice(b",\"resp_headers\":");
     pairs(out, resp_headers);
     out.extend_from_slice(b",\"resp_body\":");
@@ -147,6 +153,8 @@ mod tests {
             body: Payload::capture(&[0xff, 0, 1, 2], 3),
             body_size: 4,
             status: 65535,
+            resp_version: "HTTP/1.1".into(),
+            resp_reason: "Unprocessable \"Entity\"".into(),
             resp_headers: vec![("content-type".into(), "text/plain".into())],
             resp_body: Payload::capture("Hello World\n".as_bytes(), 5),
             resp_size: 12,
