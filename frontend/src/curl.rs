@@ -7,55 +7,6 @@ use wirelab_shared::{HttpExchange, Payload};
 
 use crate::fmt;
 
-/// The reason phrase for a status code (empty when unknown).
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        418 => "I'm a teapot",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
-}
-
-/// The value of the first header named `name` (case-insensitive).
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn body_text(out: &mut String, body: &Payload, size: u64) {
     if size == 0 && body.data.is_empty() {
         return;
@@ -86,7 +37,12 @@ pub fn verbose(x: &HttpExchange) -> String {
     }
     out.push_str(">\n");
     body_text(&mut out, &x.body, x.body_size);
-    let _ = writeln!(out, "< {} {} {}", x.version, x.status, reason(x.status));
+    if x.status == 0 {
+        out.push_str("* Empty reply from server\n");
+        return out;
+    }
+    // The status line as sent (an empty reason leaves its space, as on the wire).
+    let _ = writeln!(out, "< {} {} {}", x.resp_version, x.status, x.resp_reason);
     for (k, v) in &x.resp_headers {
         let _ = writeln!(out, "< {k}: {v}");
     }
@@ -106,16 +62,6 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The URL the request went to: `http://` + its Host header (or `fallback_host`) + target.
-pub fn url(x: &HttpExchange, fallback_host: &str) -> String {
-    let host = header(&x.headers, "host").unwrap_or(fallback_host);
-    if x.target.starts_with("http://") || x.target.starts_with("https://") {
-        x.target.clone()
-    } else {
-        format!("http://{host}{}", x.target)
-    }
-}
-
 /// A `curl` command that sends the same request.
 pub fn command(x: &HttpExchange, fallback_host: &str) -> String {
     let mut parts: Vec<String> = vec!["curl".into(), "-v".into()];
@@ -132,7 +78,7 @@ pub fn command(x: &HttpExchange, fallback_host: &str) -> String {
             parts.push(shell_quote(m));
         }
     }
-    parts.push(shell_quote(&url(x, fallback_host)));
+    parts.push(shell_quote(&x.url(fallback_host)));
     for (k, v) in &x.headers {
         let skip = ["host", "content-length", "transfer-encoding", "connection"];
         if skip.iter().any(|s| k.eq_ignore_ascii_case(s)) {
@@ -175,6 +121,8 @@ mod tests {
                 ("Accept".into(), "*/*".into()),
             ],
             status: 200,
+            resp_version: "HTTP/1.1".into(),
+            resp_reason: "OK".into(),
             resp_headers: vec![
                 ("content-type".into(), "text/plain".into()),
                 ("content-length".into(), "12".into()),
@@ -199,6 +147,23 @@ mod tests {
     }
 
     #[test]
+    fn the_status_line_is_the_one_sent() {
+        // An HTTP/1.0 request answered in 1.1, with a reason no table in the page knew.
+        let mut x = get();
+        x.version = "HTTP/1.0".into();
+        (x.status, x.resp_reason) = (422, "Unprocessable Entity".into());
+        let text = verbose(&x);
+        assert!(text.starts_with("> GET / HTTP/1.0\n"), "{text}");
+        assert!(
+            text.contains("\n< HTTP/1.1 422 Unprocessable Entity\n"),
+            "{text}"
+        );
+        // No answer at all: curl's words for it.
+        x.status = 0;
+        assert!(verbose(&x).ends_with(">\n* Empty reply from server\n"));
+    }
+
+    #[test]
     fn commands_quote_for_the_shell() {
         assert_eq!(
             command(&get(), "x"),
@@ -220,6 +185,5 @@ mod tests {
             r"printf '%b' '\x00\xff' | curl -v -X PUT 'http://h/_/echo?a=1&b=2' --data-binary @-"
         );
         assert_eq!(shell_quote(""), "''");
-        assert_eq!(reason(404), "Not Found");
     }
 }

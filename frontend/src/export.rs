@@ -1,16 +1,15 @@
 //! Exports: the timeline as JSON Lines (one `Event` per line, exactly as the server sent
 //! it) and the HTTP exchanges as a HAR 1.2 log that browsers' network panels import.
 //!
-//! No `serde_json::Value` here: the HAR log is written field by field (`Obj`) and indented
-//! by [`indent`], like the detail pane's JSON. `Value` (its own serializer and deserializer,
-//! B-tree maps, float printing) cost the wasm 18 KB (7 KB gzip).
+//! No `serde_json::Value` here: the HAR log is `wirelab_shared::har`'s (serialized
+//! straight from its types) and indented by [`indent`], like the detail pane's JSON.
+//! `Value` (its own serializer and deserializer, B-tree maps, float printing) cost the
+//! wasm 18 KB (7 KB gzip).
 
 use std::rc::Rc;
 
-use wirelab_shared::{EventKind, HttpExchange, Payload};
+use wirelab_shared::har;
 
-use crate::curl;
-use crate::fmt;
 use crate::row::Row;
 
 /// An event as indented JSON, for reading, its keys in the wire's order.
@@ -89,174 +88,26 @@ pub fn jsonl<'a>(rows: impl Iterator<Item = &'a Rc<Row>>) -> String {
     out
 }
 
-/// A JSON object written a field at a time, compact.
-struct Obj(String);
-
-impl Obj {
-    fn new() -> Obj {
-        Obj(String::from("{"))
-    }
-
-    /// A field whose value is already JSON.
-    fn raw(mut self, key: &str, json: &str) -> Obj {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        self.0.push_str(&string(key));
-        self.0.push(':');
-        self.0.push_str(json);
-        self
-    }
-
-    fn str(self, key: &str, value: &str) -> Obj {
-        self.raw(key, &string(value))
-    }
-
-    fn num(self, key: &str, value: u64) -> Obj {
-        self.raw(key, &value.to_string())
-    }
-
-    fn end(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
-
-/// A JSON string.
-fn string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-/// A JSON array of JSON values.
-fn array(items: impl Iterator<Item = String>) -> String {
-    let items: Vec<String> = items.collect();
-    format!("[{}]", items.join(","))
-}
-
-/// Microseconds as milliseconds, exactly: `1500` is `1.500`.
-fn ms(us: u64) -> String {
-    format!("{}.{:03}", us / 1000, us % 1000)
-}
-
-fn name_value(name: &str, value: &str) -> String {
-    Obj::new().str("name", name).str("value", value).end()
-}
-
-fn pairs(list: &[(String, String)]) -> String {
-    array(list.iter().map(|(k, v)| name_value(k, v)))
-}
-
-fn query_string(target: &str) -> String {
-    let Some((_, q)) = target.split_once('?') else {
-        return "[]".to_owned();
-    };
-    array(q.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        name_value(k, v)
-    }))
-}
-
-fn content(body: &Payload, size: u64, mime: &str) -> String {
-    let mut c = Obj::new()
-        .num("size", size)
-        .str("mimeType", mime)
-        .str("text", &body.data);
-    if !body.is_text() {
-        c = c.str("encoding", "base64");
-    }
-    if body.cut > 0 {
-        c = c.str(
-            "comment",
-            &format!("{} bytes not captured (snaplen)", body.cut),
-        );
-    }
-    c.end()
-}
-
-fn entry(seq: u64, ts_us: u64, x: &HttpExchange, fallback_host: &str) -> String {
-    let req_mime = curl::header(&x.headers, "content-type").unwrap_or("");
-    let resp_mime = curl::header(&x.resp_headers, "content-type").unwrap_or("");
-    let mut request = Obj::new()
-        .str("method", &x.method)
-        .str("url", &curl::url(x, fallback_host))
-        .str("httpVersion", &x.version)
-        .raw("cookies", "[]")
-        .raw("headers", &pairs(&x.headers))
-        .raw("queryString", &query_string(&x.target))
-        .raw("headersSize", "-1")
-        .num("bodySize", x.body_size);
-    if x.body_size > 0 || !x.body.data.is_empty() {
-        let mut post = Obj::new()
-            .str("mimeType", req_mime)
-            .str("text", &x.body.data);
-        if !x.body.is_text() {
-            post = post.str("comment", "base64");
-        }
-        request = request.raw("postData", &post.end());
-    }
-    let response = Obj::new()
-        .num("status", u64::from(x.status))
-        .str("statusText", curl::reason(x.status))
-        .str("httpVersion", &x.version)
-        .raw("cookies", "[]")
-        .raw("headers", &pairs(&x.resp_headers))
-        .raw("content", &content(&x.resp_body, x.resp_size, resp_mime))
-        .str(
-            "redirectURL",
-            curl::header(&x.resp_headers, "location").unwrap_or(""),
-        )
-        .raw("headersSize", "-1")
-        .num("bodySize", x.resp_size);
-    let timings = Obj::new()
-        .raw("send", "0")
-        .raw("wait", &ms(x.ttfb_us))
-        .raw("receive", &ms(x.total_us.saturating_sub(x.ttfb_us)));
-    Obj::new()
-        .str("startedDateTime", &fmt::iso8601(ts_us))
-        .raw("time", &ms(x.total_us))
-        .raw("request", &request.end())
-        .raw("response", &response.end())
-        .raw("cache", "{}")
-        .raw("timings", &timings.end())
-        .str("connection", &x.conn.to_string())
-        .str(
-            "comment",
-            &format!(
-                "wirelab event {seq}, exchange {}, request {} on connection {}, from {}",
-                x.id, x.seq_on_conn, x.conn, x.peer
-            ),
-        )
-        .end()
-}
-
-/// A HAR 1.2 log of the HTTP exchanges among `rows`.
+/// A HAR 1.2 log of the HTTP exchanges among `rows`, built as the server's
+/// `/api/http.har` builds it ([`wirelab_shared::har`]), indented for reading.
 pub fn har<'a>(
     rows: impl Iterator<Item = &'a Rc<Row>>,
     version: &str,
     fallback_host: &str,
 ) -> String {
-    let entries = array(rows.filter_map(|r| match &r.event.kind {
-        EventKind::Http(x) => Some(entry(r.seq, r.ts_us, x, fallback_host)),
-        _ => None,
-    }));
-    let creator = Obj::new()
-        .str("name", "wirelab")
-        .str("version", version)
-        .end();
-    let log = Obj::new()
-        .str("version", "1.2")
-        .raw("creator", &creator)
-        .raw("pages", "[]")
-        .raw("entries", &entries)
-        .end();
-    indent(&Obj::new().raw("log", &log).end())
+    let entries = rows
+        .filter_map(|r| har::entry(&r.event, fallback_host))
+        .collect();
+    serde_json::to_string(&har::Har::new(version, entries))
+        .map(|compact| indent(&compact))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::Value;
-    use wirelab_shared::{Direction, Event};
+    use wirelab_shared::{Direction, Event, EventKind, HttpExchange, Payload};
 
     fn rows() -> Vec<Rc<Row>> {
         let x = HttpExchange {
@@ -273,6 +124,8 @@ mod tests {
             body: Payload::capture(b"{\"k\":1}", 64),
             body_size: 7,
             status: 200,
+            resp_version: "HTTP/1.1".into(),
+            resp_reason: "OK".into(),
             resp_headers: vec![("content-type".into(), "text/plain".into())],
             resp_body: Payload::capture(b"Hello World\n", 64),
             resp_size: 12,
@@ -347,7 +200,9 @@ mod tests {
         let entries = log["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 1);
         let e = &entries[0];
-        assert_eq!(e["startedDateTime"], "2026-11-24T21:18:03.123Z");
+        // The request's start: the event's time (the response's end) less its 2 ms.
+        assert_eq!(e["startedDateTime"], "2026-11-24T21:18:03.121Z");
+        assert_eq!(e["_seq"], 1);
         assert_eq!(e["time"], 2.0);
         assert_eq!(e["request"]["url"], "http://127.0.0.1:1337/_/echo?a=1&b");
         assert_eq!(e["request"]["queryString"][1]["name"], "b");

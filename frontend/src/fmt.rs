@@ -1,20 +1,8 @@
 //! Formatting for people: times to the millisecond, sizes, durations, counts. Pure
-//! functions; the browser's time-zone offset is passed in, so tests need no browser.
+//! functions; the browser's time-zone offset is passed in, so tests need no browser. (The
+//! calendar, and HAR's ISO 8601, are `wirelab_shared::time`'s.)
 
-/// Days since 1970-01-01 to a civil date (proleptic Gregorian), after Howard Hinnant's
-/// `civil_from_days`.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+use wirelab_shared::time::civil_from_days;
 
 /// The parts of a timestamp shifted by `offset_min` minutes (local = UTC + offset).
 struct Parts {
@@ -54,15 +42,6 @@ pub fn date_time(ts_us: u64, offset_min: i32) -> String {
     let p = parts(ts_us, offset_min);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        p.y, p.mo, p.d, p.h, p.mi, p.s, p.ms
-    )
-}
-
-/// ISO 8601 in UTC with milliseconds (`2026-11-24T21:18:03.123Z`), as HAR wants.
-pub fn iso8601(ts_us: u64) -> String {
-    let p = parts(ts_us, 0);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         p.y, p.mo, p.d, p.h, p.mi, p.s, p.ms
     )
 }
@@ -191,9 +170,7 @@ mod tests {
         assert_eq!(clock(TS, 180), "00:18:03.123");
         assert_eq!(date_time(TS, 180), "2026-11-25 00:18:03.123");
         assert_eq!(date_time(TS, -22 * 60), "2026-11-23 23:18:03.123");
-        assert_eq!(iso8601(TS), "2026-11-24T21:18:03.123Z");
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(date_time(951_782_400_000_000, 0), "2000-02-29 00:00:00.000");
     }
 
     #[test]

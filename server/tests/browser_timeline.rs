@@ -628,6 +628,15 @@ async fn exports_parse_as_json_lines_and_har_1_2() {
         "the POST body: {:#}",
         entries[1]
     );
+    assert_eq!(
+        (
+            &entries[2]["response"]["httpVersion"],
+            &entries[2]["response"]["statusText"]
+        ),
+        (&Value::from("HTTP/1.1"), &Value::from("Not Found")),
+        "the status line as sent: {:#}",
+        entries[2]
+    );
     let query = &entries[0]["request"]["queryString"];
     assert_eq!(
         *query,
