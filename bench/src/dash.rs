@@ -8,10 +8,18 @@ use futures_util::StreamExt;
 use memchr::memmem;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::util::{Flags, result_line};
+use crate::util::result_line;
 
-pub(crate) fn main(flags: &Flags) -> Result<(), String> {
-    let url = flags.str("ws")?.to_owned();
+/// `dash`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The WebSocket URL to connect to.
+    #[arg(long, value_name = "URL")]
+    ws: String,
+}
+
+pub(crate) fn main(args: Args) -> Result<(), String> {
+    let url = args.ws;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -28,7 +28,7 @@ use memchr::memmem;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::util::{Flags, cpu_secs, now_us, result_line};
+use crate::util::{cpu_secs, now_us, result_line};
 
 /// Bytes of each datagram (the marker, padded).
 const PAYLOAD: usize = 48;
@@ -48,19 +48,45 @@ const COALESCE_BELOW: usize = 32;
 /// A frame larger than this is a protocol error here (wirelab's snapshot is ~150 KB).
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-pub(crate) fn main(flags: &Flags) -> Result<(), String> {
-    let udp: SocketAddr = flags
-        .str("udp")?
-        .parse()
-        .map_err(|_| "--udp: bad address")?;
-    let url = ws::Url::parse(flags.str("ws")?)?;
-    let clients: usize = flags.num("clients", 100)?;
-    let rate: u64 = flags.num("rate", 1000)?;
-    let secs: f64 = flags.num("secs", 3.0)?;
-    let settle = Duration::from_secs_f64(flags.num("settle", 0.5)?);
-    let server = flags.opt("server-pid").and_then(|p| p.parse().ok());
-    let total = (rate as f64 * secs).round() as u64;
-    run(udp, &url, clients, rate, total, settle, server)
+/// `udp-fanout`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The UDP service to send the datagrams to.
+    #[arg(long, value_name = "ADDR")]
+    udp: SocketAddr,
+    /// The WebSocket URL the clients connect to (`ws://` only).
+    #[arg(long, value_name = "URL")]
+    ws: String,
+    /// WebSocket clients.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    clients: usize,
+    /// Datagrams per second.
+    #[arg(long, value_name = "PER_S", default_value_t = 1000)]
+    rate: u64,
+    /// Seconds of sending.
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    secs: f64,
+    /// Seconds for hello, snapshot and the join events to settle before the flood.
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    settle: f64,
+    /// The server's pid: its CPU share during the flood goes in the result.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+}
+
+pub(crate) fn main(args: Args) -> Result<(), String> {
+    let url = ws::Url::parse(&args.ws)?;
+    let settle = Duration::from_secs_f64(args.settle);
+    let total = (args.rate as f64 * args.secs).round() as u64;
+    run(
+        args.udp,
+        &url,
+        args.clients,
+        args.rate,
+        total,
+        settle,
+        args.server_pid,
+    )
 }
 
 /// Where a connection is.

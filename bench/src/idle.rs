@@ -10,15 +10,31 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, watch};
 
-use crate::util::{Flags, result_line};
+use crate::util::result_line;
 
 /// Connections opened at once.
 const CONNECT_AT_ONCE: usize = 100;
 
-pub(crate) fn main(flags: &Flags) -> Result<(), String> {
-    let url = flags.str("ws")?.to_owned();
-    let clients: usize = flags.num("clients", 1000)?;
-    let hold: u64 = flags.num("hold", 10)?;
+/// `ws-idle`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The WebSocket URL to connect to.
+    #[arg(long, value_name = "URL")]
+    ws: String,
+    /// Clients to open.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    clients: usize,
+    /// Seconds to hold them open (less if stdin closes first).
+    #[arg(long, value_name = "S", default_value_t = 10)]
+    hold: u64,
+}
+
+pub(crate) fn main(args: Args) -> Result<(), String> {
+    let Args {
+        ws: url,
+        clients,
+        hold,
+    } = args;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,16 +6,23 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::util::{Flags, result_line};
+use crate::util::result_line;
 
 const CHUNK: usize = 256 * 1024;
 
-pub(crate) fn main(flags: &Flags) -> Result<(), String> {
-    let addr: SocketAddr = flags
-        .str("tcp")?
-        .parse()
-        .map_err(|_| "--tcp: bad address")?;
-    let secs: f64 = flags.num("secs", 3.0)?;
+/// `tcp-ingest`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The TCP service to write into.
+    #[arg(long, value_name = "ADDR")]
+    tcp: SocketAddr,
+    /// Seconds of writing.
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    secs: f64,
+}
+
+pub(crate) fn main(args: Args) -> Result<(), String> {
+    let Args { tcp: addr, secs } = args;
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
         .set_write_timeout(Some(Duration::from_secs(5)))

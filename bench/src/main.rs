@@ -20,87 +20,113 @@ mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: wirelab-bench <tool> [--flag value ...]
-  udp-fanout --udp ADDR --ws URL --clients N --rate PER_S --secs S [--settle S]
-             [--server-pid PID]  (its CPU share during the flood goes in the result)
-  ws-idle    --ws URL --clients N --hold S
-  tcp-ingest --tcp ADDR --secs S
-  dash       --ws URL            (reads every frame until stdin closes)
-  suite      [--out BENCHMARKS.md] [--runs 3] [--quick] [--rt]
-             [--only http,fanout,idle,tcp,dashboard] [--bin-dir DIR] [--root DIR]
-             [--profile TEXT] [--dashboard-profile FILE]
-";
+use clap::{Parser, Subcommand};
 
-/// The flags each tool reads; any other is refused before the tool starts (a mistyped or
-/// unknown flag, `--help` included, must not start a suite that rewrites BENCHMARKS.md).
-fn known_flags(tool: &str) -> &'static [&'static str] {
-    match tool {
-        "udp-fanout" => &[
-            "udp",
-            "ws",
-            "clients",
-            "rate",
-            "secs",
-            "settle",
-            "server-pid",
-        ],
-        "ws-idle" => &["ws", "clients", "hold"],
-        "tcp-ingest" => &["tcp", "secs"],
-        "dash" => &["ws"],
-        "suite" => &[
-            "out",
-            "runs",
-            "quick",
-            "rt",
-            "only",
-            "bin-dir",
-            "root",
-            "profile",
-            "dashboard-profile",
-        ],
-        _ => &[],
-    }
+/// wirelab's benchmark tools: the load generators, and the suite that runs them.
+#[derive(Parser)]
+#[command(name = "wirelab-bench", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    tool: Tool,
+}
+
+/// Each tool's flags are its own; any other is refused before it starts (a mistyped or
+/// unknown flag must not start a suite that rewrites BENCHMARKS.md; `--help` prints the
+/// usage and runs nothing).
+#[derive(Subcommand)]
+enum Tool {
+    /// UDP datagrams in at a fixed rate, N WebSocket clients out.
+    UdpFanout(fanout::Args),
+    /// N idle WebSocket clients, held open.
+    WsIdle(idle::Args),
+    /// One sender streaming into a TCP port.
+    TcpIngest(ingest::Args),
+    /// One dashboard-like client reading every frame, until stdin closes.
+    Dash(dash::Args),
+    /// Runs everything (or --only some parts) and writes the report.
+    // `cargo xtask bench` passes its own `--root` first: one given after it wins.
+    #[command(args_override_self = true)]
+    Suite(suite::Args),
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let Some(tool) = args.next() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    if matches!(tool.as_str(), "-h" | "--help" | "help") {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let flags = match util::Flags::parse(args) {
-        Ok(f) if f.has("help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(f) => f,
-        Err(e) => {
-            eprint!("wirelab-bench: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(unknown) = flags.unknown(known_flags(&tool)) {
-        eprint!("wirelab-bench {tool}: unknown flag --{unknown}\n{USAGE}");
-        return ExitCode::from(2);
-    }
-    let result = match tool.as_str() {
-        "udp-fanout" => fanout::main(&flags),
-        "ws-idle" => idle::main(&flags),
-        "tcp-ingest" => ingest::main(&flags),
-        "dash" => dash::main(&flags),
-        "suite" => suite::main(&flags),
-        _ => Err(format!("unknown tool {tool}")),
+    let (name, result) = match Cli::parse().tool {
+        Tool::UdpFanout(args) => ("udp-fanout", fanout::main(args)),
+        Tool::WsIdle(args) => ("ws-idle", idle::main(args)),
+        Tool::TcpIngest(args) => ("tcp-ingest", ingest::main(args)),
+        Tool::Dash(args) => ("dash", dash::main(args)),
+        Tool::Suite(args) => ("suite", suite::main(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wirelab-bench {tool}: {e}");
+            eprintln!("wirelab-bench {name}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wirelab-bench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn help_and_unknown_flags_run_nothing() {
+        let help = parse(&["suite", "--help"])
+            .err()
+            .expect("help is not a run");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("--only"), "{help}");
+        for wrong in [
+            &["suite", "--quik"][..],
+            &["suite", "--only", "http,htp"],
+            &["ws-idle", "--ws", "ws://x/ws", "--secs", "3"],
+            &["udp-fanout", "--udp", "nowhere", "--ws", "ws://x/ws"],
+            &["dash"],
+            &["bench"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?} is refused");
+        }
+    }
+
+    #[test]
+    fn the_flags_the_suite_passes_parse() {
+        let suite = [
+            "suite",
+            "--root",
+            "a",
+            "--quick",
+            "--only",
+            "http,idle",
+            "--root",
+            "b",
+        ];
+        let Tool::Suite(_) = parse(&suite).unwrap().tool else {
+            panic!("not the suite")
+        };
+        let args = [
+            "udp-fanout",
+            "--udp",
+            "127.0.0.1:1",
+            "--ws",
+            "ws://127.0.0.1:2/ws",
+            "--clients",
+            "10",
+            "--rate",
+            "1000",
+            "--secs",
+            "1.5",
+            "--settle",
+            "0.5",
+            "--server-pid",
+            "42",
+        ];
+        assert!(matches!(parse(&args).unwrap().tool, Tool::UdpFanout(_)));
+        let args = ["tcp-ingest", "--tcp", "127.0.0.1:1", "--secs", "3"];
+        assert!(matches!(parse(&args).unwrap().tool, Tool::TcpIngest(_)));
     }
 }

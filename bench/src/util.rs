@@ -1,58 +1,7 @@
-//! Small helpers shared by the tools: flags, clocks, /proc.
+//! Small helpers shared by the tools: clocks, /proc, result lines.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// `--key value` pairs (and bare `--switch`es, stored as "true").
-pub(crate) struct Flags(HashMap<String, String>);
-
-impl Flags {
-    pub(crate) fn parse(args: impl Iterator<Item = String>) -> Result<Flags, String> {
-        let mut map = HashMap::new();
-        let mut args = args.peekable();
-        while let Some(a) = args.next() {
-            let key = a
-                .strip_prefix("--")
-                .ok_or_else(|| format!("expected --flag, got {a}"))?;
-            let value = match args.peek() {
-                Some(v) if !v.starts_with("--") => args.next().unwrap_or_default(),
-                _ => "true".to_owned(),
-            };
-            map.insert(key.to_owned(), value);
-        }
-        Ok(Flags(map))
-    }
-
-    pub(crate) fn str(&self, key: &str) -> Result<&str, String> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .ok_or_else(|| format!("--{key} is required"))
-    }
-
-    pub(crate) fn opt(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
-
-    pub(crate) fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
-        match self.0.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{key}: not a number: {v}")),
-        }
-    }
-
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-
-    /// A flag given that is not among `known`, if any.
-    pub(crate) fn unknown(&self, known: &[&str]) -> Option<&str> {
-        self.0
-            .keys()
-            .map(String::as_str)
-            .find(|k| !known.contains(k))
-    }
-}
 
 /// Microseconds since the Unix epoch (sender and receivers share the machine's clock).
 pub(crate) fn now_us() -> u64 {
@@ -111,14 +60,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_parse_and_unknown_ones_are_named() {
-        let args = ["--runs", "2", "--quick", "--only", "http,idle"].map(String::from);
-        let f = Flags::parse(args.into_iter()).unwrap();
-        assert_eq!(f.num("runs", 3).unwrap(), 2);
-        assert!(f.has("quick"));
-        assert_eq!(f.opt("only"), Some("http,idle"));
-        assert_eq!(f.unknown(&["runs", "quick", "only"]), None);
-        assert_eq!(f.unknown(&["runs", "quick"]), Some("only"));
-        assert!(Flags::parse(["runs".to_owned()].into_iter()).is_err());
+    fn result_lines_parse_back() {
+        let line = result_line(&[("sent", "10".into()), ("mbps", "1.5".into())]);
+        assert_eq!(line, "RESULT sent=10 mbps=1.5");
+        let pairs = parse_result(&line).unwrap();
+        assert_eq!(
+            (pairs["sent"].as_str(), pairs["mbps"].as_str()),
+            ("10", "1.5")
+        );
+        assert!(parse_result("READY connected=3").is_none());
     }
 }

@@ -27,7 +27,6 @@ use tungstenite::{Message, WebSocket};
 use super::Ctx;
 use super::procs::{LOAD_CORE, Server, metric};
 use super::report::{Figure, Report, Stat};
-use crate::util::Flags;
 
 /// This figure's own ports (in the suite's range, below the ephemeral ports, and apart
 /// from the other figures' so that a lab left over from one of them can't answer here):
@@ -89,9 +88,9 @@ struct Run {
     published: u64,
 }
 
-pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
+pub(super) fn dashboard(ctx: &Ctx, trace: Option<&str>, report: &mut Report) {
     let mut fig = Figure::new("5. The dashboard", &["figure", "value"]);
-    let dist = Path::new(flags.opt("root").unwrap_or(".")).join("dist");
+    let dist = ctx.root.join("dist");
     sizes(&dist, &mut fig);
 
     let mut runs = Vec::new();
@@ -100,7 +99,7 @@ pub(super) fn dashboard(ctx: &Ctx, flags: &Flags, report: &mut Report) {
         None => errors.push("no Chromium (apt-get install chromium)".to_owned()),
         Some(chrome) => {
             for i in 0..ctx.runs {
-                match run(ctx, &chrome, i, flags.opt("dashboard-profile")) {
+                match run(ctx, &chrome, i, trace) {
                     Ok(r) => {
                         if r.counted != r.published {
                             report.failures.push(format!(

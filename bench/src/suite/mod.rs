@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use procs::{Held, Server, http_get, load, metric, wrk};
 use report::{Figure, Report, Stat};
 
-use crate::util::{Flags, rss_kib};
+use crate::util::rss_kib;
 
 // Below the kernel's ephemeral range (32768-60999 by default): thousands of client
 // connections would otherwise take these as their own source ports, and a server could not
@@ -116,16 +116,56 @@ impl Ctx {
     }
 }
 
-pub(crate) fn main(flags: &Flags) -> Result<(), String> {
-    let root = PathBuf::from(flags.opt("root").unwrap_or("."));
-    let bins = root.join(flags.opt("bin-dir").unwrap_or("target/release"));
-    let quick = flags.has("quick");
+/// The suite's parts, for `--only`.
+const PARTS: [&str; 5] = ["http", "fanout", "idle", "tcp", "dashboard"];
+
+/// `suite`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where to write the report, under --root.
+    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// Runs of each figure (default 3, or 1 with --quick).
+    #[arg(long, value_name = "N")]
+    runs: Option<usize>,
+    /// Shorter runs, one of each, for a first look.
+    #[arg(long)]
+    quick: bool,
+    /// Run the servers and load generators under a realtime policy.
+    #[arg(long)]
+    rt: bool,
+    /// Only these parts, comma-separated.
+    #[arg(long, value_name = "PARTS", value_delimiter = ',', value_parser = PARTS)]
+    only: Option<Vec<String>>,
+    /// Where the release binaries are, under --root.
+    #[arg(long, value_name = "DIR", default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// The repository's root.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    root: PathBuf,
+    /// The build profile to name in the report.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "release (fat LTO, codegen-units 1)"
+    )]
+    profile: String,
+    /// Where the dashboard runs write the renderer's CPU profile of the flood (and of the
+    /// page's load, to FILE.load): `.cpuprofile` JSON for Chromium's DevTools.
+    #[arg(long, value_name = "FILE")]
+    dashboard_profile: Option<String>,
+}
+
+pub(crate) fn main(args: Args) -> Result<(), String> {
+    let root = args.root.clone();
+    let bins = root.join(&args.bin_dir);
+    let quick = args.quick;
     let ctx = Ctx {
         wirelab: bins.join("wirelab"),
         bench: bins.join("wirelab-bench"),
         bare: bins.join("bare-axum"),
         anchors: root.join("target/anchors"),
-        runs: flags.num("runs", if quick { 1 } else { 3 })?,
+        runs: args.runs.unwrap_or(if quick { 1 } else { 3 }),
         quick,
         root: root.clone(),
     };
@@ -143,13 +183,16 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
             ctx.anchors.display()
         ));
     }
-    let only: Option<Vec<&str>> = flags.opt("only").map(|s| s.split(',').collect());
-    let want = |f: &str| only.as_ref().is_none_or(|o| o.contains(&f));
+    let want = |part: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == part))
+    };
     let started = Instant::now();
     let mut report = Report::default();
     let load_before = loadavg();
-    report.machine = machine(flags);
-    procs::set_realtime(flags.has("rt"));
+    report.machine = machine(&args.profile);
+    procs::set_realtime(args.rt);
     report
         .machine
         .push(("scheduling".into(), procs::scheduling()));
@@ -170,7 +213,7 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
         }
     }
     if want("dashboard") {
-        dashboard::dashboard(&ctx, flags, &mut report);
+        dashboard::dashboard(&ctx, args.dashboard_profile.as_deref(), &mut report);
     }
     report.machine.push((
         "load average (1 min) before / after".into(),
@@ -183,7 +226,7 @@ pub(crate) fn main(flags: &Flags) -> Result<(), String> {
         "suite took".into(),
         format!("{:.0} s", started.elapsed().as_secs_f64()),
     ));
-    let out = root.join(flags.opt("out").unwrap_or("BENCHMARKS.md"));
+    let out = root.join(&args.out);
     let md = report.markdown("cargo xtask bench");
     std::fs::write(&out, &md).map_err(|e| format!("writing {}: {e}", out.display()))?;
     println!("{md}");
@@ -219,7 +262,7 @@ fn first_line(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "not installed".into())
 }
 
-fn machine(flags: &Flags) -> Vec<(String, String)> {
+fn machine(profile: &str) -> Vec<(String, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -237,7 +280,7 @@ fn machine(flags: &Flags) -> Vec<(String, String)> {
         ("wrk".into(), first_line("wrk", &["-v"])),
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
-        ("profile".into(), flags.opt("profile").unwrap_or("release (fat LTO, codegen-units 1)").to_owned()),
+        ("profile".into(), profile.to_owned()),
         ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000`, other settings default".into()),
     ]
 }
