@@ -18,18 +18,21 @@
 //!   (`wirelab-bench suite`), which writes BENCHMARKS.md.
 //! - `test.rs`: dist, the trunk check, then every test in the workspace, the headless-Chromium
 //!   ones included whenever Chromium is there (and always under `CI=true`), then llhttp's
-//!   corpus and Autobahn's cases.
+//!   corpus, Autobahn's cases and the fuzz targets.
 //! - `llhttp.rs`: llhttp's request corpus (Node's parser; the kit's runner in
 //!   `../shared/conformance`) against a fresh lab; fails on any FAIL.
 //! - `autobahn.rs`: Autobahn|Testsuite's cases against the WebSocket service (kosoku, in a
 //!   venv under `.tools/`); the report in `target/autobahn/`, the verdicts held to a bar.
 //! - `trunk.rs`: `serve` (trunk serve, trunk installed on first use) and the trunk check:
 //!   trunk's release build of index.html must be byte for byte webdist's `dist/`.
+//! - `fuzz.rs`: cargo-fuzz (installed if missing) on nightly: builds `fuzz/`'s targets and
+//!   runs each for 30 s from its seed corpus; a crash fails it.
 
 mod autobahn;
 mod bench;
 mod bootstrap;
 mod dist;
+mod fuzz;
 mod lab;
 mod llhttp;
 mod lockfile;
@@ -53,7 +56,8 @@ tasks:
                 writes BENCHMARKS.md (ARGS: --runs N, --quick, --only http,fanout,idle,tcp,dashboard)
   test          dist, the trunk check, then every test (cargo test --workspace), the browser
                 tests too when chromium and chromedriver are installed (required when CI=true),
-                then llhttp's request corpus and autobahn
+                then llhttp's request corpus, autobahn and the fuzz targets (30 s each;
+                skipped without nightly, unless CI=true)
   llhttp        llhttp's request corpus (../shared/conformance) against a fresh lab
   autobahn      Autobahn|Testsuite's 517 cases against the WebSocket service (kosoku from
                 PyPI, in .tools/autobahn-venv); the report goes to target/autobahn/
@@ -61,6 +65,7 @@ tasks:
                 `cargo run -p wirelab` (installs trunk and wasm-bindgen-cli on first use)
   trunk-check   dist, then check that `trunk build --release` makes the same dist/
                 (needs `cargo xtask bootstrap --dev`)
+  fuzz [SECS]   build the fuzz targets (cargo-fuzz on nightly) and run each for SECS (30)
 ";
 
 /// `cargo xtask trunk-check`: dist, then the trunk check, which must not be skipped.
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Some("autobahn") if rest.is_empty() => autobahn::run(),
         Some("serve") => trunk::serve(&rest),
         Some("trunk-check") if rest.is_empty() => trunk_check(),
+        Some("fuzz") => fuzz::run(&rest),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: build `dist/`, check it against trunk's build where trunk is
 //! installed, look for the browser, then run every test in the workspace, llhttp's request
-//! corpus (`llhttp.rs`) and Autobahn's cases (`autobahn.rs`), and print a summary.
+//! corpus (`llhttp.rs`), Autobahn's cases (`autobahn.rs`) and the fuzz targets (30 s
+//! each, `fuzz.rs`), and print a summary.
 //!
 //! The trunk check (see `trunk.rs`) is skipped, saying so, where trunk is not installed, CI
 //! included: installing it takes about 12 minutes on 2 cores (`cargo xtask bootstrap --dev`).
@@ -100,8 +101,10 @@ pub(crate) fn run() -> Result {
     summary.push(format!("cargo test    {outcome}: {totals}"));
     let llhttp = crate::llhttp::step(&mut summary);
     let autobahn = crate::autobahn::step(&mut summary);
+    // The fuzz targets, 30 s each (fuzz.rs); run even when a test failed.
+    let fuzzed = crate::fuzz::in_test(&mut summary);
     print_summary(&summary);
-    tests.map(|_| ()).and(llhttp).and(autobahn)
+    tests.map(|_| ()).and(llhttp).and(autobahn).and(fuzzed)
 }
 
 /// Runs `cargo test`, echoing its stdout line by line and adding up its `test result:` lines.
