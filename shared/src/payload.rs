@@ -133,6 +133,10 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         .chunks(2)
         .map(|pair| {
             let s = std::str::from_utf8(pair).map_err(|_| "not hex".to_owned())?;
+            // from_str_radix alone would take a sign: `+f` as 15.
+            if !pair.iter().all(u8::is_ascii_hexdigit) {
+                return Err(format!("not a hex byte: {s:?}"));
+            }
             u8::from_str_radix(s, 16).map_err(|_| format!("not a hex byte: {s:?}"))
         })
         .collect()
@@ -180,6 +184,8 @@ mod tests {
         );
         assert!(hex_decode("abc").is_err());
         assert!(hex_decode("zz").is_err());
+        // A sign is no hex digit (`u8::from_str_radix` takes `+f` as 15).
+        assert!(hex_decode("+f").is_err(), "{:?}", hex_decode("+f"));
         assert_eq!(hex_encode(&[0, 255]), "00ff");
     }
 
