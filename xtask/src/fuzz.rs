@@ -117,9 +117,16 @@ fn fuzz(seconds: u64) -> Result<String> {
         .ok_or_else(|| sh::error("`rustc +nightly -vV` names no host triple"))?;
     let root = sh::repo_root().join("fuzz");
     let bins = root.join("target").join(host).join("release");
-    let mut parts = Vec::new();
+    // Every target runs, whether or not one before it crashed.
+    let (mut parts, mut crashed) = (Vec::new(), Vec::new());
     for target in TARGETS {
-        parts.push(run_target(&root, &bins, target, seconds)?);
+        match run_target(&root, &bins, target, seconds) {
+            Ok(part) => parts.push(part),
+            Err(err) => crashed.push(err.to_string()),
+        }
+    }
+    if !crashed.is_empty() {
+        return fail(crashed.join("\n"));
     }
     Ok(format!("{seconds} s each: {}", parts.join("; ")))
 }
