@@ -1,7 +1,11 @@
-//! The pause after failed `accept` calls (out of file descriptors, say), shared by the
-//! TCP and HTTP services' accept loops.
+//! The pause after failed `accept` calls (out of file descriptors, say), and the one
+//! accept step the TCP, HTTP and WebSocket services' loops share.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 /// The first pause after a failed `accept`; it doubles on each failure in a row...
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -33,6 +37,36 @@ impl Backoff {
     /// After a successful `accept`: start again from [`BACKOFF_MIN`].
     pub fn reset(&mut self) {
         self.next = BACKOFF_MIN;
+    }
+
+    /// The next connection on `listener`; a failed `accept` is logged (as `what`'s) and
+    /// followed by the next pause. `None` once `shutdown` is cancelled, pause or not.
+    pub async fn accept(
+        &mut self,
+        listener: &TcpListener,
+        shutdown: &CancellationToken,
+        what: &str,
+    ) -> Option<(TcpStream, SocketAddr)> {
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = shutdown.cancelled() => return None,
+            };
+            match accepted {
+                Ok(conn) => {
+                    self.reset();
+                    return Some(conn);
+                }
+                Err(e) => {
+                    let pause = self.next_pause();
+                    tracing::warn!("{what} accept failed: {e}; trying again in {pause:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.cancelled() => return None,
+                    }
+                }
+            }
+        }
     }
 }
 

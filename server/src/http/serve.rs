@@ -86,30 +86,16 @@ impl ConnCtx {
 pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
     let conns = TaskTracker::new();
     let mut backoff = Backoff::default();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.cancelled() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff.reset();
-                match app.http.limit.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let conn = serve_conn(app.clone(), stream, peer, shutdown.clone());
-                        conns.spawn(async move {
-                            conn.await;
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => refuse(&app, stream, peer),
-                }
+    while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "http").await {
+        match app.http.limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let conn = serve_conn(app.clone(), stream, peer, shutdown.clone());
+                conns.spawn(async move {
+                    conn.await;
+                    drop(permit);
+                });
             }
-            Err(e) => {
-                let pause = backoff.next_pause();
-                tracing::warn!("http accept failed: {e}; retrying in {pause:?}");
-                tokio::time::sleep(pause).await;
-            }
+            Err(_) => refuse(&app, stream, peer),
         }
     }
     for entry in lock(&app.http.conns).values_mut() {

@@ -28,25 +28,8 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
         tracing::debug!("tcp: keeping the default accept backlog: {e}");
     }
     let mut backoff = Backoff::default();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.cancelled() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff.reset();
-                admit(&app, stream, peer);
-            }
-            Err(e) => {
-                let pause = backoff.next_pause();
-                tracing::warn!("tcp accept failed: {e}; trying again in {pause:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        }
+    while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "tcp").await {
+        admit(&app, stream, peer);
     }
     drop(listener);
     // Every connection sees the same token and closes with reason `shutdown`.

@@ -38,28 +38,11 @@ const LINGER_BYTES: usize = 1 << 20;
 /// Accepts clients until `shutdown`, then waits for every client to finish closing.
 pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
     let mut backoff = Backoff::default();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.cancelled() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff.reset();
-                let app2 = app.clone();
-                app.ws_service
-                    .tasks
-                    .spawn(async move { upgrade(app2, stream, peer).await });
-            }
-            Err(e) => {
-                let pause = backoff.next_pause();
-                tracing::warn!("ws service accept failed: {e}; trying again in {pause:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        }
+    while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "ws service").await {
+        let app2 = app.clone();
+        app.ws_service
+            .tasks
+            .spawn(async move { upgrade(app2, stream, peer).await });
     }
     drop(listener);
     app.ws_service.tasks.close();
