@@ -89,25 +89,7 @@ pub(crate) fn push_frame(frame: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
 
 /// Reads frames until a close frame and returns its code (None if the stream just ended).
 pub(crate) async fn close_code(s: &mut TcpStream) -> Option<u16> {
-    loop {
-        let mut h = [0u8; 2];
-        s.read_exact(&mut h).await.ok()?;
-        let mut len = u64::from(h[1] & 0x7f);
-        if len == 126 {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).await.ok()?;
-            len = u64::from(u16::from_be_bytes(b));
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).await.ok()?;
-            len = u64::from_be_bytes(b);
-        }
-        let mut payload = vec![0u8; len as usize];
-        s.read_exact(&mut payload).await.ok()?;
-        if h[0] & 0x0f == 8 {
-            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-        }
-    }
+    close_frame(s).await.map(|(code, _)| code)
 }
 
 /// Writes the header of a masked frame that declares `len` payload bytes, with mask key
