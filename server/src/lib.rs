@@ -11,6 +11,8 @@
 //! - [`backoff`]: the pause after failed `accept` calls, for the services' accept loops.
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
+//! - [`pipeline`]: the path every byte stream takes (read, tap, stages, write), and the
+//!   bounded pump that relays one direction of a stream.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
 //! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
 //!   frame an event; on [`ws`]'s engine (frames, socket, deflate, upgrade checks).
@@ -23,6 +25,18 @@
 //!
 //! Every listener is `run(listener, app, shutdown)`: tests bind port 0 and cancel their
 //! own token.
+//!
+//! ## The path of a byte
+//! ```text
+//! peer ─▶ socket ─▶ read ─▶ tap ─────────▶ stages ─▶ write ─▶ socket ─▶ peer
+//!                            │ counters     (faults, breakpoints, TLS: later issues)
+//!                            │ data events (merged per 16 ms, --snaplen captured)
+//!                            ▼
+//!                           hub ─▶ batches ─▶ /ws clients (dashboards)
+//!                                        └──▶ store (SQLite) ─▶ /api, JSONL, HAR, pcapng
+//! ```
+//! A TCP client's bytes go read ▶ tap ▶ stages ▶ the `--tcp-mode` relay (other
+//! connections' queues) ▶ each receiver's down stages ▶ write; see [`pipeline`].
 
 pub mod app;
 pub mod backoff;
@@ -30,6 +44,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod pipeline;
 pub mod pool;
 pub mod replay;
 pub mod store;
