@@ -115,6 +115,16 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_ALLOW_OUTBOUND")]
     pub allow_outbound: bool,
 
+    /// A proxy of relay mode (repeatable): `NAME=PROTO://LISTEN->UPSTREAM`, for example
+    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` (`http` and `udp`
+    /// come later). The upstream may be any host: whoever starts the lab chose it.
+    #[arg(long = "proxy", env = "WIRELAB_PROXY", value_delimiter = ',')]
+    pub proxies: Vec<crate::relay::ProxySpec>,
+
+    /// Open connections per proxy at most; more are reset at once, counted and shown.
+    #[arg(long, env = "WIRELAB_MAX_PROXY_CONNS", default_value_t = 1024)]
+    pub max_proxy_conns: usize,
+
     /// Bytes of payload captured per event; the rest is counted and reported as cut.
     #[arg(long, env = "WIRELAB_SNAPLEN", default_value_t = 64 * 1024)]
     pub snaplen: usize,

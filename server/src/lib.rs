@@ -14,6 +14,7 @@
 //! - [`pipeline`]: the path every byte stream takes (read, tap, stages, write), and the
 //!   bounded pump that relays one direction of a stream.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
+//! - [`relay`]: relay mode's proxies (`--proxy`), each client with its own upstream leg.
 //! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
 //!   frame an event; on [`ws`]'s engine (frames, socket, deflate, upgrade checks).
 //! - [`replay`]: sending a captured payload again (from the backlog, or the store).
@@ -46,6 +47,7 @@ pub mod http;
 pub mod hub;
 pub mod pipeline;
 pub mod pool;
+pub mod relay;
 pub mod replay;
 pub mod store;
 pub mod tcp;
@@ -171,6 +173,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             message: why,
         });
     }
+    let relays = Arc::new(relay::Relays::new(
+        hub.clone(),
+        relay::Settings::of(&config),
+        shutdown.clone(),
+    ));
+    for spec in &config.proxies {
+        relays
+            .create(spec.clone(), true, relay::Origin::Flag)
+            .await
+            .map_err(|e| anyhow::anyhow!("--proxy {}: {e}", spec.name))?;
+    }
     let app = Arc::new(App {
         tcp: tcp::Tcp::new(&config),
         udp: udp::Udp::new(udp, &config),
@@ -178,6 +191,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         pool: pool::Pool::default(),
         ws: ws::Clients::default(),
         ws_service: wsservice::WsService::new(&config),
+        relays: relays.clone(),
         hub: hub.clone(),
         store: store.clone(),
         services,
@@ -216,6 +230,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(listener) = ws_service {
         tasks.spawn(wsservice::run(listener, app.clone(), shutdown.clone()));
     }
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        stop.cancelled().await;
+        relays.tasks.close();
+        relays.tasks.wait().await;
+    });
     let router = web::router(app.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {

@@ -12,6 +12,7 @@
 //! - [`command`]: [`Command`], every frame a client may send, each answered by
 //!   `ack` or `error`.
 //! - [`pool`]: the connection-pool lab's run spec and live figures.
+//! - [`proxy`]: relay mode's proxies and their open connections, as `state` lists them.
 //! - [`tagged`]: reading `ServerMsg` and `EventKind` with `type` first, without serde's
 //!   buffer (how the dashboard's wasm reads them).
 //! - [`har`]: HTTP exchanges as HAR 1.2, for the server's `/api/http.har` and the page's
@@ -24,15 +25,17 @@ pub mod har;
 pub mod message;
 pub mod payload;
 pub mod pool;
+pub mod proxy;
 pub mod state;
 pub mod tagged;
 pub mod time;
 
 pub use command::{Command, CommandKind};
-pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol};
+pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg, Protocol};
 pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 pub use payload::{Encoding, Payload};
 pub use pool::{PoolSpec, PoolState, PoolStatus};
+pub use proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
 pub use state::{
     Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo, WsServiceClientInfo,
 };

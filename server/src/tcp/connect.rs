@@ -52,7 +52,7 @@ pub async fn connect(app: &Arc<App>, addr: &str) -> Result<String, String> {
 
 /// The address to connect to: a literal `ip:port`, or a `host:port` resolved (the
 /// first loopback answer when only loopback is allowed).
-async fn resolve(addr: &str, allow_outbound: bool) -> Result<SocketAddr, String> {
+pub(crate) async fn resolve(addr: &str, allow_outbound: bool) -> Result<SocketAddr, String> {
     let addr = addr.trim();
     let candidates: Vec<SocketAddr> = match addr.parse::<SocketAddr>() {
         Ok(a) => vec![a],

@@ -38,7 +38,7 @@
 pub mod accept;
 mod conn;
 pub mod connect;
-mod kernel;
+pub(crate) mod kernel;
 mod queue;
 mod session;
 
@@ -61,6 +61,7 @@ use queue::PushError;
 pub use accept::run;
 pub(crate) use conn::show;
 pub use connect::connect;
+pub(crate) use connect::resolve;
 
 /// Kernel figures are read again at most this often.
 const KERNEL_EVERY: Duration = Duration::from_secs(1);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod browser;
+pub(crate) mod events;
 pub(crate) mod http_client;
 pub(crate) mod lab;
 pub(crate) mod page;

@@ -1,0 +1,180 @@
+//! One proxy as the rest of the lab sees it: its settings, whether it runs, its figures
+//! and its open connections.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use wirelab_shared::{ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo};
+
+use super::spec::ProxySpec;
+use crate::hub::lock;
+
+/// Open connections listed per proxy at most (`open` counts them all).
+pub const LEGS_LISTED: usize = 100;
+
+/// Byte and connection counts, for a proxy (since it was made) or one connection.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// Bytes read from the client(s).
+    pub client_in: AtomicU64,
+    /// Bytes written to the client(s).
+    pub client_out: AtomicU64,
+    /// Bytes read from the upstream.
+    pub upstream_in: AtomicU64,
+    /// Bytes written to the upstream.
+    pub upstream_out: AtomicU64,
+}
+
+/// See the module docs.
+pub struct Proxy {
+    /// Unique among the lab's proxies; never changes.
+    pub name: String,
+    /// What it relays; never changes.
+    pub protocol: ProxyProtocol,
+    /// Made by `--proxy` (any upstream) rather than the API or the page (loopback only
+    /// unless `--allow-outbound`).
+    pub from_flag: bool,
+    /// Listen and upstream addresses, and the running listener's stop token.
+    pub state: Mutex<State>,
+    /// Connections (UDP: sessions) relayed since it was made.
+    pub conns: AtomicU64,
+    /// Clients turned away.
+    pub refused: AtomicU64,
+    /// Datagrams that could not be relayed.
+    pub dropped: AtomicU64,
+    /// Bytes moved, since it was made.
+    pub figures: Figures,
+    /// The open connections, by lab-wide id.
+    pub open: Mutex<BTreeMap<u64, Arc<RelayConn>>>,
+    /// One permit per open connection (`--max-proxy-conns`).
+    pub limit: Arc<Semaphore>,
+}
+
+/// What may change after a proxy is made.
+pub struct State {
+    /// As given, or with the real port once bound (toxiproxy answers the same).
+    pub listen: String,
+    /// `host:port`, resolved at each connection.
+    pub upstream: String,
+    /// Cancelled to stop the listener and every connection; `None` while disabled.
+    pub running: Option<CancellationToken>,
+}
+
+impl Proxy {
+    /// A disabled proxy of `spec`.
+    pub fn new(spec: &ProxySpec, from_flag: bool, max_conns: usize) -> Proxy {
+        Proxy {
+            name: spec.name.clone(),
+            protocol: spec.protocol,
+            from_flag,
+            state: Mutex::new(State {
+                listen: spec.listen.clone(),
+                upstream: spec.upstream.clone(),
+                running: None,
+            }),
+            conns: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            figures: Figures::default(),
+            open: Mutex::new(BTreeMap::new()),
+            limit: Arc::new(Semaphore::new(max_conns.clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// The upstream to connect to now.
+    pub fn upstream(&self) -> String {
+        lock(&self.state).upstream.clone()
+    }
+
+    /// Whether it listens.
+    pub fn enabled(&self) -> bool {
+        lock(&self.state).running.is_some()
+    }
+
+    /// Its settings, as the API and `state` show them.
+    pub fn spec(&self) -> ProxySpec {
+        let state = lock(&self.state);
+        ProxySpec {
+            name: self.name.clone(),
+            protocol: self.protocol,
+            listen: state.listen.clone(),
+            upstream: state.upstream.clone(),
+        }
+    }
+
+    /// The row `state` lists.
+    pub fn info(&self) -> ProxyInfo {
+        let spec = self.spec();
+        let open = lock(&self.open);
+        let f = &self.figures;
+        ProxyInfo {
+            name: spec.name,
+            listen: spec.listen,
+            upstream: spec.upstream,
+            protocol: self.protocol,
+            enabled: self.enabled(),
+            open: open.len() as u64,
+            conns: self.conns.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            client_in: f.client_in.load(Relaxed),
+            client_out: f.client_out.load(Relaxed),
+            upstream_in: f.upstream_in.load(Relaxed),
+            upstream_out: f.upstream_out.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            legs: open.values().take(LEGS_LISTED).map(|c| c.info()).collect(),
+        }
+    }
+}
+
+/// One open relayed connection (TCP), or one UDP session.
+pub struct RelayConn {
+    /// The lab-wide id, from 1.
+    pub id: u64,
+    /// The client.
+    pub peer: SocketAddr,
+    /// `peer` as events show it.
+    pub peer_text: String,
+    /// The proxy's end of the client leg.
+    pub listen: SocketAddr,
+    /// The lab's end of the upstream leg.
+    pub upstream_local: SocketAddr,
+    /// The upstream's address.
+    pub upstream: SocketAddr,
+    /// When both legs were open, microseconds since the Unix epoch.
+    pub since_us: u64,
+    /// Its bytes.
+    pub figures: Figures,
+    /// The client has sent FIN.
+    pub client_half_closed: AtomicBool,
+    /// The upstream has sent FIN.
+    pub upstream_half_closed: AtomicBool,
+    /// TCP_INFO of the client leg, refreshed at most once a second.
+    pub client_kernel: Mutex<Option<TcpKernelInfo>>,
+    /// TCP_INFO of the upstream leg.
+    pub upstream_kernel: Mutex<Option<TcpKernelInfo>>,
+}
+
+impl RelayConn {
+    /// The row a proxy lists.
+    pub fn info(&self) -> RelayConnInfo {
+        let f = &self.figures;
+        RelayConnInfo {
+            conn: self.id,
+            peer: self.peer_text.clone(),
+            upstream_local: crate::tcp::show(self.upstream_local),
+            since_us: self.since_us,
+            client_in: f.client_in.load(Relaxed),
+            client_out: f.client_out.load(Relaxed),
+            upstream_in: f.upstream_in.load(Relaxed),
+            upstream_out: f.upstream_out.load(Relaxed),
+            client_half_closed: self.client_half_closed.load(Relaxed),
+            upstream_half_closed: self.upstream_half_closed.load(Relaxed),
+            client_kernel: *lock(&self.client_kernel),
+            upstream_kernel: *lock(&self.upstream_kernel),
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Relay mode's `tcp` proxies over real sockets: both legs as events with exact byte
+//! counts, half-close passed on per direction, an upstream that is down or resets
+//! mid-stream, the per-proxy limit, and back-pressure (a reader that does not read).
+
+mod support;
+
+use std::time::Duration;
+
+use socket2::SockRef;
+use support::events::Events;
+use support::lab::{self, TestLab};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use wirelab::relay::ProxySpec;
+use wirelab_shared::{CloseReason, EventKind, Leg};
+
+/// How long anything a test waits for may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A lab with one `tcp` proxy named `name` to `upstream`, listening on port 0.
+async fn lab_with_proxy(name: &str, upstream: &str, max_conns: usize) -> TestLab {
+    let spec: ProxySpec = format!("{name}=tcp://127.0.0.1:0->{upstream}")
+        .parse()
+        .unwrap();
+    lab::start_with(|c| {
+        c.proxies = vec![spec];
+        c.max_proxy_conns = max_conns;
+    })
+    .await
+}
+
+/// The real address a proxy listens on.
+fn listen(lab: &TestLab, name: &str) -> String {
+    lab.app
+        .relays
+        .get(name)
+        .expect("the proxy exists")
+        .spec()
+        .listen
+}
+
+/// An upstream that answers every read with the same bytes upper-cased, and closes its
+/// side after the client's FIN.
+async fn shouting_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf).await {
+                    let loud = buf[..n].to_ascii_uppercase();
+                    if s.write_all(&loud).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn both_legs_are_events_with_exact_counts_and_fins_pass_through() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("loud", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "loud")).await.unwrap();
+    client.write_all(b"hello relay").await.unwrap();
+    let mut got = [0u8; 11];
+    timeout(WAIT, client.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"HELLO RELAY");
+    // Our FIN reaches the upstream, which closes in turn: its FIN reaches us.
+    client.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    timeout(WAIT, client.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty());
+
+    let open = events
+        .wait("relay_open", |k| matches!(k, EventKind::RelayOpen { .. }))
+        .await;
+    let EventKind::RelayOpen {
+        proxy,
+        conn,
+        upstream: up,
+        ..
+    } = open.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((proxy.as_str(), up.as_str()), ("loud", upstream.as_str()));
+    let from_client = events
+        .wait("data from the client", |k| {
+            matches!(
+                k,
+                EventKind::RelayData {
+                    from: Leg::Client,
+                    ..
+                }
+            )
+        })
+        .await;
+    let EventKind::RelayData { size, payload, .. } = &from_client.kind else {
+        unreachable!()
+    };
+    assert_eq!((*size, payload.data.as_str()), (11, "hello relay"));
+    events
+        .wait("data from the upstream", |k| {
+            matches!(k, EventKind::RelayData { from: Leg::Upstream, payload, .. } if payload.data == "HELLO RELAY")
+        })
+        .await;
+    for leg in [Leg::Client, Leg::Upstream] {
+        events
+            .wait(
+                "a half-close",
+                |k| matches!(k, EventKind::RelayHalfClose { from, .. } if *from == leg),
+            )
+            .await;
+    }
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose {
+        conn: closed,
+        reason,
+        by,
+        client_in,
+        client_out,
+        upstream_in,
+        upstream_out,
+        ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(closed, conn);
+    assert_eq!((reason, by), (CloseReason::Fin, Some(Leg::Client)));
+    assert_eq!(
+        (client_in, upstream_out, upstream_in, client_out),
+        (11, 11, 11, 11)
+    );
+    // The store records them like any event: the close, found by its proxy's name.
+    let recorded = recorded(&lab, "loud").await;
+    assert!(
+        recorded
+            .iter()
+            .any(|j| j.contains(r#""type":"relay_close""#))
+    );
+    assert!(
+        recorded
+            .iter()
+            .any(|j| j.contains(r#""type":"relay_open""#))
+    );
+    let info = lab.app.lab_state().proxies;
+    assert_eq!(info.len(), 1);
+    assert_eq!(
+        (
+            info[0].conns,
+            info[0].open,
+            info[0].client_in,
+            info[0].client_out
+        ),
+        (1, 0, 11, 11)
+    );
+}
+
+/// The recorded events whose text has `q`, once the recorder has a `relay_close` among
+/// them (it writes in the background).
+async fn recorded(lab: &TestLab, q: &str) -> Vec<String> {
+    let filter = wirelab::store::query::Filter {
+        q: Some(q.into()),
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        let f = filter.clone();
+        let page = lab
+            .app
+            .store
+            .read(move |c| {
+                wirelab::store::query::page(c, &f, wirelab::store::query::Order::Asc, 100)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        if page.events.iter().any(|j| j.contains("relay_close")) {
+            return page.events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the recorder did not record the relay's close within 10 s");
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_gets_the_client_a_reset_and_says_why() {
+    let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = free.local_addr().unwrap().to_string();
+    drop(free);
+    let lab = lab_with_proxy("down", &nobody, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "down")).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = timeout(WAIT, client.read(&mut buf)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "the client gets a RST"
+    );
+    let refused = events
+        .wait("relay_refused", |k| {
+            matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    let EventKind::RelayRefused { reason, .. } = refused.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("refused the connection"), "{reason}");
+    assert!(reason.contains(&nobody), "{reason}");
+    assert_eq!(lab.app.relays.get("down").unwrap().info().refused, 1);
+}
+
+#[tokio::test]
+async fn an_upstream_reset_mid_stream_resets_the_client_and_the_event_says_who() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(b"partial").await.unwrap();
+        SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(s);
+    });
+    let lab = lab_with_proxy("rst", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "rst")).await.unwrap();
+    client.write_all(b"start").await.unwrap();
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose { reason, by, .. } = close.kind else {
+        unreachable!()
+    };
+    assert_eq!((reason, by), (CloseReason::Reset, Some(Leg::Upstream)));
+    // The client sees the reset too (possibly after the bytes that made it through).
+    let mut all = Vec::new();
+    let read = timeout(WAIT, client.read_to_end(&mut all)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}
+
+#[tokio::test]
+async fn past_the_limit_a_client_is_reset_and_counted() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("one", &upstream, 1).await;
+    let mut events = Events::connect(&lab).await;
+    let addr = listen(&lab, "one");
+    let mut first = TcpStream::connect(&addr).await.unwrap();
+    first.write_all(b"a").await.unwrap();
+    let mut one = [0u8; 1];
+    first.read_exact(&mut one).await.unwrap();
+    let mut second = TcpStream::connect(&addr).await.unwrap();
+    let read = timeout(WAIT, second.read(&mut one)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    let refused = events
+        .wait("relay_refused", |k| {
+            matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    let EventKind::RelayRefused { reason, .. } = refused.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("--max-proxy-conns"), "{reason}");
+    // The first is still served.
+    first.write_all(b"b").await.unwrap();
+    first.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"B");
+}
+
+#[tokio::test]
+async fn a_reader_that_does_not_read_holds_at_most_one_window_in_the_lab() {
+    // The upstream accepts and never reads.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    let (keep_tx, keep_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let _ = keep_tx.send(s);
+    });
+    let lab = lab_with_proxy("stuck", &upstream, 16).await;
+    let mut client = TcpStream::connect(listen(&lab, "stuck")).await.unwrap();
+    let _held = keep_rx.await.unwrap();
+    // Write until nothing more goes for a second: every buffer on the way is full.
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0u64;
+    while let Ok(Ok(n)) = timeout(Duration::from_secs(1), client.write(&chunk)).await {
+        sent += n as u64;
+        assert!(
+            sent < 1 << 30,
+            "1 GiB went into a reader that does not read"
+        );
+    }
+    let p = lab.app.relays.get("stuck").unwrap().info();
+    assert!(p.client_in > 0 && p.client_in <= sent);
+    let held = p.client_in - p.upstream_out;
+    eprintln!(
+        "sent {sent} B; the lab read {} B, wrote {} B: {held} B held",
+        p.client_in, p.upstream_out
+    );
+    assert!(
+        held <= wirelab::pipeline::pump::WINDOW as u64,
+        "the lab holds {held} bytes between the legs, more than one window"
+    );
+}
