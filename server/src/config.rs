@@ -121,6 +121,12 @@ pub struct Config {
     #[arg(long = "proxy", env = "WIRELAB_PROXY", value_delimiter = ',')]
     pub proxies: Vec<crate::relay::ProxySpec>,
 
+    /// Address of toxiproxy's HTTP API (its paths, fields and status codes, for the
+    /// toxiproxy clients), or `off`. It has no token, so off loopback it asks for the
+    /// lab's.
+    #[arg(long, env = "WIRELAB_TOXIPROXY_API", default_value = "127.0.0.1:8474")]
+    pub toxiproxy_api: ServiceAddr,
+
     /// Open connections per proxy at most; more are reset at once, counted and shown.
     #[arg(long, env = "WIRELAB_MAX_PROXY_CONNS", default_value_t = 1024)]
     pub max_proxy_conns: usize,
@@ -238,12 +244,19 @@ impl Config {
         config.tcp = any;
         config.udp = any;
         config.ws_service = ServiceAddr(Some(any));
+        config.toxiproxy_api = ServiceAddr(Some(any));
         config
     }
 
     /// Whether the dashboard is reachable from other machines.
     pub fn exposed(&self) -> bool {
         !self.dashboard.ip().is_loopback()
+    }
+
+    /// Whether toxiproxy's API is reachable from other machines (then it asks for the
+    /// lab's token, and the lab makes one up if none was given).
+    pub fn api_exposed(&self) -> bool {
+        self.toxiproxy_api.0.is_some_and(|a| !a.ip().is_loopback())
     }
 }
 
@@ -263,6 +276,12 @@ mod tests {
         assert_eq!(c.ws_service.0.map(|a| a.port()), Some(1341));
         assert_eq!(c.ws_mode, RelayMode::Echo);
         assert_eq!(c.max_ws_service_message, 16 << 20);
+        assert_eq!(
+            c.toxiproxy_api.0.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8474")
+        );
+        assert!(!c.api_exposed());
+        assert!(c.proxies.is_empty());
     }
 
     #[test]

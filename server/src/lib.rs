@@ -79,6 +79,8 @@ pub struct Lab {
     pub udp: SocketAddr,
     /// The WebSocket service, unless it is `off`.
     pub ws_service: Option<SocketAddr>,
+    /// toxiproxy's API, unless it is `off`.
+    pub toxiproxy_api: Option<SocketAddr>,
     tasks: TaskTracker,
 }
 
@@ -127,6 +129,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         None => None,
     };
     let ws_service_addr = ws_service.as_ref().map(|l| l.local_addr()).transpose()?;
+    let toxiproxy_api = match config.toxiproxy_api.0 {
+        Some(addr) => Some(bind_tcp(addr, "toxiproxy's API", "--toxiproxy-api").await?),
+        None => None,
+    };
+    let toxiproxy_api_addr = toxiproxy_api.as_ref().map(|l| l.local_addr()).transpose()?;
     let addrs = (
         dashboard.local_addr()?,
         http.local_addr()?,
@@ -134,7 +141,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         udp.local_addr()?,
     );
 
-    let token = match (&config.token, config.exposed()) {
+    let token = match (&config.token, config.exposed() || config.api_exposed()) {
         (Some(t), _) => Some(t.clone()),
         (None, true) => Some(web::auth::generate_token().context("making a token")?),
         (None, false) => None,
@@ -230,6 +237,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(listener) = ws_service {
         tasks.spawn(wsservice::run(listener, app.clone(), shutdown.clone()));
     }
+    if let Some(listener) = toxiproxy_api {
+        let token = app
+            .config
+            .api_exposed()
+            .then(|| app.token.clone())
+            .flatten();
+        let api = relay::toxiproxy::run(listener, relays.clone(), token, shutdown.clone());
+        tasks.spawn(api);
+    }
     let stop = shutdown.clone();
     tasks.spawn(async move {
         stop.cancelled().await;
@@ -260,6 +276,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tcp: addrs.2,
         udp: addrs.3,
         ws_service: ws_service_addr,
+        toxiproxy_api: toxiproxy_api_addr,
         tasks,
     })
 }

@@ -13,6 +13,7 @@
 //! - [`proxy`]: [`Proxy`], one proxy's settings, figures and open connections.
 //! - [`tcp`](mod@tcp): a `tcp` proxy's accept loop and one connection's two legs, on the
 //!   [`crate::pipeline`]'s pumps (bounded window per direction: back-pressure).
+//! - [`toxiproxy`]: toxiproxy's HTTP API on its own listener (`--toxiproxy-api`).
 //!
 //! Nothing here holds the [`crate::App`]: the relay gets the hub, its settings and the
 //! shutdown token, which is all it uses.
@@ -20,6 +21,7 @@
 pub mod proxy;
 pub mod spec;
 pub mod tcp;
+pub mod toxiproxy;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
