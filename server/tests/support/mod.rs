@@ -10,3 +10,4 @@ pub(crate) mod lab;
 pub(crate) mod page;
 pub(crate) mod raw_http;
 pub(crate) mod raw_ws;
+pub(crate) mod tools;

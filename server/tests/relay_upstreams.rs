@@ -1,0 +1,150 @@
+//! Relay mode in front of real services, started by the test and driven by their own
+//! clients: `redis-server` behind a `tcp` proxy, with `redis-cli` through it.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::events::Events;
+use support::lab::{self, TestLab};
+use support::tools;
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use wirelab::relay::ProxySpec;
+use wirelab_shared::{CloseReason, EventKind, Leg};
+
+/// Starts `program` with `args` (killed when dropped) and waits until `port` accepts.
+async fn upstream(program: &std::path::Path, args: &[&str], port: u16) -> Child {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} did not listen on {port} within 10 s", program.display());
+}
+
+/// A lab with one proxy `spec` (its listen port 0), and the port it got.
+async fn lab_with(spec: &str) -> (TestLab, String) {
+    let spec: ProxySpec = spec.parse().unwrap();
+    let name = spec.name.clone();
+    let lab = lab::start_with(|c| c.proxies = vec![spec]).await;
+    let listen = lab.app.relays.get(&name).unwrap().spec().listen;
+    let port = listen.rsplit_once(':').unwrap().1.to_owned();
+    (lab, port)
+}
+
+/// A command in RESP, as redis-cli sends it.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn redis_cli_through_a_tcp_proxy_to_redis_server() {
+    let (Some(server), Some(cli)) = (
+        tools::find("redis-server", "redis-server"),
+        tools::find("redis-cli", "redis-tools"),
+    ) else {
+        return;
+    };
+    let port = tools::free_port();
+    let port_text = port.to_string();
+    let args = [
+        "--port",
+        &port_text,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let _redis = upstream(&server, &args, port).await;
+    let (lab, proxy_port) = lab_with(&format!("redis=tcp://127.0.0.1:0->127.0.0.1:{port}")).await;
+    let mut events = Events::connect(&lab).await;
+
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        let proxy_port = proxy_port.clone();
+        async move {
+            let out = Command::new(&cli)
+                .args(["-h", "127.0.0.1", "-p", &proxy_port])
+                .args(args)
+                .output()
+                .await
+                .expect("redis-cli runs");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    assert_eq!(run(&["SET", "wirelab", "relayed"]).await.trim(), "OK");
+    assert_eq!(run(&["GET", "wirelab"]).await.trim(), "relayed");
+
+    // Two connections, each with both legs, and exact byte counts.
+    let set = resp(&["SET", "wirelab", "relayed"]);
+    let get = resp(&["GET", "wirelab"]);
+    let answers: [&[u8]; 2] = [b"+OK\r\n", b"$7\r\nrelayed\r\n"];
+    let mut conns = Vec::new();
+    for (request, answer) in [set, get].iter().zip(answers) {
+        let close = events
+            .wait(
+                "relay_close",
+                |k| matches!(k, EventKind::RelayClose { conn, .. } if !conns.contains(conn)),
+            )
+            .await;
+        let EventKind::RelayClose {
+            conn,
+            reason,
+            by,
+            client_in,
+            client_out,
+            upstream_in,
+            upstream_out,
+            ..
+        } = close.kind
+        else {
+            unreachable!()
+        };
+        conns.push(conn);
+        assert_eq!((reason, by), (CloseReason::Fin, Some(Leg::Client)));
+        assert_eq!(
+            (client_in, upstream_out),
+            (request.len() as u64, request.len() as u64),
+            "the request, both legs"
+        );
+        assert_eq!(
+            (upstream_in, client_out),
+            (answer.len() as u64, answer.len() as u64),
+            "the answer, both legs"
+        );
+        let seen = |from: Leg, bytes: &[u8]| {
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            move |k: &EventKind| {
+                matches!(k, EventKind::RelayData { conn: c, from: f, payload, .. }
+                    if *c == conn && *f == from && payload.data == text)
+            }
+        };
+        events.wait("the request", seen(Leg::Client, request)).await;
+        events.wait("the answer", seen(Leg::Upstream, answer)).await;
+        events
+            .wait("the upstream leg opened", |k| {
+                matches!(k, EventKind::RelayOpen { conn: c, upstream, .. }
+                    if *c == conn && upstream.ends_with(&format!(":{port}")))
+            })
+            .await;
+    }
+    let info = lab.app.relays.get("redis").unwrap().info();
+    assert_eq!((info.conns, info.refused), (2, 0));
+}
