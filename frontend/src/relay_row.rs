@@ -75,6 +75,43 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
             ("close", s)
         }
         EventKind::RelayRefused { proxy, reason, .. } => ("refused", format!("{proxy}: {reason}")),
+        EventKind::RelayUdpOpen {
+            proxy,
+            session,
+            upstream,
+            ..
+        } => ("open", format!("{proxy} session #{session} → {upstream}")),
+        EventKind::RelayDatagram {
+            proxy,
+            session,
+            from,
+            payload,
+            ..
+        } => {
+            let arrow = match from {
+                Leg::Client => "→",
+                Leg::Upstream => "←",
+            };
+            (
+                "data",
+                format!("{proxy} #{session} {arrow} {}", preview(payload)),
+            )
+        }
+        EventKind::RelayUdpClose {
+            proxy,
+            session,
+            reason,
+            client_in,
+            upstream_in,
+            ..
+        } => (
+            "close",
+            format!(
+                "{proxy} session #{session} ended: {reason}; client sent {} / upstream sent {}",
+                fmt::size(*client_in),
+                fmt::size(*upstream_in)
+            ),
+        ),
         _ => return None,
     })
 }

@@ -153,7 +153,10 @@ fn describe(k: &EventKind) -> (&'static str, String) {
         | EventKind::RelayData { .. }
         | EventKind::RelayHalfClose { .. }
         | EventKind::RelayClose { .. }
-        | EventKind::RelayRefused { .. } => crate::relay_row::describe(k).unwrap_or_default(),
+        | EventKind::RelayRefused { .. }
+        | EventKind::RelayUdpOpen { .. }
+        | EventKind::RelayDatagram { .. }
+        | EventKind::RelayUdpClose { .. } => crate::relay_row::describe(k).unwrap_or_default(),
         EventKind::TcpOpen {
             conn,
             local,

@@ -116,8 +116,8 @@ pub struct Config {
     pub allow_outbound: bool,
 
     /// A proxy of relay mode (repeatable): `NAME=PROTO://LISTEN->UPSTREAM`, for example
-    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` (`http` and `udp`
-    /// come later). The upstream may be any host: whoever starts the lab chose it.
+    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` or `udp` (`http`
+    /// comes later). The upstream may be any host: whoever starts the lab chose it.
     #[arg(long = "proxy", env = "WIRELAB_PROXY", value_delimiter = ',')]
     pub proxies: Vec<crate::relay::ProxySpec>,
 
@@ -127,7 +127,13 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_TOXIPROXY_API", default_value = "127.0.0.1:8474")]
     pub toxiproxy_api: ServiceAddr,
 
-    /// Open connections per proxy at most; more are reset at once, counted and shown.
+    /// Seconds a `udp` proxy's session (one client address) lasts without a datagram
+    /// either way.
+    #[arg(long, env = "WIRELAB_PROXY_UDP_IDLE_SECS", default_value_t = 60)]
+    pub proxy_udp_idle_secs: u64,
+
+    /// Open connections per proxy at most (UDP: sessions); more are reset at once (UDP:
+    /// their datagrams dropped), counted and shown.
     #[arg(long, env = "WIRELAB_MAX_PROXY_CONNS", default_value_t = 1024)]
     pub max_proxy_conns: usize,
 
@@ -282,6 +288,23 @@ mod tests {
         );
         assert!(!c.api_exposed());
         assert!(c.proxies.is_empty());
+    }
+
+    #[test]
+    fn proxies_repeat_and_a_bad_one_is_refused() {
+        let c = Config::parse_from([
+            "wirelab",
+            "--proxy",
+            "redis=tcp://127.0.0.1:16379->127.0.0.1:6379",
+            "--proxy",
+            "dns=udp://127.0.0.1:5353->127.0.0.1:53",
+            "--toxiproxy-api",
+            "off",
+        ]);
+        let names: Vec<&str> = c.proxies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["redis", "dns"]);
+        assert_eq!(c.toxiproxy_api, ServiceAddr(None));
+        assert!(Config::try_parse_from(["wirelab", "--proxy", "redis=tcp://nowhere"]).is_err());
     }
 
     #[test]

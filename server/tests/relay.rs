@@ -323,3 +323,122 @@ async fn a_reader_that_does_not_read_holds_at_most_one_window_in_the_lab() {
         "the lab holds {held} bytes between the legs, more than one window"
     );
 }
+
+/// A UDP upstream that answers each datagram with the same bytes upper-cased.
+async fn shouting_udp_upstream() -> String {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let _ = socket.send_to(&buf[..n].to_ascii_uppercase(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn udp_sessions_per_client_end_when_idle_and_are_bounded() {
+    let upstream = shouting_udp_upstream().await;
+    let spec: ProxySpec = format!("shout=udp://127.0.0.1:0->{upstream}")
+        .parse()
+        .unwrap();
+    let lab = lab::start_with(|c| {
+        c.proxies = vec![spec];
+        c.max_proxy_conns = 2;
+        c.proxy_udp_idle_secs = 1;
+    })
+    .await;
+    let mut events = Events::connect(&lab).await;
+    let listen = listen(&lab, "shout");
+    let mut clients = Vec::new();
+    for text in ["one", "two"] {
+        let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(text.as_bytes(), &listen).await.unwrap();
+        let mut buf = [0u8; 16];
+        let (n, _) = timeout(WAIT, c.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], text.to_ascii_uppercase().as_bytes());
+        clients.push(c);
+    }
+    // A third client is past the limit: dropped, counted and shown.
+    let third = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    third.send_to(b"three", &listen).await.unwrap();
+    let refused = events
+        .wait("relay_refused", |k| {
+            matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    let third_peer = third.local_addr().unwrap().to_string();
+    assert_eq!(refused.kind.peer(), Some(third_peer.as_str()));
+    let mut sessions = Vec::new();
+    for c in &clients {
+        let peer = c.local_addr().unwrap().to_string();
+        let open = events
+            .wait(
+                "relay_udp_open",
+                |k| matches!(k, EventKind::RelayUdpOpen { peer: p, .. } if *p == peer),
+            )
+            .await;
+        let EventKind::RelayUdpOpen { session, .. } = open.kind else {
+            unreachable!()
+        };
+        sessions.push(session);
+    }
+    assert_ne!(sessions[0], sessions[1], "a session per client address");
+    // Idle for a second: both end, with their exact counts.
+    for (session, size) in sessions.iter().zip([3u64, 3]) {
+        let close = events
+            .wait(
+                "relay_udp_close",
+                |k| matches!(k, EventKind::RelayUdpClose { session: s, .. } if s == session),
+            )
+            .await;
+        let EventKind::RelayUdpClose {
+            reason,
+            client_in,
+            client_out,
+            upstream_in,
+            upstream_out,
+            ..
+        } = close.kind
+        else {
+            unreachable!()
+        };
+        assert!(reason.contains("--proxy-udp-idle-secs"), "{reason}");
+        assert_eq!(
+            (client_in, upstream_out, upstream_in, client_out),
+            (size, size, size, size)
+        );
+    }
+    let info = lab.app.relays.get("shout").unwrap().info();
+    assert_eq!(
+        (info.conns, info.open, info.refused, info.dropped),
+        (2, 0, 1, 1)
+    );
+    // With room again, the third client gets a session.
+    third.send_to(b"again", &listen).await.unwrap();
+    let peer = third.local_addr().unwrap().to_string();
+    let closed = events
+        .wait(
+            "the third's session",
+            |k| matches!(k, EventKind::RelayUdpClose { peer: p, .. } if *p == peer),
+        )
+        .await;
+    assert!(
+        matches!(
+            closed.kind,
+            EventKind::RelayUdpClose {
+                client_in: 5,
+                client_out: 5,
+                ..
+            }
+        ),
+        "{closed:?}"
+    );
+    let mut buf = [0u8; 16];
+    let (n, _) = timeout(WAIT, third.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"AGAIN");
+}

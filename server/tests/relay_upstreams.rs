@@ -148,3 +148,96 @@ async fn redis_cli_through_a_tcp_proxy_to_redis_server() {
     let info = lab.app.relays.get("redis").unwrap().info();
     assert_eq!((info.conns, info.refused), (2, 0));
 }
+
+/// `dig` at `server:port` for `name`, one try: the answer's lines (`+short`).
+async fn dig(dig: &std::path::Path, port: u16, name: &str) -> String {
+    let out = Command::new(dig)
+        .args(["@127.0.0.1", "-p", &port.to_string(), name])
+        .args(["+short", "+tries=1", "+time=2"])
+        .output()
+        .await
+        .expect("dig runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn dig_through_a_udp_proxy_to_dnsmasq() {
+    let (Some(dnsmasq), Some(dig_path)) = (
+        tools::find("dnsmasq", "dnsmasq"),
+        tools::find("dig", "dnsutils"),
+    ) else {
+        return;
+    };
+    let port = tools::free_udp_port();
+    let _dns = Command::new(&dnsmasq)
+        .args([
+            "--no-daemon",
+            &format!("--port={port}"),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--address=/wirelab.test/10.1.2.3",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dnsmasq starts");
+    // Ready once it answers directly.
+    let mut ready = false;
+    for _ in 0..20 {
+        if dig(&dig_path, port, "wirelab.test").await == "10.1.2.3" {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "dnsmasq did not answer on {port}");
+    let (lab, proxy_port) = lab_with(&format!("dns=udp://127.0.0.1:0->127.0.0.1:{port}")).await;
+    let mut events = Events::connect(&lab).await;
+    let proxy_port: u16 = proxy_port.parse().unwrap();
+
+    assert_eq!(dig(&dig_path, proxy_port, "wirelab.test").await, "10.1.2.3");
+
+    let open = events
+        .wait("relay_udp_open", |k| {
+            matches!(k, EventKind::RelayUdpOpen { upstream, .. } if upstream.ends_with(&format!(":{port}")))
+        })
+        .await;
+    let EventKind::RelayUdpOpen { session, .. } = open.kind else {
+        unreachable!()
+    };
+    let query = events
+        .wait("the query", |k| {
+            matches!(k, EventKind::RelayDatagram { session: s, from: Leg::Client, .. } if *s == session)
+        })
+        .await;
+    let answer = events
+        .wait("the answer", |k| {
+            matches!(k, EventKind::RelayDatagram { session: s, from: Leg::Upstream, .. } if *s == session)
+        })
+        .await;
+    let (
+        EventKind::RelayDatagram { size: q, .. },
+        EventKind::RelayDatagram {
+            size: a, payload, ..
+        },
+    ) = (query.kind, answer.kind)
+    else {
+        unreachable!()
+    };
+    // The answer carries 10.1.2.3 as its last four bytes (one A record, no EDNS options
+    // past it... unless dig asked for EDNS: then it is in the answer section anyway).
+    let bytes = payload.bytes();
+    assert!(
+        bytes.windows(4).any(|w| w == [10, 1, 2, 3]),
+        "the A record 10.1.2.3 is in the answer"
+    );
+    let info = lab.app.relays.get("dns").unwrap().info();
+    assert_eq!((info.client_in, info.upstream_out), (q, q));
+    assert_eq!((info.upstream_in, info.client_out), (a, a));
+    assert_eq!(info.conns, 1);
+}

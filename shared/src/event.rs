@@ -300,6 +300,38 @@ pub enum EventKind {
         peer: String,
         reason: String,
     },
+    /// A UDP client of a proxy was heard from for the first time (or again after its
+    /// session ended): it gets its own upstream socket, as `socat UDP-LISTEN,fork` does.
+    RelayUdpOpen {
+        proxy: String,
+        session: u64,
+        peer: String,
+        upstream: String,
+        /// The session's own socket toward the upstream.
+        upstream_local: String,
+    },
+    /// One datagram through a `udp` proxy, read from the leg `from` and sent on the other.
+    RelayDatagram {
+        proxy: String,
+        session: u64,
+        peer: String,
+        from: Leg,
+        size: u64,
+        payload: Payload,
+    },
+    /// A UDP session ended: `reason` says why (idle timeout, the upstream's port closed,
+    /// the proxy disabled or deleted, the lab stopping).
+    RelayUdpClose {
+        proxy: String,
+        session: u64,
+        peer: String,
+        reason: String,
+        duration_us: u64,
+        client_in: u64,
+        client_out: u64,
+        upstream_in: u64,
+        upstream_out: u64,
+    },
     /// Something the lab itself wants the user to know (a full disk, a refused client).
     Notice { level: String, message: String },
 }
@@ -484,6 +516,32 @@ enum Variant {
         peer: String,
         reason: String,
     },
+    RelayUdpOpen {
+        proxy: String,
+        session: u64,
+        peer: String,
+        upstream: String,
+        upstream_local: String,
+    },
+    RelayDatagram {
+        proxy: String,
+        session: u64,
+        peer: String,
+        from: Leg,
+        size: u64,
+        payload: Payload,
+    },
+    RelayUdpClose {
+        proxy: String,
+        session: u64,
+        peer: String,
+        reason: String,
+        duration_us: u64,
+        client_in: u64,
+        client_out: u64,
+        upstream_in: u64,
+        upstream_out: u64,
+    },
     Notice {
         level: String,
         message: String,
@@ -504,7 +562,10 @@ impl EventKind {
             | EventKind::RelayHalfClose { .. }
             | EventKind::RelayClose { .. }
             | EventKind::RelayRefused { .. } => Protocol::Tcp,
-            EventKind::UdpDatagram { .. } => Protocol::Udp,
+            EventKind::UdpDatagram { .. }
+            | EventKind::RelayUdpOpen { .. }
+            | EventKind::RelayDatagram { .. }
+            | EventKind::RelayUdpClose { .. } => Protocol::Udp,
             EventKind::Http(_) => Protocol::Http,
             EventKind::WsOpen { .. }
             | EventKind::WsClose { .. }
@@ -537,7 +598,10 @@ impl EventKind {
             | EventKind::RelayData { peer, .. }
             | EventKind::RelayHalfClose { peer, .. }
             | EventKind::RelayClose { peer, .. }
-            | EventKind::RelayRefused { peer, .. } => Some(peer),
+            | EventKind::RelayRefused { peer, .. }
+            | EventKind::RelayUdpOpen { peer, .. }
+            | EventKind::RelayDatagram { peer, .. }
+            | EventKind::RelayUdpClose { peer, .. } => Some(peer),
             EventKind::Http(x) => Some(&x.peer),
             _ => None,
         }
@@ -550,10 +614,12 @@ impl EventKind {
             | EventKind::UdpDatagram { dir, .. }
             | EventKind::WsServiceFrame { dir, .. } => Some(*dir),
             // Seen from the lab, as `peer` (the client) is: from the client is `in`.
-            EventKind::RelayData { from, .. } => Some(match from {
-                Leg::Client => Direction::In,
-                Leg::Upstream => Direction::Out,
-            }),
+            EventKind::RelayData { from, .. } | EventKind::RelayDatagram { from, .. } => {
+                Some(match from {
+                    Leg::Client => Direction::In,
+                    Leg::Upstream => Direction::Out,
+                })
+            }
             EventKind::WsMessage { .. } | EventKind::Http(_) => Some(Direction::In),
             _ => None,
         }
@@ -566,7 +632,8 @@ impl EventKind {
             | EventKind::UdpDatagram { payload, .. }
             | EventKind::WsMessage { payload, .. }
             | EventKind::WsServiceFrame { payload, .. }
-            | EventKind::RelayData { payload, .. } => Some(payload),
+            | EventKind::RelayData { payload, .. }
+            | EventKind::RelayDatagram { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
             _ => None,
         }
@@ -579,7 +646,8 @@ impl EventKind {
             | EventKind::UdpDatagram { size, .. }
             | EventKind::WsMessage { size, .. }
             | EventKind::WsServiceFrame { size, .. }
-            | EventKind::RelayData { size, .. } => *size,
+            | EventKind::RelayData { size, .. }
+            | EventKind::RelayDatagram { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
             _ => 0,
@@ -811,6 +879,32 @@ mod tests {
                 proxy: "redis".into(),
                 peer: "p".into(),
                 reason: "refused".into(),
+            },
+            EventKind::RelayUdpOpen {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                upstream: "127.0.0.1:53".into(),
+                upstream_local: "0.0.0.0:40000".into(),
+            },
+            EventKind::RelayDatagram {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                from: Leg::Client,
+                size: 1,
+                payload: Payload::capture(&[0], 64),
+            },
+            EventKind::RelayUdpClose {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                reason: "idle".into(),
+                duration_us: 1,
+                client_in: 1,
+                client_out: 2,
+                upstream_in: 2,
+                upstream_out: 1,
             },
             EventKind::Notice {
                 level: "warn".into(),

@@ -13,6 +13,8 @@
 //! - [`proxy`]: [`Proxy`], one proxy's settings, figures and open connections.
 //! - [`tcp`](mod@tcp): a `tcp` proxy's accept loop and one connection's two legs, on the
 //!   [`crate::pipeline`]'s pumps (bounded window per direction: back-pressure).
+//! - [`udp`](mod@udp): a `udp` proxy: a session per client address, each with its own
+//!   upstream socket, ended when idle.
 //! - [`toxiproxy`]: toxiproxy's HTTP API on its own listener (`--toxiproxy-api`).
 //!
 //! Nothing here holds the [`crate::App`]: the relay gets the hub, its settings and the
@@ -22,6 +24,7 @@ pub mod proxy;
 pub mod spec;
 pub mod tcp;
 pub mod toxiproxy;
+pub mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -50,6 +53,8 @@ pub struct Settings {
     /// `--allow-outbound`: proxies made from the API or the page may have an upstream
     /// off loopback.
     pub allow_outbound: bool,
+    /// `--proxy-udp-idle-secs`: a UDP session without a datagram this long ends.
+    pub udp_idle: Duration,
 }
 
 impl Settings {
@@ -59,6 +64,7 @@ impl Settings {
             snaplen: config.snaplen,
             max_conns: config.max_proxy_conns,
             allow_outbound: config.allow_outbound,
+            udp_idle: Duration::from_secs(config.proxy_udp_idle_secs.max(1)),
         }
     }
 }
@@ -256,6 +262,17 @@ impl Relays {
                 let run = tcp::run(self.clone(), proxy.clone(), listener, token.clone());
                 self.tasks.spawn(run);
             }
+            ProxyProtocol::Udp => {
+                let socket = std::net::UdpSocket::bind(state.listen.as_str())
+                    .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                    .and_then(tokio::net::UdpSocket::from_std)
+                    .map_err(bind_err)?;
+                if let Ok(addr) = socket.local_addr() {
+                    state.listen = crate::tcp::show(addr);
+                }
+                let run = udp::run(self.clone(), proxy.clone(), socket, token.clone());
+                self.tasks.spawn(run);
+            }
             other => return Err(RelayError::Invalid(not_relayed(other))),
         }
         state.running = Some(token);
@@ -329,14 +346,14 @@ fn stop(proxy: &Proxy) {
 /// Refuses protocols that are not relayed yet, before anything is kept.
 fn check_protocol(protocol: ProxyProtocol) -> Result<(), RelayError> {
     match protocol {
-        ProxyProtocol::Tcp => Ok(()),
+        ProxyProtocol::Tcp | ProxyProtocol::Udp => Ok(()),
         other => Err(RelayError::Invalid(not_relayed(other))),
     }
 }
 
 fn not_relayed(protocol: ProxyProtocol) -> String {
     format!(
-        "{} proxies are not relayed yet (issue 14): use tcp",
+        "{} proxies are not relayed yet (issue 14): use tcp (raw bytes) or udp",
         protocol.as_str()
     )
 }

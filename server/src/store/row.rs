@@ -78,6 +78,9 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::RelayHalfClose { .. } => "relay_half_close",
         EventKind::RelayClose { .. } => "relay_close",
         EventKind::RelayRefused { .. } => "relay_refused",
+        EventKind::RelayUdpOpen { .. } => "relay_udp_open",
+        EventKind::RelayDatagram { .. } => "relay_datagram",
+        EventKind::RelayUdpClose { .. } => "relay_udp_close",
         EventKind::Notice { .. } => "notice",
     }
 }
@@ -120,6 +123,7 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
     match kind {
         EventKind::TcpData { payload: p, .. }
         | EventKind::RelayData { payload: p, .. }
+        | EventKind::RelayDatagram { payload: p, .. }
         | EventKind::UdpDatagram { payload: p, .. }
         | EventKind::WsMessage { payload: p, .. } => payload(out, p),
         EventKind::WsServiceFrame {
@@ -138,7 +142,11 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::TcpRefused { reason, .. } => line(out, &[reason]),
         EventKind::RelayOpen {
             proxy, upstream, ..
+        }
+        | EventKind::RelayUdpOpen {
+            proxy, upstream, ..
         } => line(out, &[proxy, " ", upstream]),
+        EventKind::RelayUdpClose { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
         EventKind::RelayRefused { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
         EventKind::RelayClose { proxy, detail, .. } => {
             line(out, &[proxy, " ", detail.as_deref().unwrap_or("")])

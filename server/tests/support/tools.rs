@@ -26,3 +26,9 @@ pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().expect("its address").port()
 }
+
+/// A loopback UDP port that was free a moment ago.
+pub(crate) fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    s.local_addr().expect("its address").port()
+}
