@@ -442,3 +442,50 @@ async fn udp_sessions_per_client_end_when_idle_and_are_bounded() {
         .unwrap();
     assert_eq!(&buf[..n], b"AGAIN");
 }
+
+#[tokio::test]
+async fn the_page_adds_disables_enables_and_deletes_a_proxy() {
+    let upstream = shouting_upstream().await;
+    let lab = lab::start().await;
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    let add = format!(
+        r#"{{"type":"proxy_add","id":1,"name":"p","listen":"127.0.0.1:0","upstream":"{upstream}"}}"#
+    );
+    page.send_text(&add).await;
+    let said = page.reply(1).await.expect("added");
+    assert!(said.unwrap().contains("listens on 127.0.0.1:"));
+    let addr = listen(&lab, "p");
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"hi").await.unwrap();
+    let mut two = [0u8; 2];
+    c.read_exact(&mut two).await.unwrap();
+    assert_eq!(&two, b"HI");
+
+    page.send_text(r#"{"type":"proxy_set","id":2,"name":"p","enabled":false}"#)
+        .await;
+    page.reply(2).await.expect("disabled");
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "disabled: nothing listens"
+    );
+    // Its open connection ended with it.
+    let mut rest = Vec::new();
+    let _ = timeout(WAIT, c.read_to_end(&mut rest)).await.unwrap();
+    page.send_text(r#"{"type":"proxy_set","id":3,"name":"p","enabled":true}"#)
+        .await;
+    page.reply(3).await.expect("enabled");
+    TcpStream::connect(&addr).await.expect("listening again");
+
+    let far = r#"{"type":"proxy_add","id":4,"name":"far","listen":"127.0.0.1:0","upstream":"192.0.2.1:80"}"#;
+    page.send_text(far).await;
+    let refused = page.reply(4).await.unwrap_err();
+    assert!(refused.contains("--allow-outbound"), "{refused}");
+    page.send_text(r#"{"type":"proxy_delete","id":5,"name":"p"}"#)
+        .await;
+    page.reply(5).await.expect("deleted");
+    page.send_text(r#"{"type":"proxy_delete","id":6,"name":"p"}"#)
+        .await;
+    assert_eq!(page.reply(6).await.unwrap_err(), "p: proxy not found");
+    assert!(lab.app.lab_state().proxies.is_empty());
+}
