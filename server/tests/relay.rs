@@ -489,3 +489,39 @@ async fn the_page_adds_disables_enables_and_deletes_a_proxy() {
     assert_eq!(page.reply(6).await.unwrap_err(), "p: proxy not found");
     assert!(lab.app.lab_state().proxies.is_empty());
 }
+
+#[tokio::test]
+async fn two_thousand_connections_through_one_proxy_each_get_their_answer() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("many", &upstream, 4096).await;
+    let addr = listen(&lab, "many");
+    let clients: Vec<_> = (0..2000u32)
+        .map(|i| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut s = timeout(Duration::from_secs(30), TcpStream::connect(&addr))
+                    .await
+                    .expect("connects in time")
+                    .expect("connects");
+                let text = format!("c{i:04}");
+                s.write_all(text.as_bytes()).await.unwrap();
+                let mut back = [0u8; 5];
+                timeout(Duration::from_secs(30), s.read_exact(&mut back))
+                    .await
+                    .expect("answered in time")
+                    .unwrap();
+                assert_eq!(back, text.to_ascii_uppercase().as_bytes());
+                s
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for c in clients {
+        held.push(c.await.unwrap());
+    }
+    let p = lab.app.relays.get("many").unwrap().info();
+    assert_eq!((p.conns, p.open, p.refused), (2000, 2000, 0));
+    assert_eq!((p.client_in, p.client_out), (10_000, 10_000));
+    assert_eq!(p.legs.len(), 100, "state lists 100 of them");
+    drop(held);
+}

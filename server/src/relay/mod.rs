@@ -259,6 +259,8 @@ impl Relays {
                 if let Ok(addr) = listener.local_addr() {
                     state.listen = crate::tcp::show(addr);
                 }
+                // std's bind asks for a backlog of 128: a storm of clients would overflow it.
+                let _ = socket2::SockRef::from(&listener).listen(tcp::BACKLOG);
                 let run = tcp::run(self.clone(), proxy.clone(), listener, token.clone());
                 self.tasks.spawn(run);
             }

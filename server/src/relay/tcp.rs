@@ -28,6 +28,8 @@ use crate::pipeline::pump::{Events, Pump};
 use crate::pipeline::{Flow, PumpEnd, Stages, Tap, pump};
 use crate::tcp::show;
 
+/// Connections the kernel may hold for `accept` (as the TCP service asks).
+pub(super) const BACKLOG: i32 = 4096;
 /// How long the upstream's handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
