@@ -525,3 +525,103 @@ async fn two_thousand_connections_through_one_proxy_each_get_their_answer() {
     assert_eq!(p.legs.len(), 100, "state lists 100 of them");
     drop(held);
 }
+
+#[tokio::test]
+async fn the_page_resets_a_leg_or_sends_fin_toward_it() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("act", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    let addr = listen(&lab, "act");
+
+    // RST toward the client: it sees a reset, and the event says the page did it.
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"x").await.unwrap();
+    let mut one = [0u8; 1];
+    c.read_exact(&mut one).await.unwrap();
+    let open = events
+        .wait("relay_open", |k| matches!(k, EventKind::RelayOpen { .. }))
+        .await;
+    let EventKind::RelayOpen { conn, .. } = open.kind else {
+        unreachable!()
+    };
+    page.send_text(&format!(
+        r#"{{"type":"relay_close","id":1,"conn":{conn},"leg":"client","reset":true}}"#
+    ))
+    .await;
+    page.reply(1).await.expect("acted");
+    let mut rest = Vec::new();
+    let read = timeout(WAIT, c.read_to_end(&mut rest)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    let close = events
+        .wait(
+            "relay_close",
+            |k| matches!(k, EventKind::RelayClose { conn: c, .. } if *c == conn),
+        )
+        .await;
+    let EventKind::RelayClose { reason, by, .. } = close.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (reason, by),
+        (CloseReason::ResetFromPage, Some(Leg::Client))
+    );
+
+    // FIN toward the client: it reads EOF but may still send to the upstream.
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"y").await.unwrap();
+    c.read_exact(&mut one).await.unwrap();
+    let open = events
+        .wait(
+            "the second relay_open",
+            |k| matches!(k, EventKind::RelayOpen { conn: c, .. } if *c != conn),
+        )
+        .await;
+    let EventKind::RelayOpen { conn, .. } = open.kind else {
+        unreachable!()
+    };
+    page.send_text(&format!(
+        r#"{{"type":"relay_close","id":2,"conn":{conn},"leg":"client"}}"#
+    ))
+    .await;
+    page.reply(2).await.expect("acted");
+    let mut rest = Vec::new();
+    timeout(WAIT, c.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .expect("EOF, not an error");
+    c.write_all(b"more").await.unwrap();
+    c.shutdown().await.unwrap();
+    let close = events
+        .wait(
+            "relay_close",
+            |k| matches!(k, EventKind::RelayClose { conn: c, .. } if *c == conn),
+        )
+        .await;
+    let EventKind::RelayClose {
+        reason,
+        by,
+        client_in,
+        ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (reason, by),
+        (CloseReason::ClosedFromPage, Some(Leg::Client))
+    );
+    assert_eq!(
+        client_in, 5,
+        "what the client sent after the FIN still went up"
+    );
+    page.send_text(&format!(
+        r#"{{"type":"relay_close","id":3,"conn":{conn},"leg":"upstream","reset":true}}"#
+    ))
+    .await;
+    assert!(page.reply(3).await.unwrap_err().contains("no open relayed"));
+}

@@ -104,6 +104,14 @@ pub enum CommandKind {
     ProxySet { name: String, enabled: bool },
     /// Delete a proxy: it stops listening and its connections end.
     ProxyDelete { name: String },
+    /// Act on one leg of relayed TCP connection `conn`: RST it (the connection ends; the
+    /// other leg is closed), or send FIN toward it (nothing more is relayed to it).
+    RelayClose {
+        conn: u64,
+        leg: crate::event::Leg,
+        #[serde(default)]
+        reset: bool,
+    },
     /// Only receive events of these protocols (absent or empty: all).
     Subscribe {
         #[serde(default)]
@@ -131,6 +139,11 @@ mod tests {
             },
             CommandKind::ProxyDelete {
                 name: "redis".into(),
+            },
+            CommandKind::RelayClose {
+                conn: 4,
+                leg: crate::event::Leg::Client,
+                reset: true,
             },
             CommandKind::Chat { text: "hi".into() },
             CommandKind::TcpSend {

@@ -1,11 +1,16 @@
 //! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
 //! to add one (the page's equal of `--proxy` and toxiproxy's API).
 //!
+//! Below them, the open relayed connections, both legs side by side (bytes, and the
+//! kernel's rtt for each leg), each leg with RST and FIN buttons.
+//!
 //! Hooks: `#proxy-name`, `#proxy-protocol`, `#proxy-listen`, `#proxy-upstream`,
 //! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
-//! `[data-proxy-delete=NAME]`.
+//! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
+//! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
+//! `[data-relay-fin=ID-upstream]`.
 
-use wirelab_shared::{CommandKind, ProxyProtocol};
+use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, set_node_value};
@@ -76,6 +81,61 @@ pub fn ProxiesPanel() -> Html {
         })
     };
 
+    let act = |conn: u64, leg: Leg, reset: bool| {
+        let cmd = cmd.clone();
+        Callback::from(move |_| {
+            let side = if leg == Leg::Client {
+                "client"
+            } else {
+                "upstream"
+            };
+            let what = match reset {
+                true => format!("resetting #{conn}'s {side} leg"),
+                false => format!("FIN toward #{conn}'s {side}"),
+            };
+            cmd.run(
+                "proxy-leg",
+                what,
+                CommandKind::RelayClose { conn, leg, reset },
+            )
+        })
+    };
+    let rtt = |k: Option<TcpKernelInfo>| {
+        k.map_or("—".to_owned(), |k| fmt::duration_us(u64::from(k.rtt_us)))
+    };
+    let now = lab.state.ts_us;
+    let legs = proxies
+        .iter()
+        .filter(|p| p.protocol == ProxyProtocol::Tcp)
+        .flat_map(|p| p.legs.iter().map(move |l| (p.name.as_str(), l)))
+        .map(|(name, l)| {
+            let id = l.conn;
+            let buttons = |leg: Leg, key: &str| {
+                html! { <>
+                    <button class="small" data-relay-fin={format!("{id}-{key}")} onclick={act(id, leg, false)}
+                        title={format!("the lab sends FIN toward the {key}")}>{ format!("FIN→{key}") }</button>
+                    <button class="small danger" data-relay-rst={format!("{id}-{key}")} onclick={act(id, leg, true)}
+                        title={format!("the lab resets the {key} leg (RST)")}>{ format!("RST {key}") }</button>
+                </> }
+            };
+            html! {
+                <tr key={id} data-relay={id.to_string()}>
+                    <td class="num">{ format!("#{id}") }</td>
+                    <td>{ name }</td>
+                    <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }</td>
+                    <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
+                    <td>{ fmt::age(now, l.since_us) }</td>
+                    <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
+                    <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
+                    <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
+                    <td class="actions">{ buttons(Leg::Client, "client") }{ buttons(Leg::Upstream, "upstream") }</td>
+                </tr>
+            }
+        });
+    let any_legs = proxies
+        .iter()
+        .any(|p| p.protocol == ProxyProtocol::Tcp && !p.legs.is_empty());
+
     let rows = proxies.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
         html! {
@@ -129,6 +189,23 @@ pub fn ProxiesPanel() -> Html {
                 </table>
             </div>
             <StatusLine form="proxy-row" />
+            if any_legs {
+                <h3>{"Relayed connections"}</h3>
+                <div class="tablewrap">
+                    <table class="data">
+                        <thead><tr>
+                            <th class="num">{"id"}</th><th>{"proxy"}</th><th>{"client"}</th><th>{"upstream leg"}</th>
+                            <th>{"age"}</th>
+                            <th class="num" title="client leg: read / written">{"client in/out"}</th>
+                            <th class="num" title="upstream leg: read / written">{"upstream in/out"}</th>
+                            <th class="num" title="kernel rtt: client leg / upstream leg">{"rtt"}</th>
+                            <th>{"actions"}</th>
+                        </tr></thead>
+                        <tbody>{ for legs }</tbody>
+                    </table>
+                </div>
+                <StatusLine form="proxy-leg" />
+            }
             <form onsubmit={add} aria-label="add a proxy">
                 <h3>{"Add a proxy"}</h3>
                 <div class="row-form">

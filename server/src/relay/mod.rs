@@ -228,6 +228,28 @@ impl Relays {
         Ok(())
     }
 
+    /// The page acts on one leg of relayed TCP connection `conn`: RST, or FIN toward it.
+    pub fn act(&self, conn: u64, leg: wirelab_shared::Leg, reset: bool) -> Result<String, String> {
+        let found = self
+            .all()
+            .into_iter()
+            .filter(|p| p.protocol == ProxyProtocol::Tcp)
+            .find_map(|p| lock(&p.open).get(&conn).cloned());
+        let Some(c) = found else {
+            return Err(format!("there is no open relayed TCP connection #{conn}"));
+        };
+        *lock(&c.request) = Some(proxy::LegRequest { leg, reset });
+        c.wake.notify_one();
+        let side = match leg {
+            wirelab_shared::Leg::Client => "client",
+            wirelab_shared::Leg::Upstream => "upstream",
+        };
+        Ok(match reset {
+            true => format!("resetting #{conn}'s {side} leg (RST)"),
+            false => format!("sending FIN toward #{conn}'s {side}"),
+        })
+    }
+
     /// Every proxy as `state` lists it. Kernel figures come from a cache refreshed (in
     /// the background) at most once a second, when this is called.
     pub fn infos(&self) -> Vec<ProxyInfo> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use wirelab_shared::{ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo};
+use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo};
 
 use super::spec::ProxySpec;
 use crate::hub::lock;
@@ -156,6 +156,19 @@ pub struct RelayConn {
     pub client_kernel: Mutex<Option<TcpKernelInfo>>,
     /// TCP_INFO of the upstream leg.
     pub upstream_kernel: Mutex<Option<TcpKernelInfo>>,
+    /// What the page asked of a leg and not yet done: FIN toward it, or RST.
+    pub request: Mutex<Option<LegRequest>>,
+    /// Wakes the connection's task when `request` is set.
+    pub wake: tokio::sync::Notify,
+}
+
+/// An action of the page on one leg of a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegRequest {
+    /// The leg acted on.
+    pub leg: Leg,
+    /// RST (the connection ends) rather than FIN toward that leg (a half-close by the lab).
+    pub reset: bool,
 }
 
 impl RelayConn {

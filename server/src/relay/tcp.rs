@@ -161,6 +161,8 @@ async fn serve(
         upstream_half_closed: Default::default(),
         client_kernel: Default::default(),
         upstream_kernel: Default::default(),
+        request: Default::default(),
+        wake: Default::default(),
     });
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
@@ -310,10 +312,39 @@ async fn relay(
     tokio::pin!(up_run, down_run);
     let (mut up_done, mut down_done) = (false, false);
     let mut first_fin = None;
+    // The leg the page sent a FIN toward, for the close's detail.
+    let mut page_fin = None;
     loop {
         let (flow, ended) = tokio::select! {
             e = &mut up_run, if !up_done => (Flow::Up, e),
             e = &mut down_run, if !down_done => (Flow::Down, e),
+            _ = conn.wake.notified() => {
+                let Some(req) = lock(&conn.request).take() else { continue };
+                let socket = match req.leg {
+                    Leg::Client => client,
+                    Leg::Upstream => upstream,
+                };
+                if req.reset {
+                    return End {
+                        reason: CloseReason::ResetFromPage,
+                        by: Some(req.leg),
+                        detail: Some(format!(
+                            "the page reset the {} leg (RST); the lab closed the other",
+                            leg_name(req.leg)
+                        )),
+                        reset_client: req.leg == Leg::Client,
+                        reset_upstream: req.leg == Leg::Upstream,
+                    };
+                }
+                // FIN toward that leg: nothing more is relayed to it.
+                let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+                page_fin = Some(req.leg);
+                let flow = match req.leg {
+                    Leg::Client => Flow::Down,
+                    Leg::Upstream => Flow::Up,
+                };
+                (flow, PumpEnd::Fin)
+            }
             _ = stop.cancelled() => return stopped(relays),
         };
         match flow {
@@ -329,13 +360,22 @@ async fn relay(
                         Leg::Upstream => Leg::Client,
                     };
                     return End {
-                        reason: CloseReason::Fin,
-                        by: Some(first),
-                        detail: Some(format!(
-                            "the {} sent FIN first, then the {}",
-                            leg_name(first),
-                            leg_name(second)
-                        )),
+                        reason: match page_fin {
+                            Some(_) => CloseReason::ClosedFromPage,
+                            None => CloseReason::Fin,
+                        },
+                        by: page_fin.or(Some(first)),
+                        detail: Some(match page_fin {
+                            Some(leg) => format!(
+                                "the page sent FIN toward the {}; both directions then ended",
+                                leg_name(leg)
+                            ),
+                            None => format!(
+                                "the {} sent FIN first, then the {}",
+                                leg_name(first),
+                                leg_name(second)
+                            ),
+                        }),
                         reset_client: false,
                         reset_upstream: false,
                     };

@@ -187,6 +187,8 @@ async fn open(
         upstream_half_closed: Default::default(),
         client_kernel: Default::default(),
         upstream_kernel: Default::default(),
+        request: Default::default(),
+        wake: Default::default(),
     });
     lock(&proxy.open).insert(conn.id, conn.clone());
     add(&proxy.conns, 1);

@@ -95,6 +95,7 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
                 .map_err(|e| format!("{name}: {e}"))?;
             Ok(format!("proxy {name} deleted"))
         }
+        CommandKind::RelayClose { conn, leg, reset } => app.relays.act(conn, leg, reset),
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())
         }
