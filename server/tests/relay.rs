@@ -625,3 +625,35 @@ async fn the_page_resets_a_leg_or_sends_fin_toward_it() {
     .await;
     assert!(page.reply(3).await.unwrap_err().contains("no open relayed"));
 }
+
+#[tokio::test]
+async fn kernel_figures_of_both_legs_appear_in_state() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("k", &upstream, 16).await;
+    let mut c = TcpStream::connect(listen(&lab, "k")).await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    let mut back = [0u8; 5];
+    c.read_exact(&mut back).await.unwrap();
+    let legs = || lab.app.relays.infos()[0].legs.clone();
+    // Refreshed in the background at most once a second: ask until they are there.
+    let mut found = None;
+    for _ in 0..100 {
+        if let Some(l) = legs().into_iter().next()
+            && let (Some(ck), Some(uk)) = (l.client_kernel, l.upstream_kernel)
+        {
+            found = Some((ck, uk));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (client, up) = found.expect("TCP_INFO of both legs within 10 s");
+    assert!(
+        client.bytes_acked >= 5,
+        "the client leg acked the answer: {client:?}"
+    );
+    assert!(
+        up.bytes_acked >= 5,
+        "the upstream leg acked the request: {up:?}"
+    );
+    assert!(client.cwnd > 0 && up.cwnd > 0);
+}
