@@ -13,7 +13,11 @@
 //! - A connection whose opening is not in the selection (a filter, or retention) starts
 //!   with its first data segment, without a made-up handshake.
 //!
+//! - A relayed connection (relay mode) is two such conversations, one per leg ([`relay`]).
+//!
 //! Times are written in nanoseconds (the interface says so with `if_tsresol`).
+
+mod relay;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -116,6 +120,9 @@ impl PcapNg {
     /// Adds the packets `ev` stands for (none for events that are not TCP or UDP traffic,
     /// or whose addresses don't parse).
     pub fn add(&mut self, ev: &Event) {
+        if self.add_relay(ev) {
+            return;
+        }
         let ts = ev.ts_us;
         match &ev.kind {
             EventKind::UdpDatagram {
