@@ -147,6 +147,91 @@ async fn redis_cli_through_a_tcp_proxy_to_redis_server() {
     }
     let info = lab.app.relays.get("redis").unwrap().info();
     assert_eq!((info.conns, info.refused), (2, 0));
+
+    // The recording as a capture: two connections, each two TCP conversations (one per
+    // leg), which tshark reads; the value crosses both legs of the GET.
+    let tshark = tools::find("tshark", "tshark");
+    let capture = recorded_capture(&lab).await;
+    if let Some(tshark) = tshark {
+        let file = std::env::temp_dir().join(format!("wirelab-relay-{port}.pcapng"));
+        std::fs::write(&file, &capture).unwrap();
+        let path = file.to_str().unwrap();
+        let conv = Command::new(&tshark)
+            .args(["-r", path, "-q", "-z", "conv,tcp"])
+            .output()
+            .await
+            .unwrap();
+        let conv = String::from_utf8_lossy(&conv.stdout);
+        let rows = conv.lines().filter(|l| l.contains("<->")).count();
+        assert_eq!(rows, 4, "{conv}");
+        let found = Command::new(&tshark)
+            .args(["-r", path, "-Y", "tcp.payload contains \"relayed\""])
+            .output()
+            .await
+            .unwrap();
+        // SET on both legs, and the GET's answer on both legs.
+        let lines = String::from_utf8_lossy(&found.stdout).lines().count();
+        assert_eq!(lines, 4, "{}", String::from_utf8_lossy(&found.stdout));
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// `/api/capture.pcapng` once the recorder has both `relay_close` events.
+async fn recorded_capture(lab: &TestLab) -> Vec<u8> {
+    let mut recorded = false;
+    for _ in 0..100 {
+        let closes = lab.app.store.read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM events WHERE kind = 'relay_close'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        });
+        if let Ok(Ok(2)) = closes.await {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recorded,
+        "the recorder did not record both relay_close events within 10 s"
+    );
+    let request = "GET /api/capture.pcapng HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n";
+    let raw = support::raw_http::exchange(lab.dashboard, request, Duration::from_secs(10)).await;
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..at]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    match head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        true => unchunk(&raw[at..]),
+        false => raw[at..].to_vec(),
+    }
+}
+
+/// A chunked body, joined.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size");
+        let size_text = String::from_utf8_lossy(&raw[..line_end]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
 }
 
 /// `dig` at `server:port` for `name`, one try: the answer's lines (`+short`).
