@@ -306,6 +306,8 @@ pub enum EventKind {
         proxy: String,
         session: u64,
         peer: String,
+        /// The proxy's listen address (where the client's datagrams arrive).
+        listen: String,
         upstream: String,
         /// The session's own socket toward the upstream.
         upstream_local: String,
@@ -520,6 +522,7 @@ enum Variant {
         proxy: String,
         session: u64,
         peer: String,
+        listen: String,
         upstream: String,
         upstream_local: String,
     },
@@ -884,6 +887,7 @@ mod tests {
                 proxy: "dns".into(),
                 session: 2,
                 peer: "p".into(),
+                listen: "127.0.0.1:5353".into(),
                 upstream: "127.0.0.1:53".into(),
                 upstream_local: "0.0.0.0:40000".into(),
             },

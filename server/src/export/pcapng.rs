@@ -13,7 +13,8 @@
 //! - A connection whose opening is not in the selection (a filter, or retention) starts
 //!   with its first data segment, without a made-up handshake.
 //!
-//! - A relayed connection (relay mode) is two such conversations, one per leg ([`relay`]).
+//! - A relayed connection (relay mode) is two such conversations, one per leg, and a
+//!   relayed datagram one packet on each leg ([`relay`]).
 //!
 //! Times are written in nanoseconds (the interface says so with `if_tsresol`).
 
@@ -84,6 +85,9 @@ pub struct PcapNg {
     out: PcapNgWriter<Vec<u8>>,
     lab: LabAddrs,
     conns: HashMap<u64, Conv>,
+    /// Open UDP relay sessions: the client, the proxy's listen address, the session's
+    /// own socket and the upstream.
+    udp_sessions: HashMap<u64, [SocketAddr; 4]>,
     /// Packets written so far.
     pub packets: u64,
 }
@@ -108,6 +112,7 @@ impl PcapNg {
             out,
             lab,
             conns: HashMap::new(),
+            udp_sessions: HashMap::new(),
             packets: 0,
         }
     }

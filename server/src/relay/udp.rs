@@ -197,6 +197,7 @@ async fn open(
         proxy: proxy.name.clone(),
         session: conn.id,
         peer: conn.peer_text.clone(),
+        listen: show(listen_addr),
         upstream: show(target),
         upstream_local: show(upstream_local),
     });

@@ -1,6 +1,7 @@
 //! Relay mode's connections in the capture: each relayed connection is two TCP
 //! conversations, the client leg (client ↔ the proxy's listen address) and the upstream
-//! leg (the lab ↔ the upstream), written as the TCP service's are. A byte read from one
+//! leg (the lab ↔ the upstream), written as the TCP service's are; a `udp` proxy's
+//! datagram is one packet on each leg of its session. A byte read from one
 //! leg is written on the other, so each `relay_data` is a segment on both. Connections
 //! whose `relay_open` is not in the selection are left out (their addresses are unknown).
 
@@ -140,6 +141,42 @@ impl PcapNg {
                     ));
                 }
             }
+            EventKind::RelayUdpOpen {
+                session,
+                peer,
+                listen,
+                upstream_local,
+                upstream,
+                ..
+            } => {
+                let addrs = [peer, listen, upstream_local, upstream].map(|a| super::parse(a));
+                if let [Some(a), Some(b), Some(c), Some(d)] = addrs {
+                    self.udp_sessions.insert(*session, [a, b, c, d]);
+                }
+            }
+            EventKind::RelayDatagram {
+                session,
+                from,
+                size,
+                payload,
+                ..
+            } => {
+                let Some(&[client, listen, local, upstream]) = self.udp_sessions.get(session)
+                else {
+                    return true;
+                };
+                let bytes = payload.bytes();
+                let real = (*size as usize).max(bytes.len()).min(65_507);
+                let (read, written) = match from {
+                    Leg::Client => ((client, listen), (local, upstream)),
+                    Leg::Upstream => ((upstream, local), (listen, client)),
+                };
+                self.packet(ts, read.0, read.1, false, None, &bytes, real);
+                self.packet(ts, written.0, written.1, true, None, &bytes, real);
+            }
+            EventKind::RelayUdpClose { session, .. } => {
+                self.udp_sessions.remove(session);
+            }
             _ => return false,
         }
         true
@@ -210,6 +247,26 @@ mod tests {
         // passed on (2), the upstream's RST and the lab's RST to the client (2).
         assert_eq!(w.packets, 14);
         assert!(w.conns.is_empty(), "both legs closed");
+        // A UDP session: each datagram is a packet on both legs.
+        let open = EventKind::RelayUdpOpen {
+            proxy: "dns".into(),
+            session: 4,
+            peer: "127.0.0.1:40001".into(),
+            listen: "127.0.0.1:5353".into(),
+            upstream: "127.0.0.1:53".into(),
+            upstream_local: "0.0.0.0:50001".into(),
+        };
+        w.add(&ev(20, open));
+        let query = EventKind::RelayDatagram {
+            proxy: "dns".into(),
+            session: 4,
+            peer: "127.0.0.1:40001".into(),
+            from: Leg::Client,
+            size: 3,
+            payload: Payload::capture(b"abc", 64),
+        };
+        w.add(&ev(21, query));
+        assert_eq!(w.packets, 16);
         // Something else than a relay event is not taken.
         assert!(!w.add_relay(&ev(
             9,
