@@ -4,9 +4,17 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
+use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::use_lab;
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("conn"),
+    Col::text("peer"),
+    Col::text("age"),
+    Col::num("requests"),
+];
 
 #[function_component]
 pub fn HttpPanel() -> Html {
@@ -37,26 +45,16 @@ pub fn HttpPanel() -> Html {
             <HttpRequests />
             <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start · {} refused",
                 s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"conn"}</th><th>{"peer"}</th><th>{"age"}</th><th class="num">{"requests"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for s.http.iter().map(|h| html! {
-                            <tr key={h.id} data-http-conn={h.id.to_string()}>
-                                <td class="num">{ format!("#{}", h.id) }</td>
-                                <td>{ &h.peer }</td>
-                                <td>{ fmt::age(now, h.since_us) }</td>
-                                <td class="num">{ h.requests }</td>
-                            </tr>
-                        }) }
-                        if s.http.is_empty() {
-                            <tr><td colspan="4" class="empty">{"No open connection (curl closes its connection when it is done)."}</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("short", COLS, s.http.iter().map(|h| html! {
+                <tr key={h.id} data-http-conn={h.id.to_string()}>
+                    <td class="num">{ format!("#{}", h.id) }</td>
+                    <td>{ &h.peer }</td>
+                    <td>{ fmt::age(now, h.since_us) }</td>
+                    <td class="num">{ h.requests }</td>
+                </tr>
+            }).collect(), s.http.is_empty().then(|| {
+                "No open connection (curl closes its connection when it is done).".to_owned()
+            })) }
             <p class="hint">{ format!("Since start: {} in, {} out.", fmt::size(c.http_bytes_in), fmt::size(c.http_bytes_out)) }</p>
         </section>
     }

@@ -16,6 +16,7 @@ pub mod rail;
 pub mod row_view;
 pub mod sparkline;
 pub mod status_line;
+pub mod table;
 pub mod tcp_panel;
 pub mod timeline_actions;
 pub mod timeline_list;

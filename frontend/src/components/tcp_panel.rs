@@ -9,9 +9,25 @@ use crate::components::forms::{
     node_checked, node_value, on_submit, payload, select_value, set_node_value,
 };
 use crate::components::status_line::StatusLine;
+use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("age"),
+    Col::num("in"),
+    Col::num("out"),
+    Col::num("rtt").title("smoothed round-trip time"),
+    Col::num("rttvar").title("round-trip time variation"),
+    Col::num("cwnd").title("congestion window, segments"),
+    Col::num("retrans"),
+    Col::num("acked"),
+    Col::text("state"),
+    Col::text("actions"),
+];
 
 #[function_component]
 pub fn TcpPanel() -> Html {
@@ -136,25 +152,7 @@ pub fn TcpPanel() -> Html {
                 } }
             </p>
             <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
-            <div class="tablewrap">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"age"}</th>
-                        <th class="num">{"in"}</th><th class="num">{"out"}</th>
-                        <th class="num" title="smoothed round-trip time">{"rtt"}</th>
-                        <th class="num" title="round-trip time variation">{"rttvar"}</th>
-                        <th class="num" title="congestion window, segments">{"cwnd"}</th>
-                        <th class="num">{"retrans"}</th><th class="num">{"acked"}</th>
-                        <th>{"state"}</th><th>{"actions"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.tcp.is_empty() {
-                            <tr><td colspan="12" class="empty">{ format!("No open connection. Open one with nc {host} {port}.") }</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("", COLS, rows.collect(), s.tcp.is_empty().then(|| format!("No open connection. Open one with nc {host} {port}."))) }
             <StatusLine form="tcp-close" />
             <div class="cols">
                 <form onsubmit={send} aria-label="send to TCP connections">

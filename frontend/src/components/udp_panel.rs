@@ -8,9 +8,20 @@ use crate::components::forms::{
     node_checked, node_value, on_submit, payload, select_value, set_node_value,
 };
 use crate::components::status_line::StatusLine;
+use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::text("peer"),
+    Col::text("first seen"),
+    Col::text("last seen"),
+    Col::num("dgrams in"),
+    Col::num("dgrams out"),
+    Col::num("bytes in"),
+    Col::num("bytes out"),
+];
 
 #[function_component]
 pub fn UdpPanel() -> Html {
@@ -89,21 +100,7 @@ pub fn UdpPanel() -> Html {
                 } }
             </p>
             <h3>{ format!("Peers · {} known · {} evicted", s.udp.len(), c.udp_peers_evicted) }</h3>
-            <div class="tablewrap">
-                <table class="data">
-                    <thead><tr>
-                        <th>{"peer"}</th><th>{"first seen"}</th><th>{"last seen"}</th>
-                        <th class="num">{"dgrams in"}</th><th class="num">{"dgrams out"}</th>
-                        <th class="num">{"bytes in"}</th><th class="num">{"bytes out"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.udp.is_empty() {
-                            <tr><td colspan="7" class="empty">{ format!("No peer yet. Send a datagram: echo hello | nc -u -w0 {host} {port}") }</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("", COLS, rows.collect(), s.udp.is_empty().then(|| format!("No peer yet. Send a datagram: echo hello | nc -u -w0 {host} {port}"))) }
             <form onsubmit={send} aria-label="send a datagram">
                 <h3>{"Send a datagram"}</h3>
                 <div class="row-form">

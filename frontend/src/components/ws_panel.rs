@@ -4,11 +4,24 @@
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
+use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::use_lab;
 use crate::fmt;
 use crate::services::browser;
 use crate::wscost;
+
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("kind"),
+    Col::text("user agent"),
+    Col::text("age"),
+    Col::num("frames in / out"),
+    Col::num("bytes in / out"),
+    Col::num("lag").title("times told it fell behind"),
+    Col::num("drops").title("events it missed by falling behind"),
+];
 
 #[function_component]
 pub fn WsPanel() -> Html {
@@ -86,22 +99,7 @@ pub fn WsPanel() -> Html {
             </p>
             <h3>{ format!("Clients · {} connected · {} since start · {} refused · {} closed as too slow",
                 s.ws.len(), c.ws_clients, c.ws_refused, c.ws_slow_closed) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"kind"}</th><th>{"user agent"}</th><th>{"age"}</th>
-                        <th class="num">{"frames in / out"}</th><th class="num">{"bytes in / out"}</th>
-                        <th class="num" title="times told it fell behind">{"lag"}</th>
-                        <th class="num" title="events it missed by falling behind">{"drops"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.ws.is_empty() {
-                            <tr><td colspan="9" class="empty">{"No client."}</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("short", COLS, rows.collect(), s.ws.is_empty().then(|| "No client.".to_owned())) }
             <div class="cols">
                 <ChatBox />
                 <div class="lighter" aria-label="lighter headers">

@@ -7,9 +7,20 @@ use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, payload, select_value, set_node_value};
 use crate::components::status_line::StatusLine;
+use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("path"),
+    Col::text("age"),
+    Col::num("frames in / out"),
+    Col::num("bytes in / out"),
+    Col::text("actions"),
+];
 
 #[function_component]
 pub fn WsServicePanel() -> Html {
@@ -105,20 +116,7 @@ pub fn WsServicePanel() -> Html {
             </p>
             <h3>{ format!("Clients · {} connected · {} since start · {} refused",
                 s.ws_service.len(), c.ws_service_clients, c.ws_service_refused) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"path"}</th><th>{"age"}</th>
-                        <th class="num">{"frames in / out"}</th><th class="num">{"bytes in / out"}</th><th>{"actions"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.ws_service.is_empty() {
-                            <tr><td colspan="7" class="empty">{ format!("No client. Connect one with websocat ws://{addr}/.") }</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("short", COLS, rows.collect(), s.ws_service.is_empty().then(|| format!("No client. Connect one with websocat ws://{addr}/."))) }
             <StatusLine form="wss-close" />
             <form onsubmit={send} aria-label="send to WebSocket service clients">
                 <div class="row-form">
