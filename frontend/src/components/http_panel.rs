@@ -4,7 +4,7 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::use_lab;
 use crate::fmt;
@@ -37,10 +37,7 @@ pub fn HttpPanel() -> Html {
             ]} />
             </div>
             <p class="explain">
-                {"HTTP is "}<b>{"built on TCP"}</b>{": a client opens a TCP connection and sends requests on it. Where the TCP service serves "}
-                <b>{"per connection"}</b>{", HTTP serves "}<b>{"per request"}</b>
-                {": each request gets one response. With "}<b>{"keep-alive"}</b>
-                {" the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried."}
+                { rich("HTTP is <b>built on TCP</b>: a client opens a TCP connection and sends requests on it. Where the TCP service serves <b>per connection</b>, HTTP serves <b>per request</b>: each request gets one response. With <b>keep-alive</b> the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried.") }
             </p>
             <HttpRequests />
             <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start · {} refused",

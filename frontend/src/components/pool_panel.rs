@@ -8,6 +8,7 @@ use yew::prelude::*;
 use crate::charts::{nice_max, step_path};
 use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
 use crate::components::status_line::StatusLine;
+use crate::components::table::rich;
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -203,10 +204,7 @@ pub fn PoolPanel() -> Html {
     <TryIt commands={vec![format!("curl -v http://{http}/_/delay/50")]} />
             </div>
             <p class="explain">
-                {"Node's "}<b>{"http.Agent"}</b>{" keeps a "}<b>{"pool"}</b>{" of TCP connections and reuses them for later requests: "}
-                <b>{"sockets"}</b>{" counts the connections in use, "}<b>{"requests"}</b>{" counts requests waiting for one, and "}
-                <b>{"maxSockets"}</b>{" caps the pool. "}<code>{"agent: false"}</code>
-                {" leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency."}
+                { rich("Node's <b>http.Agent</b> keeps a <b>pool</b> of TCP connections and reuses them for later requests: <b>sockets</b> counts the connections in use, <b>requests</b> counts requests waiting for one, and <b>maxSockets</b> caps the pool. <code>agent: false</code> leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency.") }
             </p>
             <form onsubmit={start} aria-label="pool run">
                 <div class="row-form pool-form">

@@ -9,7 +9,7 @@ use crate::components::forms::{
     node_checked, node_value, on_submit, payload, select_value, set_node_value,
 };
 use crate::components::status_line::StatusLine;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -143,8 +143,7 @@ pub fn TcpPanel() -> Html {
     <TryIt commands={vec![format!("nc {host} {port}")]} />
             </div>
             <p class="explain">
-                {"TCP is "}<b>{"connection-oriented"}</b>{": before any data moves, client and server agree to talk in a "}
-                <b>{"three-way handshake"}</b>{" (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). "}
+                { rich("TCP is <b>connection-oriented</b>: before any data moves, client and server agree to talk in a <b>three-way handshake</b> (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). ") }
                 { match mode {
                     "echo" => "This lab echoes what each client sends.",
                     "sink" => "This lab reads and drops what clients send.",

@@ -8,7 +8,7 @@ use crate::components::forms::{
     node_checked, node_value, on_submit, payload, select_value, set_node_value,
 };
 use crate::components::status_line::StatusLine;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -91,8 +91,7 @@ pub fn UdpPanel() -> Html {
     <TryIt commands={vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]} />
             </div>
             <p class="explain">
-                {"UDP is "}<b>{"connectionless"}</b>{": no handshake and no stream, just "}<b>{"datagrams"}</b>
-                {", each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. "}
+                { rich("UDP is <b>connectionless</b>: no handshake and no stream, just <b>datagrams</b>, each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. ") }
                 { match mode {
                     "echo" => "This lab sends each datagram back to its sender.",
                     "sink" => "This lab reads and drops every datagram.",

@@ -4,7 +4,7 @@
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::use_lab;
 use crate::fmt;
@@ -92,10 +92,7 @@ pub fn WsPanel() -> Html {
     <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
             </div>
             <p class="explain">
-                {"A WebSocket starts as an HTTP request and then keeps "}<b>{"one TCP connection"}</b>
-                {" open for both sides: the server can "}<b>{"push"}</b>{" without being asked, and both can send at any time ("}
-                <b>{"full duplex"}</b>{"). Each message costs a few bytes of framing instead of a full set of HTTP headers: "}
-                <b>{"lighter headers"}</b>{". This page itself lives on this channel; chat goes to every client."}
+                { rich("A WebSocket starts as an HTTP request and then keeps <b>one TCP connection</b> open for both sides: the server can <b>push</b> without being asked, and both can send at any time (<b>full duplex</b>). Each message costs a few bytes of framing instead of a full set of HTTP headers: <b>lighter headers</b>. This page itself lives on this channel; chat goes to every client.") }
             </p>
             <h3>{ format!("Clients · {} connected · {} since start · {} refused · {} closed as too slow",
                 s.ws.len(), c.ws_clients, c.ws_refused, c.ws_slow_closed) }</h3>
