@@ -7,8 +7,10 @@
 //! tagged enum (`ServerMsg`, `EventKind`) must have `type` as its first key, which the
 //! server always writes first. The tests read every frame both ways and compare.
 
+use std::borrow::Cow;
+
 use crate::event::{CloseReason, Direction, Event, EventKind, HttpExchange};
-use crate::json::{Error, FromJson, Reader};
+use crate::json::{Error, FromJson, Value};
 use crate::message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 use crate::payload::{Encoding, Payload};
 use crate::pool::{PoolSpec, PoolState, PoolStatus};
@@ -17,71 +19,104 @@ use crate::state::{
     WsServiceClientInfo,
 };
 
+/// What a value of the wrong kind gets.
+fn expected(what: &str) -> Error {
+    Error(format!("expected {what}"))
+}
+
 impl FromJson for bool {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        r.bool()
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        match value {
+            Value::Bool(b) => Ok(b),
+            _ => Err(expected("true or false")),
+        }
     }
+}
+
+/// An unsigned integer no larger than `max`.
+fn uint(value: Value<'_>, max: u64) -> Result<u64, Error> {
+    let Value::Num(text) = value else {
+        return Err(expected("an unsigned integer"));
+    };
+    if text.starts_with('-') {
+        return Err(expected("an unsigned integer"));
+    }
+    let mut n: u64 = 0;
+    for d in text.bytes() {
+        if !d.is_ascii_digit() {
+            return Err(expected("an integer"));
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or_else(|| Error("number out of range".into()))?;
+    }
+    if n > max {
+        return Err(Error("number out of range".into()));
+    }
+    Ok(n)
 }
 
 macro_rules! unsigned {
     ($($ty:ty)*) => {$(
         impl FromJson for $ty {
-            fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+            fn from_json(value: Value<'_>) -> Result<Self, Error> {
                 // In range: `uint` checked it.
-                r.uint(<$ty>::MAX.into()).map(|n| n as $ty)
+                uint(value, <$ty>::MAX.into()).map(|n| n as $ty)
             }
         }
     )*};
 }
 unsigned!(u8 u16 u32 u64);
 
+/// A string's text, borrowed from the frame or not.
+fn text(value: Value<'_>) -> Result<Cow<'_, str>, Error> {
+    match value {
+        Value::Str(s) => Ok(s),
+        _ => Err(expected("a string")),
+    }
+}
+
 impl FromJson for String {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        r.str().map(|s| s.into_owned())
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        text(value).map(Cow::into_owned)
     }
 }
 
 /// `null` is `None`, as serde reads it.
 impl<T: FromJson> FromJson for Option<T> {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        if r.null() {
-            Ok(None)
-        } else {
-            r.read().map(Some)
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        match value {
+            Value::Null => Ok(None),
+            value => T::from_json(value).map(Some),
         }
     }
 }
 
 impl<T: FromJson> FromJson for Box<T> {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        r.read().map(Box::new)
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        T::from_json(value).map(Box::new)
     }
 }
 
 impl<T: FromJson> FromJson for Vec<T> {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut items = Vec::new();
-        r.array(&mut |r| {
-            items.push(r.read()?);
-            Ok(())
-        })?;
-        Ok(items)
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        match value {
+            Value::Array(items) => items.into_iter().map(T::from_json).collect(),
+            _ => Err(expected("an array")),
+        }
     }
 }
 
 /// A header: `[name, value]`.
 impl FromJson for (String, String) {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut pair = Vec::<String>::with_capacity(2);
-        r.array(&mut |r| {
-            pair.push(r.read()?);
-            Ok(())
-        })?;
-        let mut pair = pair.into_iter();
-        match (pair.next(), pair.next(), pair.next()) {
-            (Some(name), Some(value), None) => Ok((name, value)),
-            _ => Err(r.error("expected a [name, value] pair")),
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        if let Value::Array(items) = value
+            && let Ok([name, value]) = <[Value<'_>; 2]>::try_from(items)
+        {
+            return Ok((String::from_json(name)?, String::from_json(value)?));
         }
+        Err(expected("a [name, value] pair"))
     }
 }
 
@@ -89,15 +124,18 @@ impl FromJson for (String, String) {
 macro_rules! names {
     ($($ty:ident { $($name:literal => $variant:ident),* $(,)? })*) => {$(
         impl FromJson for $ty {
-            fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                let name = r.str()?;
-                match &*name {
+            fn from_json(value: Value<'_>) -> Result<Self, Error> {
+                match &*text(value)? {
                     $($name => Ok($ty::$variant),)*
-                    other => Err(r.error(&format!("unknown variant `{other}`"))),
+                    other => Err(unknown(other)),
                 }
             }
         }
     )*};
+}
+
+fn unknown(variant: &str) -> Error {
+    Error(format!("unknown variant `{variant}`"))
 }
 
 names! {
@@ -115,39 +153,90 @@ names! {
     PoolState { "running" => Running, "done" => Done, "cancelled" => Cancelled, "failed" => Failed }
 }
 
-/// A struct marked `#[serde(default)]`, read member by member into its `Default`.
-trait Members: Default {
-    /// Reads the value of `key` into its field (or skips it).
-    fn member(&mut self, r: &mut Reader<'_>, key: &str) -> Result<(), Error>;
+/// An object's members, taken out one field at a time. A field that is missing (when
+/// needed) or unreadable gives a stand-in value, and the first such error is kept for
+/// [`Fields::done`]: one check per object rather than an early return per field.
+pub struct Fields<'a> {
+    members: Vec<(Cow<'a, str>, Value<'a>)>,
+    error: Option<Error>,
 }
 
-/// Reads a `#[serde(default)]` struct: a whole object, or the members after a tag.
-fn members<T: Members>(r: &mut Reader<'_>, after_tag: bool) -> Result<T, Error> {
-    let mut value = T::default();
-    let member = &mut |r: &mut Reader<'_>, key: &str| value.member(r, key);
-    if after_tag {
-        r.rest(member)?;
-    } else {
-        r.object(member)?;
+impl<'a> Fields<'a> {
+    /// The members of an object.
+    pub fn of(value: Value<'a>) -> Result<Self, Error> {
+        match value {
+            Value::Object(members) => Ok(Fields {
+                members,
+                error: None,
+            }),
+            _ => Err(expected("an object")),
+        }
     }
-    Ok(value)
+
+    /// An internally tagged object's tag, and its other members. `type` must come first.
+    fn tagged(value: Value<'a>) -> Result<(Cow<'a, str>, Self), Error> {
+        let mut fields = Fields::of(value)?;
+        match fields.members.first() {
+            Some((key, _)) if key == "type" => {}
+            Some((key, _)) => {
+                return Err(Error(format!(
+                    "`type` must be the first key, found `{key}`"
+                )));
+            }
+            None => return Err(Error("missing field `type`".into())),
+        }
+        let (_, tag) = fields.members.remove(0);
+        Ok((text(tag)?, fields))
+    }
+
+    /// The value of `key`: when it is not there, `fallback`, and an error if `needed`.
+    pub fn get<T: FromJson>(&mut self, key: &str, needed: bool, fallback: T) -> T {
+        let found = self.members.iter_mut().find(|(k, _)| k == key);
+        let error = match found {
+            Some((_, value)) => match T::from_json(std::mem::replace(value, Value::Null)) {
+                Ok(t) => return t,
+                Err(e) => Error(format!("field `{key}`: {e}")),
+            },
+            None if needed => Error(format!("missing field `{key}`")),
+            None => return fallback,
+        };
+        self.error.get_or_insert(error);
+        fallback
+    }
+
+    /// A required field.
+    pub fn need<T: FromJson + Default>(&mut self, key: &str) -> T {
+        self.get(key, true, T::default())
+    }
+
+    /// A field marked `#[serde(default)]`.
+    pub fn opt<T: FromJson + Default>(&mut self, key: &str) -> T {
+        self.get(key, false, T::default())
+    }
+
+    /// The first error met, if any.
+    pub fn done(self) -> Result<(), Error> {
+        self.error.map_or(Ok(()), Err)
+    }
 }
 
+/// A struct marked `#[serde(default)]`: each field from its key, else from `Default`.
 macro_rules! with_defaults {
     ($($ty:ident { $($field:ident),* $(,)? })*) => {$(
-        impl Members for $ty {
-            fn member(&mut self, r: &mut Reader<'_>, key: &str) -> Result<(), Error> {
-                match key {
-                    $(stringify!($field) => self.$field = r.read()?,)*
-                    _ => r.skip()?,
-                }
-                Ok(())
+        impl $ty {
+            /// Reads this struct's fields from `f` (a whole object's, or the members after a
+            /// tag).
+            fn from_fields(f: &mut Fields<'_>) -> Self {
+                let d = <$ty>::default();
+                $ty { $($field: f.get(stringify!($field), false, d.$field),)* }
             }
         }
 
         impl FromJson for $ty {
-            fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                members(r, false)
+            fn from_json(value: Value<'_>) -> Result<Self, Error> {
+                let mut f = Fields::of(value)?;
+                let v = <$ty>::from_fields(&mut f);
+                f.done().map(|()| v)
             }
         }
     )*};
@@ -192,366 +281,199 @@ with_defaults! {
     }
 }
 
-/// A required field: serde's "missing field" when it was not there.
-fn req<T>(value: Option<T>, name: &str) -> Result<T, Error> {
-    value.ok_or_else(|| missing(name))
-}
-
-#[cold]
-fn missing(name: &str) -> Error {
-    Error(format!("missing field `{name}`"))
-}
-
-/// Reads the named members (`$r.object`: a whole object; `$r.rest`: the members after a
-/// tag) into `Option`s of the same names, skipping other keys, checks that those after
-/// `needs` were there, and gives them all as a tuple. After it, `unwrap_or_default` (or
-/// `unwrap_or` for types without a default) only ever meets `Some` for the needed ones:
-/// one check, rather than an early return (and its drops) for every field.
-macro_rules! fields {
-    ($r:ident . $how:ident; $($name:ident),* ; needs $($need:ident),* $(,)?) => {{
-        $(let mut $name = None;)*
-        $r.$how(&mut |r, key| {
-            match key {
-                $(stringify!($name) => $name = Some(r.read()?),)*
-                _ => r.skip()?,
-            }
-            Ok(())
-        })
-        .and_then(|()| need(&[$((stringify!($need), $need.is_some())),*]))?;
-        ($($name,)*)
-    }};
-}
-
-/// serde's "missing field" for the first required field that was not there.
-fn need(fields: &[(&str, bool)]) -> Result<(), Error> {
-    match fields.iter().find(|(_, there)| !there) {
-        Some((name, _)) => Err(Error(format!("missing field `{name}`"))),
-        None => Ok(()),
-    }
-}
-
 impl FromJson for Payload {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let (enc, data, cut) = fields!(r.object; enc, data, cut; needs enc, data);
-        Ok(Payload {
-            enc: enc.unwrap_or_default(),
-            data: data.unwrap_or_default(),
-            cut: cut.unwrap_or_default(),
-        })
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let payload = Payload {
+            enc: f.need("enc"),
+            data: f.need("data"),
+            cut: f.opt("cut"),
+        };
+        f.done().map(|()| payload)
     }
 }
 
 impl FromJson for Event {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let (seq, ts_us, kind) = fields!(r.object; seq, ts_us, kind; needs seq, ts_us);
-        Ok(Event {
-            seq: seq.unwrap_or_default(),
-            ts_us: ts_us.unwrap_or_default(),
-            kind: req(kind, "kind")?,
-        })
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let (seq, ts_us) = (f.need("seq"), f.need("ts_us"));
+        let kind: Option<EventKind> = f.need("kind");
+        f.done()?;
+        let kind = kind.ok_or_else(|| expected("an object for `kind`"))?;
+        Ok(Event { seq, ts_us, kind })
     }
 }
 
 /// `EventKind::Http`'s exchange: the members after the tag.
-fn http_exchange(r: &mut Reader<'_>) -> Result<HttpExchange, Error> {
-    let (
-        id,
-        conn,
-        seq_on_conn,
-        peer,
-        method,
-        target,
-        version,
-        headers,
-        body,
-        body_size,
-        status,
-        resp_version,
-        resp_reason,
-        resp_headers,
-        resp_body,
-        resp_size,
-        ttfb_us,
-        total_us,
-        replay_of,
-    ) = fields!(
-        r.rest; id, conn, seq_on_conn, peer, method, target, version, headers, body, body_size,
-        status, resp_version, resp_reason, resp_headers, resp_body, resp_size, ttfb_us,
-        total_us, replay_of;
-        needs id, conn, seq_on_conn, peer, method, target, version, headers, body, body_size,
-        status, resp_headers, resp_body, resp_size, ttfb_us, total_us
-    );
-    Ok(HttpExchange {
-        id: id.unwrap_or_default(),
-        conn: conn.unwrap_or_default(),
-        seq_on_conn: seq_on_conn.unwrap_or_default(),
-        peer: peer.unwrap_or_default(),
-        method: method.unwrap_or_default(),
-        target: target.unwrap_or_default(),
-        version: version.unwrap_or_default(),
-        headers: headers.unwrap_or_default(),
-        body: body.unwrap_or_default(),
-        body_size: body_size.unwrap_or_default(),
-        status: status.unwrap_or_default(),
+fn http_exchange(f: &mut Fields<'_>) -> HttpExchange {
+    HttpExchange {
+        id: f.need("id"),
+        conn: f.need("conn"),
+        seq_on_conn: f.need("seq_on_conn"),
+        peer: f.need("peer"),
+        method: f.need("method"),
+        target: f.need("target"),
+        version: f.need("version"),
+        headers: f.need("headers"),
+        body: f.need("body"),
+        body_size: f.need("body_size"),
+        status: f.need("status"),
         // Recordings from before the field: the lab answered with HTTP/1.1 then.
-        resp_version: resp_version.unwrap_or_else(|| "HTTP/1.1".to_owned()),
-        resp_reason: resp_reason.unwrap_or_default(),
-        resp_headers: resp_headers.unwrap_or_default(),
-        resp_body: resp_body.unwrap_or_default(),
-        resp_size: resp_size.unwrap_or_default(),
-        ttfb_us: ttfb_us.unwrap_or_default(),
-        total_us: total_us.unwrap_or_default(),
-        replay_of: replay_of.unwrap_or_default(),
-    })
+        resp_version: f.get("resp_version", false, "HTTP/1.1".to_owned()),
+        resp_reason: f.opt("resp_reason"),
+        resp_headers: f.need("resp_headers"),
+        resp_body: f.need("resp_body"),
+        resp_size: f.need("resp_size"),
+        ttfb_us: f.need("ttfb_us"),
+        total_us: f.need("total_us"),
+        replay_of: f.opt("replay_of"),
+    }
 }
 
 impl FromJson for EventKind {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let tag = r.tag()?;
-        Ok(match &*tag {
-            "tcp_open" => {
-                let (conn, peer, local, outbound, handshake_us) = fields!(
-                    r.rest; conn, peer, local, outbound, handshake_us; needs conn, peer, local
-                );
-                EventKind::TcpOpen {
-                    conn: conn.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    local: local.unwrap_or_default(),
-                    outbound: outbound.unwrap_or_default(),
-                    handshake_us: handshake_us.unwrap_or_default(),
-                }
-            }
-            "tcp_data" => {
-                let (conn, peer, dir, size, payload) = fields!(
-                    r.rest; conn, peer, dir, size, payload; needs conn, peer, dir, size, payload
-                );
-                EventKind::TcpData {
-                    conn: conn.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    dir: dir.unwrap_or(Direction::In),
-                    size: size.unwrap_or_default(),
-                    payload: payload.unwrap_or_default(),
-                }
-            }
-            "tcp_half_close" => {
-                let (conn, peer) = fields!(r.rest; conn, peer; needs conn, peer);
-                EventKind::TcpHalfClose {
-                    conn: conn.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                }
-            }
-            "tcp_close" => {
-                let (conn, peer, reason, detail, duration_us, bytes_in, bytes_out) = fields!(
-                    r.rest; conn, peer, reason, detail, duration_us, bytes_in, bytes_out;
-                    needs conn, peer, reason, duration_us, bytes_in, bytes_out
-                );
-                EventKind::TcpClose {
-                    conn: conn.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    reason: reason.unwrap_or(CloseReason::Error),
-                    detail: detail.unwrap_or_default(),
-                    duration_us: duration_us.unwrap_or_default(),
-                    bytes_in: bytes_in.unwrap_or_default(),
-                    bytes_out: bytes_out.unwrap_or_default(),
-                }
-            }
-            "tcp_refused" => {
-                let (peer, reason) = fields!(r.rest; peer, reason; needs peer, reason);
-                EventKind::TcpRefused {
-                    peer: peer.unwrap_or_default(),
-                    reason: reason.unwrap_or_default(),
-                }
-            }
-            "udp_datagram" => {
-                let (peer, dir, size, payload) =
-                    fields!(r.rest; peer, dir, size, payload; needs peer, dir, size, payload);
-                EventKind::UdpDatagram {
-                    peer: peer.unwrap_or_default(),
-                    dir: dir.unwrap_or(Direction::In),
-                    size: size.unwrap_or_default(),
-                    payload: payload.unwrap_or_default(),
-                }
-            }
-            "http" => EventKind::Http(Box::new(http_exchange(r)?)),
-            "ws_open" => {
-                let (client, peer, user_agent, dashboard) =
-                    fields!(r.rest; client, peer, user_agent, dashboard; needs client, peer);
-                EventKind::WsOpen {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    user_agent: user_agent.unwrap_or_default(),
-                    dashboard: dashboard.unwrap_or_default(),
-                }
-            }
-            "ws_close" => {
-                let (client, peer, code, reason, duration_us) = fields!(
-                    r.rest; client, peer, code, reason, duration_us; needs client, peer,
-                    duration_us
-                );
-                EventKind::WsClose {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    code: code.unwrap_or_default(),
-                    reason: reason.unwrap_or_default(),
-                    duration_us: duration_us.unwrap_or_default(),
-                }
-            }
-            "ws_message" => {
-                let (client, peer, size, payload) =
-                    fields!(r.rest; client, peer, size, payload; needs client, peer, size, payload);
-                EventKind::WsMessage {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    size: size.unwrap_or_default(),
-                    payload: payload.unwrap_or_default(),
-                }
-            }
-            "chat" => {
-                let (from, text) = fields!(r.rest; from, text; needs from, text);
-                EventKind::Chat {
-                    from: from.unwrap_or_default(),
-                    text: text.unwrap_or_default(),
-                }
-            }
-            "ws_service_open" => {
-                let (client, peer, path, user_agent, deflate) = fields!(
-                    r.rest; client, peer, path, user_agent, deflate; needs client, peer, path
-                );
-                EventKind::WsServiceOpen {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    path: path.unwrap_or_default(),
-                    user_agent: user_agent.unwrap_or_default(),
-                    deflate: deflate.unwrap_or_default(),
-                }
-            }
-            "ws_service_frame" => {
-                let (
-                    client,
-                    peer,
-                    dir,
-                    opcode,
-                    fin,
-                    rsv1,
-                    size,
-                    payload,
-                    close_code,
-                    close_reason,
-                    skipped,
-                ) = fields!(
-                    r.rest; client, peer, dir, opcode, fin, rsv1, size, payload, close_code,
-                    close_reason, skipped; needs client, peer, dir, opcode, fin, rsv1, size, payload
-                );
-                EventKind::WsServiceFrame {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    dir: dir.unwrap_or(Direction::In),
-                    opcode: opcode.unwrap_or_default(),
-                    fin: fin.unwrap_or_default(),
-                    rsv1: rsv1.unwrap_or_default(),
-                    size: size.unwrap_or_default(),
-                    payload: payload.unwrap_or_default(),
-                    close_code: close_code.unwrap_or_default(),
-                    close_reason: close_reason.unwrap_or_default(),
-                    skipped: skipped.unwrap_or_default(),
-                }
-            }
-            "ws_service_close" => {
-                let (
-                    client,
-                    peer,
-                    code,
-                    reason,
-                    detail,
-                    duration_us,
-                    bytes_in,
-                    bytes_out,
-                    frames_not_shown,
-                ) = fields!(
-                    r.rest; client, peer, code, reason, detail, duration_us, bytes_in, bytes_out,
-                    frames_not_shown; needs client, peer, duration_us, bytes_in, bytes_out
-                );
-                EventKind::WsServiceClose {
-                    client: client.unwrap_or_default(),
-                    peer: peer.unwrap_or_default(),
-                    code: code.unwrap_or_default(),
-                    reason: reason.unwrap_or_default(),
-                    detail: detail.unwrap_or_default(),
-                    duration_us: duration_us.unwrap_or_default(),
-                    bytes_in: bytes_in.unwrap_or_default(),
-                    bytes_out: bytes_out.unwrap_or_default(),
-                    frames_not_shown: frames_not_shown.unwrap_or_default(),
-                }
-            }
-            "pool_started" => {
-                let (run, spec) = fields!(r.rest; run, spec; needs run, spec);
-                EventKind::PoolStarted {
-                    run: run.unwrap_or_default(),
-                    spec: spec.unwrap_or_default(),
-                }
-            }
-            "pool_finished" => {
-                let (run, status) = fields!(r.rest; run, status; needs run, status);
-                EventKind::PoolFinished {
-                    run: run.unwrap_or_default(),
-                    status: status.unwrap_or_default(),
-                }
-            }
-            "notice" => {
-                let (level, message) = fields!(r.rest; level, message; needs level, message);
-                EventKind::Notice {
-                    level: level.unwrap_or_default(),
-                    message: message.unwrap_or_default(),
-                }
-            }
-            other => return Err(r.error(&format!("unknown variant `{other}`"))),
-        })
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let (tag, mut f) = Fields::tagged(value)?;
+        let dir = |f: &mut Fields<'_>| f.get("dir", true, Direction::In);
+        let kind = match &*tag {
+            "tcp_open" => EventKind::TcpOpen {
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                local: f.need("local"),
+                outbound: f.opt("outbound"),
+                handshake_us: f.opt("handshake_us"),
+            },
+            "tcp_data" => EventKind::TcpData {
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                dir: dir(&mut f),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
+            "tcp_half_close" => EventKind::TcpHalfClose {
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+            },
+            "tcp_close" => EventKind::TcpClose {
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                reason: f.get("reason", true, CloseReason::Error),
+                detail: f.opt("detail"),
+                duration_us: f.need("duration_us"),
+                bytes_in: f.need("bytes_in"),
+                bytes_out: f.need("bytes_out"),
+            },
+            "tcp_refused" => EventKind::TcpRefused {
+                peer: f.need("peer"),
+                reason: f.need("reason"),
+            },
+            "udp_datagram" => EventKind::UdpDatagram {
+                peer: f.need("peer"),
+                dir: dir(&mut f),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
+            "http" => EventKind::Http(Box::new(http_exchange(&mut f))),
+            "ws_open" => EventKind::WsOpen {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                user_agent: f.opt("user_agent"),
+                dashboard: f.opt("dashboard"),
+            },
+            "ws_close" => EventKind::WsClose {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                code: f.opt("code"),
+                reason: f.opt("reason"),
+                duration_us: f.need("duration_us"),
+            },
+            "ws_message" => EventKind::WsMessage {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
+            "chat" => EventKind::Chat {
+                from: f.need("from"),
+                text: f.need("text"),
+            },
+            "ws_service_open" => EventKind::WsServiceOpen {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                path: f.need("path"),
+                user_agent: f.opt("user_agent"),
+                deflate: f.opt("deflate"),
+            },
+            "ws_service_frame" => EventKind::WsServiceFrame {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                dir: dir(&mut f),
+                opcode: f.need("opcode"),
+                fin: f.need("fin"),
+                rsv1: f.need("rsv1"),
+                size: f.need("size"),
+                payload: f.need("payload"),
+                close_code: f.opt("close_code"),
+                close_reason: f.opt("close_reason"),
+                skipped: f.opt("skipped"),
+            },
+            "ws_service_close" => EventKind::WsServiceClose {
+                client: f.need("client"),
+                peer: f.need("peer"),
+                code: f.opt("code"),
+                reason: f.opt("reason"),
+                detail: f.opt("detail"),
+                duration_us: f.need("duration_us"),
+                bytes_in: f.need("bytes_in"),
+                bytes_out: f.need("bytes_out"),
+                frames_not_shown: f.opt("frames_not_shown"),
+            },
+            "pool_started" => EventKind::PoolStarted {
+                run: f.need("run"),
+                spec: f.need("spec"),
+            },
+            "pool_finished" => EventKind::PoolFinished {
+                run: f.need("run"),
+                status: f.need("status"),
+            },
+            "notice" => EventKind::Notice {
+                level: f.need("level"),
+                message: f.need("message"),
+            },
+            other => return Err(unknown(other)),
+        };
+        f.done().map(|()| kind)
     }
 }
 
 impl FromJson for ServerMsg {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let tag = r.tag()?;
-        Ok(match &*tag {
-            "hello" => ServerMsg::Hello(members(r, true)?),
-            "snapshot" => ServerMsg::Snapshot(Box::new(members(r, true)?)),
-            "events" => {
-                let (events,) = fields!(r.rest; events; needs events);
-                ServerMsg::Events {
-                    events: events.unwrap_or_default(),
-                }
-            }
-            "lagged" => {
-                let (missed,) = fields!(r.rest; missed; needs missed);
-                ServerMsg::Lagged {
-                    missed: missed.unwrap_or_default(),
-                }
-            }
-            "ack" => {
-                let (id, detail) = fields!(r.rest; id, detail; needs id);
-                ServerMsg::Ack {
-                    id: id.unwrap_or_default(),
-                    detail: detail.unwrap_or_default(),
-                }
-            }
-            "error" => {
-                let (id, message) = fields!(r.rest; id, message; needs message);
-                ServerMsg::Error {
-                    id: id.unwrap_or_default(),
-                    message: message.unwrap_or_default(),
-                }
-            }
-            "state" => ServerMsg::State(Box::new(members(r, true)?)),
-            "pool" => ServerMsg::Pool(members(r, true)?),
-            "pong" => {
-                let (id, ts_us) = fields!(r.rest; id, ts_us; needs id, ts_us);
-                ServerMsg::Pong {
-                    id: id.unwrap_or_default(),
-                    ts_us: ts_us.unwrap_or_default(),
-                }
-            }
-            other => return Err(r.error(&format!("unknown variant `{other}`"))),
-        })
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let (tag, mut f) = Fields::tagged(value)?;
+        let msg = match &*tag {
+            "hello" => ServerMsg::Hello(Hello::from_fields(&mut f)),
+            "snapshot" => ServerMsg::Snapshot(Box::new(Snapshot::from_fields(&mut f))),
+            "events" => ServerMsg::Events {
+                events: f.need("events"),
+            },
+            "lagged" => ServerMsg::Lagged {
+                missed: f.need("missed"),
+            },
+            "ack" => ServerMsg::Ack {
+                id: f.need("id"),
+                detail: f.opt("detail"),
+            },
+            "error" => ServerMsg::Error {
+                id: f.opt("id"),
+                message: f.need("message"),
+            },
+            "state" => ServerMsg::State(Box::new(LabState::from_fields(&mut f))),
+            "pool" => ServerMsg::Pool(PoolStatus::from_fields(&mut f)),
+            "pong" => ServerMsg::Pong {
+                id: f.need("id"),
+                ts_us: f.need("ts_us"),
+            },
+            other => return Err(unknown(other)),
+        };
+        f.done().map(|()| msg)
     }
 }
 
@@ -588,18 +510,42 @@ mod tests {
                 ts_us: 2,
                 kind,
             })
-            .chain([Event {
-                seq: 3,
-                ts_us: 4,
-                kind: EventKind::Http(Box::new(HttpExchange {
-                    replay_of: Some(1),
-                    body: Payload {
-                        cut: 5,
+            // The fields the samples leave out (`None`, or 0 where 0 is not written).
+            .chain(
+                [
+                    EventKind::Http(Box::new(HttpExchange {
+                        replay_of: Some(1),
+                        body: Payload {
+                            cut: 5,
+                            ..Default::default()
+                        },
                         ..Default::default()
+                    })),
+                    EventKind::TcpOpen {
+                        conn: 1,
+                        peer: "p".into(),
+                        local: "l".into(),
+                        outbound: true,
+                        handshake_us: Some(5),
                     },
-                    ..Default::default()
-                })),
-            }])
+                    EventKind::WsServiceClose {
+                        client: 2,
+                        peer: "p".into(),
+                        code: None,
+                        reason: String::new(),
+                        detail: String::new(),
+                        duration_us: 3,
+                        bytes_in: 4,
+                        bytes_out: 5,
+                        frames_not_shown: 6,
+                    },
+                ]
+                .map(|kind| Event {
+                    seq: 3,
+                    ts_us: 4,
+                    kind,
+                }),
+            )
             .collect();
         vec![
             ServerMsg::Hello(Hello {

@@ -4,8 +4,9 @@
 //! Why by hand: serde's derive and serde_json's generic reader, made once for each type in
 //! a [`crate::ServerMsg`], were 92 KB of the dashboard's 533 KB of code, and serde_json's
 //! numbers brought core's float parser with its tables (about 10 KB that gzip can't
-//! shrink). This reader is one copy of the grammar, shared through `dyn` callbacks; each type
-//! only names its fields. In all, 597 KiB of wasm became 551 (229 KiB gzip, 210).
+//! shrink). Here one function reads any JSON text into a [`Value`] tree (strings borrowed
+//! where they have no escapes, numbers kept as their text), and each type takes its fields
+//! from it by name ([`crate::decode`]): a call per field, not code per field and type.
 //!
 //! It reads strict JSON (RFC 8259) as serde_json does for these types: unsigned integers
 //! only (a fraction, an exponent, a sign or a value out of the field's range is an error),
@@ -28,19 +29,32 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Reading a value of this type from JSON.
+/// Reading a value of this type from a JSON [`Value`].
 pub trait FromJson: Sized {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error>;
+    fn from_json(value: Value<'_>) -> Result<Self, Error>;
 }
 
 /// Reads a whole document: one `T` and nothing after it but whitespace.
 pub fn from_str<T: FromJson>(text: &str) -> Result<T, Error> {
     let mut r = Reader::new(text);
-    let value = T::read(&mut r)?;
+    let value = r.value()?;
     match r.peek() {
-        None => Ok(value),
+        None => T::from_json(value),
         Some(_) => Err(r.error("trailing characters")),
     }
+}
+
+/// A JSON value, as read.
+#[derive(Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    /// A number's text, as it stands (valid JSON).
+    Num(&'a str),
+    Str(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    /// The members in their order (repeated keys kept).
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
 }
 
 /// Nesting deeper than this is refused (serde_json's limit too).
@@ -62,14 +76,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads a value of type `T`.
-    pub fn read<T: FromJson>(&mut self) -> Result<T, Error> {
-        T::read(self)
-    }
-
     /// An error at the current position.
     #[cold]
-    pub fn error(&self, what: &str) -> Error {
+    fn error(&self, what: &str) -> Error {
         Error(format!("{what} at byte {}", self.at))
     }
 
@@ -78,7 +87,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte that is not whitespace, left unread.
-    pub fn peek(&mut self) -> Option<u8> {
+    fn peek(&mut self) -> Option<u8> {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.at) {
             self.at += 1;
         }
@@ -104,11 +113,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `null` if it comes next.
-    pub fn null(&mut self) -> bool {
+    fn null(&mut self) -> bool {
         self.word("null")
     }
 
-    pub fn bool(&mut self) -> Result<bool, Error> {
+    fn bool(&mut self) -> Result<bool, Error> {
         if self.word("true") {
             Ok(true)
         } else if self.word("false") {
@@ -118,36 +127,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An unsigned integer no larger than `max`.
-    pub fn uint(&mut self, max: u64) -> Result<u64, Error> {
-        self.peek();
-        let start = self.at;
-        let mut n: u64 = 0;
-        while let Some(&d @ b'0'..=b'9') = self.bytes().get(self.at) {
-            n = n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                .ok_or_else(|| self.error("number out of range"))?;
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        if digits == 0 {
-            return Err(self.error("expected an unsigned integer"));
-        }
-        if digits > 1 && self.bytes()[start] == b'0' {
-            return Err(self.error("invalid number (a leading zero)"));
-        }
-        if let Some(b'.' | b'e' | b'E') = self.bytes().get(self.at) {
-            return Err(self.error("expected an integer"));
-        }
-        if n > max {
-            return Err(self.error("number out of range"));
-        }
-        Ok(n)
-    }
-
     /// A string: borrowed from the text when it has no escapes.
-    pub fn str(&mut self) -> Result<Cow<'a, str>, Error> {
+    fn str(&mut self) -> Result<Cow<'a, str>, Error> {
         self.expect(b'"', "expected a string")?;
         let mut owned: Option<String> = None;
         let mut run = self.at;
@@ -222,8 +203,9 @@ impl<'a> Reader<'a> {
         u32::from_str_radix(digits, 16).map_err(|_| self.error("invalid \\u escape"))
     }
 
-    fn enter(&mut self, open: u8, what: &str) -> Result<(), Error> {
-        self.expect(open, what)?;
+    /// Opens an object or an array (the reader is at its bracket).
+    fn enter(&mut self) -> Result<(), Error> {
+        self.at += 1;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error("nested too deep"));
@@ -231,92 +213,9 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// An object: `member` is called with each key, and must read (or skip) its value.
-    pub fn object(
-        &mut self,
-        member: &mut dyn FnMut(&mut Self, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        self.enter(b'{', "expected an object")?;
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        self.member(member)?;
-        self.rest(member)
-    }
-
-    /// The members of an object after the first (after its tag, see [`Reader::tag`]), to
-    /// its closing brace.
-    pub fn rest(
-        &mut self,
-        member: &mut dyn FnMut(&mut Self, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        loop {
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.member(member)?;
-                }
-                Some(b'}') => {
-                    self.at += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected `,` or `}`")),
-            }
-        }
-    }
-
-    fn member(
-        &mut self,
-        member: &mut dyn FnMut(&mut Self, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let key = self.str()?;
-        self.expect(b':', "expected `:`")?;
-        member(self, &key)
-    }
-
-    /// Opens an internally tagged object (`{"type":"...", ...}`) whose first key is `type`
-    /// (the server writes it first), and reads its tag; [`Reader::rest`] then reads the
-    /// other members.
-    pub fn tag(&mut self) -> Result<Cow<'a, str>, Error> {
-        self.enter(b'{', "expected an object")?;
-        let key = self.str()?;
-        if key != "type" {
-            return Err(self.error(&format!("`type` must be the first key, found `{key}`")));
-        }
-        self.expect(b':', "expected `:`")?;
-        self.str()
-    }
-
-    /// An array: `item` is called for each element, and must read (or skip) it.
-    pub fn array(
-        &mut self,
-        item: &mut dyn FnMut(&mut Self) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        self.enter(b'[', "expected an array")?;
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            item(self)?;
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected `,` or `]`")),
-            }
-        }
-    }
-
-    /// Reads past a number of any kind: `-? int frac? exp?` (not with `str::parse::<f64>`,
-    /// whose tables would add 10 KB to the wasm).
+    /// Reads past a number of any kind: `-? int frac? exp?` (its value is read later, by
+    /// the type that wants it; not with `str::parse::<f64>`, whose tables would add 10 KB
+    /// to the wasm).
     fn number(&mut self) -> Result<(), Error> {
         let bytes = self.bytes();
         let digits = |at: &mut usize| {
@@ -331,7 +230,11 @@ impl<'a> Reader<'a> {
             at += 1;
         }
         let int = at;
-        let mut ok = digits(&mut at) && !(bytes[int] == b'0' && at - int > 1);
+        let mut ok = digits(&mut at);
+        if ok && bytes[int] == b'0' && at - int > 1 {
+            self.at = int;
+            return Err(self.error("invalid number (a leading zero)"));
+        }
         if ok && bytes.get(at) == Some(&b'.') {
             at += 1;
             ok = digits(&mut at);
@@ -351,16 +254,62 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads past any one value.
-    pub fn skip(&mut self) -> Result<(), Error> {
+    /// Reads one value, and everything in it.
+    pub fn value(&mut self) -> Result<Value<'a>, Error> {
         match self.peek() {
-            Some(b'{') => self.object(&mut |r, _| r.skip()),
-            Some(b'[') => self.array(&mut |r| r.skip()),
-            Some(b'"') => self.str().map(drop),
-            Some(b't' | b'f') => self.bool().map(drop),
-            Some(b'n') if self.null() => Ok(()),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'{') => {
+                self.enter()?;
+                let mut members = Vec::new();
+                if self.peek() != Some(b'}') {
+                    loop {
+                        let key = self.str()?;
+                        self.expect(b':', "expected `:`")?;
+                        members.push((key, self.value()?));
+                        if !self.next(b'}', "expected `,` or `}`")? {
+                            break;
+                        }
+                    }
+                }
+                self.at += 1;
+                self.depth -= 1;
+                Ok(Value::Object(members))
+            }
+            Some(b'[') => {
+                self.enter()?;
+                let mut items = Vec::new();
+                if self.peek() != Some(b']') {
+                    loop {
+                        items.push(self.value()?);
+                        if !self.next(b']', "expected `,` or `]`")? {
+                            break;
+                        }
+                    }
+                }
+                self.at += 1;
+                self.depth -= 1;
+                Ok(Value::Array(items))
+            }
+            Some(b'"') => self.str().map(Value::Str),
+            Some(b't' | b'f') => self.bool().map(Value::Bool),
+            Some(b'n') if self.null() => Ok(Value::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.at;
+                self.number()?;
+                Ok(Value::Num(&self.text[start..self.at]))
+            }
             _ => Err(self.error("expected a value")),
+        }
+    }
+
+    /// After an element: true at a comma (read), false at `close` (left to read).
+    fn next(&mut self, close: u8, what: &str) -> Result<bool, Error> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => Ok(false),
+            _ => Err(self.error(what)),
         }
     }
 }

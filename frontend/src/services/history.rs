@@ -4,7 +4,8 @@
 
 use gloo_net::http::Request;
 use wirelab_shared::Event;
-use wirelab_shared::json::{self, Error, FromJson, Reader};
+use wirelab_shared::decode::Fields;
+use wirelab_shared::json::{self, Error, FromJson, Value};
 
 use crate::link::{percent_encode, with_token};
 
@@ -15,18 +16,10 @@ pub struct Page {
 }
 
 impl FromJson for Page {
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut events = None;
-        r.object(&mut |r, key| {
-            if key == "events" {
-                events = Some(r.read()?);
-                Ok(())
-            } else {
-                r.skip()
-            }
-        })?;
-        let events = events.ok_or_else(|| Error("missing field `events`".into()))?;
-        Ok(Page { events })
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let events = f.need("events");
+        f.done().map(|()| Page { events })
     }
 }
 
