@@ -14,6 +14,7 @@ pub mod notices;
 pub mod pool_panel;
 pub mod rail;
 pub mod row_view;
+pub mod send_form;
 pub mod sparkline;
 pub mod status_line;
 pub mod table;

@@ -5,9 +5,8 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{
-    node_checked, node_value, on_submit, payload, select_value, set_node_value,
-};
+use crate::components::forms::{node_value, on_submit};
+use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::status_line::StatusLine;
 use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
@@ -34,11 +33,8 @@ pub fn TcpPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let text_ref = use_node_ref();
-    let target_ref = use_node_ref();
-    let newline_ref = use_node_ref();
     let addr_ref = use_node_ref();
-    let hex = use_state(|| false);
+    let send = use_send_form();
 
     let tcp_addr = lab
         .service_addr("tcp")
@@ -50,31 +46,6 @@ pub fn TcpPanel() -> Html {
     let now = s.ts_us;
     let c = &s.counters;
 
-    let send = {
-        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
-        let (text_ref, target_ref, newline_ref) =
-            (text_ref.clone(), target_ref.clone(), newline_ref.clone());
-        on_submit(move || {
-            let text = node_value(&text_ref);
-            match payload(&text, *hex, node_checked(&newline_ref)) {
-                Ok((data, enc)) => {
-                    let chosen = node_value(&target_ref);
-                    target.set(chosen.clone());
-                    let conn = chosen.parse::<u64>().ok();
-                    let to = conn.map_or("every connection".to_owned(), |c| {
-                        format!("connection #{c}")
-                    });
-                    cmd.run(
-                        "tcp-send",
-                        format!("sending to {to}"),
-                        CommandKind::TcpSend { conn, data, enc },
-                    );
-                    set_node_value(&text_ref, "");
-                }
-                Err(e) => cmd.refuse("tcp-send", e),
-            }
-        })
-    };
     let connect = {
         let (cmd, addr_ref, tcp_addr) = (cmd.clone(), addr_ref.clone(), tcp_addr.clone());
         on_submit(move || {
@@ -154,37 +125,24 @@ pub fn TcpPanel() -> Html {
             { data_table("", COLS, rows.collect(), s.tcp.is_empty().then(|| format!("No open connection. Open one with nc {host} {port}."))) }
             <StatusLine form="tcp-close" />
             <div class="cols">
-                <form onsubmit={send} aria-label="send to TCP connections">
-                    <h3>{"Send"}</h3>
-                    <div class="row-form">
-                        <select id="tcp-send-target" ref={target_ref} aria-label="to" onchange={{
-                            let target = target.clone();
-                            Callback::from(move |e: Event| target.set(select_value(&e)))
-                        }}>
-                            <option value="all" selected={*target == "all"}>{"all connections"}</option>
-                            { for s.tcp.iter().map(|t| html! {
-                                <option value={t.id.to_string()} selected={*target == t.id.to_string()}>
-                                    { format!("#{} {}", t.id, t.peer) }
-                                </option>
-                            }) }
-                        </select>
-                        <select id="tcp-send-enc" aria-label="encoding" onchange={{
-                            let hex = hex.clone();
-                            Callback::from(move |e: Event| hex.set(select_value(&e) == "hex"))
-                        }}>
-                            <option value="text" selected={!*hex}>{"text"}</option>
-                            <option value="hex" selected={*hex}>{"hex"}</option>
-                        </select>
-                        <input id="tcp-send-input" ref={text_ref} type="text" aria-label="data to send" autocomplete="off"
-                            placeholder={if *hex { "68 65 6c 6c 6f 0a" } else { "hello" }} />
-                        <label class="check" title="end the text with a newline, as nc does">
-                            <input id="tcp-send-newline" ref={newline_ref} type="checkbox" checked=true disabled={*hex} />
-                            {"\\n"}
-                        </label>
-                        <button id="tcp-send-button" class="primary" type="submit">{"Send"}</button>
-                    </div>
-                    <StatusLine form="tcp-send" />
-                </form>
+                { send_form(&send, &cmd, SendForm {
+                    name: "tcp-send",
+                    label: "send to TCP connections",
+                    heading: Some("Send"),
+                    targets: s.tcp.iter().map(|t| (t.id.to_string(), format!("#{} {}", t.id, t.peer))).collect(),
+                    all: "all connections",
+                    target: target.clone(),
+                    enc_label: "encoding",
+                    hex_label: "hex",
+                    input_label: "data to send",
+                    hex_placeholder: "68 65 6c 6c 6f 0a",
+                    newline: Some("end the text with a newline, as nc does"),
+                    command: |chosen, data, enc| {
+                        let conn = chosen.parse::<u64>().ok();
+                        let to = conn.map_or("every connection".to_owned(), |c| format!("connection #{c}"));
+                        (CommandKind::TcpSend { conn, data, enc }, format!("sending to {to}"))
+                    },
+                }) }
                 <form onsubmit={connect} aria-label="connect out">
                     <h3>{"Connect out"}</h3>
                     <div class="row-form">

@@ -4,10 +4,7 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{
-    node_checked, node_value, on_submit, payload, select_value, set_node_value,
-};
-use crate::components::status_line::StatusLine;
+use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -28,10 +25,7 @@ pub fn UdpPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let text_ref = use_node_ref();
-    let target_ref = use_node_ref();
-    let newline_ref = use_node_ref();
-    let hex = use_state(|| false);
+    let send = use_send_form();
 
     let addr = lab
         .service_addr("udp")
@@ -43,29 +37,6 @@ pub fn UdpPanel() -> Html {
     let c = &s.counters;
     let now = s.ts_us;
 
-    let send = {
-        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
-        let (text_ref, target_ref, newline_ref) =
-            (text_ref.clone(), target_ref.clone(), newline_ref.clone());
-        on_submit(move || {
-            let text = node_value(&text_ref);
-            match payload(&text, *hex, node_checked(&newline_ref)) {
-                Ok((data, enc)) => {
-                    let chosen = node_value(&target_ref);
-                    target.set(chosen.clone());
-                    let peer = (!chosen.is_empty() && chosen != "all").then_some(chosen);
-                    let to = peer.clone().unwrap_or_else(|| "every peer".into());
-                    cmd.run(
-                        "udp-send",
-                        format!("sending a datagram to {to}"),
-                        CommandKind::UdpSend { peer, data, enc },
-                    );
-                    set_node_value(&text_ref, "");
-                }
-                Err(e) => cmd.refuse("udp-send", e),
-            }
-        })
-    };
     let rows = s.udp.iter().map(|p| {
         let pick = {
             let (target, peer) = (target.clone(), p.peer.clone());
@@ -100,35 +71,24 @@ pub fn UdpPanel() -> Html {
             </p>
             <h3>{ format!("Peers · {} known · {} evicted", s.udp.len(), c.udp_peers_evicted) }</h3>
             { data_table("", COLS, rows.collect(), s.udp.is_empty().then(|| format!("No peer yet. Send a datagram: echo hello | nc -u -w0 {host} {port}"))) }
-            <form onsubmit={send} aria-label="send a datagram">
-                <h3>{"Send a datagram"}</h3>
-                <div class="row-form">
-                    <select id="udp-send-target" ref={target_ref} aria-label="to" onchange={{
-                        let target = target.clone();
-                        Callback::from(move |e: Event| target.set(select_value(&e)))
-                    }}>
-                        <option value="all" selected={*target == "all"}>{"all peers"}</option>
-                        { for s.udp.iter().map(|p| html! {
-                            <option value={p.peer.clone()} selected={*target == p.peer}>{ &p.peer }</option>
-                        }) }
-                    </select>
-                    <select id="udp-send-enc" aria-label="encoding" onchange={{
-                        let hex = hex.clone();
-                        Callback::from(move |e: Event| hex.set(select_value(&e) == "hex"))
-                    }}>
-                        <option value="text" selected={!*hex}>{"text"}</option>
-                        <option value="hex" selected={*hex}>{"hex"}</option>
-                    </select>
-                    <input id="udp-send-input" ref={text_ref} type="text" aria-label="datagram to send" autocomplete="off"
-                        placeholder={if *hex { "de ad be ef" } else { "hello" }} />
-                    <label class="check" title="end the text with a newline">
-                        <input id="udp-send-newline" ref={newline_ref} type="checkbox" checked=true disabled={*hex} />
-                        {"\\n"}
-                    </label>
-                    <button id="udp-send-button" class="primary" type="submit">{"Send"}</button>
-                </div>
-                <StatusLine form="udp-send" />
-            </form>
+            { send_form(&send, &cmd, SendForm {
+                name: "udp-send",
+                label: "send a datagram",
+                heading: Some("Send a datagram"),
+                targets: s.udp.iter().map(|p| (p.peer.clone(), p.peer.clone())).collect(),
+                all: "all peers",
+                target: target.clone(),
+                enc_label: "encoding",
+                hex_label: "hex",
+                input_label: "datagram to send",
+                hex_placeholder: "de ad be ef",
+                newline: Some("end the text with a newline"),
+                command: |chosen, data, enc| {
+                    let peer = (!chosen.is_empty() && chosen != "all").then_some(chosen);
+                    let to = peer.clone().unwrap_or_else(|| "every peer".into());
+                    (CommandKind::UdpSend { peer, data, enc }, format!("sending a datagram to {to}"))
+                },
+            }) }
             <p class="hint">{ format!(
                 "Since start: {} datagrams in ({}), {} out ({}); {} sends refused or failed.",
                 c.udp_dgrams_in, fmt::size(c.udp_bytes_in), c.udp_dgrams_out, fmt::size(c.udp_bytes_out), c.udp_send_errors
