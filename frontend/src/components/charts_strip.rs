@@ -6,7 +6,7 @@ use std::rc::Rc;
 use wirelab_shared::Protocol;
 use yew::prelude::*;
 
-use crate::components::sparkline::Sparkline;
+use crate::components::sparkline::sparkline;
 use crate::ctx::use_timeline;
 use crate::fmt;
 use crate::rates::{Measure, RateWindow};
@@ -68,7 +68,7 @@ fn Charts(props: &ChartsProps) -> Html {
                         <b>{ fmt::compact(now_ev) }</b>{"/s · "}{ fmt::size(now_by as u64) }{"/s"}
                     </span>
                 </div>
-                <Sparkline values={ev} area={Some(by)} class={class} label={label} />
+                { sparkline(&ev, Some(&by), class, label) }
                 <div class="chart-foot">{ format!("peak {}/s · {} in 60 s", fmt::compact(peak), fmt::compact(total)) }</div>
             </div>
         }
