@@ -7,14 +7,13 @@ use wirelab_shared::Protocol;
 use yew::prelude::*;
 
 use crate::components::sparkline::sparkline;
-use crate::ctx::use_timeline;
 use crate::fmt;
 use crate::rates::{Measure, RateWindow};
+use crate::timeline::Timeline;
 
-/// The timeline's rates, handed on only when a second has passed.
-#[function_component]
-pub fn ChartsStrip() -> Html {
-    let tl = use_timeline();
+/// The timeline's rates, handed on only when a second has passed (a function the app calls
+/// on its renders, which follow the timeline's; `Charts` skips all but one a second).
+pub fn charts_strip(tl: &Timeline) -> Html {
     html! { <Charts second={tl.rates.newest()} rates={Rc::new(tl.rates.clone())} /> }
 }
 
