@@ -6,7 +6,7 @@ use std::rc::Rc;
 use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::row::Row;
@@ -125,7 +125,7 @@ pub fn HttpRequests() -> Html {
                         <button id="http-replay" class="small primary" onclick={replay}
                             title="send this request again from the lab">{"Replay"}</button>
                     </div>
-                    <StatusLine form="http-replay" />
+                    { status_line(&lab, "http-replay") }
                     <pre id="http-curl-v" class="payload curl">{ curl::verbose(&x) }</pre>
                 </div>
             }

@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::charts::{nice_max, step_path};
 use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::components::table::rich;
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -223,7 +223,7 @@ pub fn PoolPanel() -> Html {
                     <button id="pool-start" class="primary" type="submit" disabled={running}>{"Start"}</button>
                     <button id="pool-cancel" type="button" class="danger" onclick={cancel} disabled={!running}>{"Cancel"}</button>
                 </div>
-                <StatusLine form="pool" />
+                { status_line(&lab, "pool") }
             </form>
             <div class="pool-live">
                 <div>{ figures }</div>

@@ -11,8 +11,9 @@ use yew::prelude::*;
 use crate::components::forms::{
     node_checked, node_value, on_submit, payload, select_value, set_node_value,
 };
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::ctx::Commander;
+use crate::lab::Lab;
 
 /// The form's own state: the encoding chosen, and its inputs.
 #[derive(Clone)]
@@ -59,8 +60,8 @@ pub struct SendForm {
     pub command: fn(String, String, Encoding) -> (CommandKind, String),
 }
 
-/// The form, sending through `cmd`.
-pub fn send_form(state: &SendState, cmd: &Commander, form: SendForm) -> Html {
+/// The form, sending through `cmd`; its status line from `lab`.
+pub fn send_form(state: &SendState, cmd: &Commander, lab: &Lab, form: SendForm) -> Html {
     let SendState {
         hex,
         text,
@@ -127,7 +128,7 @@ pub fn send_form(state: &SendState, cmd: &Commander, form: SendForm) -> Html {
                 }
                 <button id={format!("{name}-button")} class="primary" type="submit">{"Send"}</button>
             </div>
-            <StatusLine form={name} />
+            { status_line(lab, name) }
         </form>
     }
 }

@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, send_form, use_send_form};
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -123,9 +123,9 @@ pub fn TcpPanel() -> Html {
             </p>
             <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
             { data_table("", COLS, rows.collect(), s.tcp.is_empty().then(|| format!("No open connection. Open one with nc {host} {port}."))) }
-            <StatusLine form="tcp-close" />
+            { status_line(&lab, "tcp-close") }
             <div class="cols">
-                { send_form(&send, &cmd, SendForm {
+                { send_form(&send, &cmd, &lab, SendForm {
                     name: "tcp-send",
                     label: "send to TCP connections",
                     heading: Some("Send"),
@@ -150,7 +150,7 @@ pub fn TcpPanel() -> Html {
                             placeholder={tcp_addr.clone()} />
                         <button id="tcp-connect-button" type="submit">{"Connect"}</button>
                     </div>
-                    <StatusLine form="tcp-connect" />
+                    { status_line(&lab, "tcp-connect") }
                     <p class="hint">
                         { if lab.hello.as_ref().is_some_and(|h| h.allow_outbound) {
                             "The lab opens the connection itself and times the handshake; any address is allowed (--allow-outbound)."

@@ -71,7 +71,7 @@ pub fn UdpPanel() -> Html {
             </p>
             <h3>{ format!("Peers · {} known · {} evicted", s.udp.len(), c.udp_peers_evicted) }</h3>
             { data_table("", COLS, rows.collect(), s.udp.is_empty().then(|| format!("No peer yet. Send a datagram: echo hello | nc -u -w0 {host} {port}"))) }
-            { send_form(&send, &cmd, SendForm {
+            { send_form(&send, &cmd, &lab, SendForm {
                 name: "udp-send",
                 label: "send a datagram",
                 heading: Some("Send a datagram"),

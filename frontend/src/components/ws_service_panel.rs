@@ -6,7 +6,7 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
 use crate::components::try_it::TryIt;
 use crate::ctx::{use_commander, use_lab};
@@ -96,8 +96,8 @@ pub fn WsServicePanel() -> Html {
             <h3>{ format!("Clients · {} connected · {} since start · {} refused",
                 s.ws_service.len(), c.ws_service_clients, c.ws_service_refused) }</h3>
             { data_table("short", COLS, rows.collect(), s.ws_service.is_empty().then(|| format!("No client. Connect one with websocat ws://{addr}/."))) }
-            <StatusLine form="wss-close" />
-            { send_form(&send, &cmd, SendForm {
+            { status_line(&lab, "wss-close") }
+            { send_form(&send, &cmd, &lab, SendForm {
                 name: "wss-send",
                 label: "send to WebSocket service clients",
                 heading: None,
