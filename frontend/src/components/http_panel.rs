@@ -5,7 +5,7 @@ use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::TryIt;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
 
@@ -19,6 +19,7 @@ const COLS: &[Col] = &[
 #[function_component]
 pub fn HttpPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let addr = lab
         .service_addr("http")
         .unwrap_or("127.0.0.1:1337")
@@ -31,10 +32,10 @@ pub fn HttpPanel() -> Html {
         <section class="panel" aria-label="HTTP service">
             <div class="panel-head">
     <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
-    <TryIt commands={vec![
+    { try_it(&copied, vec![
                 format!("curl -v http://{addr}/"),
                 format!("curl -v http://{addr}/ http://{addr}/"),
-            ]} />
+            ]) }
             </div>
             <p class="explain">
                 { rich("HTTP is <b>built on TCP</b>: a client opens a TCP connection and sends requests on it. Where the TCP service serves <b>per connection</b>, HTTP serves <b>per request</b>: each request gets one response. With <b>keep-alive</b> the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried.") }

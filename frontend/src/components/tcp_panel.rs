@@ -9,7 +9,7 @@ use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::TryIt;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -31,6 +31,7 @@ const COLS: &[Col] = &[
 #[function_component]
 pub fn TcpPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
     let addr_ref = use_node_ref();
@@ -111,7 +112,7 @@ pub fn TcpPanel() -> Html {
         <section class="panel" aria-label="TCP service">
             <div class="panel-head">
     <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
-    <TryIt commands={vec![format!("nc {host} {port}")]} />
+    { try_it(&copied, vec![format!("nc {host} {port}")]) }
             </div>
             <p class="explain">
                 { rich("TCP is <b>connection-oriented</b>: before any data moves, client and server agree to talk in a <b>three-way handshake</b> (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). ") }

@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::TryIt;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -23,6 +23,7 @@ const COLS: &[Col] = &[
 #[function_component]
 pub fn UdpPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
     let send = use_send_form();
@@ -59,7 +60,7 @@ pub fn UdpPanel() -> Html {
         <section class="panel" aria-label="UDP service">
             <div class="panel-head">
     <h2>{"UDP"}<span class="addr">{ format!("{addr} · {mode}") }</span></h2>
-    <TryIt commands={vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]} />
+    { try_it(&copied, vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]) }
             </div>
             <p class="explain">
                 { rich("UDP is <b>connectionless</b>: no handshake and no stream, just <b>datagrams</b>, each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. ") }

@@ -5,7 +5,7 @@ use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::TryIt;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
 use crate::services::browser;
@@ -26,6 +26,7 @@ const COLS: &[Col] = &[
 #[function_component]
 pub fn WsPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let s = &lab.state;
     let c = &s.counters;
     let now = s.ts_us;
@@ -89,7 +90,7 @@ pub fn WsPanel() -> Html {
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
-    <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
+    { try_it(&copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
             </div>
             <p class="explain">
                 { rich("A WebSocket starts as an HTTP request and then keeps <b>one TCP connection</b> open for both sides: the server can <b>push</b> without being asked, and both can send at any time (<b>full duplex</b>). Each message costs a few bytes of framing instead of a full set of HTTP headers: <b>lighter headers</b>. This page itself lives on this channel; chat goes to every client.") }

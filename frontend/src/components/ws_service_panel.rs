@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
-use crate::components::try_it::TryIt;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -25,6 +25,7 @@ const COLS: &[Col] = &[
 #[function_component]
 pub fn WsServicePanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
     let send = use_send_form();
@@ -82,7 +83,7 @@ pub fn WsServicePanel() -> Html {
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket service"}<span class="addr">{ format!("ws://{addr}/ · {mode}") }</span></h2>
-    <TryIt commands={vec![format!("websocat ws://{addr}/")]} />
+    { try_it(&copied, vec![format!("websocat ws://{addr}/")]) }
             </div>
             <p class="explain">
                 {"A WebSocket server for your own clients: any path upgrades; "}
