@@ -712,6 +712,17 @@ mod tests {
     }
 
     #[test]
+    fn bad_event_kinds_are_refused() {
+        let err = |json: &str| from_str::<EventKind>(json).unwrap_err().0;
+        assert!(err("{}").contains("missing field `type`"));
+        assert!(err(r#"{"type":"smtp_mail","peer":"p"}"#).contains("unknown variant `smtp_mail`"));
+        assert!(err(r#"{"type":"chat","from":"a"}"#).contains("missing field `text`"));
+        assert!(err("[1]").contains("expected an object"));
+        // A newtype variant's fields follow the tag too.
+        assert!(err(r#"{"type":"http","id":4,"status":200}"#).contains("missing field `conn`"));
+    }
+
+    #[test]
     fn bad_frames_are_refused() {
         let err = |json: &str| from_str::<ServerMsg>(json).unwrap_err().0;
         assert!(err(r#"{"missed":5,"type":"lagged"}"#).contains("`type` must be the first key"));

@@ -1,10 +1,9 @@
 //! Events: one thing that happened on one of the lab's services.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::payload::Payload;
 use crate::pool::{PoolSpec, PoolStatus};
-use crate::tagged::Tagged;
 
 /// One thing that happened, numbered by the hub.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -98,10 +97,8 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What happened. On wasm32 it is read with `type` first, without serde's buffer (see
-/// [`crate::tagged`]).
-#[derive(Serialize, Clone, Debug, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
+/// What happened. (The dashboard reads it with [`crate::decode`], not serde.)
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A TCP connection was established (accepted, or opened from the page).
@@ -237,149 +234,6 @@ pub enum EventKind {
     PoolFinished { run: u64, status: PoolStatus },
     /// Something the lab itself wants the user to know (a full disk, a refused client).
     Notice { level: String, message: String },
-}
-
-#[cfg(target_arch = "wasm32")]
-impl<'de> Deserialize<'de> for EventKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::type_first(d)
-    }
-}
-
-impl Tagged for EventKind {
-    const NAME: &'static str = "EventKind";
-
-    fn variant<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Variant::deserialize(d)
-    }
-}
-
-/// [`EventKind`]'s variants as serde reads them once `type` is known: the same variants and
-/// fields with the same defaults (the derive builds `EventKind` itself, so a field that
-/// differs does not compile, and the round-trip test below fails for a variant missing here).
-#[derive(Deserialize)]
-#[serde(remote = "EventKind", rename_all = "snake_case")]
-enum Variant {
-    TcpOpen {
-        conn: u64,
-        peer: String,
-        local: String,
-        #[serde(default)]
-        outbound: bool,
-        #[serde(default)]
-        handshake_us: Option<u64>,
-    },
-    TcpData {
-        conn: u64,
-        peer: String,
-        dir: Direction,
-        size: u64,
-        payload: Payload,
-    },
-    TcpHalfClose {
-        conn: u64,
-        peer: String,
-    },
-    TcpClose {
-        conn: u64,
-        peer: String,
-        reason: CloseReason,
-        #[serde(default)]
-        detail: Option<String>,
-        duration_us: u64,
-        bytes_in: u64,
-        bytes_out: u64,
-    },
-    TcpRefused {
-        peer: String,
-        reason: String,
-    },
-    UdpDatagram {
-        peer: String,
-        dir: Direction,
-        size: u64,
-        payload: Payload,
-    },
-    Http(Box<HttpExchange>),
-    WsOpen {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        user_agent: String,
-        #[serde(default)]
-        dashboard: bool,
-    },
-    WsClose {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        code: Option<u16>,
-        #[serde(default)]
-        reason: String,
-        duration_us: u64,
-    },
-    WsMessage {
-        client: u64,
-        peer: String,
-        size: u64,
-        payload: Payload,
-    },
-    Chat {
-        from: String,
-        text: String,
-    },
-    WsServiceOpen {
-        client: u64,
-        peer: String,
-        path: String,
-        #[serde(default)]
-        user_agent: String,
-        #[serde(default)]
-        deflate: Option<String>,
-    },
-    WsServiceFrame {
-        client: u64,
-        peer: String,
-        dir: Direction,
-        opcode: u8,
-        fin: bool,
-        rsv1: bool,
-        size: u64,
-        payload: Payload,
-        #[serde(default)]
-        close_code: Option<u16>,
-        #[serde(default)]
-        close_reason: Option<String>,
-        #[serde(default)]
-        skipped: u64,
-    },
-    WsServiceClose {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        code: Option<u16>,
-        #[serde(default)]
-        reason: String,
-        #[serde(default)]
-        detail: String,
-        duration_us: u64,
-        bytes_in: u64,
-        bytes_out: u64,
-        #[serde(default)]
-        frames_not_shown: u64,
-    },
-    PoolStarted {
-        run: u64,
-        spec: PoolSpec,
-    },
-    PoolFinished {
-        run: u64,
-        status: PoolStatus,
-    },
-    Notice {
-        level: String,
-        message: String,
-    },
 }
 
 impl EventKind {
@@ -537,7 +391,6 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 pub(crate) mod tests {
     use super::*;
     use crate::payload::Payload;
-    use crate::tagged::TypeFirst;
 
     pub(crate) fn samples() -> Vec<EventKind> {
         let p = Payload::capture(b"hi <script>", 64);
@@ -664,10 +517,6 @@ pub(crate) mod tests {
             let json = serde_json::to_string(&ev).unwrap();
             let back: Event = serde_json::from_str(&json).unwrap();
             assert_eq!(back, ev, "{json}");
-            // The way the dashboard reads it.
-            let json = serde_json::to_string(&ev.kind).unwrap();
-            let TypeFirst(back) = serde_json::from_str::<TypeFirst<EventKind>>(&json).unwrap();
-            assert_eq!(back, ev.kind, "{json}");
         }
     }
 

@@ -12,8 +12,6 @@
 //! - [`command`]: [`Command`], every frame a client may send, each answered by
 //!   `ack` or `error`.
 //! - [`pool`]: the connection-pool lab's run spec and live figures.
-//! - [`tagged`]: reading `ServerMsg` and `EventKind` with serde, `type` first, without
-//!   serde's buffer.
 //! - [`json`] and [`decode`]: a small hand-written JSON reader, and every type of a
 //!   `ServerMsg` read with it: how the dashboard's wasm reads the frames (a fifth of the
 //!   size of serde's derive there); the tests check it against serde.
@@ -30,7 +28,6 @@ pub mod message;
 pub mod payload;
 pub mod pool;
 pub mod state;
-pub mod tagged;
 pub mod time;
 
 pub use command::{Command, CommandKind};
