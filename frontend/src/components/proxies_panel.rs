@@ -14,7 +14,7 @@ use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, set_node_value};
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -188,7 +188,7 @@ pub fn ProxiesPanel() -> Html {
                     </tbody>
                 </table>
             </div>
-            <StatusLine form="proxy-row" />
+            { status_line(&lab, "proxy-row") }
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
                 <div class="tablewrap">
@@ -204,7 +204,7 @@ pub fn ProxiesPanel() -> Html {
                         <tbody>{ for legs }</tbody>
                     </table>
                 </div>
-                <StatusLine form="proxy-leg" />
+                { status_line(&lab, "proxy-leg") }
             }
             <form onsubmit={add} aria-label="add a proxy">
                 <h3>{"Add a proxy"}</h3>
@@ -218,7 +218,7 @@ pub fn ProxiesPanel() -> Html {
                     <input id="proxy-upstream" ref={upstream_ref} type="text" aria-label="upstream" placeholder="127.0.0.1:6379" />
                     <button id="proxy-add" class="primary" type="submit">{"Add"}</button>
                 </div>
-                <StatusLine form="proxy-add" />
+                { status_line(&lab, "proxy-add") }
             </form>
         </section>
     }
