@@ -143,17 +143,25 @@ impl Relays {
         if origin == Origin::Remote {
             self.check_upstream(&spec.upstream).await?;
         }
+        if lock(&self.proxies).contains_key(&spec.name) {
+            return Err(RelayError::Exists);
+        }
         let proxy = Arc::new(Proxy::new(
             &spec,
             origin == Origin::Flag,
             self.settings.max_conns,
         ));
+        // Bound outside the proxies' lock: a name may take a while to resolve.
+        let listener = match enabled {
+            true => Some(self.bind(&proxy).await?),
+            false => None,
+        };
         let mut proxies = lock(&self.proxies);
         if proxies.contains_key(&spec.name) {
             return Err(RelayError::Exists);
         }
-        if enabled {
-            self.start(&proxy)?;
+        if let Some(listener) = listener {
+            self.launch(&proxy, listener);
         }
         proxies.insert(spec.name, proxy.clone());
         Ok(proxy)
@@ -172,8 +180,10 @@ impl Relays {
         lock(&self.proxies).values().cloned().collect()
     }
 
-    /// Changes a proxy as toxiproxy does: a new listen or upstream address stops it (its
-    /// connections end), then it runs if `enabled` says so (unchanged when `None`).
+    /// Changes a proxy as toxiproxy does: a new listen address stops it (its connections
+    /// end; the old port is closed before the new one is bound), a new upstream ends its
+    /// connections but keeps the listener, then it runs if `enabled` says so (unchanged
+    /// when `None`).
     pub async fn update(
         self: &Arc<Self>,
         name: &str,
@@ -183,23 +193,28 @@ impl Relays {
     ) -> Result<Arc<Proxy>, RelayError> {
         let proxy = self.get(name)?;
         let mut spec = proxy.spec();
-        let was_enabled = proxy.enabled();
-        let moved = listen.as_ref().is_some_and(|l| *l != spec.listen)
-            || upstream.as_ref().is_some_and(|u| *u != spec.upstream);
-        if moved {
-            spec.listen = listen.unwrap_or(spec.listen);
-            spec.upstream = upstream.unwrap_or(spec.upstream);
-            spec.check().map_err(RelayError::Invalid)?;
-            if !proxy.from_flag {
-                self.check_upstream(&spec.upstream).await?;
-            }
-            stop(&proxy);
-            let mut state = lock(&proxy.state);
-            state.listen = spec.listen;
-            state.upstream = spec.upstream;
+        let listen = listen.filter(|l| *l != spec.listen);
+        let upstream = upstream.filter(|u| *u != spec.upstream);
+        if let Some(l) = &listen {
+            spec.listen.clone_from(l);
         }
-        match enabled.unwrap_or(was_enabled) {
-            true => self.start(&proxy)?,
+        if let Some(u) = &upstream {
+            spec.upstream.clone_from(u);
+        }
+        spec.check().map_err(RelayError::Invalid)?;
+        if upstream.is_some() && !proxy.from_flag {
+            self.check_upstream(&spec.upstream).await?;
+        }
+        let run = enabled.unwrap_or_else(|| proxy.enabled());
+        if listen.is_some() {
+            stop(&proxy);
+            lock(&proxy.state).listen = spec.listen;
+        }
+        if upstream.is_some() {
+            proxy.set_upstream(spec.upstream);
+        }
+        match run {
+            true => self.start(&proxy).await?,
             false => stop(&proxy),
         }
         Ok(proxy)
@@ -215,9 +230,12 @@ impl Relays {
     }
 
     /// toxiproxy's `/reset`: every proxy enabled again (there are no toxics to remove yet).
-    pub fn reset(self: &Arc<Self>) -> Result<(), RelayError> {
+    pub async fn reset(self: &Arc<Self>) -> Result<(), RelayError> {
         for proxy in self.all() {
-            self.start(&proxy)?;
+            match self.start(&proxy).await {
+                Err(RelayError::NotFound) => {} // deleted meanwhile
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -230,36 +248,54 @@ impl Relays {
         all.iter().map(|p| p.info()).collect()
     }
 
-    /// Starts listening, unless it already does.
-    fn start(self: &Arc<Self>, proxy: &Arc<Proxy>) -> Result<(), RelayError> {
-        let mut state = lock(&proxy.state);
-        if state.running.is_some() {
+    /// Starts listening, unless it already does. `NotFound` if it was deleted meanwhile.
+    async fn start(self: &Arc<Self>, proxy: &Arc<Proxy>) -> Result<(), RelayError> {
+        if proxy.enabled() {
             return Ok(());
         }
-        let bind_err = |e: std::io::Error| {
-            RelayError::Bind(format!(
-                "listen {} {}: {e}",
-                proxy.protocol.as_str(),
-                state.listen
-            ))
-        };
-        let token = self.shutdown.child_token();
-        match proxy.protocol {
-            ProxyProtocol::Tcp => {
-                let listener = std::net::TcpListener::bind(state.listen.as_str())
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .and_then(tokio::net::TcpListener::from_std)
-                    .map_err(bind_err)?;
-                if let Ok(addr) = listener.local_addr() {
-                    state.listen = crate::tcp::show(addr);
-                }
-                let run = tcp::run(self.clone(), proxy.clone(), listener, token.clone());
-                self.tasks.spawn(run);
-            }
-            other => return Err(RelayError::Invalid(not_relayed(other))),
+        let listener = self.bind(proxy).await?;
+        // Under the proxies' lock, so that a `remove` comes before (then it is not
+        // started) or after (then it stops it).
+        let proxies = lock(&self.proxies);
+        if !proxies
+            .get(&proxy.name)
+            .is_some_and(|p| Arc::ptr_eq(p, proxy))
+        {
+            return Err(RelayError::NotFound);
         }
-        state.running = Some(token);
+        self.launch(proxy, listener);
         Ok(())
+    }
+
+    /// Binds `proxy`'s listen address, outside every lock.
+    async fn bind(&self, proxy: &Proxy) -> Result<tokio::net::TcpListener, RelayError> {
+        let listen = proxy.spec().listen;
+        let bound = match proxy.protocol {
+            ProxyProtocol::Tcp => tcp::bind(&listen).await,
+            other => return Err(RelayError::Invalid(not_relayed(other))),
+        };
+        bound.map_err(|e| {
+            RelayError::Bind(format!("listen {} {listen}: {e}", proxy.protocol.as_str()))
+        })
+    }
+
+    /// Runs `proxy`'s accept loop on `listener`, unless it runs already (then `listener`
+    /// is closed).
+    fn launch(self: &Arc<Self>, proxy: &Arc<Proxy>, listener: tokio::net::TcpListener) {
+        let mut state = lock(&proxy.state);
+        if state.running.is_some() {
+            return;
+        }
+        if let Ok(addr) = listener.local_addr() {
+            state.listen = crate::tcp::show(addr);
+        }
+        let token = self.shutdown.child_token();
+        let slot: tcp::ListenerSlot = Arc::new(Mutex::new(Some(listener)));
+        let run = tcp::run(self.clone(), proxy.clone(), slot.clone(), token.clone());
+        self.tasks.spawn(run);
+        state.conns = token.child_token();
+        state.listener = Some(slot);
+        state.running = Some(token);
     }
 
     /// From the API or the page: an upstream that resolves off loopback needs
@@ -319,10 +355,16 @@ impl Relays {
     }
 }
 
-/// Stops listening and ends every connection, unless it is stopped already.
+/// Stops listening and ends every connection, unless it is stopped already. The listening
+/// socket is closed before this returns: nothing accepts there any more, and the address
+/// can be bound again at once.
 fn stop(proxy: &Proxy) {
-    if let Some(token) = lock(&proxy.state).running.take() {
+    let mut state = lock(&proxy.state);
+    if let Some(token) = state.running.take() {
         token.cancel();
+    }
+    if let Some(slot) = state.listener.take() {
+        drop(lock(&slot).take());
     }
 }
 

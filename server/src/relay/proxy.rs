@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use wirelab_shared::{ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo};
 
 use super::spec::ProxySpec;
+use super::tcp::ListenerSlot;
 use crate::hub::lock;
 
 /// Open connections listed per proxy at most (`open` counts them all).
@@ -62,6 +63,12 @@ pub struct State {
     pub upstream: String,
     /// Cancelled to stop the listener and every connection; `None` while disabled.
     pub running: Option<CancellationToken>,
+    /// The listening socket while it runs, shared with the accept loop; stopping takes it
+    /// out and closes it, so the port is closed once the stop returns.
+    pub listener: Option<ListenerSlot>,
+    /// Cancelled to end the live connections while the listener keeps running (a child of
+    /// `running`): a new upstream ends the connections to the old one, as in toxiproxy.
+    pub conns: CancellationToken,
 }
 
 impl Proxy {
@@ -75,6 +82,8 @@ impl Proxy {
                 listen: spec.listen.clone(),
                 upstream: spec.upstream.clone(),
                 running: None,
+                listener: None,
+                conns: CancellationToken::new(),
             }),
             conns: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -88,6 +97,24 @@ impl Proxy {
     /// The upstream to connect to now.
     pub fn upstream(&self) -> String {
         lock(&self.state).upstream.clone()
+    }
+
+    /// What a new connection needs, read together: the upstream to connect to, and the
+    /// token that ends it when the proxy stops or its upstream changes.
+    pub fn target(&self) -> (String, CancellationToken) {
+        let state = lock(&self.state);
+        (state.upstream.clone(), state.conns.clone())
+    }
+
+    /// Points new connections at `upstream` and ends the live ones (toxiproxy ends them
+    /// too when the upstream changes); the listener keeps running.
+    pub fn set_upstream(&self, upstream: String) {
+        let mut state = lock(&self.state);
+        state.upstream = upstream;
+        state.conns.cancel();
+        if let Some(running) = &state.running {
+            state.conns = running.child_token();
+        }
     }
 
     /// Whether it listens.

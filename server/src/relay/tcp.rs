@@ -5,10 +5,12 @@
 //! connection is over when both have sent FIN, or at once when either leg fails, and
 //! then the other leg is reset too, so that neither end waits for what cannot come.
 
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -31,15 +33,26 @@ use crate::tcp::show;
 /// How long the upstream's handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A proxy's listening socket, shared by its [`Proxy`] state and its accept loop. The
+/// loop holds it only while it polls, so stopping the proxy takes it out and drops it:
+/// the port is closed when the stop returns (toxiproxy's `stop` waits for its listener
+/// to close too), and the same address can be bound again at once.
+pub type ListenerSlot = Arc<Mutex<Option<TcpListener>>>;
+
+/// Binds a proxy's `listen` address (`host:port`).
+pub(super) async fn bind(listen: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(listen).await
+}
+
 /// Accepts clients until `stop` (the proxy disabled or deleted, or the lab stopping).
 pub(super) async fn run(
     relays: Arc<Relays>,
     proxy: Arc<Proxy>,
-    listener: TcpListener,
+    listener: ListenerSlot,
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
-    while let Some((client, peer)) = backoff.accept(&listener, &stop, "relay").await {
+    while let Some((client, peer)) = accept(&listener, &stop, &mut backoff).await {
         match proxy.limit.clone().try_acquire_owned() {
             Ok(permit) => {
                 let conn = serve(
@@ -60,6 +73,39 @@ pub(super) async fn run(
                      client got a RST"
                 );
                 refuse(&relays.hub, &proxy, peer, why);
+            }
+        }
+    }
+}
+
+/// The next client, or `None` once `stop` is cancelled or the socket was taken out. A
+/// failed `accept` (out of file descriptors, say) is followed by the back-off's pause.
+async fn accept(
+    slot: &ListenerSlot,
+    stop: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let polled = poll_fn(|cx| match lock(slot).as_ref() {
+            Some(listener) => listener.poll_accept(cx).map(Some),
+            None => Poll::Ready(None),
+        });
+        let accepted = tokio::select! {
+            r = polled => r?,
+            _ = stop.cancelled() => return None,
+        };
+        match accepted {
+            Ok(conn) => {
+                backoff.reset();
+                return Some(conn);
+            }
+            Err(e) => {
+                let pause = backoff.next_pause();
+                tracing::warn!("relay accept failed: {e}; trying again in {pause:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.cancelled() => return None,
+                }
             }
         }
     }
@@ -121,12 +167,13 @@ async fn serve(
     stop: CancellationToken,
 ) {
     let hub = &relays.hub;
-    let upstream_text = proxy.upstream();
+    // `ended` ends this connection: the proxy stopped, or its upstream changed.
+    let (upstream_text, ended) = proxy.target();
     let allow = relays.settings.allow_outbound || proxy.from_flag;
     let started = Instant::now();
     let connected = tokio::select! {
         r = connect(&upstream_text, allow) => r,
-        _ = stop.cancelled() => return,
+        _ = ended.cancelled() => return,
     };
     let upstream = match connected {
         Ok(s) => s,
@@ -176,7 +223,7 @@ async fn serve(
         upstream_local: show(upstream_local),
         connect_us,
     });
-    let end = relay(&relays, &proxy, &conn, &client, &upstream, &stop).await;
+    let end = relay(&relays, &proxy, &conn, &client, &upstream, &ended, &stop).await;
     if end.reset_client {
         reset(&client);
     }
@@ -267,13 +314,15 @@ impl Events for ConnEvents<'_> {
     }
 }
 
-/// Runs both directions until both legs have sent FIN, either fails, or `stop`.
+/// Runs both directions until both legs have sent FIN, either fails, or `ended` (`stop`
+/// says whether the proxy stopped or only its upstream changed).
 async fn relay(
     relays: &Relays,
     proxy: &Proxy,
     conn: &RelayConn,
     client: &TcpStream,
     upstream: &TcpStream,
+    ended: &CancellationToken,
     stop: &CancellationToken,
 ) -> End {
     let events = ConnEvents {
@@ -312,7 +361,7 @@ async fn relay(
         let (flow, ended) = tokio::select! {
             e = &mut up_run, if !up_done => (Flow::Up, e),
             e = &mut down_run, if !down_done => (Flow::Down, e),
-            _ = stop.cancelled() => return stopped(relays),
+            _ = ended.cancelled() => return stopped(relays, stop),
         };
         match flow {
             Flow::Up => up_done = true,
@@ -380,11 +429,13 @@ fn failed(leg: Leg, e: &io::Error, doing: &str) -> End {
     }
 }
 
-/// Ended by the lab: its shutdown, or the proxy disabled or deleted.
-fn stopped(relays: &Relays) -> End {
-    let detail = match relays.shutdown.is_cancelled() {
-        true => "the lab is stopping",
-        false => "the proxy was disabled or deleted",
+/// Ended by the lab: its shutdown, the proxy disabled or deleted (`stop` cancelled), or
+/// its upstream changed.
+fn stopped(relays: &Relays, stop: &CancellationToken) -> End {
+    let detail = match (relays.shutdown.is_cancelled(), stop.is_cancelled()) {
+        (true, _) => "the lab is stopping",
+        (false, true) => "the proxy was disabled or deleted",
+        (false, false) => "the proxy's upstream changed: connections to the old one end",
     };
     End {
         reason: CloseReason::Shutdown,

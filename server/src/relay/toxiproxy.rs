@@ -289,15 +289,15 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
     for input in inputs {
         let spec = input.spec();
         let enabled = input.enabled.unwrap_or(true);
-        // An existing proxy with the same addresses is kept; with others, replaced.
+        // An existing proxy with the same addresses is kept; with others, changed in place
+        // (a new listen address is bound once the old one is closed); with another
+        // protocol, replaced.
         let result = match api.relays.get(&spec.name) {
-            Ok(old)
-                if old.protocol == spec.protocol
-                    && old.spec().upstream == spec.upstream
-                    && same_listen(&old.spec().listen, &spec.listen) =>
-            {
+            Ok(old) if old.protocol == spec.protocol => {
+                let listen =
+                    (!same_listen(&old.spec().listen, &spec.listen)).then_some(spec.listen);
                 api.relays
-                    .update(&spec.name, None, None, Some(enabled))
+                    .update(&spec.name, listen, Some(spec.upstream), Some(enabled))
                     .await
             }
             Ok(_) => {
@@ -363,7 +363,7 @@ async fn delete(State(api): State<Api>, Path(name): Path<String>) -> Response {
 }
 
 async fn reset(State(api): State<Api>) -> Response {
-    match api.relays.reset() {
+    match api.relays.reset().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => relay_error(e),
     }
