@@ -9,6 +9,7 @@ use std::time::Duration;
 use socket2::SockRef;
 use support::events::Events;
 use support::lab::{self, TestLab};
+use support::raw_http;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -322,4 +323,42 @@ async fn a_reader_that_does_not_read_holds_at_most_one_window_in_the_lab() {
         held <= wirelab::pipeline::pump::WINDOW as u64,
         "the lab holds {held} bytes between the legs, more than one window"
     );
+}
+
+/// A PATCH of proxy `name` through toxiproxy's API: the status and the body.
+async fn patch(lab: &TestLab, name: &str, body: &str) -> (u16, String) {
+    let api = lab.toxiproxy_api.expect("the API runs");
+    let request = format!(
+        "PATCH /proxies/{name} HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = raw_http::exchange(api, &request, WAIT).await;
+    let text = String::from_utf8(raw).expect("the answer is UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    (head[9..12].parse().expect("a status code"), body.to_owned())
+}
+
+#[tokio::test]
+async fn only_the_flags_own_upstream_may_be_off_loopback_without_allow_outbound() {
+    // `--proxy` may name any upstream: whoever starts the lab chose it.
+    let lab = lab_with_proxy("far", "192.0.2.1:80", 16).await;
+    let (status, body) = patch(&lab, "far", r#"{"enabled":false}"#).await;
+    assert_eq!(status, 200, "the flag's upstream, unchanged: {body}");
+    // One from the API is checked, whoever made the proxy.
+    let (status, body) = patch(&lab, "far", r#"{"upstream":"192.0.2.2:80"}"#).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allow-outbound"), "{body}");
+    let far = lab.app.relays.get("far").unwrap();
+    assert_eq!(
+        far.spec().upstream,
+        "192.0.2.1:80",
+        "a refused change changes nothing"
+    );
+    let upstream = shouting_upstream().await;
+    let (status, body) = patch(&lab, "far", &format!(r#"{{"upstream":"{upstream}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    // The flag's value again, but from the API now: checked like any other.
+    let (status, body) = patch(&lab, "far", r#"{"upstream":"192.0.2.1:80"}"#).await;
+    assert_eq!(status, 403, "{body}");
 }

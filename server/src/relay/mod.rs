@@ -66,7 +66,8 @@ impl Settings {
 /// Who is making or changing a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// `--proxy`: whoever starts the lab may name any upstream.
+    /// `--proxy`: whoever starts the lab may name any upstream (that one only: a later
+    /// change from the API or the page is checked as theirs are).
     Flag,
     /// toxiproxy's API or the page: an upstream off loopback needs `--allow-outbound`.
     Remote,
@@ -202,7 +203,9 @@ impl Relays {
             spec.upstream.clone_from(u);
         }
         spec.check().map_err(RelayError::Invalid)?;
-        if upstream.is_some() && !proxy.from_flag {
+        // Every upstream from the API or the page is checked, even on a `--proxy` proxy:
+        // the flag's permission is for its own upstream only.
+        if upstream.is_some() {
             self.check_upstream(&spec.upstream).await?;
         }
         let run = enabled.unwrap_or_else(|| proxy.enabled());

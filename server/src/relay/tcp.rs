@@ -168,8 +168,8 @@ async fn serve(
 ) {
     let hub = &relays.hub;
     // `ended` ends this connection: the proxy stopped, or its upstream changed.
-    let (upstream_text, ended) = proxy.target();
-    let allow = relays.settings.allow_outbound || proxy.from_flag;
+    let (upstream_text, from_flag, ended) = proxy.target();
+    let allow = relays.settings.allow_outbound || from_flag;
     let started = Instant::now();
     let connected = tokio::select! {
         r = connect(&upstream_text, allow) => r,
