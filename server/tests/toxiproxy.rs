@@ -270,6 +270,45 @@ async fn a_new_upstream_keeps_the_proxy_listening_and_disable_closes_the_port() 
 }
 
 #[tokio::test]
+async fn localhost_names_listen_and_upstream_as_toxiproxy_clients_write_them() {
+    let lab = lab::start().await;
+    // A service on 127.0.0.1 only, named `localhost` (which may resolve to ::1 first).
+    let service = tagged_upstream("L").await;
+    let port = service.rsplit_once(':').unwrap().1;
+    let make =
+        format!(r#"{{"name":"local","listen":"localhost:0","upstream":"localhost:{port}"}}"#);
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let listen = made["listen"].as_str().unwrap().to_owned();
+    assert!(
+        listen.starts_with("127.0.0.1:"),
+        "bound where clients reach it: {listen}"
+    );
+    let (mut live, tag) = greeted(&listen).await;
+    assert_eq!(tag, "L");
+    let lport = listen.rsplit_once(':').unwrap().1;
+    // The same listen address written as the client wrote it: nothing restarts.
+    let again =
+        format!(r#"[{{"name":"local","listen":"localhost:0","upstream":"localhost:{port}"}}]"#);
+    let (status, body) = api(&lab, "POST", "/populate", &again).await;
+    assert_eq!(status, 201, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["proxies"][0]["listen"], listen.as_str(), "{body}");
+    let patch = format!(r#"{{"listen":"localhost:{lport}"}}"#);
+    let (status, body) = api(&lab, "PATCH", "/proxies/local", &patch).await;
+    assert_eq!(status, 200, "{body}");
+    // The connection made before both still relays.
+    live.write_all(b"still").await.unwrap();
+    let mut back = [0u8; 5];
+    tokio::time::timeout(WAIT, live.read_exact(&mut back))
+        .await
+        .expect("the echo in time")
+        .expect("the connection still relays");
+    assert_eq!(&back, b"still");
+}
+
+#[tokio::test]
 async fn off_loopback_the_api_asks_for_the_lab_token() {
     let lab = lab::start_with(|c| {
         c.toxiproxy_api = wirelab::config::ServiceAddr(Some("0.0.0.0:0".parse().unwrap()));

@@ -194,7 +194,10 @@ impl Relays {
     ) -> Result<Arc<Proxy>, RelayError> {
         let proxy = self.get(name)?;
         let mut spec = proxy.spec();
-        let listen = listen.filter(|l| *l != spec.listen);
+        let listen = match listen {
+            Some(l) if !tcp::same_listen(&spec.listen, &l).await => Some(l),
+            _ => None,
+        };
         let upstream = upstream.filter(|u| *u != spec.upstream);
         if let Some(l) = &listen {
             spec.listen.clone_from(l);

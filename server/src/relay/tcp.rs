@@ -30,8 +30,12 @@ use crate::pipeline::pump::{Events, Pump};
 use crate::pipeline::{Flow, PumpEnd, Stages, Tap, pump};
 use crate::tcp::show;
 
-/// How long the upstream's handshake may take.
+/// How long the upstream's handshake may take (every address it resolves to, together).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time one of several addresses gets (Go's `Dial` gives each at least 2 s).
+const CONNECT_SHARE_MIN: Duration = Duration::from_secs(2);
+/// How long a listen address's name may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A proxy's listening socket, shared by its [`Proxy`] state and its accept loop. The
 /// loop holds it only while it polls, so stopping the proxy takes it out and drops it:
@@ -39,9 +43,44 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// to close too), and the same address can be bound again at once.
 pub type ListenerSlot = Arc<Mutex<Option<TcpListener>>>;
 
-/// Binds a proxy's `listen` address (`host:port`).
+/// Binds a proxy's `listen` address (`host:port`) at [`listen_addr`].
 pub(super) async fn bind(listen: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(listen).await
+    TcpListener::bind(listen_addr(listen).await?).await
+}
+
+/// Where a `listen` address binds: a literal `ip:port` as it is; a name at its first IPv4
+/// address, else its first, as Go's `net.Listen` (so toxiproxy) binds it: `localhost:P`
+/// is `127.0.0.1:P`, which is where clients saying `localhost` reach it (they try each
+/// address; one that says `127.0.0.1` reaches it too).
+pub(super) async fn listen_addr(listen: &str) -> io::Result<SocketAddr> {
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
+    }
+    let found: Vec<SocketAddr> = timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(listen))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "resolving took too long"))??
+        .collect();
+    let first = found.iter().find(|a| a.is_ipv4()).or(found.first());
+    first
+        .copied()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "resolves to no address"))
+}
+
+/// Whether the listen address `asked` is the one a proxy has (`bound`: the real address
+/// once it ran, else as given): the same address once resolved as [`bind`] resolves it,
+/// or the same host with port 0 (which was answered with the real port). So
+/// `localhost:0` and `localhost:P` are the same as a bound `127.0.0.1:P`.
+pub(super) async fn same_listen(bound: &str, asked: &str) -> bool {
+    if bound == asked {
+        return true;
+    }
+    match (listen_addr(bound).await, listen_addr(asked).await) {
+        (Ok(bound), Ok(asked)) => {
+            bound.ip().to_canonical() == asked.ip().to_canonical()
+                && (asked.port() == 0 || asked.port() == bound.port())
+        }
+        _ => false,
+    }
 }
 
 /// Accepts clients until `stop` (the proxy disabled or deleted, or the lab stopping).
@@ -127,20 +166,38 @@ fn reset(stream: &TcpStream) {
     let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
-/// Connects to `upstream` (loopback only unless `allow_outbound`), or says why not.
+/// Connects to `upstream` (loopback only unless `allow_outbound`), trying each address it
+/// resolves to in turn, or says why not.
 async fn connect(upstream: &str, allow_outbound: bool) -> Result<TcpStream, String> {
-    let target = crate::tcp::resolve(upstream, allow_outbound).await?;
-    match timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
-        Err(_) => Err(format!(
-            "the upstream {target} did not answer within {} s",
-            CONNECT_TIMEOUT.as_secs()
-        )),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(format!(
-            "the upstream {target} refused the connection: nothing listens there"
-        )),
-        Ok(Err(e)) => Err(format!("connecting to the upstream {target} failed: {e}")),
-        Ok(Ok(stream)) => Ok(stream),
+    let targets = crate::tcp::connect::resolve_all(upstream, allow_outbound).await?;
+    connect_any(&targets).await
+}
+
+/// The first of `targets` that accepts, in order, all within [`CONNECT_TIMEOUT`], as Go's
+/// `Dial` (so toxiproxy) does: each gets an even share of the time left (at least
+/// [`CONNECT_SHARE_MIN`]), so one that never answers leaves time for the next. Otherwise
+/// why each failed.
+async fn connect_any(targets: &[SocketAddr]) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    let mut failed = Vec::new();
+    for (i, &target) in targets.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let share = (left / (targets.len() - i) as u32)
+            .max(CONNECT_SHARE_MIN)
+            .min(left);
+        failed.push(match timeout(share, TcpStream::connect(target)).await {
+            Err(_) => format!(
+                "the upstream {target} did not answer within {:.1} s",
+                share.as_secs_f64()
+            ),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                format!("the upstream {target} refused the connection: nothing listens there")
+            }
+            Ok(Err(e)) => format!("connecting to the upstream {target} failed: {e}"),
+            Ok(Ok(stream)) => return Ok(stream),
+        });
     }
+    Err(failed.join("; "))
 }
 
 /// Removes the connection from its proxy's table when its task ends, even by a panic.
@@ -443,5 +500,42 @@ fn stopped(relays: &Relays, stop: &CancellationToken) -> End {
         detail: Some(detail.to_owned()),
         reset_client: false,
         reset_upstream: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_address_is_tried_in_turn() {
+        // A service on 127.0.0.1 only, and the order `localhost` often resolves in.
+        let service = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = service.local_addr().unwrap().port();
+        let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let stream = connect_any(&[v6, v4])
+            .await
+            .expect("the second address answers");
+        assert_eq!(stream.peer_addr().unwrap(), v4);
+        drop(service);
+        let why = connect_any(&[v6, v4]).await.unwrap_err();
+        assert!(
+            why.contains(&v6.to_string()) && why.contains(&v4.to_string()),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn localhost_listens_where_clients_reach_it_and_is_the_same_as_its_address() {
+        let bound = listen_addr("localhost:0").await.unwrap();
+        assert!(bound.ip().is_loopback(), "{bound}");
+        assert_eq!(listen_addr("127.0.0.1:7").await.unwrap().port(), 7);
+        let real = format!("{}:4321", bound.ip());
+        assert!(same_listen(&real, "localhost:0").await);
+        assert!(same_listen(&real, "localhost:4321").await);
+        assert!(!same_listen(&real, "localhost:4322").await);
+        assert!(same_listen("127.0.0.1:4321", "127.0.0.1:0").await);
+        assert!(!same_listen("127.0.0.1:4321", "127.0.0.2:0").await);
     }
 }

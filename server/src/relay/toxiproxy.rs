@@ -294,10 +294,9 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
         // protocol, replaced.
         let result = match api.relays.get(&spec.name) {
             Ok(old) if old.protocol == spec.protocol => {
-                let listen =
-                    (!same_listen(&old.spec().listen, &spec.listen)).then_some(spec.listen);
+                let (listen, upstream) = (Some(spec.listen), Some(spec.upstream));
                 api.relays
-                    .update(&spec.name, listen, Some(spec.upstream), Some(enabled))
+                    .update(&spec.name, listen, upstream, Some(enabled))
                     .await
             }
             Ok(_) => {
@@ -317,15 +316,6 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
         proxies: Some(done),
     };
     json(StatusCode::CREATED, &answer)
-}
-
-/// A listen address asked for again: the same, or the same host with port 0 (which was
-/// answered with the real port).
-fn same_listen(bound: &str, asked: &str) -> bool {
-    bound == asked
-        || asked
-            .strip_suffix(":0")
-            .is_some_and(|host| bound.rsplit_once(':').is_some_and(|(h, _)| h == host))
 }
 
 async fn show(State(api): State<Api>, Path(name): Path<String>) -> Response {
