@@ -362,3 +362,57 @@ async fn only_the_flags_own_upstream_may_be_off_loopback_without_allow_outbound(
     let (status, body) = patch(&lab, "far", r#"{"upstream":"192.0.2.1:80"}"#).await;
     assert_eq!(status, 403, "{body}");
 }
+
+#[tokio::test]
+async fn data_events_add_up_to_the_close_even_when_a_leg_resets_early() {
+    // The upstream resets as soon as it has the client's bytes, well inside the client
+    // side's open merge window.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(s);
+    });
+    let lab = lab_with_proxy("early", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "early")).await.unwrap();
+    client.write_all(b"start").await.unwrap();
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose {
+        conn,
+        client_in,
+        upstream_in,
+        ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((client_in, upstream_in), (5, 0));
+    // Every byte read is in a data event published before the close.
+    let read_from = |leg: Leg| -> u64 {
+        events
+            .seen
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RelayData {
+                    conn: c,
+                    from,
+                    size,
+                    ..
+                } if *c == conn && *from == leg => Some(*size),
+                _ => None,
+            })
+            .sum()
+    };
+    assert_eq!(
+        read_from(Leg::Client),
+        client_in,
+        "the client's data event is lost"
+    );
+    assert_eq!(read_from(Leg::Upstream), upstream_in);
+}

@@ -60,7 +60,9 @@ pub struct Pump<'a> {
 }
 
 impl Pump<'_> {
-    fn flush(&mut self) {
+    /// Closes the open data-event window, if there is one, as a data event. A pump does
+    /// it whenever it returns; whoever drops a pump before it returns calls it after.
+    pub fn flush(&mut self) {
         if let Some(merged) = self.tap.take() {
             self.events.data(self.flow, merged);
         }

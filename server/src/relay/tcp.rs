@@ -409,52 +409,62 @@ async fn relay(
         write_counters: &down_written,
         events: &events,
     };
-    let up_run = pump(&mut up, client, upstream);
-    let down_run = pump(&mut down, upstream, client);
-    tokio::pin!(up_run, down_run);
-    let (mut up_done, mut down_done) = (false, false);
-    let mut first_fin = None;
-    loop {
-        let (flow, ended) = tokio::select! {
-            e = &mut up_run, if !up_done => (Flow::Up, e),
-            e = &mut down_run, if !down_done => (Flow::Down, e),
-            _ = ended.cancelled() => return stopped(relays, stop),
-        };
-        match flow {
-            Flow::Up => up_done = true,
-            Flow::Down => down_done = true,
-        }
-        match ended {
-            PumpEnd::Fin => {
-                let first = *first_fin.get_or_insert(source(flow));
-                if up_done && down_done {
-                    let second = match first {
-                        Leg::Client => Leg::Upstream,
-                        Leg::Upstream => Leg::Client,
-                    };
-                    return End {
-                        reason: CloseReason::Fin,
-                        by: Some(first),
-                        detail: Some(format!(
-                            "the {} sent FIN first, then the {}",
-                            leg_name(first),
-                            leg_name(second)
-                        )),
-                        reset_client: false,
-                        reset_upstream: false,
-                    };
-                }
+    // `return` in here ends the block: the pumps are dropped after it.
+    let end = async {
+        let up_run = pump(&mut up, client, upstream);
+        let down_run = pump(&mut down, upstream, client);
+        tokio::pin!(up_run, down_run);
+        let (mut up_done, mut down_done) = (false, false);
+        let mut first_fin = None;
+        loop {
+            let (flow, ended) = tokio::select! {
+                e = &mut up_run, if !up_done => (Flow::Up, e),
+                e = &mut down_run, if !down_done => (Flow::Down, e),
+                _ = ended.cancelled() => return stopped(relays, stop),
+            };
+            match flow {
+                Flow::Up => up_done = true,
+                Flow::Down => down_done = true,
             }
-            PumpEnd::ReadFailed(e) => return failed(source(flow), &e, "reading from"),
-            PumpEnd::WriteFailed(e) => {
-                let to = match flow {
-                    Flow::Up => Leg::Upstream,
-                    Flow::Down => Leg::Client,
-                };
-                return failed(to, &e, "writing to");
+            match ended {
+                PumpEnd::Fin => {
+                    let first = *first_fin.get_or_insert(source(flow));
+                    if up_done && down_done {
+                        let second = match first {
+                            Leg::Client => Leg::Upstream,
+                            Leg::Upstream => Leg::Client,
+                        };
+                        return End {
+                            reason: CloseReason::Fin,
+                            by: Some(first),
+                            detail: Some(format!(
+                                "the {} sent FIN first, then the {}",
+                                leg_name(first),
+                                leg_name(second)
+                            )),
+                            reset_client: false,
+                            reset_upstream: false,
+                        };
+                    }
+                }
+                PumpEnd::ReadFailed(e) => return failed(source(flow), &e, "reading from"),
+                PumpEnd::WriteFailed(e) => {
+                    let to = match flow {
+                        Flow::Up => Leg::Upstream,
+                        Flow::Down => Leg::Client,
+                    };
+                    return failed(to, &e, "writing to");
+                }
             }
         }
     }
+    .await;
+    // A pump closes its merge window when it returns itself; the one that did not (the
+    // other leg failed, or the lab ended it) may still hold one: its data event comes
+    // before the close, so that the data events add up to the close's byte counts.
+    up.flush();
+    down.flush();
+    end
 }
 
 /// The leg `leg` failed with `e`: the other leg is reset in turn.
