@@ -416,3 +416,63 @@ async fn data_events_add_up_to_the_close_even_when_a_leg_resets_early() {
     );
     assert_eq!(read_from(Leg::Upstream), upstream_in);
 }
+
+#[tokio::test]
+async fn a_client_gone_in_front_of_a_silent_upstream_gives_its_permit_back() {
+    // The upstream accepts and then neither reads, writes nor closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let spec: ProxySpec = format!("silent=tcp://127.0.0.1:0->{upstream}")
+        .parse()
+        .unwrap();
+    let lab = lab::start_with(|c| {
+        c.proxies = vec![spec];
+        c.max_proxy_conns = 1;
+        c.proxy_idle_secs = 1;
+    })
+    .await;
+    let mut events = Events::connect(&lab).await;
+    let addr = listen(&lab, "silent");
+    let mut first = TcpStream::connect(&addr).await.unwrap();
+    let open = events
+        .wait("relay_open", |k| matches!(k, EventKind::RelayOpen { .. }))
+        .await;
+    let EventKind::RelayOpen { conn: first_id, .. } = open.kind else {
+        unreachable!()
+    };
+    first.shutdown().await.unwrap();
+    drop(first);
+    // Half-closed, and the upstream says nothing: the lab closes the pair...
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose {
+        conn, reason, by, ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (conn, reason, by),
+        (first_id, CloseReason::IdleTimeout, None)
+    );
+    // ...and its permit is back: the next client is relayed, not reset.
+    let _second = TcpStream::connect(&addr).await.unwrap();
+    let next = events
+        .wait("the second client's open or refusal", |k| {
+            matches!(k, EventKind::RelayOpen { conn, .. } if *conn != first_id)
+                || matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    assert!(
+        matches!(next.kind, EventKind::RelayOpen { .. }),
+        "{:?}",
+        next.kind
+    );
+}

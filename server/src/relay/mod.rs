@@ -50,6 +50,9 @@ pub struct Settings {
     /// `--allow-outbound`: proxies made from the API or the page may have an upstream
     /// off loopback.
     pub allow_outbound: bool,
+    /// `--proxy-idle-secs`: how long a half-closed connection may stay silent; `None`
+    /// for ever.
+    pub idle: Option<Duration>,
 }
 
 impl Settings {
@@ -59,6 +62,7 @@ impl Settings {
             snaplen: config.snaplen,
             max_conns: config.max_proxy_conns,
             allow_outbound: config.allow_outbound,
+            idle: (config.proxy_idle_secs > 0).then(|| Duration::from_secs(config.proxy_idle_secs)),
         }
     }
 }

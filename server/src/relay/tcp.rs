@@ -4,6 +4,12 @@
 //! from either side is passed on to the other (half-close, per direction); the
 //! connection is over when both have sent FIN, or at once when either leg fails, and
 //! then the other leg is reset too, so that neither end waits for what cannot come.
+//!
+//! Nothing holds a connection (and one of `--max-proxy-conns`) for ever: both legs have
+//! TCP keepalive, as the TCP service's half-closed connections do, so a peer that
+//! vanished without FIN or RST fails its leg; and a half-closed pair (one side has sent
+//! FIN) on which no byte moves either way for `--proxy-idle-secs` is closed by the lab
+//! (`idle_timeout`), so a client gone in front of a silent upstream does not stay.
 
 use std::future::poll_fn;
 use std::io;
@@ -13,10 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use socket2::SockRef;
+use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg};
 
@@ -34,6 +40,10 @@ use crate::tcp::show;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least time one of several addresses gets (Go's `Dial` gives each at least 2 s).
 const CONNECT_SHARE_MIN: Duration = Duration::from_secs(2);
+/// Keepalive on both legs: the first probe after this long without a byte...
+const KEEPALIVE_TIME: Duration = Duration::from_secs(30);
+/// ...then one every this long (the TCP service's figures).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a listen address's name may take to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -248,8 +258,13 @@ async fn serve(
     ) else {
         return; // a leg was reset before it could be shown
     };
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL);
+    for leg in [&client, &upstream] {
+        let _ = leg.set_nodelay(true);
+        let _ = SockRef::from(leg).set_tcp_keepalive(&keepalive);
+    }
     let conn = Arc::new(RelayConn {
         id: relays.next_id(),
         peer,
@@ -416,11 +431,25 @@ async fn relay(
         tokio::pin!(up_run, down_run);
         let (mut up_done, mut down_done) = (false, false);
         let mut first_fin = None;
+        // Bytes read either way so far, for the idle check.
+        let moved = || c.client_in.load(Relaxed) + c.upstream_in.load(Relaxed);
+        // Once half-closed: when to look again, and what `moved` was at the last look.
+        let mut idle_check: Option<(Instant, u64)> = None;
         loop {
+            let idle_at = idle_check.map(|(at, _)| at);
             let (flow, ended) = tokio::select! {
                 e = &mut up_run, if !up_done => (Flow::Up, e),
                 e = &mut down_run, if !down_done => (Flow::Down, e),
                 _ = ended.cancelled() => return stopped(relays, stop),
+                _ = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() => {
+                    let (idle, before) = (relays.settings.idle, idle_check.map(|(_, b)| b));
+                    match (idle, before) {
+                        (Some(idle), Some(b)) if moved() == b => return idle_timeout(idle),
+                        (Some(idle), _) => idle_check = Some((Instant::now() + idle, moved())),
+                        (None, _) => idle_check = None,
+                    }
+                    continue;
+                }
             };
             match flow {
                 Flow::Up => up_done = true,
@@ -428,6 +457,9 @@ async fn relay(
             }
             match ended {
                 PumpEnd::Fin => {
+                    if let (None, Some(idle)) = (first_fin, relays.settings.idle) {
+                        idle_check = Some((Instant::now() + idle, moved()));
+                    }
                     let first = *first_fin.get_or_insert(source(flow));
                     if up_done && down_done {
                         let second = match first {
@@ -493,6 +525,20 @@ fn failed(leg: Leg, e: &io::Error, doing: &str) -> End {
         )),
         reset_client: leg == Leg::Upstream,
         reset_upstream: leg == Leg::Client,
+    }
+}
+
+/// Half-closed, and no byte moved either way for `idle`: the lab closes both legs.
+fn idle_timeout(idle: Duration) -> End {
+    End {
+        reason: CloseReason::IdleTimeout,
+        by: None,
+        detail: Some(format!(
+            "half-closed, and nothing travelled either way for {} s (--proxy-idle-secs)",
+            idle.as_secs()
+        )),
+        reset_client: false,
+        reset_upstream: false,
     }
 }
 
