@@ -309,6 +309,49 @@ async fn localhost_names_listen_and_upstream_as_toxiproxy_clients_write_them() {
 }
 
 #[tokio::test]
+async fn populate_checks_every_proxy_before_it_applies_any() {
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let first = format!(r#"{{"name":"first","upstream":"{upstream}"}}"#);
+    for (later, status) in [
+        (
+            r#"{"name":"far","upstream":"192.0.2.1:80"}"#.to_owned(),
+            403,
+        ),
+        (
+            format!(r#"{{"name":"web","upstream":"{upstream}","protocol":"http"}}"#),
+            400,
+        ),
+        (r#"{"name":"bad","upstream":"nowhere"}"#.to_owned(), 400),
+    ] {
+        let (got, body) = api(&lab, "POST", "/populate", &format!("[{first},{later}]")).await;
+        assert_eq!(got, status, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            answer["status"], status,
+            "toxiproxy's populate body: {body}"
+        );
+        assert!(answer["error"].is_string(), "{body}");
+        assert!(
+            answer.get("proxies").is_some_and(Value::is_null),
+            "toxiproxy's populate body: {body}"
+        );
+        let (listed, body) = api(&lab, "GET", "/proxies", "").await;
+        assert_eq!((listed, body.as_str()), (200, "{}"), "nothing applied");
+    }
+    // An error met while applying has the same body.
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let busy =
+        format!(r#"[{{"name":"busy","listen":"127.0.0.1:{port}","upstream":"{upstream}"}}]"#);
+    let (got, body) = api(&lab, "POST", "/populate", &busy).await;
+    assert_eq!(got, 500, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"], 500, "{body}");
+    assert!(answer.get("proxies").is_some_and(Value::is_null), "{body}");
+}
+
+#[tokio::test]
 async fn off_loopback_the_api_asks_for_the_lab_token() {
     let lab = lab::start_with(|c| {
         c.toxiproxy_api = wirelab::config::ServiceAddr(Some("0.0.0.0:0".parse().unwrap()));

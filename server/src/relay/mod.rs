@@ -172,6 +172,22 @@ impl Relays {
         Ok(proxy)
     }
 
+    /// What making `spec` from the API or the page (or changing the proxy of that name to
+    /// it) would refuse, found without changing anything: a bad name or address, a
+    /// protocol not relayed yet, a new upstream off loopback without `--allow-outbound`.
+    /// For `/populate`, which checks every proxy before it applies any.
+    pub async fn check_remote(&self, spec: &ProxySpec) -> Result<(), RelayError> {
+        spec.check().map_err(RelayError::Invalid)?;
+        check_protocol(spec.protocol)?;
+        let kept = self
+            .get(&spec.name)
+            .is_ok_and(|p| p.protocol == spec.protocol && p.spec().upstream == spec.upstream);
+        if !kept {
+            self.check_upstream(&spec.upstream).await?;
+        }
+        Ok(())
+    }
+
     /// The proxy `name`.
     pub fn get(&self, name: &str) -> Result<Arc<Proxy>, RelayError> {
         lock(&self.proxies)

@@ -141,14 +141,18 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 fn relay_error(e: RelayError) -> Response {
-    let status = match e {
+    error(status_of(&e), e.to_string())
+}
+
+/// toxiproxy's status for `e`.
+fn status_of(e: &RelayError) -> StatusCode {
+    match e {
         RelayError::NotFound => StatusCode::NOT_FOUND,
         RelayError::Exists => StatusCode::CONFLICT,
         RelayError::Invalid(_) => StatusCode::BAD_REQUEST,
         RelayError::Forbidden(_) => StatusCode::FORBIDDEN,
         RelayError::Bind(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, e.to_string())
+    }
 }
 
 fn bad_body(e: serde_json::Error) -> Response {
@@ -245,6 +249,10 @@ async fn create(State(api): State<Api>, body: Bytes) -> Response {
     }
 }
 
+/// toxiproxy's `/populate`: every proxy is checked before any is applied (names, fields,
+/// addresses, protocol, an upstream off loopback), and every error, even one met while
+/// applying (a listen address that cannot be bound), has toxiproxy's populate body:
+/// `{"error": ..., "status": ..., "proxies": null}`.
 async fn populate(State(api): State<Api>, body: Bytes) -> Response {
     #[derive(Serialize)]
     struct Answer {
@@ -281,8 +289,8 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
             let why = format!("duplicate proxy name {:?}", input.name);
             return failed(StatusCode::INTERNAL_SERVER_ERROR, why);
         }
-        if let Err(why) = input.spec().check() {
-            return failed(StatusCode::BAD_REQUEST, why);
+        if let Err(e) = api.relays.check_remote(&input.spec()).await {
+            return failed(status_of(&e), e.to_string());
         }
     }
     let mut done = Vec::new();
@@ -307,7 +315,7 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
         };
         match result {
             Ok(p) => done.push(ProxyJson::of(&p)),
-            Err(e) => return relay_error(e),
+            Err(e) => return failed(status_of(&e), e.to_string()),
         }
     }
     let answer = Answer {
