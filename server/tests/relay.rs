@@ -476,3 +476,52 @@ async fn a_client_gone_in_front_of_a_silent_upstream_gives_its_permit_back() {
         next.kind
     );
 }
+
+#[tokio::test]
+async fn a_client_whose_upstream_connect_is_running_when_the_proxy_stops_is_told() {
+    // An upstream whose accept queue is full: a further handshake gets no answer.
+    let hang = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    hang.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    hang.listen(0).unwrap();
+    let upstream = hang.local_addr().unwrap().as_socket().unwrap();
+    let _queued = std::net::TcpStream::connect(upstream).unwrap();
+    let lab = lab_with_proxy("hang", &upstream.to_string(), 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "hang")).await.unwrap();
+    // Accepted (it holds a permit), and its upstream connect is running.
+    let proxy = lab.app.relays.get("hang").unwrap();
+    timeout(WAIT, async {
+        while proxy.limit.available_permits() == 16 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the client is accepted");
+    lab.app
+        .relays
+        .update("hang", None, None, Some(false))
+        .await
+        .unwrap();
+    let refused = events
+        .wait("relay_refused", |k| {
+            matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    let EventKind::RelayRefused { reason, .. } = refused.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("disabled"), "{reason}");
+    assert!(reason.contains("the client got a RST"), "{reason}");
+    let mut buf = [0u8; 1];
+    let read = timeout(WAIT, client.read(&mut buf)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}

@@ -240,7 +240,10 @@ async fn serve(
     let started = Instant::now();
     let connected = tokio::select! {
         r = connect(&upstream_text, allow) => r,
-        _ = ended.cancelled() => return,
+        _ = ended.cancelled() => {
+            let why = stopped(&relays, &stop).detail.unwrap_or_default();
+            Err(format!("{why}, while the upstream connect was running"))
+        }
     };
     let upstream = match connected {
         Ok(s) => s,
