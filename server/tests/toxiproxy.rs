@@ -10,6 +10,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -83,8 +84,30 @@ async fn greeted(listen: &str) -> (TcpStream, String) {
     (s, String::from_utf8(tag.to_vec()).unwrap())
 }
 
+/// A child process holds a copy of every socket of this test binary from its fork to its
+/// exec, so a port the lab has closed meanwhile still completes handshakes (then resets
+/// them) until the exec. The client tests spawn under this lock shared and [`refused`]
+/// connects under it alone: no fork is then in flight (a spawn returns once the child has
+/// exec'd).
+static SPAWNING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Runs `command` to its end with its output captured, spawned under [`SPAWNING`].
+async fn output(mut command: tokio::process::Command) -> Output {
+    let child = {
+        let _spawning = SPAWNING.read().await;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the client runs")
+    };
+    child.wait_with_output().await.expect("the client ends")
+}
+
 /// Nothing listens at `listen`: the port is closed by the time the API has answered.
 async fn refused(listen: &str) {
+    let _no_fork = SPAWNING.write().await;
     let tried = TcpStream::connect(listen).await.map(|_| ());
     assert_eq!(
         tried.map_err(|e| e.kind()),
@@ -388,13 +411,12 @@ fn client(what: &str, path: &str) -> Option<PathBuf> {
 /// Runs a client script with the API's port and the upstream in its environment and
 /// returns its stdout, which must be one JSON value.
 async fn run_script(program: PathBuf, args: &[&str], lab: &TestLab, upstream: &str) -> Value {
-    let out = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .env("API_PORT", lab.toxiproxy_api.unwrap().port().to_string())
-        .env("UPSTREAM", upstream)
-        .output()
-        .await
-        .expect("the client runs");
+        .env("UPSTREAM", upstream);
+    let out = output(command).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -491,14 +513,13 @@ async fn toxiproxy_node_client_drives_the_lab_unchanged() {
     let upstream = echo_upstream().await;
     // `node -e` resolves `require` from the working directory: run it beside the modules.
     let dir = modules.join("../..");
-    let out = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .args(["-e", NODE])
         .current_dir(&dir)
         .env("API_PORT", lab.toxiproxy_api.unwrap().port().to_string())
-        .env("UPSTREAM", &upstream)
-        .output()
-        .await
-        .expect("node runs");
+        .env("UPSTREAM", &upstream);
+    let out = output(command).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
