@@ -1,0 +1,119 @@
+//! Relay mode from the page, in a real headless Chromium against a real lab (issue 14): a
+//! proxy made from the Proxies panel, a client through it to a real upstream, both legs in
+//! the timeline, and a RST sent from the page reaching the client.
+//!
+//! Needs the built dashboard (`cargo xtask test` builds `dist/` first).
+
+mod support;
+
+use std::time::Duration;
+
+use support::page::{click, connected_dashboard, type_into, unique, wait_js};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// An upstream that sends back what it reads, one connection at a time.
+async fn echo_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_proxy_made_from_the_page_shows_both_legs_and_its_rst_reaches_the_client() {
+    let Some((browser, lab)) = connected_dashboard().await else {
+        return;
+    };
+    let upstream = echo_upstream().await;
+    click(&browser, "[data-tab=tcp]").await;
+    let name = unique("echo");
+    type_into(&browser, "#proxy-name", &name).await;
+    type_into(&browser, "#proxy-upstream", &upstream).await;
+    click(&browser, "#proxy-add").await;
+    wait_js(
+        &browser,
+        "the new proxy's row, listening",
+        "const r = document.querySelector(`tr[data-proxy='${arguments[0]}']`); \
+         return r && r.textContent.includes('listening')",
+        vec![name.clone().into()],
+        WAIT,
+    )
+    .await;
+    // The page asked for port 0: the row (and the lab) has the real one.
+    let listen = lab
+        .app
+        .relays
+        .get(&name)
+        .expect("the proxy exists")
+        .info()
+        .listen;
+    assert!(!listen.ends_with(":0"), "bound: {listen}");
+
+    let mut client = TcpStream::connect(&listen).await.unwrap();
+    let text = unique("through-the-relay");
+    client.write_all(text.as_bytes()).await.unwrap();
+    let mut back = vec![0u8; text.len()];
+    timeout(WAIT, client.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, text.as_bytes(), "the upstream's echo came back");
+
+    // Both legs in the timeline: the client's bytes going up (→), the upstream's coming
+    // back down (←), each on a row of its own.
+    click(&browser, "[data-tab=timeline]").await;
+    for arrow in ["→", "←"] {
+        wait_js(
+            &browser,
+            &format!("a timeline row for {name} with {arrow} and the text"),
+            "for (const r of document.querySelectorAll('.row')) { \
+               const t = r.textContent; \
+               if (t.includes(arguments[0]) && t.includes(arguments[1]) && t.includes(arguments[2])) \
+                 return true; } \
+             return false",
+            vec![name.clone().into(), arrow.into(), text.clone().into()],
+            WAIT,
+        )
+        .await;
+    }
+
+    click(&browser, "[data-tab=tcp]").await;
+    let id = wait_js(
+        &browser,
+        "the relayed connection's row",
+        "const r = document.querySelector('tr[data-relay]'); return r ? r.dataset.relay : null",
+        vec![],
+        WAIT,
+    )
+    .await;
+    let id = id.as_str().expect("an id").to_owned();
+    browser.screenshot("/tmp/wirelab-relay.png").await;
+    click(&browser, &format!("[data-relay-rst='{id}-client']")).await;
+    let mut buf = [0u8; 1];
+    let read = timeout(WAIT, client.read(&mut buf)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "the page's RST on the client leg reached the client"
+    );
+    wait_js(
+        &browser,
+        "the reset connection's row leaves the panel",
+        "return !document.querySelector(`tr[data-relay='${arguments[0]}']`)",
+        vec![id.into()],
+        WAIT,
+    )
+    .await;
+    browser.close().await;
+}
