@@ -96,6 +96,7 @@ pub mod hexdump;
 pub mod lab;
 pub mod link;
 pub mod rates;
+pub mod relay_row;
 pub mod route;
 pub mod row;
 pub mod services;

@@ -149,6 +149,14 @@ pub fn close_reason(r: CloseReason) -> &'static str {
 
 fn describe(k: &EventKind) -> (&'static str, String) {
     match k {
+        EventKind::RelayOpen { .. }
+        | EventKind::RelayData { .. }
+        | EventKind::RelayHalfClose { .. }
+        | EventKind::RelayClose { .. }
+        | EventKind::RelayRefused { .. }
+        | EventKind::RelayUdpOpen { .. }
+        | EventKind::RelayDatagram { .. }
+        | EventKind::RelayUdpClose { .. } => crate::relay_row::describe(k).unwrap_or_default(),
         EventKind::TcpOpen {
             conn,
             local,

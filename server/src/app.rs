@@ -21,6 +21,8 @@ pub struct App {
     pub ws: ws::Clients,
     /// The WebSocket service (`--ws-service`); idle when it is `off`.
     pub ws_service: wsservice::WsService,
+    /// Relay mode's proxies.
+    pub relays: Arc<crate::relay::Relays>,
     /// The recorded history (on disk, or in memory with `--ephemeral`).
     pub store: Arc<store::Store>,
     /// The services and their real addresses (after binding port 0), for `hello`.
@@ -44,6 +46,7 @@ impl App {
             ws_service: self.ws_service.infos(),
             http: self.http.conns(),
             pool: self.pool.status(),
+            proxies: self.relays.infos(),
             counters: self.hub.counters.snapshot(),
         }
     }

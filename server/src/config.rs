@@ -115,6 +115,36 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_ALLOW_OUTBOUND")]
     pub allow_outbound: bool,
 
+    /// A proxy of relay mode (repeatable): `NAME=PROTO://LISTEN->UPSTREAM`, for example
+    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` or `udp` (`http`
+    /// comes later). The upstream may be any host: whoever starts the lab chose it.
+    #[arg(long = "proxy", env = "WIRELAB_PROXY", value_delimiter = ',')]
+    pub proxies: Vec<crate::relay::ProxySpec>,
+
+    /// Address of toxiproxy's HTTP API (its paths, fields and status codes, for the
+    /// toxiproxy clients), or `off`. It has no token, so off loopback it asks for the
+    /// lab's.
+    #[arg(long, env = "WIRELAB_TOXIPROXY_API", default_value = "127.0.0.1:8474")]
+    pub toxiproxy_api: ServiceAddr,
+
+    /// Seconds a `udp` proxy's session (one client address) lasts without a datagram
+    /// either way.
+    #[arg(long, env = "WIRELAB_PROXY_UDP_IDLE_SECS", default_value_t = 60)]
+    pub proxy_udp_idle_secs: u64,
+
+    /// Open connections per proxy at most (UDP: sessions); more are reset at once (UDP:
+    /// their datagrams dropped), counted and shown.
+    #[arg(long, env = "WIRELAB_MAX_PROXY_CONNS", default_value_t = 1024)]
+    pub max_proxy_conns: usize,
+
+    /// Seconds a relayed connection may stay half-closed (one side has sent FIN, passed on
+    /// to the other) with no byte moving either way before the lab closes it (after one
+    /// to two such periods; 0: never), so that a client gone in front of a silent upstream
+    /// does not hold one of `--max-proxy-conns` for ever. A peer that vanishes without
+    /// FIN or RST is found by TCP keepalive, on both legs.
+    #[arg(long, env = "WIRELAB_PROXY_IDLE_SECS", default_value_t = 60)]
+    pub proxy_idle_secs: u64,
+
     /// Bytes of payload captured per event; the rest is counted and reported as cut.
     #[arg(long, env = "WIRELAB_SNAPLEN", default_value_t = 64 * 1024)]
     pub snaplen: usize,
@@ -228,12 +258,19 @@ impl Config {
         config.tcp = any;
         config.udp = any;
         config.ws_service = ServiceAddr(Some(any));
+        config.toxiproxy_api = ServiceAddr(Some(any));
         config
     }
 
     /// Whether the dashboard is reachable from other machines.
     pub fn exposed(&self) -> bool {
         !self.dashboard.ip().is_loopback()
+    }
+
+    /// Whether toxiproxy's API is reachable from other machines (then it asks for the
+    /// lab's token, and the lab makes one up if none was given).
+    pub fn api_exposed(&self) -> bool {
+        self.toxiproxy_api.0.is_some_and(|a| !a.ip().is_loopback())
     }
 }
 
@@ -253,6 +290,29 @@ mod tests {
         assert_eq!(c.ws_service.0.map(|a| a.port()), Some(1341));
         assert_eq!(c.ws_mode, RelayMode::Echo);
         assert_eq!(c.max_ws_service_message, 16 << 20);
+        assert_eq!(
+            c.toxiproxy_api.0.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8474")
+        );
+        assert!(!c.api_exposed());
+        assert!(c.proxies.is_empty());
+    }
+
+    #[test]
+    fn proxies_repeat_and_a_bad_one_is_refused() {
+        let c = Config::parse_from([
+            "wirelab",
+            "--proxy",
+            "redis=tcp://127.0.0.1:16379->127.0.0.1:6379",
+            "--proxy",
+            "dns=udp://127.0.0.1:5353->127.0.0.1:53",
+            "--toxiproxy-api",
+            "off",
+        ]);
+        let names: Vec<&str> = c.proxies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["redis", "dns"]);
+        assert_eq!(c.toxiproxy_api, ServiceAddr(None));
+        assert!(Config::try_parse_from(["wirelab", "--proxy", "redis=tcp://nowhere"]).is_err());
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! - [`backoff`]: the pause after failed `accept` calls, for the services' accept loops.
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
+//! - [`pipeline`]: the path every byte stream takes (read, tap, stages, write), and the
+//!   bounded pump that relays one direction of a stream.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
+//! - [`relay`]: relay mode's proxies (`--proxy`), each client with its own upstream leg.
 //! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
 //!   frame an event; on [`ws`]'s engine (frames, socket, deflate, upgrade checks).
 //! - [`replay`]: sending a captured payload again (from the backlog, or the store).
@@ -23,6 +26,18 @@
 //!
 //! Every listener is `run(listener, app, shutdown)`: tests bind port 0 and cancel their
 //! own token.
+//!
+//! ## The path of a byte
+//! ```text
+//! peer ─▶ socket ─▶ read ─▶ tap ─────────▶ stages ─▶ write ─▶ socket ─▶ peer
+//!                            │ counters     (faults, breakpoints, TLS: later issues)
+//!                            │ data events (merged per 16 ms, --snaplen captured)
+//!                            ▼
+//!                           hub ─▶ batches ─▶ /ws clients (dashboards)
+//!                                        └──▶ store (SQLite) ─▶ /api, JSONL, HAR, pcapng
+//! ```
+//! A TCP client's bytes go read ▶ tap ▶ stages ▶ the `--tcp-mode` relay (other
+//! connections' queues) ▶ each receiver's down stages ▶ write; see [`pipeline`].
 
 pub mod app;
 pub mod backoff;
@@ -30,7 +45,9 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod pipeline;
 pub mod pool;
+pub mod relay;
 pub mod replay;
 pub mod store;
 pub mod tcp;
@@ -62,6 +79,8 @@ pub struct Lab {
     pub udp: SocketAddr,
     /// The WebSocket service, unless it is `off`.
     pub ws_service: Option<SocketAddr>,
+    /// toxiproxy's API, unless it is `off`.
+    pub toxiproxy_api: Option<SocketAddr>,
     tasks: TaskTracker,
 }
 
@@ -89,7 +108,10 @@ async fn bind_tcp(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
 }
 
 fn bind_error(e: std::io::Error, addr: SocketAddr, what: &str, flag: &str) -> anyhow::Error {
-    let env = format!("WIRELAB_{}", flag.trim_start_matches("--").to_uppercase());
+    // The environment variable clap reads for `flag`: `--toxiproxy-api` is
+    // `WIRELAB_TOXIPROXY_API`.
+    let name = flag.trim_start_matches("--").replace('-', "_");
+    let env = format!("WIRELAB_{}", name.to_uppercase());
     match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
             "{addr} ({what}) is already in use: choose another address with {flag} or {env}"
@@ -110,6 +132,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         None => None,
     };
     let ws_service_addr = ws_service.as_ref().map(|l| l.local_addr()).transpose()?;
+    let toxiproxy_api = match config.toxiproxy_api.0 {
+        Some(addr) => Some(bind_tcp(addr, "toxiproxy's API", "--toxiproxy-api").await?),
+        None => None,
+    };
+    let toxiproxy_api_addr = toxiproxy_api.as_ref().map(|l| l.local_addr()).transpose()?;
     let addrs = (
         dashboard.local_addr()?,
         http.local_addr()?,
@@ -117,7 +144,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         udp.local_addr()?,
     );
 
-    let token = match (&config.token, config.exposed()) {
+    let token = match (&config.token, config.exposed() || config.api_exposed()) {
         (Some(t), _) => Some(t.clone()),
         (None, true) => Some(web::auth::generate_token().context("making a token")?),
         (None, false) => None,
@@ -156,6 +183,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             message: why,
         });
     }
+    let relays = Arc::new(relay::Relays::new(
+        hub.clone(),
+        relay::Settings::of(&config),
+        shutdown.clone(),
+    ));
+    for spec in &config.proxies {
+        relays
+            .create(spec.clone(), true, relay::Origin::Flag)
+            .await
+            .map_err(|e| anyhow::anyhow!("--proxy {}: {e}", spec.name))?;
+    }
     let app = Arc::new(App {
         tcp: tcp::Tcp::new(&config),
         udp: udp::Udp::new(udp, &config),
@@ -163,6 +201,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         pool: pool::Pool::default(),
         ws: ws::Clients::default(),
         ws_service: wsservice::WsService::new(&config),
+        relays: relays.clone(),
         hub: hub.clone(),
         store: store.clone(),
         services,
@@ -201,6 +240,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(listener) = ws_service {
         tasks.spawn(wsservice::run(listener, app.clone(), shutdown.clone()));
     }
+    if let Some(listener) = toxiproxy_api {
+        let token = app
+            .config
+            .api_exposed()
+            .then(|| app.token.clone())
+            .flatten();
+        let api = relay::toxiproxy::run(listener, relays.clone(), token, shutdown.clone());
+        tasks.spawn(api);
+    }
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        stop.cancelled().await;
+        relays.tasks.close();
+        relays.tasks.wait().await;
+    });
     let router = web::router(app.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -225,6 +279,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tcp: addrs.2,
         udp: addrs.3,
         ws_service: ws_service_addr,
+        toxiproxy_api: toxiproxy_api_addr,
         tasks,
     })
 }
@@ -264,5 +319,24 @@ async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
             app.hub
                 .broadcast(hub::Frame::for_dashboards(&full, &others));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_error_names_the_flag_and_its_environment_variable() {
+        let addr: SocketAddr = "127.0.0.1:8474".parse().unwrap();
+        let in_use = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let said = bind_error(in_use, addr, "toxiproxy's API", "--toxiproxy-api").to_string();
+        assert!(
+            said.contains("--toxiproxy-api or WIRELAB_TOXIPROXY_API"),
+            "{said}"
+        );
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let said = bind_error(denied, addr, "the WebSocket service", "--ws-service").to_string();
+        assert!(said.contains("WIRELAB_WS_SERVICE"), "{said}");
     }
 }

@@ -35,6 +35,19 @@ async fn main() {
     if let Some(addr) = lab.ws_service {
         println!("  websocket  websocat ws://{addr}/");
     }
+    if let Some(addr) = lab.toxiproxy_api {
+        println!("  toxiproxy  curl http://{addr}/proxies   (toxiproxy's API: its clients work)");
+    }
+    for p in lab.app.relays.all() {
+        let spec = p.spec();
+        println!(
+            "  proxy      {} {}://{} -> {}",
+            spec.name,
+            spec.protocol.as_str(),
+            spec.listen,
+            spec.upstream
+        );
+    }
     println!("Open {} in a browser. Ctrl-C stops the lab.", lab.url());
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -91,6 +91,27 @@ pub enum CommandKind {
         #[serde(default)]
         drop: bool,
     },
+    /// Make a relay-mode proxy, listening at once: as `--proxy` or toxiproxy's API (an
+    /// upstream off loopback needs `--allow-outbound`).
+    ProxyAdd {
+        name: String,
+        #[serde(default)]
+        protocol: crate::proxy::ProxyProtocol,
+        listen: String,
+        upstream: String,
+    },
+    /// Enable (listen again) or disable (stop listening, end its connections) a proxy.
+    ProxySet { name: String, enabled: bool },
+    /// Delete a proxy: it stops listening and its connections end.
+    ProxyDelete { name: String },
+    /// Act on one leg of relayed TCP connection `conn`: RST it (the connection ends; the
+    /// other leg is closed), or send FIN toward it (nothing more is relayed to it).
+    RelayClose {
+        conn: u64,
+        leg: crate::event::Leg,
+        #[serde(default)]
+        reset: bool,
+    },
     /// Only receive events of these protocols (absent or empty: all).
     Subscribe {
         #[serde(default)]
@@ -106,6 +127,24 @@ mod tests {
     fn every_command_round_trips_through_json() {
         let kinds = vec![
             CommandKind::Ping,
+            CommandKind::ProxyAdd {
+                name: "redis".into(),
+                protocol: crate::proxy::ProxyProtocol::Udp,
+                listen: "127.0.0.1:0".into(),
+                upstream: "127.0.0.1:6379".into(),
+            },
+            CommandKind::ProxySet {
+                name: "redis".into(),
+                enabled: false,
+            },
+            CommandKind::ProxyDelete {
+                name: "redis".into(),
+            },
+            CommandKind::RelayClose {
+                conn: 4,
+                leg: crate::event::Leg::Client,
+                reset: true,
+            },
             CommandKind::Chat { text: "hi".into() },
             CommandKind::TcpSend {
                 conn: Some(3),

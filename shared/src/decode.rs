@@ -9,11 +9,12 @@
 
 use std::borrow::Cow;
 
-use crate::event::{CloseReason, Direction, Event, EventKind, HttpExchange};
+use crate::event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg};
 use crate::json::{Error, FromJson, Value};
 use crate::message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 use crate::payload::{Encoding, Payload};
 use crate::pool::{PoolSpec, PoolState, PoolStatus};
+use crate::proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
 use crate::state::{
     Counters, HttpConnInfo, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo,
     WsServiceClientInfo,
@@ -148,6 +149,8 @@ fn unknown(variant: &str) -> Error {
 
 names! {
     Direction { "in" => In, "out" => Out }
+    Leg { "client" => Client, "upstream" => Upstream }
+    ProxyProtocol { "tcp" => Tcp, "http" => Http, "udp" => Udp }
     CloseReason {
         "fin" => Fin,
         "reset" => Reset,
@@ -261,7 +264,15 @@ with_defaults! {
         max_http_conns, max_http_body,
     }
     Snapshot { state, backlog, resumed_from, last_seq }
-    LabState { ts_us, tcp, udp, ws, ws_service, http, pool, counters }
+    LabState { ts_us, tcp, udp, ws, ws_service, http, pool, proxies, counters }
+    ProxyInfo {
+        name, listen, upstream, protocol, enabled, open, conns, refused, client_in, client_out,
+        upstream_in, upstream_out, dropped, legs,
+    }
+    RelayConnInfo {
+        conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
+        client_half_closed, upstream_half_closed, client_kernel, upstream_kernel,
+    }
     TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
     UdpPeerInfo { peer, first_us, last_us, dgrams_in, dgrams_out, bytes_in, bytes_out }
@@ -280,7 +291,8 @@ with_defaults! {
         udp_peers_evicted, udp_send_errors, http_requests, http_conns, http_refused,
         http_bytes_in, http_bytes_out, ws_clients, ws_refused, ws_frames_in, ws_frames_out,
         ws_bytes_in, ws_bytes_out, ws_missed, ws_slow_closed, ws_service_clients,
-        ws_service_refused, ws_service_dropped, stored, store_errors,
+        ws_service_refused, ws_service_dropped, relay_conns, relay_refused, stored,
+        store_errors,
     }
     PoolSpec { url, requests, concurrency, max_conns, keep_alive, no_pool }
     PoolStatus {
@@ -443,6 +455,74 @@ impl FromJson for EventKind {
                 run: f.need("run"),
                 status: f.need("status"),
             },
+            "relay_open" => EventKind::RelayOpen {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                listen: f.need("listen"),
+                upstream: f.need("upstream"),
+                upstream_local: f.need("upstream_local"),
+                connect_us: f.need("connect_us"),
+            },
+            "relay_data" => EventKind::RelayData {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
+            "relay_half_close" => EventKind::RelayHalfClose {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+            },
+            "relay_close" => EventKind::RelayClose {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                reason: f.get("reason", true, CloseReason::Error),
+                by: f.opt("by"),
+                detail: f.opt("detail"),
+                duration_us: f.need("duration_us"),
+                client_in: f.need("client_in"),
+                client_out: f.need("client_out"),
+                upstream_in: f.need("upstream_in"),
+                upstream_out: f.need("upstream_out"),
+            },
+            "relay_refused" => EventKind::RelayRefused {
+                proxy: f.need("proxy"),
+                peer: f.need("peer"),
+                reason: f.need("reason"),
+            },
+            "relay_udp_open" => EventKind::RelayUdpOpen {
+                proxy: f.need("proxy"),
+                session: f.need("session"),
+                peer: f.need("peer"),
+                listen: f.need("listen"),
+                upstream: f.need("upstream"),
+                upstream_local: f.need("upstream_local"),
+            },
+            "relay_datagram" => EventKind::RelayDatagram {
+                proxy: f.need("proxy"),
+                session: f.need("session"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
+            "relay_udp_close" => EventKind::RelayUdpClose {
+                proxy: f.need("proxy"),
+                session: f.need("session"),
+                peer: f.need("peer"),
+                reason: f.need("reason"),
+                duration_us: f.need("duration_us"),
+                client_in: f.need("client_in"),
+                client_out: f.need("client_out"),
+                upstream_in: f.need("upstream_in"),
+                upstream_out: f.need("upstream_out"),
+            },
             "notice" => EventKind::Notice {
                 level: f.need("level"),
                 message: f.need("message"),
@@ -509,6 +589,15 @@ mod tests {
                 error: Some("refused".into()),
                 ..Default::default()
             }),
+            proxies: vec![ProxyInfo {
+                protocol: ProxyProtocol::Udp,
+                legs: vec![RelayConnInfo {
+                    client_kernel: Some(TcpKernelInfo::default()),
+                    upstream_kernel: Some(TcpKernelInfo::default()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let events: Vec<Event> = crate::event::tests::samples()
@@ -593,6 +682,11 @@ mod tests {
     const NAMES: &[&str] = &[
         "in",
         "out",
+        "client",
+        "upstream",
+        "tcp",
+        "http",
+        "udp",
         "text",
         "base64",
         "hex",

@@ -73,6 +73,16 @@ pub enum Direction {
     Out,
 }
 
+/// One of the two legs of a relayed connection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    /// Between the client and the proxy's listen address.
+    Client,
+    /// Between the lab and the proxy's upstream.
+    Upstream,
+}
+
 /// Why a TCP connection ended.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -232,6 +242,95 @@ pub enum EventKind {
     PoolStarted { run: u64, spec: PoolSpec },
     /// A connection-pool run ended (done, cancelled or failed), with its totals.
     PoolFinished { run: u64, status: PoolStatus },
+    /// A client connected to a proxy and the lab connected to the proxy's upstream for it:
+    /// both legs are open. `peer` is the client; `connect_us` the upstream's handshake.
+    RelayOpen {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        /// The proxy's listen address (the client leg's local end).
+        listen: String,
+        upstream: String,
+        /// The lab's end of the upstream leg.
+        upstream_local: String,
+        connect_us: u64,
+    },
+    /// Bytes through a proxy, read from the leg `from` and written to the other.
+    /// Consecutive reads may be merged into one event; `size` always counts every byte.
+    RelayData {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        from: Leg,
+        size: u64,
+        payload: Payload,
+    },
+    /// The leg `from` sent FIN; the lab passed it on to the other leg.
+    RelayHalfClose {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        from: Leg,
+    },
+    /// A relayed connection ended, both legs: why, and which leg it started from
+    /// (`by`, none when the lab ended it).
+    RelayClose {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        reason: CloseReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Leg>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        duration_us: u64,
+        /// Bytes read from the client (and written to the upstream: `upstream_out`).
+        client_in: u64,
+        client_out: u64,
+        upstream_in: u64,
+        upstream_out: u64,
+    },
+    /// A client of a proxy was turned away with a RST: the proxy's connection limit, or
+    /// its upstream refused or did not answer (`reason` says which).
+    RelayRefused {
+        proxy: String,
+        peer: String,
+        reason: String,
+    },
+    /// A UDP client of a proxy was heard from for the first time (or again after its
+    /// session ended): it gets its own upstream socket, as `socat UDP-LISTEN,fork` does.
+    RelayUdpOpen {
+        proxy: String,
+        session: u64,
+        peer: String,
+        /// The proxy's listen address (where the client's datagrams arrive).
+        listen: String,
+        upstream: String,
+        /// The session's own socket toward the upstream.
+        upstream_local: String,
+    },
+    /// One datagram through a `udp` proxy, read from the leg `from` and sent on the other.
+    RelayDatagram {
+        proxy: String,
+        session: u64,
+        peer: String,
+        from: Leg,
+        size: u64,
+        payload: Payload,
+    },
+    /// A UDP session ended: `reason` says why (idle timeout, the upstream's port closed,
+    /// the proxy disabled or deleted, the lab stopping).
+    RelayUdpClose {
+        proxy: String,
+        session: u64,
+        peer: String,
+        reason: String,
+        duration_us: u64,
+        client_in: u64,
+        client_out: u64,
+        upstream_in: u64,
+        upstream_out: u64,
+    },
     /// Something the lab itself wants the user to know (a full disk, a refused client).
     Notice { level: String, message: String },
 }
@@ -244,8 +343,16 @@ impl EventKind {
             | EventKind::TcpData { .. }
             | EventKind::TcpHalfClose { .. }
             | EventKind::TcpClose { .. }
-            | EventKind::TcpRefused { .. } => Protocol::Tcp,
-            EventKind::UdpDatagram { .. } => Protocol::Udp,
+            | EventKind::TcpRefused { .. }
+            | EventKind::RelayOpen { .. }
+            | EventKind::RelayData { .. }
+            | EventKind::RelayHalfClose { .. }
+            | EventKind::RelayClose { .. }
+            | EventKind::RelayRefused { .. } => Protocol::Tcp,
+            EventKind::UdpDatagram { .. }
+            | EventKind::RelayUdpOpen { .. }
+            | EventKind::RelayDatagram { .. }
+            | EventKind::RelayUdpClose { .. } => Protocol::Udp,
             EventKind::Http(_) => Protocol::Http,
             EventKind::WsOpen { .. }
             | EventKind::WsClose { .. }
@@ -273,7 +380,15 @@ impl EventKind {
             | EventKind::WsMessage { peer, .. }
             | EventKind::WsServiceOpen { peer, .. }
             | EventKind::WsServiceFrame { peer, .. }
-            | EventKind::WsServiceClose { peer, .. } => Some(peer),
+            | EventKind::WsServiceClose { peer, .. }
+            | EventKind::RelayOpen { peer, .. }
+            | EventKind::RelayData { peer, .. }
+            | EventKind::RelayHalfClose { peer, .. }
+            | EventKind::RelayClose { peer, .. }
+            | EventKind::RelayRefused { peer, .. }
+            | EventKind::RelayUdpOpen { peer, .. }
+            | EventKind::RelayDatagram { peer, .. }
+            | EventKind::RelayUdpClose { peer, .. } => Some(peer),
             EventKind::Http(x) => Some(&x.peer),
             _ => None,
         }
@@ -285,6 +400,13 @@ impl EventKind {
             EventKind::TcpData { dir, .. }
             | EventKind::UdpDatagram { dir, .. }
             | EventKind::WsServiceFrame { dir, .. } => Some(*dir),
+            // Seen from the lab, as `peer` (the client) is: from the client is `in`.
+            EventKind::RelayData { from, .. } | EventKind::RelayDatagram { from, .. } => {
+                Some(match from {
+                    Leg::Client => Direction::In,
+                    Leg::Upstream => Direction::Out,
+                })
+            }
             EventKind::WsMessage { .. } | EventKind::Http(_) => Some(Direction::In),
             _ => None,
         }
@@ -296,7 +418,9 @@ impl EventKind {
             EventKind::TcpData { payload, .. }
             | EventKind::UdpDatagram { payload, .. }
             | EventKind::WsMessage { payload, .. }
-            | EventKind::WsServiceFrame { payload, .. } => Some(payload),
+            | EventKind::WsServiceFrame { payload, .. }
+            | EventKind::RelayData { payload, .. }
+            | EventKind::RelayDatagram { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
             _ => None,
         }
@@ -308,7 +432,9 @@ impl EventKind {
             EventKind::TcpData { size, .. }
             | EventKind::UdpDatagram { size, .. }
             | EventKind::WsMessage { size, .. }
-            | EventKind::WsServiceFrame { size, .. } => *size,
+            | EventKind::WsServiceFrame { size, .. }
+            | EventKind::RelayData { size, .. }
+            | EventKind::RelayDatagram { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
             _ => 0,
@@ -498,6 +624,74 @@ pub(crate) mod tests {
             EventKind::PoolFinished {
                 run: 1,
                 status: PoolStatus::default(),
+            },
+            EventKind::RelayOpen {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                listen: "127.0.0.1:16379".into(),
+                upstream: "127.0.0.1:6379".into(),
+                upstream_local: "127.0.0.1:40000".into(),
+                connect_us: 80,
+            },
+            EventKind::RelayData {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                from: Leg::Upstream,
+                size: 5,
+                payload: Payload::capture(b"+OK\r\n", 64),
+            },
+            EventKind::RelayHalfClose {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                from: Leg::Client,
+            },
+            EventKind::RelayClose {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                reason: CloseReason::Reset,
+                by: Some(Leg::Upstream),
+                detail: None,
+                duration_us: 9,
+                client_in: 1,
+                client_out: 2,
+                upstream_in: 2,
+                upstream_out: 1,
+            },
+            EventKind::RelayRefused {
+                proxy: "redis".into(),
+                peer: "p".into(),
+                reason: "refused".into(),
+            },
+            EventKind::RelayUdpOpen {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                listen: "127.0.0.1:5353".into(),
+                upstream: "127.0.0.1:53".into(),
+                upstream_local: "0.0.0.0:40000".into(),
+            },
+            EventKind::RelayDatagram {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                from: Leg::Client,
+                size: 1,
+                payload: Payload::capture(&[0], 64),
+            },
+            EventKind::RelayUdpClose {
+                proxy: "dns".into(),
+                session: 2,
+                peer: "p".into(),
+                reason: "idle".into(),
+                duration_us: 1,
+                client_in: 1,
+                client_out: 2,
+                upstream_in: 2,
+                upstream_out: 1,
             },
             EventKind::Notice {
                 level: "warn".into(),

@@ -12,6 +12,7 @@
 //! - [`command`]: [`Command`], every frame a client may send, each answered by
 //!   `ack` or `error`.
 //! - [`pool`]: the connection-pool lab's run spec and live figures.
+//! - [`proxy`]: relay mode's proxies and their open connections, as `state` lists them.
 //! - [`json`] and [`decode`]: a small hand-written JSON reader, and every type of a
 //!   `ServerMsg` read with it: how the dashboard's wasm reads the frames (a fifth of the
 //!   size of serde's derive there); the tests check it against serde.
@@ -27,14 +28,16 @@ pub mod json;
 pub mod message;
 pub mod payload;
 pub mod pool;
+pub mod proxy;
 pub mod state;
 pub mod time;
 
 pub use command::{Command, CommandKind};
-pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Protocol};
+pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg, Protocol};
 pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 pub use payload::{Encoding, Payload};
 pub use pool::{PoolSpec, PoolState, PoolStatus};
+pub use proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
 pub use state::{
     Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo, WsServiceClientInfo,
 };

@@ -136,6 +136,16 @@ mod tests {
             }],
             http: vec![Default::default()],
             pool: Some(PoolStatus::default()),
+            proxies: vec![crate::proxy::ProxyInfo {
+                name: "redis".into(),
+                protocol: crate::proxy::ProxyProtocol::Udp,
+                legs: vec![crate::proxy::RelayConnInfo {
+                    conn: 2,
+                    upstream_kernel: Some(TcpKernelInfo::default()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
             counters: Counters {
                 events: 4,
                 ..Default::default()

@@ -23,6 +23,8 @@ pub struct LabState {
     pub http: Vec<HttpConnInfo>,
     /// The last (or current) connection-pool run.
     pub pool: Option<PoolStatus>,
+    /// Relay mode's proxies, by name, with their open connections.
+    pub proxies: Vec<crate::proxy::ProxyInfo>,
     pub counters: Counters,
 }
 
@@ -168,6 +170,10 @@ pub struct Counters {
     /// Messages the WebSocket service's broadcast dropped for a client whose queue was
     /// full (it was not reading); each receiver counts.
     pub ws_service_dropped: u64,
+    /// Connections relayed by relay mode's proxies (UDP: sessions).
+    pub relay_conns: u64,
+    /// Clients of a proxy turned away (its limit, or its upstream unreachable).
+    pub relay_refused: u64,
     /// Events written to the store; and writes that failed (disk full, read-only).
     pub stored: u64,
     pub store_errors: u64,

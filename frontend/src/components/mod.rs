@@ -12,6 +12,7 @@ pub mod http_panel;
 pub mod http_requests;
 pub mod notices;
 pub mod pool_panel;
+pub mod proxies_panel;
 pub mod rail;
 pub mod row_view;
 pub mod send_form;

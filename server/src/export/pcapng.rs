@@ -13,7 +13,12 @@
 //! - A connection whose opening is not in the selection (a filter, or retention) starts
 //!   with its first data segment, without a made-up handshake.
 //!
+//! - A relayed connection (relay mode) is two such conversations, one per leg, and a
+//!   relayed datagram one packet on each leg ([`relay`]).
+//!
 //! Times are written in nanoseconds (the interface says so with `if_tsresol`).
+
+mod relay;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -80,6 +85,9 @@ pub struct PcapNg {
     out: PcapNgWriter<Vec<u8>>,
     lab: LabAddrs,
     conns: HashMap<u64, Conv>,
+    /// Open UDP relay sessions: the client, the proxy's listen address, the session's
+    /// own socket and the upstream.
+    udp_sessions: HashMap<u64, [SocketAddr; 4]>,
     /// Packets written so far.
     pub packets: u64,
 }
@@ -104,6 +112,7 @@ impl PcapNg {
             out,
             lab,
             conns: HashMap::new(),
+            udp_sessions: HashMap::new(),
             packets: 0,
         }
     }
@@ -116,6 +125,9 @@ impl PcapNg {
     /// Adds the packets `ev` stands for (none for events that are not TCP or UDP traffic,
     /// or whose addresses don't parse).
     pub fn add(&mut self, ev: &Event) {
+        if self.add_relay(ev) {
+            return;
+        }
         let ts = ev.ts_us;
         match &ev.kind {
             EventKind::UdpDatagram {

@@ -59,6 +59,8 @@ counters!(
     ws_service_clients,
     ws_service_refused,
     ws_service_dropped,
+    relay_conns,
+    relay_refused,
     stored,
     store_errors,
 );

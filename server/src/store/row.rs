@@ -73,6 +73,14 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::WsServiceClose { .. } => "ws_service_close",
         EventKind::PoolStarted { .. } => "pool_started",
         EventKind::PoolFinished { .. } => "pool_finished",
+        EventKind::RelayOpen { .. } => "relay_open",
+        EventKind::RelayData { .. } => "relay_data",
+        EventKind::RelayHalfClose { .. } => "relay_half_close",
+        EventKind::RelayClose { .. } => "relay_close",
+        EventKind::RelayRefused { .. } => "relay_refused",
+        EventKind::RelayUdpOpen { .. } => "relay_udp_open",
+        EventKind::RelayDatagram { .. } => "relay_datagram",
+        EventKind::RelayUdpClose { .. } => "relay_udp_close",
         EventKind::Notice { .. } => "notice",
     }
 }
@@ -114,6 +122,8 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
     }
     match kind {
         EventKind::TcpData { payload: p, .. }
+        | EventKind::RelayData { payload: p, .. }
+        | EventKind::RelayDatagram { payload: p, .. }
         | EventKind::UdpDatagram { payload: p, .. }
         | EventKind::WsMessage { payload: p, .. } => payload(out, p),
         EventKind::WsServiceFrame {
@@ -130,6 +140,17 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::WsServiceClose { reason, detail, .. } => line(out, &[reason, " ", detail]),
         EventKind::TcpClose { detail, .. } => line(out, &[detail.as_deref().unwrap_or("")]),
         EventKind::TcpRefused { reason, .. } => line(out, &[reason]),
+        EventKind::RelayOpen {
+            proxy, upstream, ..
+        }
+        | EventKind::RelayUdpOpen {
+            proxy, upstream, ..
+        } => line(out, &[proxy, " ", upstream]),
+        EventKind::RelayUdpClose { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
+        EventKind::RelayRefused { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
+        EventKind::RelayClose { proxy, detail, .. } => {
+            line(out, &[proxy, " ", detail.as_deref().unwrap_or("")])
+        }
         EventKind::Http(x) => {
             let mut status = itoa::Buffer::new();
             line(
@@ -228,6 +249,12 @@ mod tests {
                 peer: "p".into(),
             },
             EventKind::Http(Box::default()),
+            EventKind::RelayHalfClose {
+                proxy: "r".into(),
+                conn: 1,
+                peer: "p".into(),
+                from: wirelab_shared::Leg::Upstream,
+            },
             EventKind::WsClose {
                 client: 1,
                 peer: "p".into(),

@@ -8,7 +8,7 @@
 //! connections by address pair. Elsewhere than Linux there are no figures (`None`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::conn::Conn;
 use crate::hub::lock;
@@ -24,12 +24,29 @@ fn key(local: SocketAddr, peer: SocketAddr) -> Key {
 /// Reads the figures of `conns` and stores them in each (blocking: run it off the
 /// runtime's worker threads).
 pub(crate) fn refresh(conns: &[Arc<Conn>]) {
-    let v4 = conns.iter().any(|c| c.local.is_ipv4());
-    let v6 = conns.iter().any(|c| c.local.is_ipv6());
+    let slots: Vec<Slot<'_>> = conns.iter().map(|c| (c.local, c.peer, &c.kernel)).collect();
+    refresh_slots(&slots);
+}
+
+/// One socket whose figures are wanted: its local and peer addresses, and where to keep
+/// them (a relayed connection has two, one per leg).
+pub(crate) type Slot<'a> = (
+    SocketAddr,
+    SocketAddr,
+    &'a Mutex<Option<wirelab_shared::TcpKernelInfo>>,
+);
+
+/// Reads the figures of every slot's socket and stores them (blocking, as [`refresh`]).
+pub(crate) fn refresh_slots(slots: &[Slot<'_>]) {
+    if slots.is_empty() {
+        return;
+    }
+    let v4 = slots.iter().any(|s| s.0.is_ipv4());
+    let v6 = slots.iter().any(|s| s.0.is_ipv6());
     match query(v4, v6) {
         Ok(figures) => {
-            for c in conns {
-                *lock(&c.kernel) = figures.get(&key(c.local, c.peer)).copied();
+            for (local, peer, kernel) in slots {
+                *lock(kernel) = figures.get(&key(*local, *peer)).copied();
             }
         }
         Err(e) => tracing::debug!("no TCP_INFO figures: {e}"),

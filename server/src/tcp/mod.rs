@@ -8,7 +8,8 @@
 //! - `session`: one connection's loop, until `TcpClose`.
 //! - `conn`: one connection as the others see it (figures, queue, close requests),
 //!   and `open`, which registers it and publishes `TcpOpen`.
-//! - `queue`: the outgoing queue, bounded in bytes; `merge`: reads merged into events.
+//! - `queue`: the outgoing queue, bounded in bytes. Reads are tapped and merged into
+//!   events by [`crate::pipeline`], as every stream's are.
 //! - `kernel`: TCP_INFO figures (rtt, cwnd, ...) for the TCP panel.
 //!
 //! ## Rules
@@ -37,8 +38,7 @@
 pub mod accept;
 mod conn;
 pub mod connect;
-mod kernel;
-mod merge;
+pub(crate) mod kernel;
 mod queue;
 mod session;
 
@@ -61,6 +61,7 @@ use queue::PushError;
 pub use accept::run;
 pub(crate) use conn::show;
 pub use connect::connect;
+pub(crate) use connect::resolve;
 
 /// Kernel figures are read again at most this often.
 const KERNEL_EVERY: Duration = Duration::from_secs(1);

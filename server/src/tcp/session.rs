@@ -2,8 +2,10 @@
 //!
 //! Reading and writing are two arms of one `select!` over `&TcpStream` readiness, so a
 //! peer that does not read only pauses this connection's own writes: its reads, and
-//! every other connection, go on. Reads are relayed at once (by `--tcp-mode`) and merged
-//! into data events ([`super::merge`]); `--bridge` gets each merged event's captured
+//! every other connection, go on. Reads go through the pipeline ([`crate::pipeline`]):
+//! the tap counts them and merges them into data events, then [`Flow::Up`]'s stages;
+//! what passes is relayed at once (by `--tcp-mode`). Each chunk about to be written goes
+//! through [`Flow::Down`]'s stages first. `--bridge` gets each merged event's captured
 //! bytes, so a flood reaches the other services as a bounded stream of chat lines.
 
 use std::io;
@@ -22,11 +24,11 @@ use wirelab_shared::{CloseReason, Direction, EventKind, Payload};
 
 use super::Tcp;
 use super::conn::{CloseRequest, Conn};
-use super::merge::Merger;
 use super::queue::Outgoing;
 use crate::app::{App, bridge};
 use crate::config::RelayMode;
 use crate::hub::counters::add;
+use crate::pipeline::{Flow, Stages, Tap};
 
 /// Bytes read at most per `read`.
 const READ_CHUNK: usize = 16 * 1024;
@@ -84,7 +86,9 @@ pub(crate) async fn serve(
         app: &app,
         conn: &conn,
         stream: &stream,
-        merger: Merger::new(app.tcp.snaplen),
+        tap: Tap::new(app.tcp.snaplen),
+        up: Stages::default(),
+        down: Stages::default(),
         writing: None,
         peer_fin: false,
         draining: None,
@@ -127,8 +131,12 @@ struct Session<'a> {
     /// The socket; every operation on it takes `&self`, so reads and writes are
     /// independent arms of one `select!`.
     stream: &'a TcpStream,
-    /// The open window of incoming bytes.
-    merger: Merger,
+    /// Counts incoming bytes and merges them into data events.
+    tap: Tap,
+    /// What incoming bytes pass through before they are relayed.
+    up: Stages,
+    /// What each chunk passes through before it is written.
+    down: Stages,
     /// The chunk being written, and how much of it is out.
     writing: Option<(Outgoing, usize)>,
     /// The peer has sent FIN: reading is over.
@@ -156,7 +164,7 @@ impl Session<'_> {
                 !self.peer_fin && self.draining.is_none() && (!echo || conn.room() >= READ_CHUNK);
             let idle_at = app.tcp.idle.map(|d| self.last_activity + d);
             let wake_at = [
-                self.merger.deadline(),
+                self.tap.deadline(),
                 idle_at,
                 self.draining.map(|(_, at)| at),
             ]
@@ -167,7 +175,7 @@ impl Session<'_> {
                 _ = stream.readable(), if can_read => self.on_readable(buf),
                 _ = stream.writable(), if self.writing.is_some() => self.on_writable(),
                 item = rx.recv(), if self.writing.is_none() => {
-                    self.writing = item.map(|item| (item, 0));
+                    self.writing = item.and_then(|item| self.through_down(item)).map(|i| (i, 0));
                     None
                 }
                 _ = conn.close_wake.notified() => self.on_close_request(),
@@ -201,9 +209,19 @@ impl Session<'_> {
     fn on_data(&mut self, bytes: &[u8]) {
         let now = Instant::now();
         self.last_activity = now;
-        add(&self.conn.bytes_in, bytes.len() as u64);
-        add(&self.app.hub.counters.tcp_bytes_in, bytes.len() as u64);
-        self.merger.push(now, bytes);
+        let counters = [&self.conn.bytes_in, &self.app.hub.counters.tcp_bytes_in];
+        self.tap.read(now, bytes, &counters);
+        let passed;
+        let bytes = match self.up.is_empty() {
+            true => bytes,
+            false => match self.up.run(Flow::Up, Bytes::copy_from_slice(bytes)) {
+                Some(chunk) => {
+                    passed = chunk;
+                    &passed[..]
+                }
+                None => return,
+            },
+        };
         match self.app.tcp.mode {
             RelayMode::Echo => {
                 let _ = self.conn.relay(Bytes::copy_from_slice(bytes));
@@ -212,7 +230,7 @@ impl Session<'_> {
             RelayMode::Sink => {}
         }
         // Under a flood the timer arm may lose every race to the read arm.
-        if self.merger.due(now) {
+        if self.tap.due(now) {
             self.flush();
         }
     }
@@ -274,6 +292,14 @@ impl Session<'_> {
         }
     }
 
+    /// A chunk taken from the queue, through [`Flow::Down`]'s stages (`None`: dropped).
+    fn through_down(&mut self, mut item: Outgoing) -> Option<Outgoing> {
+        if !self.down.is_empty() {
+            item.bytes = self.down.run(Flow::Down, item.bytes)?;
+        }
+        Some(item)
+    }
+
     fn on_close_request(&mut self) -> Option<End> {
         match self.conn.close_requested() {
             CloseRequest::Reset => Some(End::new(CloseReason::ResetFromPage, None)),
@@ -287,7 +313,7 @@ impl Session<'_> {
 
     fn on_timer(&mut self, idle_at: Option<Instant>) -> Option<End> {
         let now = Instant::now();
-        if self.merger.due(now) {
+        if self.tap.due(now) {
             self.flush();
         }
         if let Some((reason, at)) = self.draining
@@ -337,7 +363,7 @@ impl Session<'_> {
 
     /// Publishes the open window as one data event, and bridges its captured bytes.
     fn flush(&mut self) {
-        let Some(merged) = self.merger.take() else {
+        let Some(merged) = self.tap.take() else {
             return;
         };
         self.app.hub.publish(EventKind::TcpData {

@@ -9,7 +9,7 @@ use wirelab_shared::{CommandKind, Encoding, EventKind};
 use std::sync::Arc;
 
 use crate::app::{App, bridge};
-use crate::{http, pool, replay, tcp};
+use crate::{http, pool, relay, replay, tcp};
 
 /// Chat lines longer than this are refused.
 const MAX_CHAT: usize = 4096;
@@ -56,6 +56,46 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
             reason,
             drop,
         } => app.ws_service.close(client, code, reason, drop),
+        CommandKind::ProxyAdd {
+            name,
+            protocol,
+            listen,
+            upstream,
+        } => {
+            let spec = relay::ProxySpec {
+                name,
+                protocol,
+                listen,
+                upstream,
+            };
+            let p = app
+                .relays
+                .create(spec, true, relay::Origin::Remote)
+                .await
+                .map_err(|e| e.to_string())?;
+            let spec = p.spec();
+            Ok(format!(
+                "proxy {} listens on {} and relays to {}",
+                spec.name, spec.listen, spec.upstream
+            ))
+        }
+        CommandKind::ProxySet { name, enabled } => {
+            app.relays
+                .update(&name, None, None, Some(enabled))
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+            Ok(match enabled {
+                true => format!("proxy {name} listens again"),
+                false => format!("proxy {name} is disabled: it stopped listening"),
+            })
+        }
+        CommandKind::ProxyDelete { name } => {
+            app.relays
+                .remove(&name)
+                .map_err(|e| format!("{name}: {e}"))?;
+            Ok(format!("proxy {name} deleted"))
+        }
+        CommandKind::RelayClose { conn, leg, reset } => app.relays.act(conn, leg, reset),
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())
         }

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub(crate) mod browser;
+pub(crate) mod events;
 pub(crate) mod http_client;
 pub(crate) mod lab;
 pub(crate) mod page;
 pub(crate) mod raw_http;
 pub(crate) mod raw_ws;
+pub(crate) mod tools;

@@ -1,12 +1,13 @@
 //! Merging consecutive reads into one data event, so a flood stays readable and bounded.
 //!
 //! A window opens with the first byte that arrives and closes [`WINDOW`] later (or when
-//! the connection half-closes or ends). Everything read in between becomes one `TcpData`
+//! the connection half-closes or ends). Everything read in between becomes one data
 //! event: `size` counts every byte, the payload keeps the first `snaplen` of them and
 //! says how many were cut. A sender at 1 GB/s thus makes at most one event per window
 //! per connection, whatever its rate, while the counters still count every byte.
 //!
-//! Plain Rust without sockets or timers of its own: the connection loop passes `now`.
+//! Plain Rust without sockets or timers of its own: the caller (a TCP session, a relay
+//! pump) passes `now`.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use wirelab_shared::Payload;
 
 /// How long a window stays open after its first byte: the hub's own batching interval,
 /// so merging adds no delay a dashboard could see.
-pub(crate) const WINDOW: Duration = Duration::from_millis(16);
+pub const WINDOW: Duration = Duration::from_millis(16);
 
 /// Bytes kept past the snaplen, so a UTF-8 character cut by it is recognised as cut text
 /// rather than mistaken for binary.
@@ -23,18 +24,18 @@ const UTF8_SLACK: usize = 3;
 
 /// One closed window: what the data event says.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Merged {
+pub struct Merged {
     /// Every byte read in the window.
-    pub(crate) size: u64,
+    pub size: u64,
     /// The first `snaplen` bytes, with `cut` counting the rest.
-    pub(crate) payload: Payload,
+    pub payload: Payload,
     /// The captured bytes themselves (at most `snaplen`), for `--bridge`.
-    pub(crate) head: Vec<u8>,
+    pub head: Vec<u8>,
 }
 
 /// The open window of one connection's incoming bytes.
 #[derive(Debug)]
-pub(crate) struct Merger {
+pub struct Merger {
     /// Bytes captured per event at most (`--snaplen`).
     snaplen: usize,
     /// The window's first bytes: the snaplen and [`UTF8_SLACK`] more.
@@ -47,7 +48,7 @@ pub(crate) struct Merger {
 
 impl Merger {
     /// A merger capturing at most `snaplen` bytes per event.
-    pub(crate) fn new(snaplen: usize) -> Merger {
+    pub fn new(snaplen: usize) -> Merger {
         Merger {
             snaplen,
             captured: Vec::new(),
@@ -58,7 +59,7 @@ impl Merger {
 
     /// Adds bytes read at `now`, opening a window if none is open. Empty reads add
     /// nothing and open nothing.
-    pub(crate) fn push(&mut self, now: Instant, bytes: &[u8]) {
+    pub fn push(&mut self, now: Instant, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
@@ -75,17 +76,17 @@ impl Merger {
     }
 
     /// When the open window closes, if one is open.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
+    pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Whether the open window should have closed by `now`.
-    pub(crate) fn due(&self, now: Instant) -> bool {
+    pub fn due(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
     }
 
     /// Closes the open window and returns what it held; `None` when none was open.
-    pub(crate) fn take(&mut self) -> Option<Merged> {
+    pub fn take(&mut self) -> Option<Merged> {
         self.deadline.take()?;
         let captured = std::mem::take(&mut self.captured);
         let size = std::mem::take(&mut self.size);

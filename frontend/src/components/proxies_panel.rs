@@ -1,0 +1,225 @@
+//! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
+//! to add one (the page's equal of `--proxy` and toxiproxy's API).
+//!
+//! Below them, the open relayed connections, both legs side by side (bytes, and the
+//! kernel's rtt for each leg), each leg with RST and FIN buttons.
+//!
+//! Hooks: `#proxy-name`, `#proxy-protocol`, `#proxy-listen`, `#proxy-upstream`,
+//! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
+//! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
+//! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
+//! `[data-relay-fin=ID-upstream]`.
+
+use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
+use yew::prelude::*;
+
+use crate::components::forms::{node_value, on_submit, set_node_value};
+use crate::components::status_line::status_line;
+use crate::ctx::{use_commander, use_lab};
+use crate::fmt;
+
+#[function_component]
+pub fn ProxiesPanel() -> Html {
+    let lab = use_lab();
+    let cmd = use_commander();
+    let name_ref = use_node_ref();
+    let protocol_ref = use_node_ref();
+    let listen_ref = use_node_ref();
+    let upstream_ref = use_node_ref();
+    let proxies = &lab.state.proxies;
+
+    let add = {
+        let cmd = cmd.clone();
+        let refs = (
+            name_ref.clone(),
+            protocol_ref.clone(),
+            listen_ref.clone(),
+            upstream_ref.clone(),
+        );
+        on_submit(move || {
+            let (name, protocol, listen, upstream) = (
+                node_value(&refs.0).trim().to_owned(),
+                node_value(&refs.1),
+                node_value(&refs.2).trim().to_owned(),
+                node_value(&refs.3).trim().to_owned(),
+            );
+            let listen = if listen.is_empty() {
+                "127.0.0.1:0".to_owned()
+            } else {
+                listen
+            };
+            let protocol = ProxyProtocol::parse(&protocol).unwrap_or_default();
+            cmd.run(
+                "proxy-add",
+                format!("making proxy {name}"),
+                CommandKind::ProxyAdd {
+                    name,
+                    protocol,
+                    listen,
+                    upstream,
+                },
+            );
+            set_node_value(&refs.0, "");
+        })
+    };
+    let toggle = |name: &str, enabled: bool| {
+        let (cmd, name) = (cmd.clone(), name.to_owned());
+        Callback::from(move |_| {
+            let what = format!("{} {name}", if enabled { "enabling" } else { "disabling" });
+            let kind = CommandKind::ProxySet {
+                name: name.clone(),
+                enabled,
+            };
+            cmd.run("proxy-row", what, kind)
+        })
+    };
+    let delete = |name: &str| {
+        let (cmd, name) = (cmd.clone(), name.to_owned());
+        Callback::from(move |_| {
+            let kind = CommandKind::ProxyDelete { name: name.clone() };
+            cmd.run("proxy-row", format!("deleting {name}"), kind)
+        })
+    };
+
+    let act = |conn: u64, leg: Leg, reset: bool| {
+        let cmd = cmd.clone();
+        Callback::from(move |_| {
+            let side = if leg == Leg::Client {
+                "client"
+            } else {
+                "upstream"
+            };
+            let what = match reset {
+                true => format!("resetting #{conn}'s {side} leg"),
+                false => format!("FIN toward #{conn}'s {side}"),
+            };
+            cmd.run(
+                "proxy-leg",
+                what,
+                CommandKind::RelayClose { conn, leg, reset },
+            )
+        })
+    };
+    let rtt = |k: Option<TcpKernelInfo>| {
+        k.map_or("—".to_owned(), |k| fmt::duration_us(u64::from(k.rtt_us)))
+    };
+    let now = lab.state.ts_us;
+    let legs = proxies
+        .iter()
+        .filter(|p| p.protocol == ProxyProtocol::Tcp)
+        .flat_map(|p| p.legs.iter().map(move |l| (p.name.as_str(), l)))
+        .map(|(name, l)| {
+            let id = l.conn;
+            let buttons = |leg: Leg, key: &str| {
+                html! { <>
+                    <button class="small" data-relay-fin={format!("{id}-{key}")} onclick={act(id, leg, false)}
+                        title={format!("the lab sends FIN toward the {key}")}>{ format!("FIN→{key}") }</button>
+                    <button class="small danger" data-relay-rst={format!("{id}-{key}")} onclick={act(id, leg, true)}
+                        title={format!("the lab resets the {key} leg (RST)")}>{ format!("RST {key}") }</button>
+                </> }
+            };
+            html! {
+                <tr key={id} data-relay={id.to_string()}>
+                    <td class="num">{ format!("#{id}") }</td>
+                    <td>{ name }</td>
+                    <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }</td>
+                    <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
+                    <td>{ fmt::age(now, l.since_us) }</td>
+                    <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
+                    <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
+                    <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
+                    <td class="actions">{ buttons(Leg::Client, "client") }{ buttons(Leg::Upstream, "upstream") }</td>
+                </tr>
+            }
+        });
+    let any_legs = proxies
+        .iter()
+        .any(|p| p.protocol == ProxyProtocol::Tcp && !p.legs.is_empty());
+
+    let rows = proxies.iter().map(|p| {
+        let state = if p.enabled { "listening" } else { "disabled" };
+        html! {
+            <tr key={p.name.clone()} data-proxy={p.name.clone()}>
+                <td>{ &p.name }</td>
+                <td>{ p.protocol.as_str() }</td>
+                <td>{ &p.listen }</td>
+                <td>{ &p.upstream }</td>
+                <td>{ state }</td>
+                <td class="num">{ p.open }</td>
+                <td class="num">{ p.conns }</td>
+                <td class="num">{ p.refused }</td>
+                <td class="num" title="from clients / to the upstream">
+                    { format!("{} / {}", fmt::size(p.client_in), fmt::size(p.upstream_out)) }
+                </td>
+                <td class="num" title="from the upstream / to clients">
+                    { format!("{} / {}", fmt::size(p.upstream_in), fmt::size(p.client_out)) }
+                </td>
+                <td class="actions">
+                    <button class="small" data-proxy-toggle={p.name.clone()} onclick={toggle(&p.name, !p.enabled)}>
+                        { if p.enabled { "disable" } else { "enable" } }
+                    </button>
+                    <button class="small danger" data-proxy-delete={p.name.clone()} onclick={delete(&p.name)}>
+                        {"delete"}
+                    </button>
+                </td>
+            </tr>
+        }
+    });
+
+    html! {
+        <section class="panel" aria-label="Proxies">
+            <div class="panel-head"><h2>{"Proxies"}<span class="addr">{"relay mode"}</span></h2></div>
+            <p class="explain">
+                {"A proxy puts the lab between your client and your own service: each client connection gets its own connection to the upstream, and both legs show in the timeline."}
+            </p>
+            <div class="tablewrap">
+                <table class="data">
+                    <thead><tr>
+                        <th>{"name"}</th><th>{"proto"}</th><th>{"listen"}</th><th>{"upstream"}</th>
+                        <th>{"state"}</th><th class="num">{"open"}</th><th class="num">{"conns"}</th>
+                        <th class="num">{"refused"}</th><th class="num">{"up"}</th><th class="num">{"down"}</th>
+                        <th>{"actions"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for rows }
+                        if proxies.is_empty() {
+                            <tr><td colspan="11" class="empty">{"No proxy yet: add one below, start the lab with --proxy, or use a toxiproxy client."}</td></tr>
+                        }
+                    </tbody>
+                </table>
+            </div>
+            { status_line(&lab, "proxy-row") }
+            if any_legs {
+                <h3>{"Relayed connections"}</h3>
+                <div class="tablewrap">
+                    <table class="data">
+                        <thead><tr>
+                            <th class="num">{"id"}</th><th>{"proxy"}</th><th>{"client"}</th><th>{"upstream leg"}</th>
+                            <th>{"age"}</th>
+                            <th class="num" title="client leg: read / written">{"client in/out"}</th>
+                            <th class="num" title="upstream leg: read / written">{"upstream in/out"}</th>
+                            <th class="num" title="kernel rtt: client leg / upstream leg">{"rtt"}</th>
+                            <th>{"actions"}</th>
+                        </tr></thead>
+                        <tbody>{ for legs }</tbody>
+                    </table>
+                </div>
+                { status_line(&lab, "proxy-leg") }
+            }
+            <form onsubmit={add} aria-label="add a proxy">
+                <h3>{"Add a proxy"}</h3>
+                <div class="row-form">
+                    <input id="proxy-name" ref={name_ref} type="text" aria-label="name" placeholder="redis" />
+                    <select id="proxy-protocol" ref={protocol_ref} aria-label="protocol">
+                        <option value="tcp" selected=true>{"tcp"}</option>
+                        <option value="udp">{"udp"}</option>
+                    </select>
+                    <input id="proxy-listen" ref={listen_ref} type="text" aria-label="listen" placeholder="127.0.0.1:0" />
+                    <input id="proxy-upstream" ref={upstream_ref} type="text" aria-label="upstream" placeholder="127.0.0.1:6379" />
+                    <button id="proxy-add" class="primary" type="submit">{"Add"}</button>
+                </div>
+                { status_line(&lab, "proxy-add") }
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,146 @@
+//! Relay mode's events as timeline rows: a word for the kind and one line of detail.
+//! Kept apart from `row` (the service events) so relay mode's page footprint stays in
+//! files of its own.
+
+use wirelab_shared::{EventKind, Leg};
+
+use crate::fmt;
+use crate::row::{close_reason, preview};
+
+fn leg(l: Leg) -> &'static str {
+    match l {
+        Leg::Client => "client",
+        Leg::Upstream => "upstream",
+    }
+}
+
+/// The kind word and the detail line of a relay event; `None` for other events.
+pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
+    Some(match k {
+        EventKind::RelayOpen {
+            proxy,
+            conn,
+            upstream,
+            connect_us,
+            ..
+        } => (
+            "open",
+            format!(
+                "{proxy} #{conn} → {upstream}, upstream connect {}",
+                fmt::duration_us(*connect_us)
+            ),
+        ),
+        EventKind::RelayData {
+            proxy,
+            conn,
+            from,
+            payload,
+            ..
+        } => {
+            let arrow = match from {
+                Leg::Client => "→",
+                Leg::Upstream => "←",
+            };
+            (
+                "data",
+                format!("{proxy} #{conn} {arrow} {}", preview(payload)),
+            )
+        }
+        EventKind::RelayHalfClose {
+            proxy, conn, from, ..
+        } => (
+            "fin",
+            format!("{proxy} #{conn} the {} sent FIN (passed on)", leg(*from)),
+        ),
+        EventKind::RelayClose {
+            proxy,
+            conn,
+            reason,
+            detail,
+            duration_us,
+            client_in,
+            upstream_in,
+            ..
+        } => {
+            let mut s = format!(
+                "{proxy} #{conn} closed: {} after {}, client sent {} / upstream sent {}",
+                close_reason(*reason),
+                fmt::duration_us(*duration_us),
+                fmt::size(*client_in),
+                fmt::size(*upstream_in)
+            );
+            if let Some(d) = detail {
+                s.push_str(&format!(" ({d})"));
+            }
+            ("close", s)
+        }
+        EventKind::RelayRefused { proxy, reason, .. } => ("refused", format!("{proxy}: {reason}")),
+        EventKind::RelayUdpOpen {
+            proxy,
+            session,
+            upstream,
+            ..
+        } => ("open", format!("{proxy} session #{session} → {upstream}")),
+        EventKind::RelayDatagram {
+            proxy,
+            session,
+            from,
+            payload,
+            ..
+        } => {
+            let arrow = match from {
+                Leg::Client => "→",
+                Leg::Upstream => "←",
+            };
+            (
+                "data",
+                format!("{proxy} #{session} {arrow} {}", preview(payload)),
+            )
+        }
+        EventKind::RelayUdpClose {
+            proxy,
+            session,
+            reason,
+            client_in,
+            upstream_in,
+            ..
+        } => (
+            "close",
+            format!(
+                "{proxy} session #{session} ended: {reason}; client sent {} / upstream sent {}",
+                fmt::size(*client_in),
+                fmt::size(*upstream_in)
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wirelab_shared::Payload;
+
+    #[test]
+    fn relay_events_read_as_one_line() {
+        let data = EventKind::RelayData {
+            proxy: "redis".into(),
+            conn: 3,
+            peer: "p".into(),
+            from: Leg::Upstream,
+            size: 5,
+            payload: Payload::capture(b"+OK\r\n", 64),
+        };
+        assert_eq!(
+            describe(&data),
+            Some(("data", "redis #3 ← +OK\\r\\n".to_owned()))
+        );
+        assert_eq!(
+            describe(&EventKind::Chat {
+                from: "a".into(),
+                text: "b".into()
+            }),
+            None
+        );
+    }
+}

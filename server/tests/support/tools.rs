@@ -1,0 +1,34 @@
+//! Programs a test starts (real upstreams, real clients): found on PATH, or the test says
+//! it is skipped and passes; with `CI=true` (where `.ci/run` installs them) it fails.
+
+use std::path::PathBuf;
+
+/// `program`'s path on PATH, or `None` after a line saying the test is skipped.
+pub(crate) fn find(program: &str, package: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(found) = std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+    {
+        return Some(found);
+    }
+    let how = format!("apt-get install {package} (.ci/run does)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{program} is missing: {how}");
+    }
+    eprintln!("SKIPPED: {program} is not installed; {how}");
+    None
+}
+
+/// A loopback port that was free a moment ago, for a program that wants a port number.
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// A loopback UDP port that was free a moment ago.
+pub(crate) fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    s.local_addr().expect("its address").port()
+}

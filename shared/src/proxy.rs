@@ -1,0 +1,95 @@
+//! Relay mode: the proxies (a listen address relayed to an upstream) and their open
+//! connections, as `state` and `snapshot` list them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::TcpKernelInfo;
+
+/// What a proxy relays.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyProtocol {
+    /// Raw bytes, both ways.
+    #[default]
+    Tcp,
+    /// HTTP/1.1 exchanges (not relayed yet: such a proxy is refused, as the error says).
+    Http,
+    /// Datagrams, a session per client address.
+    Udp,
+}
+
+impl ProxyProtocol {
+    /// The name as in `--proxy NAME=PROTO://...` and the API's `protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyProtocol::Tcp => "tcp",
+            ProxyProtocol::Http => "http",
+            ProxyProtocol::Udp => "udp",
+        }
+    }
+
+    /// Parses the name.
+    pub fn parse(s: &str) -> Option<ProxyProtocol> {
+        [ProxyProtocol::Tcp, ProxyProtocol::Http, ProxyProtocol::Udp]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// One proxy and its figures.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct ProxyInfo {
+    /// Unique among the lab's proxies.
+    pub name: String,
+    /// The address clients connect to (the real port once bound).
+    pub listen: String,
+    /// Where each client's traffic is relayed (`host:port`).
+    pub upstream: String,
+    pub protocol: ProxyProtocol,
+    /// Listening; a disabled proxy keeps its settings and figures, and no connection.
+    pub enabled: bool,
+    /// Connections (UDP: sessions) open now.
+    pub open: u64,
+    /// Connections (UDP: sessions) relayed since the proxy was made.
+    pub conns: u64,
+    /// Clients turned away: the connection limit, or an upstream that could not be
+    /// reached.
+    pub refused: u64,
+    /// Bytes read from clients (each one written to the upstream: `upstream_out`).
+    pub client_in: u64,
+    /// Bytes written to clients.
+    pub client_out: u64,
+    /// Bytes read from the upstream.
+    pub upstream_in: u64,
+    /// Bytes written to the upstream.
+    pub upstream_out: u64,
+    /// Datagrams (UDP) that could not be relayed, counted.
+    pub dropped: u64,
+    /// The open connections, oldest first (at most 100 listed; `open` counts them all).
+    pub legs: Vec<RelayConnInfo>,
+}
+
+/// One open relayed connection: its client leg and its upstream leg.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct RelayConnInfo {
+    pub conn: u64,
+    /// The client.
+    pub peer: String,
+    /// The lab's end of the upstream leg.
+    pub upstream_local: String,
+    pub since_us: u64,
+    pub client_in: u64,
+    pub client_out: u64,
+    pub upstream_in: u64,
+    pub upstream_out: u64,
+    /// The client has sent FIN.
+    pub client_half_closed: bool,
+    /// The upstream has sent FIN.
+    pub upstream_half_closed: bool,
+    /// TCP_INFO of the client leg, where the OS has it.
+    pub client_kernel: Option<TcpKernelInfo>,
+    /// TCP_INFO of the upstream leg.
+    pub upstream_kernel: Option<TcpKernelInfo>,
+}
