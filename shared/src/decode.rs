@@ -202,17 +202,38 @@ impl<'a> Fields<'a> {
 
     /// The value of `key`: when it is not there, `fallback`, and an error if `needed`.
     pub fn get<T: FromJson>(&mut self, key: &str, needed: bool, fallback: T) -> T {
-        let found = self.members.iter_mut().find(|(k, _)| k == key);
-        let error = match found {
-            Some((_, value)) => match T::from_json(std::mem::replace(value, Value::Null)) {
-                Ok(t) => return t,
-                Err(e) => Error(format!("field `{key}`: {e}")),
-            },
-            None if needed => Error(format!("missing field `{key}`")),
-            None => return fallback,
-        };
-        self.error.get_or_insert(error);
-        fallback
+        // The generic part is only the conversion: finding the key and keeping an error
+        // are `take` and `fail`, once for every type.
+        match self.take(key, needed).map(T::from_json) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                self.fail(format_args!("field `{key}`: {e}"));
+                fallback
+            }
+            None => fallback,
+        }
+    }
+
+    /// The value of `key`, taken out; when it is not there, `None`, and an error if
+    /// `needed`.
+    fn take(&mut self, key: &str, needed: bool) -> Option<Value<'a>> {
+        match self.members.iter_mut().find(|(k, _)| k == key) {
+            Some((_, value)) => Some(std::mem::replace(value, Value::Null)),
+            None => {
+                if needed {
+                    self.fail(format_args!("missing field `{key}`"));
+                }
+                None
+            }
+        }
+    }
+
+    /// Keeps `error` unless one came first.
+    #[cold]
+    fn fail(&mut self, error: std::fmt::Arguments<'_>) {
+        if self.error.is_none() {
+            self.error = Some(Error(error.to_string()));
+        }
     }
 
     /// A required field.

@@ -4,7 +4,7 @@
 use yew::prelude::*;
 
 use crate::components::charts_strip::charts_strip;
-use crate::components::header::header;
+use crate::components::header::{header, use_countdown};
 use crate::components::http_panel::HttpPanel;
 use crate::components::notices::notices;
 use crate::components::pool_panel::PoolPanel;
@@ -35,6 +35,7 @@ fn ring_cap() -> usize {
 pub fn App() -> Html {
     let timeline = use_reducer(|| Timeline::new(ring_cap()));
     let lab = use_reducer(Lab::default);
+    use_countdown(&lab);
 
     let socket = {
         let tl = timeline.dispatcher();

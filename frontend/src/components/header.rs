@@ -4,7 +4,6 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
-use crate::ctx::use_lab;
 use crate::fmt;
 use crate::lab::Lab;
 use crate::link::ConnStatus;
@@ -12,16 +11,20 @@ use crate::rates::Measure;
 use crate::services::browser;
 use crate::timeline::Timeline;
 
-/// `#conn-state`; counts down while reconnecting.
-#[function_component]
-pub fn ConnState() -> Html {
-    let lab = use_lab();
+/// Renders the app again every 250 ms while the lab is reconnecting, for the countdown of
+/// `#conn-state`.
+#[hook]
+pub fn use_countdown(lab: &Lab) {
     let tick = use_force_update();
     let reconnecting = matches!(lab.conn, ConnStatus::Reconnecting { .. });
     use_effect_with(reconnecting, move |on| {
         let interval = on.then(|| Interval::new(250, move || tick.force_update()));
         move || drop(interval)
     });
+}
+
+/// `#conn-state`; counts down while reconnecting (see [`use_countdown`]).
+fn conn_state(lab: &Lab) -> Html {
     let class = match lab.conn {
         ConnStatus::Connected => "conn ok",
         ConnStatus::Connecting => "conn wait",
@@ -73,7 +76,7 @@ pub fn header(lab: &Lab, tl: &Timeline) -> Html {
     html! {
         <header class="top">
             <span class="brand" title={brand_title}>{"wirelab"}</span>
-            <ConnState />
+            { conn_state(lab) }
             <span class="services">{ services }</span>
             <span class="spacer"></span>
             <span class="stat" title="events per second (last complete second)">

@@ -15,8 +15,35 @@ use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, set_node_value};
 use crate::components::status_line::status_line;
+use crate::components::table::{Col, data_table};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const PROXY_COLS: &[Col] = &[
+    Col::text("name"),
+    Col::text("proto"),
+    Col::text("listen"),
+    Col::text("upstream"),
+    Col::text("state"),
+    Col::num("open"),
+    Col::num("conns"),
+    Col::num("refused"),
+    Col::num("up"),
+    Col::num("down"),
+    Col::text("actions"),
+];
+
+const LEG_COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("proxy"),
+    Col::text("client"),
+    Col::text("upstream leg"),
+    Col::text("age"),
+    Col::num("client in/out").title("client leg: read / written"),
+    Col::num("upstream in/out").title("upstream leg: read / written"),
+    Col::num("rtt").title("kernel rtt: client leg / upstream leg"),
+    Col::text("actions"),
+];
 
 #[function_component]
 pub fn ProxiesPanel() -> Html {
@@ -172,38 +199,14 @@ pub fn ProxiesPanel() -> Html {
             <p class="explain">
                 {"A proxy puts the lab between your client and your own service: each client connection gets its own connection to the upstream, and both legs show in the timeline."}
             </p>
-            <div class="tablewrap">
-                <table class="data">
-                    <thead><tr>
-                        <th>{"name"}</th><th>{"proto"}</th><th>{"listen"}</th><th>{"upstream"}</th>
-                        <th>{"state"}</th><th class="num">{"open"}</th><th class="num">{"conns"}</th>
-                        <th class="num">{"refused"}</th><th class="num">{"up"}</th><th class="num">{"down"}</th>
-                        <th>{"actions"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if proxies.is_empty() {
-                            <tr><td colspan="11" class="empty">{"No proxy yet: add one below, start the lab with --proxy, or use a toxiproxy client."}</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("", PROXY_COLS, rows.collect(), proxies.is_empty().then(|| {
+                "No proxy yet: add one below, start the lab with --proxy, or use a toxiproxy client."
+                    .to_owned()
+            })) }
             { status_line(&lab, "proxy-row") }
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
-                <div class="tablewrap">
-                    <table class="data">
-                        <thead><tr>
-                            <th class="num">{"id"}</th><th>{"proxy"}</th><th>{"client"}</th><th>{"upstream leg"}</th>
-                            <th>{"age"}</th>
-                            <th class="num" title="client leg: read / written">{"client in/out"}</th>
-                            <th class="num" title="upstream leg: read / written">{"upstream in/out"}</th>
-                            <th class="num" title="kernel rtt: client leg / upstream leg">{"rtt"}</th>
-                            <th>{"actions"}</th>
-                        </tr></thead>
-                        <tbody>{ for legs }</tbody>
-                    </table>
-                </div>
+                { data_table("", LEG_COLS, legs.collect(), None) }
                 { status_line(&lab, "proxy-leg") }
             }
             <form onsubmit={add} aria-label="add a proxy">

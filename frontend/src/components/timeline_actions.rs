@@ -4,7 +4,7 @@
 
 use yew::prelude::*;
 
-use crate::ctx::{use_lab, use_timeline};
+use crate::ctx::{LabCtx, TimelineCtx};
 use crate::export;
 use crate::fmt;
 use crate::lab::LabAction;
@@ -12,8 +12,8 @@ use crate::link;
 use crate::services::browser;
 use crate::timeline::TimelineAction;
 
-#[derive(Properties, PartialEq)]
-pub struct ActionsProps {
+/// What the timeline pane hands the actions.
+pub struct Actions {
     pub follow: bool,
     pub onfollow: Callback<bool>,
     /// Load older events from the recorded history.
@@ -22,6 +22,17 @@ pub struct ActionsProps {
     pub onsearch: Callback<()>,
     /// Whether a history request is under way.
     pub busy: bool,
+    /// The capture's download link (with the page's token).
+    pub pcapng: String,
+}
+
+/// The capture's download link, made once per pane.
+#[hook]
+pub fn use_pcapng_link() -> String {
+    (*use_memo((), |_| {
+        link::with_token("/api/capture.pcapng", browser::page_token().as_deref())
+    }))
+    .clone()
 }
 
 /// `YYYYMMDDHHMMSS`, local time, for file names.
@@ -34,10 +45,9 @@ fn stamp() -> String {
         .collect()
 }
 
-#[function_component]
-pub fn TimelineActions(props: &ActionsProps) -> Html {
-    let tl = use_timeline();
-    let lab = use_lab();
+/// The actions, for the timeline pane's stores. (A function the pane calls, not a
+/// component: the pane renders on every timeline change, as this did.)
+pub fn timeline_actions(tl: &TimelineCtx, lab: &LabCtx, props: Actions) -> Html {
     let clear = {
         let tl = tl.clone();
         Callback::from(move |_| tl.dispatch(TimelineAction::Clear))
@@ -81,9 +91,6 @@ pub fn TimelineActions(props: &ActionsProps) -> Html {
             }
         })
     };
-    let pcapng = use_memo((), |_| {
-        link::with_token("/api/capture.pcapng", browser::page_token().as_deref())
-    });
     let older = {
         let cb = props.onolder.clone();
         Callback::from(move |_| cb.emit(()))
@@ -108,7 +115,7 @@ pub fn TimelineActions(props: &ActionsProps) -> Html {
             <button id="export-har" class="small" onclick={export_har}
                 title="download the HTTP exchanges as HAR 1.2">{"⤓ HAR"}</button>
             <a id="export-pcapng" class="btn small" download="wirelab.pcapng"
-                href={(*pcapng).clone()}
+                href={props.pcapng}
                 title="download the recorded TCP and UDP history as a pcapng capture for Wireshark (made by the server, from its recording)">{"⤓ pcapng"}</a>
         </div>
     }

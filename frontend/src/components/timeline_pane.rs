@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use crate::components::detail::Detail;
 use crate::components::filter_bar::filter_bar;
-use crate::components::timeline_actions::TimelineActions;
+use crate::components::timeline_actions::{Actions, timeline_actions, use_pcapng_link};
 use crate::components::timeline_list::TimelineList;
 use crate::ctx::{use_lab, use_timeline};
 use crate::filter::ALL_PROTOCOLS;
@@ -25,6 +25,7 @@ pub fn TimelinePane() -> Html {
     let selected = use_state_eq(|| None::<u64>);
     let follow = use_state_eq(|| true);
     let busy = use_state_eq(|| false);
+    let pcapng = use_pcapng_link();
     let onselect = {
         let selected = selected.clone();
         Callback::from(move |s: Option<u64>| selected.set(s))
@@ -116,7 +117,14 @@ pub fn TimelinePane() -> Html {
             { filter_bar(&tl, &onsearch) }
             <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow.clone()}
                 try_cmd={try_cmd}>
-                <TimelineActions follow={*follow} onfollow={onfollow} onolder={onolder} onsearch={onsearch} busy={*busy} />
+                { timeline_actions(&tl, &lab, Actions {
+                    follow: *follow,
+                    onfollow,
+                    onolder,
+                    onsearch,
+                    busy: *busy,
+                    pcapng,
+                }) }
             </TimelineList>
             if let Some(seq) = *selected {
                 <Detail seq={seq} onclose={onclose} />

@@ -99,6 +99,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_page_reads_its_events_and_skips_the_cursors() {
+        let page: Page = json::from_str(
+            r#"{"events":[{"seq":1,"ts_us":2,"kind":{"type":"chat","from":"a","text":"b"}}],"next_since_seq":null,"next_before_seq":7}"#,
+        )
+        .unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events[0].seq, 1);
+        assert!(json::from_str::<Page>(r#"{"next_since_seq":null}"#).is_err());
+    }
+
+    #[test]
     fn query_paths() {
         let q = Query {
             until_seq: Some(99),
