@@ -151,6 +151,7 @@ fn describe(k: &EventKind) -> (&'static str, String) {
     match k {
         EventKind::RelayOpen { .. }
         | EventKind::RelayData { .. }
+        | EventKind::RelaySend { .. }
         | EventKind::RelayHalfClose { .. }
         | EventKind::RelayClose { .. }
         | EventKind::RelayRefused { .. }

@@ -268,6 +268,16 @@ pub enum EventKind {
         size: u64,
         payload: Payload,
     },
+    /// Bytes sent from the page toward the leg `to` of a relayed connection (queued
+    /// between the relayed chunks, in order), once written.
+    RelaySend {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        to: Leg,
+        size: u64,
+        payload: Payload,
+    },
     /// The leg `from` sent FIN; the lab passed it on to the other leg.
     RelayHalfClose {
         proxy: String,
@@ -492,6 +502,14 @@ enum Variant {
         size: u64,
         payload: Payload,
     },
+    RelaySend {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        to: Leg,
+        size: u64,
+        payload: Payload,
+    },
     RelayHalfClose {
         proxy: String,
         conn: u64,
@@ -562,6 +580,7 @@ impl EventKind {
             | EventKind::TcpRefused { .. }
             | EventKind::RelayOpen { .. }
             | EventKind::RelayData { .. }
+            | EventKind::RelaySend { .. }
             | EventKind::RelayHalfClose { .. }
             | EventKind::RelayClose { .. }
             | EventKind::RelayRefused { .. } => Protocol::Tcp,
@@ -599,6 +618,7 @@ impl EventKind {
             | EventKind::WsServiceClose { peer, .. }
             | EventKind::RelayOpen { peer, .. }
             | EventKind::RelayData { peer, .. }
+            | EventKind::RelaySend { peer, .. }
             | EventKind::RelayHalfClose { peer, .. }
             | EventKind::RelayClose { peer, .. }
             | EventKind::RelayRefused { peer, .. }
@@ -616,6 +636,9 @@ impl EventKind {
             EventKind::TcpData { dir, .. }
             | EventKind::UdpDatagram { dir, .. }
             | EventKind::WsServiceFrame { dir, .. } => Some(*dir),
+            EventKind::RelaySend {
+                to: Leg::Client, ..
+            } => Some(Direction::Out),
             // Seen from the lab, as `peer` (the client) is: from the client is `in`.
             EventKind::RelayData { from, .. } | EventKind::RelayDatagram { from, .. } => {
                 Some(match from {
@@ -636,6 +659,7 @@ impl EventKind {
             | EventKind::WsMessage { payload, .. }
             | EventKind::WsServiceFrame { payload, .. }
             | EventKind::RelayData { payload, .. }
+            | EventKind::RelaySend { payload, .. }
             | EventKind::RelayDatagram { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
             _ => None,
@@ -650,6 +674,7 @@ impl EventKind {
             | EventKind::WsMessage { size, .. }
             | EventKind::WsServiceFrame { size, .. }
             | EventKind::RelayData { size, .. }
+            | EventKind::RelaySend { size, .. }
             | EventKind::RelayDatagram { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
@@ -858,6 +883,14 @@ mod tests {
                 from: Leg::Upstream,
                 size: 5,
                 payload: Payload::capture(b"+OK\r\n", 64),
+            },
+            EventKind::RelaySend {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                to: Leg::Upstream,
+                size: 6,
+                payload: Payload::capture(b"PING\r\n", 64),
             },
             EventKind::RelayHalfClose {
                 proxy: "redis".into(),

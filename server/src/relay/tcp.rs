@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg};
@@ -30,6 +30,8 @@ use crate::tcp::show;
 
 /// Connections the kernel may hold for `accept` (as the TCP service asks).
 pub(super) const BACKLOG: i32 = 4096;
+/// Chunks from the page waiting per leg at most (each at most a `/ws` message).
+const INJECT_CHUNKS: usize = 16;
 /// How long the upstream's handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -148,6 +150,8 @@ async fn serve(
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
+    let (to_client_tx, to_client_rx) = mpsc::channel(INJECT_CHUNKS);
+    let (to_upstream_tx, to_upstream_rx) = mpsc::channel(INJECT_CHUNKS);
     let conn = Arc::new(RelayConn {
         id: relays.next_id(),
         peer,
@@ -163,6 +167,7 @@ async fn serve(
         upstream_kernel: Default::default(),
         request: Default::default(),
         wake: Default::default(),
+        inject: Some([to_client_tx, to_upstream_tx]),
     });
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
@@ -180,7 +185,8 @@ async fn serve(
         upstream_local: show(upstream_local),
         connect_us,
     });
-    let end = relay(&relays, &proxy, &conn, &client, &upstream, &stop).await;
+    let inject = [to_client_rx, to_upstream_rx];
+    let end = relay(&relays, &proxy, &conn, &client, &upstream, &stop, inject).await;
     if end.reset_client {
         reset(&client);
     }
@@ -242,6 +248,8 @@ struct ConnEvents<'a> {
     proxy: &'a str,
     /// The connection.
     conn: &'a RelayConn,
+    /// `--snaplen`, for what the page sends.
+    snaplen: usize,
 }
 
 impl Events for ConnEvents<'_> {
@@ -253,6 +261,20 @@ impl Events for ConnEvents<'_> {
             from: source(flow),
             size: merged.size,
             payload: merged.payload,
+        });
+    }
+
+    fn sent(&self, flow: Flow, bytes: &[u8]) {
+        self.hub.publish(EventKind::RelaySend {
+            proxy: self.proxy.to_owned(),
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+            to: match flow {
+                Flow::Up => Leg::Upstream,
+                Flow::Down => Leg::Client,
+            },
+            size: bytes.len() as u64,
+            payload: wirelab_shared::Payload::capture(bytes, self.snaplen),
         });
     }
 
@@ -279,11 +301,14 @@ async fn relay(
     client: &TcpStream,
     upstream: &TcpStream,
     stop: &CancellationToken,
+    inject: [mpsc::Receiver<bytes::Bytes>; 2],
 ) -> End {
+    let [to_client, to_upstream] = inject;
     let events = ConnEvents {
         hub: &relays.hub,
         proxy: &proxy.name,
         conn,
+        snaplen: relays.settings.snaplen,
     };
     let (c, p) = (&conn.figures, &proxy.figures);
     let up_read = [&c.client_in, &p.client_in];
@@ -298,6 +323,7 @@ async fn relay(
         read_counters: &up_read,
         write_counters: &up_written,
         events: &events,
+        inject: Some(to_upstream),
     };
     let mut down = Pump {
         flow: Flow::Down,
@@ -306,6 +332,7 @@ async fn relay(
         read_counters: &down_read,
         write_counters: &down_written,
         events: &events,
+        inject: Some(to_client),
     };
     let up_run = pump(&mut up, client, upstream);
     let down_run = pump(&mut down, upstream, client);
