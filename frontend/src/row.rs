@@ -80,7 +80,11 @@ impl Row {
     pub fn replayable(&self) -> bool {
         matches!(
             self.event.kind,
-            EventKind::TcpData { .. } | EventKind::UdpDatagram { .. } | EventKind::WsMessage { .. }
+            EventKind::TcpData { .. }
+                | EventKind::UdpDatagram { .. }
+                | EventKind::WsMessage { .. }
+                | EventKind::RelayData { .. }
+                | EventKind::RelaySend { .. }
         )
     }
 }

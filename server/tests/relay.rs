@@ -710,4 +710,37 @@ async fn the_page_sends_bytes_toward_either_leg() {
     page.send_text(r#"{"type":"relay_send","id":3,"conn":999,"leg":"client","data":"x"}"#)
         .await;
     assert!(page.reply(3).await.unwrap_err().contains("no open relayed"));
+
+    // Replay: a chunk the client sent goes again toward the upstream (which answers), or
+    // toward the client when the target says so.
+    c.write_all(b"abc").await.unwrap();
+    let mut got = [0u8; 3];
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = events
+        .wait("the client's chunk", |k| {
+            matches!(k, EventKind::RelayData { from: Leg::Client, payload, .. } if payload.data == "abc")
+        })
+        .await;
+    let seq = sent.seq;
+    page.send_text(&format!(r#"{{"type":"replay","id":4,"seq":{seq}}}"#))
+        .await;
+    page.reply(4).await.expect("replayed");
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"ABC", "the upstream got it again and answered");
+    page.send_text(&format!(
+        r#"{{"type":"replay","id":5,"seq":{seq},"target":"client"}}"#
+    ))
+    .await;
+    page.reply(5).await.expect("replayed");
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"abc", "toward the client this time");
 }

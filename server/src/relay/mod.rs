@@ -269,6 +269,11 @@ impl Relays {
         }
     }
 
+    /// Whether relayed TCP connection `conn` is open, from client `peer`.
+    pub fn is_open_to(&self, conn: u64, peer: &str) -> bool {
+        self.tcp_conn(conn).is_ok_and(|c| c.peer_text == peer)
+    }
+
     fn tcp_conn(&self, conn: u64) -> Result<Arc<proxy::RelayConn>, String> {
         self.all()
             .into_iter()
