@@ -89,6 +89,8 @@ impl Ctx {
                 // Not measured, and its default port must not clash with another suite.
                 "--ws-service",
                 "off",
+                "--toxiproxy-api",
+                "off",
                 "--max-ws-clients",
                 "6000",
             ],
@@ -281,7 +283,7 @@ fn machine(profile: &str) -> Vec<(String, String)> {
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
         ("profile".into(), profile.to_owned()),
-        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000`, other settings default".into()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --toxiproxy-api off --max-ws-clients 6000`, other settings default".into()),
     ]
 }
 
