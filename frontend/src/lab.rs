@@ -3,7 +3,7 @@
 //! this page sent. A Yew [`Reducible`]; it changes about once a second, so the panels
 //! that read it do not re-render with every event.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use wirelab_shared::{Hello, LabState, PoolStatus};
@@ -97,10 +97,11 @@ pub struct Lab {
     pub pool: Option<Rc<PoolStatus>>,
     /// The current run's history, for its chart.
     pub pool_series: Rc<Vec<PoolPoint>>,
-    /// The last result per form.
-    pub results: Rc<BTreeMap<&'static str, CmdResult>>,
-    /// Commands sent and not answered yet: id to form.
-    pub pending: Rc<BTreeMap<u64, &'static str>>,
+    /// The last result per form. (Lists, not maps: there are a dozen forms, and a few
+    /// commands in flight at most; see `Filter::hidden` for what B-trees cost.)
+    pub results: Rc<Vec<(&'static str, CmdResult)>>,
+    /// Commands sent and not answered yet: id and form.
+    pub pending: Rc<Vec<(u64, &'static str)>>,
     pub notices: Rc<VecDeque<Notice>>,
     next_notice: u64,
     /// Frames that did not parse.
@@ -144,26 +145,20 @@ impl Lab {
             LabAction::State(s) => self.set_state(*s),
             LabAction::Pool(p) => self.set_pool(*p),
             LabAction::Sent { id, form, what } => {
-                Rc::make_mut(&mut self.pending).insert(id, form);
-                Rc::make_mut(&mut self.results).insert(form, CmdResult::Pending(what));
+                Rc::make_mut(&mut self.pending).push((id, form));
+                self.file(form, CmdResult::Pending(what));
             }
             LabAction::Ack { id, detail } => {
-                if let Some(form) = Rc::make_mut(&mut self.pending).remove(&id) {
+                if let Some(form) = self.answered(id) {
                     let text = detail.unwrap_or_else(|| "done".to_owned());
-                    Rc::make_mut(&mut self.results).insert(form, CmdResult::Ok(text));
+                    self.file(form, CmdResult::Ok(text));
                 }
             }
-            LabAction::Error { id, message } => {
-                match id.and_then(|id| Rc::make_mut(&mut self.pending).remove(&id)) {
-                    Some(form) => {
-                        Rc::make_mut(&mut self.results).insert(form, CmdResult::Err(message));
-                    }
-                    None => self.notice("error", message),
-                }
-            }
-            LabAction::Refused { form, message } => {
-                Rc::make_mut(&mut self.results).insert(form, CmdResult::Err(message));
-            }
+            LabAction::Error { id, message } => match id.and_then(|id| self.answered(id)) {
+                Some(form) => self.file(form, CmdResult::Err(message)),
+                None => self.notice("error", message),
+            },
+            LabAction::Refused { form, message } => self.file(form, CmdResult::Err(message)),
             LabAction::Notice { level, text } => self.notice(level, text),
             LabAction::DismissNotice(id) => Rc::make_mut(&mut self.notices).retain(|n| n.id != id),
             LabAction::BadFrame(why) => {
@@ -251,7 +246,26 @@ impl Lab {
 
     /// The result shown next to `form`.
     pub fn result(&self, form: &str) -> Option<&CmdResult> {
-        self.results.get(form)
+        self.results
+            .iter()
+            .find(|(f, _)| *f == form)
+            .map(|(_, r)| r)
+    }
+
+    /// Files `result` as `form`'s latest.
+    fn file(&mut self, form: &'static str, result: CmdResult) {
+        let results = Rc::make_mut(&mut self.results);
+        match results.iter_mut().find(|(f, _)| *f == form) {
+            Some((_, r)) => *r = result,
+            None => results.push((form, result)),
+        }
+    }
+
+    /// The form that sent command `id`, no longer pending.
+    fn answered(&mut self, id: u64) -> Option<&'static str> {
+        let pending = Rc::make_mut(&mut self.pending);
+        let at = pending.iter().position(|(i, _)| *i == id)?;
+        Some(pending.remove(at).1)
     }
 }
 

@@ -34,7 +34,13 @@
 //! exports), `timeline_list` (virtualized, autoscroll), `row_view`, `detail` (payload as
 //! text, hex or JSON; replay); the panels `tcp_panel`, `udp_panel`, `http_panel` with
 //! `http_requests`, `ws_panel` with `chat_box`, `pool_panel`; and small parts: `try_it`,
-//! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs).
+//! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs),
+//! `send_form` (the TCP, UDP and WebSocket-service send form), `table` (data tables, and
+//! static text with markup). `header`, `rail`, `notices`, `status_line`, `try_it`, `filter_bar`,
+//! `sparkline`, `send_form` and the outer part of `charts_strip` are functions (with a
+//! hook for their state where they have some) rather than components: the app or their
+//! panel renders them with its own stores, and a component's own code costs the wasm
+//! about half a KiB gzip each.
 //! [`ctx`] holds the context types and their hooks.
 //!
 //! Data flow: `services::socket` parses frames as they come and hands them over at most once

@@ -253,7 +253,9 @@ impl Timeline {
             .filter(|e| e.seq < first)
             .map(Row::shared)
             .collect();
-        older.sort_by_key(|r| r.seq);
+        // Rows of one seq are the same event: which of them `dedup` keeps does not matter,
+        // so the unstable sort (the wasm's only sort: a stable one is 1 KB more).
+        older.sort_unstable_by_key(|r| r.seq);
         older.dedup_by_key(|r| r.seq);
         if older.is_empty() {
             return;

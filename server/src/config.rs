@@ -137,6 +137,14 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_MAX_PROXY_CONNS", default_value_t = 1024)]
     pub max_proxy_conns: usize,
 
+    /// Seconds a relayed connection may stay half-closed (one side has sent FIN, passed on
+    /// to the other) with no byte moving either way before the lab closes it (after one
+    /// to two such periods; 0: never), so that a client gone in front of a silent upstream
+    /// does not hold one of `--max-proxy-conns` for ever. A peer that vanishes without
+    /// FIN or RST is found by TCP keepalive, on both legs.
+    #[arg(long, env = "WIRELAB_PROXY_IDLE_SECS", default_value_t = 60)]
+    pub proxy_idle_secs: u64,
+
     /// Bytes of payload captured per event; the rest is counted and reported as cut.
     #[arg(long, env = "WIRELAB_SNAPLEN", default_value_t = 64 * 1024)]
     pub snaplen: usize,

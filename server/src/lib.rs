@@ -108,7 +108,10 @@ async fn bind_tcp(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
 }
 
 fn bind_error(e: std::io::Error, addr: SocketAddr, what: &str, flag: &str) -> anyhow::Error {
-    let env = format!("WIRELAB_{}", flag.trim_start_matches("--").to_uppercase());
+    // The environment variable clap reads for `flag`: `--toxiproxy-api` is
+    // `WIRELAB_TOXIPROXY_API`.
+    let name = flag.trim_start_matches("--").replace('-', "_");
+    let env = format!("WIRELAB_{}", name.to_uppercase());
     match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
             "{addr} ({what}) is already in use: choose another address with {flag} or {env}"
@@ -316,5 +319,24 @@ async fn state_ticker(app: Arc<App>, shutdown: CancellationToken) {
             app.hub
                 .broadcast(hub::Frame::for_dashboards(&full, &others));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_error_names_the_flag_and_its_environment_variable() {
+        let addr: SocketAddr = "127.0.0.1:8474".parse().unwrap();
+        let in_use = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let said = bind_error(in_use, addr, "toxiproxy's API", "--toxiproxy-api").to_string();
+        assert!(
+            said.contains("--toxiproxy-api or WIRELAB_TOXIPROXY_API"),
+            "{said}"
+        );
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let said = bind_error(denied, addr, "the WebSocket service", "--ws-service").to_string();
+        assert!(said.contains("WIRELAB_WS_SERVICE"), "{said}");
     }
 }

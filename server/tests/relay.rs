@@ -9,6 +9,7 @@ use std::time::Duration;
 use socket2::SockRef;
 use support::events::Events;
 use support::lab::{self, TestLab};
+use support::raw_http;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -743,4 +744,205 @@ async fn the_page_sends_bytes_toward_either_leg() {
         .unwrap()
         .unwrap();
     assert_eq!(&got, b"abc", "toward the client this time");
+}
+
+/// A PATCH of proxy `name` through toxiproxy's API: the status and the body.
+async fn patch(lab: &TestLab, name: &str, body: &str) -> (u16, String) {
+    let api = lab.toxiproxy_api.expect("the API runs");
+    let request = format!(
+        "PATCH /proxies/{name} HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = raw_http::exchange(api, &request, WAIT).await;
+    let text = String::from_utf8(raw).expect("the answer is UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    (head[9..12].parse().expect("a status code"), body.to_owned())
+}
+
+#[tokio::test]
+async fn only_the_flags_own_upstream_may_be_off_loopback_without_allow_outbound() {
+    // `--proxy` may name any upstream: whoever starts the lab chose it.
+    let lab = lab_with_proxy("far", "192.0.2.1:80", 16).await;
+    let (status, body) = patch(&lab, "far", r#"{"enabled":false}"#).await;
+    assert_eq!(status, 200, "the flag's upstream, unchanged: {body}");
+    // One from the API is checked, whoever made the proxy.
+    let (status, body) = patch(&lab, "far", r#"{"upstream":"192.0.2.2:80"}"#).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allow-outbound"), "{body}");
+    let far = lab.app.relays.get("far").unwrap();
+    assert_eq!(
+        far.spec().upstream,
+        "192.0.2.1:80",
+        "a refused change changes nothing"
+    );
+    let upstream = shouting_upstream().await;
+    let (status, body) = patch(&lab, "far", &format!(r#"{{"upstream":"{upstream}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    // The flag's value again, but from the API now: checked like any other.
+    let (status, body) = patch(&lab, "far", r#"{"upstream":"192.0.2.1:80"}"#).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test]
+async fn data_events_add_up_to_the_close_even_when_a_leg_resets_early() {
+    // The upstream resets as soon as it has the client's bytes, well inside the client
+    // side's open merge window.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(s);
+    });
+    let lab = lab_with_proxy("early", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "early")).await.unwrap();
+    client.write_all(b"start").await.unwrap();
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose {
+        conn,
+        client_in,
+        upstream_in,
+        ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((client_in, upstream_in), (5, 0));
+    // Every byte read is in a data event published before the close.
+    let read_from = |leg: Leg| -> u64 {
+        events
+            .seen
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RelayData {
+                    conn: c,
+                    from,
+                    size,
+                    ..
+                } if *c == conn && *from == leg => Some(*size),
+                _ => None,
+            })
+            .sum()
+    };
+    assert_eq!(
+        read_from(Leg::Client),
+        client_in,
+        "the client's data event is lost"
+    );
+    assert_eq!(read_from(Leg::Upstream), upstream_in);
+}
+
+#[tokio::test]
+async fn a_client_gone_in_front_of_a_silent_upstream_gives_its_permit_back() {
+    // The upstream accepts and then neither reads, writes nor closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let spec: ProxySpec = format!("silent=tcp://127.0.0.1:0->{upstream}")
+        .parse()
+        .unwrap();
+    let lab = lab::start_with(|c| {
+        c.proxies = vec![spec];
+        c.max_proxy_conns = 1;
+        c.proxy_idle_secs = 1;
+    })
+    .await;
+    let mut events = Events::connect(&lab).await;
+    let addr = listen(&lab, "silent");
+    let mut first = TcpStream::connect(&addr).await.unwrap();
+    let open = events
+        .wait("relay_open", |k| matches!(k, EventKind::RelayOpen { .. }))
+        .await;
+    let EventKind::RelayOpen { conn: first_id, .. } = open.kind else {
+        unreachable!()
+    };
+    first.shutdown().await.unwrap();
+    drop(first);
+    // Half-closed, and the upstream says nothing: the lab closes the pair...
+    let close = events
+        .wait("relay_close", |k| matches!(k, EventKind::RelayClose { .. }))
+        .await;
+    let EventKind::RelayClose {
+        conn, reason, by, ..
+    } = close.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (conn, reason, by),
+        (first_id, CloseReason::IdleTimeout, None)
+    );
+    // ...and its permit is back: the next client is relayed, not reset.
+    let _second = TcpStream::connect(&addr).await.unwrap();
+    let next = events
+        .wait("the second client's open or refusal", |k| {
+            matches!(k, EventKind::RelayOpen { conn, .. } if *conn != first_id)
+                || matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    assert!(
+        matches!(next.kind, EventKind::RelayOpen { .. }),
+        "{:?}",
+        next.kind
+    );
+}
+
+#[tokio::test]
+async fn a_client_whose_upstream_connect_is_running_when_the_proxy_stops_is_told() {
+    // An upstream whose accept queue is full: a further handshake gets no answer.
+    let hang = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    hang.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    hang.listen(0).unwrap();
+    let upstream = hang.local_addr().unwrap().as_socket().unwrap();
+    let _queued = std::net::TcpStream::connect(upstream).unwrap();
+    let lab = lab_with_proxy("hang", &upstream.to_string(), 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(listen(&lab, "hang")).await.unwrap();
+    // Accepted (it holds a permit), and its upstream connect is running.
+    let proxy = lab.app.relays.get("hang").unwrap();
+    timeout(WAIT, async {
+        while proxy.limit.available_permits() == 16 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the client is accepted");
+    lab.app
+        .relays
+        .update("hang", None, None, Some(false))
+        .await
+        .unwrap();
+    let refused = events
+        .wait("relay_refused", |k| {
+            matches!(k, EventKind::RelayRefused { .. })
+        })
+        .await;
+    let EventKind::RelayRefused { reason, .. } = refused.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("disabled"), "{reason}");
+    assert!(reason.contains("the client got a RST"), "{reason}");
+    let mut buf = [0u8; 1];
+    let read = timeout(WAIT, client.read(&mut buf)).await.unwrap();
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
 }

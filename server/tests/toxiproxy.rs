@@ -10,6 +10,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -53,6 +54,66 @@ async fn echo_upstream() -> String {
         }
     });
     addr
+}
+
+/// An upstream that greets every client with `tag`, then echoes what it reads.
+async fn tagged_upstream(tag: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if s.write_all(tag.as_bytes()).await.is_ok() {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Connects through `listen` and returns the stream and the upstream's one-byte greeting.
+async fn greeted(listen: &str) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(listen).await.expect("the proxy listens");
+    let mut tag = [0u8; 1];
+    tokio::time::timeout(WAIT, s.read_exact(&mut tag))
+        .await
+        .expect("a greeting in time")
+        .expect("a greeting");
+    (s, String::from_utf8(tag.to_vec()).unwrap())
+}
+
+/// A child process holds a copy of every socket of this test binary from its fork to its
+/// exec, so a port the lab has closed meanwhile still completes handshakes (then resets
+/// them) until the exec. The client tests spawn under this lock shared and [`refused`]
+/// connects under it alone: no fork is then in flight (a spawn returns once the child has
+/// exec'd).
+static SPAWNING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Runs `command` to its end with its output captured, spawned under [`SPAWNING`].
+async fn output(mut command: tokio::process::Command) -> Output {
+    let child = {
+        let _spawning = SPAWNING.read().await;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the client runs")
+    };
+    child.wait_with_output().await.expect("the client ends")
+}
+
+/// Nothing listens at `listen`: the port is closed by the time the API has answered.
+async fn refused(listen: &str) {
+    let _no_fork = SPAWNING.write().await;
+    let tried = TcpStream::connect(listen).await.map(|_| ());
+    assert_eq!(
+        tried.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "{listen} still accepts"
+    );
 }
 
 /// Sends `text` through `listen` and returns what comes back.
@@ -119,7 +180,7 @@ async fn the_api_answers_as_toxiproxy_does() {
     // Disable: nothing listens; enable: the same address relays again.
     let (status, body) = api(&lab, "PATCH", "/proxies/echo", r#"{"enabled":false}"#).await;
     assert_eq!(status, 200, "{body}");
-    assert!(TcpStream::connect(&listen).await.is_err());
+    refused(&listen).await;
     let (status, _) = api(&lab, "POST", "/reset", "").await;
     assert_eq!(status, 204);
     assert_eq!(through(&listen, "again").await, "again");
@@ -169,10 +230,148 @@ async fn the_api_answers_as_toxiproxy_does() {
 
     let (status, _) = api(&lab, "DELETE", "/proxies/echo", "").await;
     assert_eq!(status, 204);
-    assert!(TcpStream::connect(&listen).await.is_err());
+    refused(&listen).await;
     let (status, _) = api(&lab, "DELETE", "/proxies/echo", "").await;
     assert_eq!(status, 404);
     assert_eq!(lab.app.lab_state().proxies.len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_upstream_keeps_the_proxy_listening_and_disable_closes_the_port() {
+    let lab = lab::start().await;
+    let (a, b) = (tagged_upstream("A").await, tagged_upstream("B").await);
+    let make = format!(r#"{{"name":"moving","listen":"127.0.0.1:0","upstream":"{a}"}}"#);
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let listen = made["listen"].as_str().unwrap().to_owned();
+    let (mut live, tag) = greeted(&listen).await;
+    assert_eq!(tag, "A");
+
+    // PATCH the upstream of the running proxy: it keeps listening, new clients reach B.
+    let patch = format!(r#"{{"upstream":"{b}"}}"#);
+    let (status, body) = api(&lab, "PATCH", "/proxies/moving", &patch).await;
+    assert_eq!(status, 200, "{body}");
+    let patched: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (patched["enabled"].as_bool(), patched["listen"].as_str()),
+        (Some(true), Some(listen.as_str()))
+    );
+    assert_eq!(greeted(&listen).await.1, "B");
+    // As toxiproxy, a new upstream ends the connections to the old one.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(WAIT, live.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_ok(),
+        "the connection to the old upstream still runs"
+    );
+
+    // toxiproxy's deprecated POST does the same.
+    let post = format!(r#"{{"upstream":"{a}"}}"#);
+    let (status, body) = api(&lab, "POST", "/proxies/moving", &post).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(greeted(&listen).await.1, "A");
+
+    // /populate with another upstream changes the proxy in place: still there, same port.
+    let populate = format!(r#"[{{"name":"moving","listen":"{listen}","upstream":"{b}"}}]"#);
+    let (status, body) = api(&lab, "POST", "/populate", &populate).await;
+    assert_eq!(status, 201, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["proxies"][0]["listen"], listen.as_str(), "{body}");
+    assert_eq!(got["proxies"][0]["enabled"], true, "{body}");
+    let (status, _) = api(&lab, "GET", "/proxies/moving", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(greeted(&listen).await.1, "B");
+
+    // Disabled: the port is closed when the answer comes; enabled again: the same port.
+    let (status, _) = api(&lab, "PATCH", "/proxies/moving", r#"{"enabled":false}"#).await;
+    assert_eq!(status, 200);
+    refused(&listen).await;
+    let (status, body) = api(&lab, "PATCH", "/proxies/moving", r#"{"enabled":true}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(greeted(&listen).await.1, "B");
+}
+
+#[tokio::test]
+async fn localhost_names_listen_and_upstream_as_toxiproxy_clients_write_them() {
+    let lab = lab::start().await;
+    // A service on 127.0.0.1 only, named `localhost` (which may resolve to ::1 first).
+    let service = tagged_upstream("L").await;
+    let port = service.rsplit_once(':').unwrap().1;
+    let make =
+        format!(r#"{{"name":"local","listen":"localhost:0","upstream":"localhost:{port}"}}"#);
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let listen = made["listen"].as_str().unwrap().to_owned();
+    assert!(
+        listen.starts_with("127.0.0.1:"),
+        "bound where clients reach it: {listen}"
+    );
+    let (mut live, tag) = greeted(&listen).await;
+    assert_eq!(tag, "L");
+    let lport = listen.rsplit_once(':').unwrap().1;
+    // The same listen address written as the client wrote it: nothing restarts.
+    let again =
+        format!(r#"[{{"name":"local","listen":"localhost:0","upstream":"localhost:{port}"}}]"#);
+    let (status, body) = api(&lab, "POST", "/populate", &again).await;
+    assert_eq!(status, 201, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["proxies"][0]["listen"], listen.as_str(), "{body}");
+    let patch = format!(r#"{{"listen":"localhost:{lport}"}}"#);
+    let (status, body) = api(&lab, "PATCH", "/proxies/local", &patch).await;
+    assert_eq!(status, 200, "{body}");
+    // The connection made before both still relays.
+    live.write_all(b"still").await.unwrap();
+    let mut back = [0u8; 5];
+    tokio::time::timeout(WAIT, live.read_exact(&mut back))
+        .await
+        .expect("the echo in time")
+        .expect("the connection still relays");
+    assert_eq!(&back, b"still");
+}
+
+#[tokio::test]
+async fn populate_checks_every_proxy_before_it_applies_any() {
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let first = format!(r#"{{"name":"first","upstream":"{upstream}"}}"#);
+    for (later, status) in [
+        (
+            r#"{"name":"far","upstream":"192.0.2.1:80"}"#.to_owned(),
+            403,
+        ),
+        (
+            format!(r#"{{"name":"web","upstream":"{upstream}","protocol":"http"}}"#),
+            400,
+        ),
+        (r#"{"name":"bad","upstream":"nowhere"}"#.to_owned(), 400),
+    ] {
+        let (got, body) = api(&lab, "POST", "/populate", &format!("[{first},{later}]")).await;
+        assert_eq!(got, status, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            answer["status"], status,
+            "toxiproxy's populate body: {body}"
+        );
+        assert!(answer["error"].is_string(), "{body}");
+        assert!(
+            answer.get("proxies").is_some_and(Value::is_null),
+            "toxiproxy's populate body: {body}"
+        );
+        let (listed, body) = api(&lab, "GET", "/proxies", "").await;
+        assert_eq!((listed, body.as_str()), (200, "{}"), "nothing applied");
+    }
+    // An error met while applying has the same body.
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let busy =
+        format!(r#"[{{"name":"busy","listen":"127.0.0.1:{port}","upstream":"{upstream}"}}]"#);
+    let (got, body) = api(&lab, "POST", "/populate", &busy).await;
+    assert_eq!(got, 500, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"], 500, "{body}");
+    assert!(answer.get("proxies").is_some_and(Value::is_null), "{body}");
 }
 
 #[tokio::test]
@@ -212,13 +411,12 @@ fn client(what: &str, path: &str) -> Option<PathBuf> {
 /// Runs a client script with the API's port and the upstream in its environment and
 /// returns its stdout, which must be one JSON value.
 async fn run_script(program: PathBuf, args: &[&str], lab: &TestLab, upstream: &str) -> Value {
-    let out = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .env("API_PORT", lab.toxiproxy_api.unwrap().port().to_string())
-        .env("UPSTREAM", upstream)
-        .output()
-        .await
-        .expect("the client runs");
+        .env("UPSTREAM", upstream);
+    let out = output(command).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -315,14 +513,13 @@ async fn toxiproxy_node_client_drives_the_lab_unchanged() {
     let upstream = echo_upstream().await;
     // `node -e` resolves `require` from the working directory: run it beside the modules.
     let dir = modules.join("../..");
-    let out = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .args(["-e", NODE])
         .current_dir(&dir)
         .env("API_PORT", lab.toxiproxy_api.unwrap().port().to_string())
-        .env("UPSTREAM", &upstream)
-        .output()
-        .await
-        .expect("node runs");
+        .env("UPSTREAM", &upstream);
+    let out = output(command).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

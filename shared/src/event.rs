@@ -1,10 +1,9 @@
 //! Events: one thing that happened on one of the lab's services.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::payload::Payload;
 use crate::pool::{PoolSpec, PoolStatus};
-use crate::tagged::Tagged;
 
 /// One thing that happened, numbered by the hub.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -108,10 +107,8 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What happened. On wasm32 it is read with `type` first, without serde's buffer (see
-/// [`crate::tagged`]).
-#[derive(Serialize, Clone, Debug, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
+/// What happened. (The dashboard reads it with [`crate::decode`], not serde.)
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A TCP connection was established (accepted, or opened from the page).
@@ -348,227 +345,6 @@ pub enum EventKind {
     Notice { level: String, message: String },
 }
 
-#[cfg(target_arch = "wasm32")]
-impl<'de> Deserialize<'de> for EventKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::type_first(d)
-    }
-}
-
-impl Tagged for EventKind {
-    const NAME: &'static str = "EventKind";
-
-    fn variant<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Variant::deserialize(d)
-    }
-}
-
-/// [`EventKind`]'s variants as serde reads them once `type` is known: the same variants and
-/// fields with the same defaults (the derive builds `EventKind` itself, so a field that
-/// differs does not compile, and the round-trip test below fails for a variant missing here).
-#[derive(Deserialize)]
-#[serde(remote = "EventKind", rename_all = "snake_case")]
-enum Variant {
-    TcpOpen {
-        conn: u64,
-        peer: String,
-        local: String,
-        #[serde(default)]
-        outbound: bool,
-        #[serde(default)]
-        handshake_us: Option<u64>,
-    },
-    TcpData {
-        conn: u64,
-        peer: String,
-        dir: Direction,
-        size: u64,
-        payload: Payload,
-    },
-    TcpHalfClose {
-        conn: u64,
-        peer: String,
-    },
-    TcpClose {
-        conn: u64,
-        peer: String,
-        reason: CloseReason,
-        #[serde(default)]
-        detail: Option<String>,
-        duration_us: u64,
-        bytes_in: u64,
-        bytes_out: u64,
-    },
-    TcpRefused {
-        peer: String,
-        reason: String,
-    },
-    UdpDatagram {
-        peer: String,
-        dir: Direction,
-        size: u64,
-        payload: Payload,
-    },
-    Http(Box<HttpExchange>),
-    WsOpen {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        user_agent: String,
-        #[serde(default)]
-        dashboard: bool,
-    },
-    WsClose {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        code: Option<u16>,
-        #[serde(default)]
-        reason: String,
-        duration_us: u64,
-    },
-    WsMessage {
-        client: u64,
-        peer: String,
-        size: u64,
-        payload: Payload,
-    },
-    Chat {
-        from: String,
-        text: String,
-    },
-    WsServiceOpen {
-        client: u64,
-        peer: String,
-        path: String,
-        #[serde(default)]
-        user_agent: String,
-        #[serde(default)]
-        deflate: Option<String>,
-    },
-    WsServiceFrame {
-        client: u64,
-        peer: String,
-        dir: Direction,
-        opcode: u8,
-        fin: bool,
-        rsv1: bool,
-        size: u64,
-        payload: Payload,
-        #[serde(default)]
-        close_code: Option<u16>,
-        #[serde(default)]
-        close_reason: Option<String>,
-        #[serde(default)]
-        skipped: u64,
-    },
-    WsServiceClose {
-        client: u64,
-        peer: String,
-        #[serde(default)]
-        code: Option<u16>,
-        #[serde(default)]
-        reason: String,
-        #[serde(default)]
-        detail: String,
-        duration_us: u64,
-        bytes_in: u64,
-        bytes_out: u64,
-        #[serde(default)]
-        frames_not_shown: u64,
-    },
-    PoolStarted {
-        run: u64,
-        spec: PoolSpec,
-    },
-    PoolFinished {
-        run: u64,
-        status: PoolStatus,
-    },
-    RelayOpen {
-        proxy: String,
-        conn: u64,
-        peer: String,
-        listen: String,
-        upstream: String,
-        upstream_local: String,
-        connect_us: u64,
-    },
-    RelayData {
-        proxy: String,
-        conn: u64,
-        peer: String,
-        from: Leg,
-        size: u64,
-        payload: Payload,
-    },
-    RelaySend {
-        proxy: String,
-        conn: u64,
-        peer: String,
-        to: Leg,
-        size: u64,
-        payload: Payload,
-    },
-    RelayHalfClose {
-        proxy: String,
-        conn: u64,
-        peer: String,
-        from: Leg,
-    },
-    RelayClose {
-        proxy: String,
-        conn: u64,
-        peer: String,
-        reason: CloseReason,
-        #[serde(default)]
-        by: Option<Leg>,
-        #[serde(default)]
-        detail: Option<String>,
-        duration_us: u64,
-        client_in: u64,
-        client_out: u64,
-        upstream_in: u64,
-        upstream_out: u64,
-    },
-    RelayRefused {
-        proxy: String,
-        peer: String,
-        reason: String,
-    },
-    RelayUdpOpen {
-        proxy: String,
-        session: u64,
-        peer: String,
-        listen: String,
-        upstream: String,
-        upstream_local: String,
-    },
-    RelayDatagram {
-        proxy: String,
-        session: u64,
-        peer: String,
-        from: Leg,
-        size: u64,
-        payload: Payload,
-    },
-    RelayUdpClose {
-        proxy: String,
-        session: u64,
-        peer: String,
-        reason: String,
-        duration_us: u64,
-        client_in: u64,
-        client_out: u64,
-        upstream_in: u64,
-        upstream_out: u64,
-    },
-    Notice {
-        level: String,
-        message: String,
-    },
-}
-
 impl EventKind {
     /// The service this event belongs to.
     pub fn protocol(&self) -> Protocol {
@@ -755,10 +531,9 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::payload::Payload;
-    use crate::tagged::TypeFirst;
 
     pub(crate) fn samples() -> Vec<EventKind> {
         let p = Payload::capture(b"hi <script>", 64);
@@ -961,10 +736,6 @@ mod tests {
             let json = serde_json::to_string(&ev).unwrap();
             let back: Event = serde_json::from_str(&json).unwrap();
             assert_eq!(back, ev, "{json}");
-            // The way the dashboard reads it.
-            let json = serde_json::to_string(&ev.kind).unwrap();
-            let TypeFirst(back) = serde_json::from_str::<TypeFirst<EventKind>>(&json).unwrap();
-            assert_eq!(back, ev.kind, "{json}");
         }
     }
 

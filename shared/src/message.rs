@@ -1,16 +1,13 @@
 //! Every frame the server sends on `/ws`: JSON text, one object with a `type`.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 use crate::pool::PoolStatus;
 use crate::state::LabState;
-use crate::tagged::Tagged;
 
-/// A frame from the server. On wasm32 it is read with `type` first, without serde's buffer
-/// (see [`crate::tagged`]).
-#[derive(Serialize, Clone, Debug, PartialEq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
+/// A frame from the server. (The dashboard reads it with [`crate::decode`], not serde.)
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First frame on every connection.
@@ -39,53 +36,6 @@ pub enum ServerMsg {
     Pool(PoolStatus),
     /// Answer to `ping`.
     Pong { id: u64, ts_us: u64 },
-}
-
-#[cfg(target_arch = "wasm32")]
-impl<'de> Deserialize<'de> for ServerMsg {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::type_first(d)
-    }
-}
-
-impl Tagged for ServerMsg {
-    const NAME: &'static str = "ServerMsg";
-
-    fn variant<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Variant::deserialize(d)
-    }
-}
-
-/// [`ServerMsg`]'s variants as serde reads them once `type` is known: the same variants and
-/// fields (the derive builds `ServerMsg` itself, so a field that differs does not compile,
-/// and the round-trip test below fails for a variant missing here).
-#[derive(Deserialize)]
-#[serde(remote = "ServerMsg", rename_all = "snake_case")]
-enum Variant {
-    Hello(Hello),
-    Snapshot(Box<Snapshot>),
-    Events {
-        events: Vec<Event>,
-    },
-    Lagged {
-        missed: u64,
-    },
-    Ack {
-        id: u64,
-        #[serde(default)]
-        detail: Option<String>,
-    },
-    Error {
-        #[serde(default)]
-        id: Option<u64>,
-        message: String,
-    },
-    State(Box<LabState>),
-    Pool(PoolStatus),
-    Pong {
-        id: u64,
-        ts_us: u64,
-    },
 }
 
 /// Who the server is and what it runs.
@@ -164,7 +114,6 @@ mod tests {
     use super::*;
     use crate::event::EventKind;
     use crate::state::{Counters, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo};
-    use crate::tagged::TypeFirst;
 
     #[test]
     fn every_server_message_round_trips_through_json() {
@@ -247,9 +196,6 @@ mod tests {
                 msg,
                 "{json}"
             );
-            // The way the dashboard reads it.
-            let TypeFirst(back) = serde_json::from_str::<TypeFirst<ServerMsg>>(&json).unwrap();
-            assert_eq!(back, msg, "{json}");
         }
     }
 

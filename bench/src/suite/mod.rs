@@ -10,6 +10,7 @@
 mod dashboard;
 mod fanout;
 mod procs;
+mod relay;
 mod report;
 
 use std::path::PathBuf;
@@ -54,46 +55,61 @@ struct LabPorts {
     udp: u16,
 }
 
-impl Ctx {
-    /// A release wirelab on the suite's ports.
-    fn wirelab(&self) -> Result<Server, String> {
-        self.wirelab_on(LabPorts {
+impl LabPorts {
+    /// The suite's own ports.
+    fn suite() -> LabPorts {
+        LabPorts {
             dash: DASH,
             http: HTTP,
             tcp: TCP,
             udp: UDP,
-        })
+        }
+    }
+}
+
+impl Ctx {
+    /// A release wirelab on the suite's ports.
+    fn wirelab(&self) -> Result<Server, String> {
+        self.wirelab_on(LabPorts::suite())
     }
 
     /// A release wirelab on `ports`, with the flags every figure uses, pinned to core 0.
     fn wirelab_on(&self, ports: LabPorts) -> Result<Server, String> {
+        self.wirelab_with(ports, &[])
+    }
+
+    /// [`Ctx::wirelab_on`] with `extra` flags after the common ones.
+    fn wirelab_with(&self, ports: LabPorts, extra: &[&str]) -> Result<Server, String> {
         let w = self.wirelab.to_string_lossy();
         let a = |p: u16| format!("127.0.0.1:{p}");
         let (d, h, t, u) = (a(ports.dash), a(ports.http), a(ports.tcp), a(ports.udp));
+        let mut args = vec![
+            &w,
+            "--ephemeral",
+            "--dashboard",
+            &d,
+            "--http",
+            &h,
+            "--tcp",
+            &t,
+            "--udp",
+            &u,
+            "--tcp-mode",
+            "sink",
+            "--udp-mode",
+            "sink",
+            // Not measured, and its default port must not clash with another suite.
+            "--ws-service",
+            "off",
+            "--max-ws-clients",
+            "6000",
+            // toxiproxy's port: a toxiproxy (or a lab) running there must not matter.
+            "--toxiproxy-api",
+            "off",
+        ];
+        args.extend_from_slice(extra);
         Server::start(
-            &[
-                &w,
-                "--ephemeral",
-                "--dashboard",
-                &d,
-                "--http",
-                &h,
-                "--tcp",
-                &t,
-                "--udp",
-                &u,
-                "--tcp-mode",
-                "sink",
-                "--udp-mode",
-                "sink",
-                // Not measured, and its default port must not clash with another suite.
-                "--ws-service",
-                "off",
-                "--toxiproxy-api",
-                "off",
-                "--max-ws-clients",
-                "6000",
-            ],
+            &args,
             &[("RUST_LOG", "warn".to_owned())],
             &self.root,
             ports.dash,
@@ -119,7 +135,7 @@ impl Ctx {
 }
 
 /// The suite's parts, for `--only`.
-const PARTS: [&str; 5] = ["http", "fanout", "idle", "tcp", "dashboard"];
+const PARTS: [&str; 6] = ["http", "fanout", "idle", "tcp", "relay", "dashboard"];
 
 /// `suite`'s flags.
 #[derive(clap::Args)]
@@ -200,11 +216,12 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
-    let steps: [(&str, Step); 4] = [
+    let steps: [(&str, Step); 5] = [
         ("http", http),
         ("fanout", fanout::fanout),
         ("idle", idle),
         ("tcp", tcp),
+        ("relay", relay::relay),
     ];
     for (name, step) in steps {
         if want(name) {
@@ -283,7 +300,7 @@ fn machine(profile: &str) -> Vec<(String, String)> {
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
         ("profile".into(), profile.to_owned()),
-        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --toxiproxy-api off --max-ws-clients 6000`, other settings default".into()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000 --toxiproxy-api off`, other settings default".into()),
     ]
 }
 

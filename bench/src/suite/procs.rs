@@ -76,6 +76,18 @@ impl Server {
         cwd: &Path,
         port: u16,
     ) -> Result<Server, String> {
+        Server::start_on(SERVER_CORE, cmd, env, cwd, port)
+    }
+
+    /// [`Server::start`] on `core` (a server that stands for the load side's peer, such as
+    /// the relay figure's iperf3 upstream).
+    pub(crate) fn start_on(
+        core: &str,
+        cmd: &[&str],
+        env: &[(&str, String)],
+        cwd: &Path,
+        port: u16,
+    ) -> Result<Server, String> {
         // Another suite (or a server left over) on the port would answer for this one.
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Err(format!(
@@ -84,7 +96,7 @@ impl Server {
                 cmd[0]
             ));
         }
-        let mut c = scheduled(SERVER_CORE);
+        let mut c = scheduled(core);
         c.args(cmd).current_dir(cwd);
         for (k, v) in env {
             c.env(k, v);

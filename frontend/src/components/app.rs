@@ -3,13 +3,13 @@
 
 use yew::prelude::*;
 
-use crate::components::charts_strip::ChartsStrip;
-use crate::components::header::Header;
+use crate::components::charts_strip::charts_strip;
+use crate::components::header::header;
 use crate::components::http_panel::HttpPanel;
-use crate::components::notices::Notices;
+use crate::components::notices::notices;
 use crate::components::pool_panel::PoolPanel;
 use crate::components::proxies_panel::ProxiesPanel;
-use crate::components::rail::{Rail, Tab};
+use crate::components::rail::{Tab, rail};
 use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::UdpPanel;
@@ -92,16 +92,16 @@ pub fn App() -> Html {
     };
 
     html! {
-        <ContextProvider<TimelineCtx> context={timeline}>
-        <ContextProvider<LabCtx> context={lab}>
+        <ContextProvider<TimelineCtx> context={timeline.clone()}>
+        <ContextProvider<LabCtx> context={lab.clone()}>
         <ContextProvider<Commander> context={commander}>
             <div class="app">
-                <Header />
+                { header(&lab, &timeline) }
                 <div class="body">
-                    <Rail tab={*tab} onselect={onselect} />
+                    { rail(&lab, *tab, &onselect) }
                     <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
                         { match *tab {
-                            Tab::Timeline => html! { <ChartsStrip /> },
+                            Tab::Timeline => charts_strip(&timeline),
                             Tab::Tcp => html! { <><TcpPanel /><ProxiesPanel /></> },
                             Tab::Udp => html! { <UdpPanel /> },
                             Tab::Http => html! { <HttpPanel /> },
@@ -111,7 +111,7 @@ pub fn App() -> Html {
                         <TimelinePane />
                     </main>
                 </div>
-                <Notices />
+                { notices(&lab) }
             </div>
         </ContextProvider<Commander>>
         </ContextProvider<LabCtx>>

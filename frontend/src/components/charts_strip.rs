@@ -6,15 +6,14 @@ use std::rc::Rc;
 use wirelab_shared::Protocol;
 use yew::prelude::*;
 
-use crate::components::sparkline::Sparkline;
-use crate::ctx::use_timeline;
+use crate::components::sparkline::sparkline;
 use crate::fmt;
 use crate::rates::{Measure, RateWindow};
+use crate::timeline::Timeline;
 
-/// The timeline's rates, handed on only when a second has passed.
-#[function_component]
-pub fn ChartsStrip() -> Html {
-    let tl = use_timeline();
+/// The timeline's rates, handed on only when a second has passed (a function the app calls
+/// on its renders, which follow the timeline's; `Charts` skips all but one a second).
+pub fn charts_strip(tl: &Timeline) -> Html {
     html! { <Charts second={tl.rates.newest()} rates={Rc::new(tl.rates.clone())} /> }
 }
 
@@ -68,7 +67,7 @@ fn Charts(props: &ChartsProps) -> Html {
                         <b>{ fmt::compact(now_ev) }</b>{"/s · "}{ fmt::size(now_by as u64) }{"/s"}
                     </span>
                 </div>
-                <Sparkline values={ev} area={Some(by)} class={class} label={label} />
+                { sparkline(&ev, Some(&by), class, label) }
                 <div class="chart-foot">{ format!("peak {}/s · {} in 60 s", fmt::compact(peak), fmt::compact(total)) }</div>
             </div>
         }

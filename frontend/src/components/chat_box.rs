@@ -5,8 +5,8 @@ use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, set_node_value};
-use crate::components::status_line::StatusLine;
-use crate::ctx::{use_commander, use_timeline};
+use crate::components::status_line::status_line;
+use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::fmt;
 use crate::services::browser;
 
@@ -17,6 +17,7 @@ const SHOWN: usize = 60;
 pub fn ChatBox() -> Html {
     let tl = use_timeline();
     let cmd = use_commander();
+    let lab = use_lab();
     let input = use_node_ref();
     let log = use_node_ref();
     let tz = browser::tz_offset_min();
@@ -66,7 +67,7 @@ pub fn ChatBox() -> Html {
                     aria-label="chat message" autocomplete="off" />
                 <button id="chat-send" class="primary" type="submit">{"Send"}</button>
             </div>
-            <StatusLine form="chat" />
+            { status_line(&lab, "chat") }
         </form>
     }
 }

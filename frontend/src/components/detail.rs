@@ -6,7 +6,7 @@ use wirelab_shared::{CommandKind, Direction, EventKind};
 use yew::prelude::*;
 
 use crate::components::forms::node_value;
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::services::browser;
 use crate::timeline::TimelineAction;
@@ -191,7 +191,7 @@ pub fn Detail(props: &DetailProps) -> Html {
                 <button class="small" onclick={close} aria-label="close detail" title="close (Esc)">{"×"}</button>
                 </div>
             </div>
-            <StatusLine form="detail" />
+            { status_line(&lab, "detail") }
             <pre id="detail-payload" class="payload" tabindex="0">{ body }</pre>
         </section>
     }

@@ -6,16 +6,10 @@ use web_sys::HtmlInputElement;
 use wirelab_shared::{Direction, Protocol};
 use yew::prelude::*;
 
-use crate::ctx::use_timeline;
+use crate::ctx::TimelineCtx;
 use crate::filter::{ALL_PROTOCOLS, Filter};
 use crate::fmt;
 use crate::timeline::TimelineAction;
-
-#[derive(Properties, PartialEq)]
-pub struct FilterBarProps {
-    /// Search the server's whole history for the current filter (Ctrl+Enter in the text box).
-    pub onsearch: Callback<()>,
-}
 
 fn target_value(e: &Event) -> String {
     e.target()
@@ -31,9 +25,11 @@ fn input_value(e: &InputEvent) -> String {
         .unwrap_or_default()
 }
 
-#[function_component]
-pub fn FilterBar(props: &FilterBarProps) -> Html {
-    let tl = use_timeline();
+/// The filter bar for the timeline store `tl`; `onsearch` searches the server's whole
+/// history for the current filter (Ctrl+Enter in the text box). A function the timeline
+/// pane calls, not a component: it rendered on every change of the timeline, as the pane
+/// does.
+pub fn filter_bar(tl: &TimelineCtx, onsearch: &Callback<()>) -> Html {
     let f = (*tl.filter).clone();
     let set = {
         let tl = tl.clone();
@@ -124,7 +120,7 @@ pub fn FilterBar(props: &FilterBarProps) -> Html {
         })
     };
     let on_text_key = {
-        let onsearch = props.onsearch.clone();
+        let onsearch = onsearch.clone();
         Callback::from(move |e: KeyboardEvent| {
             if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
                 onsearch.emit(());

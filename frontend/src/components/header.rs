@@ -4,11 +4,13 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
-use crate::ctx::{use_lab, use_timeline};
+use crate::ctx::use_lab;
 use crate::fmt;
+use crate::lab::Lab;
 use crate::link::ConnStatus;
 use crate::rates::Measure;
 use crate::services::browser;
+use crate::timeline::Timeline;
 
 /// `#conn-state`; counts down while reconnecting.
 #[function_component]
@@ -38,10 +40,9 @@ pub fn ConnState() -> Html {
     }
 }
 
-#[function_component]
-pub fn Header() -> Html {
-    let lab = use_lab();
-    let tl = use_timeline();
+/// The header from the app's stores. (A function the app calls, not a component: it
+/// rendered on every change of either store anyway, as the app does.)
+pub fn header(lab: &Lab, tl: &Timeline) -> Html {
     let c = &tl.counts;
     let brand_title = lab.hello.as_ref().map_or_else(
         || "wirelab".to_owned(),

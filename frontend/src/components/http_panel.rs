@@ -4,13 +4,22 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
-use crate::components::try_it::TryIt;
+use crate::components::table::{Col, data_table, rich};
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("conn"),
+    Col::text("peer"),
+    Col::text("age"),
+    Col::num("requests"),
+];
 
 #[function_component]
 pub fn HttpPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let addr = lab
         .service_addr("http")
         .unwrap_or("127.0.0.1:1337")
@@ -23,40 +32,27 @@ pub fn HttpPanel() -> Html {
         <section class="panel" aria-label="HTTP service">
             <div class="panel-head">
     <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
-    <TryIt commands={vec![
+    { try_it(&copied, vec![
                 format!("curl -v http://{addr}/"),
                 format!("curl -v http://{addr}/ http://{addr}/"),
-            ]} />
+            ]) }
             </div>
             <p class="explain">
-                {"HTTP is "}<b>{"built on TCP"}</b>{": a client opens a TCP connection and sends requests on it. Where the TCP service serves "}
-                <b>{"per connection"}</b>{", HTTP serves "}<b>{"per request"}</b>
-                {": each request gets one response. With "}<b>{"keep-alive"}</b>
-                {" the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried."}
+                { rich("HTTP is <b>built on TCP</b>: a client opens a TCP connection and sends requests on it. Where the TCP service serves <b>per connection</b>, HTTP serves <b>per request</b>: each request gets one response. With <b>keep-alive</b> the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried.") }
             </p>
             <HttpRequests />
             <h3>{ format!("Connections · {} open carrying {} requests · {} requests on {} connections since start · {} refused",
                 s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"conn"}</th><th>{"peer"}</th><th>{"age"}</th><th class="num">{"requests"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for s.http.iter().map(|h| html! {
-                            <tr key={h.id} data-http-conn={h.id.to_string()}>
-                                <td class="num">{ format!("#{}", h.id) }</td>
-                                <td>{ &h.peer }</td>
-                                <td>{ fmt::age(now, h.since_us) }</td>
-                                <td class="num">{ h.requests }</td>
-                            </tr>
-                        }) }
-                        if s.http.is_empty() {
-                            <tr><td colspan="4" class="empty">{"No open connection (curl closes its connection when it is done)."}</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("short", COLS, s.http.iter().map(|h| html! {
+                <tr key={h.id} data-http-conn={h.id.to_string()}>
+                    <td class="num">{ format!("#{}", h.id) }</td>
+                    <td>{ &h.peer }</td>
+                    <td>{ fmt::age(now, h.since_us) }</td>
+                    <td class="num">{ h.requests }</td>
+                </tr>
+            }).collect(), s.http.is_empty().then(|| {
+                "No open connection (curl closes its connection when it is done).".to_owned()
+            })) }
             <p class="hint">{ format!("Since start: {} in, {} out.", fmt::size(c.http_bytes_in), fmt::size(c.http_bytes_out)) }</p>
         </section>
     }

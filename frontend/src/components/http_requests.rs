@@ -6,7 +6,8 @@ use std::rc::Rc;
 use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
+use crate::components::table::{Col, data_table};
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::row::Row;
 use crate::services::browser;
@@ -14,6 +15,17 @@ use crate::{curl, fmt};
 
 /// Requests listed (the newest); the HAR export has them all.
 const LISTED: usize = 200;
+
+const COLS: &[Col] = &[
+    Col::text("time"),
+    Col::text("method"),
+    Col::text("target"),
+    Col::text("status"),
+    Col::num("conn · n"),
+    Col::num("ttfb"),
+    Col::num("total"),
+    Col::num("size"),
+];
 
 #[function_component]
 pub fn HttpRequests() -> Html {
@@ -113,7 +125,7 @@ pub fn HttpRequests() -> Html {
                         <button id="http-replay" class="small primary" onclick={replay}
                             title="send this request again from the lab">{"Replay"}</button>
                     </div>
-                    <StatusLine form="http-replay" />
+                    { status_line(&lab, "http-replay") }
                     <pre id="http-curl-v" class="payload curl">{ curl::verbose(&x) }</pre>
                 </div>
             }
@@ -127,20 +139,7 @@ pub fn HttpRequests() -> Html {
         <div class="cols http-cols">
             <div>
                 <h3>{ format!("Requests · {} held", tl.http.len()) }</h3>
-                <div class="tablewrap">
-                    <table class="data">
-                        <thead><tr>
-                            <th>{"time"}</th><th>{"method"}</th><th>{"target"}</th><th>{"status"}</th>
-                            <th class="num">{"conn · n"}</th><th class="num">{"ttfb"}</th><th class="num">{"total"}</th><th class="num">{"size"}</th>
-                        </tr></thead>
-                        <tbody>
-                            { for rows }
-                            if tl.http.is_empty() {
-                                <tr><td colspan="8" class="empty">{"No request yet."}</td></tr>
-                            }
-                        </tbody>
-                    </table>
-                </div>
+                { data_table("", COLS, rows.collect(), tl.http.is_empty().then(|| "No request yet.".to_owned())) }
             </div>
             <div>
                 <h3>{"Exchange"}</h3>

@@ -1,14 +1,16 @@
 //! Messages that belong to no form (reconnects, closes, server errors without an id),
 //! as dismissible toasts in a corner.
+//!
+//! A function the app calls with its lab, not a component: a component's own code was
+//! 1 KiB of the gzipped wasm, and the app renders whenever the lab changes anyway.
 
 use yew::prelude::*;
 
-use crate::ctx::use_lab;
+use crate::ctx::LabCtx;
 use crate::lab::LabAction;
 
-#[function_component]
-pub fn Notices() -> Html {
-    let lab = use_lab();
+/// The lab's notices, each with its dismiss button.
+pub fn notices(lab: &LabCtx) -> Html {
     if lab.notices.is_empty() {
         return html! {};
     }

@@ -7,8 +7,9 @@ use yew::prelude::*;
 
 use crate::charts::{nice_max, step_path};
 use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
-use crate::components::status_line::StatusLine;
-use crate::components::try_it::TryIt;
+use crate::components::status_line::status_line;
+use crate::components::table::rich;
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -18,6 +19,7 @@ const CHART_H: f64 = 150.0;
 #[function_component]
 pub fn PoolPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let http = lab
         .service_addr("http")
@@ -200,13 +202,10 @@ pub fn PoolPanel() -> Html {
         <section class="panel" aria-label="connection-pool lab">
             <div class="panel-head">
     <h2>{"Pool lab"}<span class="addr">{ format!("target http://{http}/_/delay/50 unless set") }</span></h2>
-    <TryIt commands={vec![format!("curl -v http://{http}/_/delay/50")]} />
+    { try_it(&copied, vec![format!("curl -v http://{http}/_/delay/50")]) }
             </div>
             <p class="explain">
-                {"Node's "}<b>{"http.Agent"}</b>{" keeps a "}<b>{"pool"}</b>{" of TCP connections and reuses them for later requests: "}
-                <b>{"sockets"}</b>{" counts the connections in use, "}<b>{"requests"}</b>{" counts requests waiting for one, and "}
-                <b>{"maxSockets"}</b>{" caps the pool. "}<code>{"agent: false"}</code>
-                {" leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency."}
+                { rich("Node's <b>http.Agent</b> keeps a <b>pool</b> of TCP connections and reuses them for later requests: <b>sockets</b> counts the connections in use, <b>requests</b> counts requests waiting for one, and <b>maxSockets</b> caps the pool. <code>agent: false</code> leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency.") }
             </p>
             <form onsubmit={start} aria-label="pool run">
                 <div class="row-form pool-form">
@@ -225,7 +224,7 @@ pub fn PoolPanel() -> Html {
                     <button id="pool-start" class="primary" type="submit" disabled={running}>{"Start"}</button>
                     <button id="pool-cancel" type="button" class="danger" onclick={cancel} disabled={!running}>{"Cancel"}</button>
                 </div>
-                <StatusLine form="pool" />
+                { status_line(&lab, "pool") }
             </form>
             <div class="pool-live">
                 <div>{ figures }</div>

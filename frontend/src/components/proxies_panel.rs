@@ -15,7 +15,7 @@ use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
-use crate::components::status_line::StatusLine;
+use crate::components::status_line::status_line;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -223,7 +223,7 @@ pub fn ProxiesPanel() -> Html {
                     </tbody>
                 </table>
             </div>
-            <StatusLine form="proxy-row" />
+            { status_line(&lab, "proxy-row") }
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
                 <div class="tablewrap">
@@ -239,7 +239,7 @@ pub fn ProxiesPanel() -> Html {
                         <tbody>{ for legs }</tbody>
                     </table>
                 </div>
-                <StatusLine form="proxy-leg" />
+                { status_line(&lab, "proxy-leg") }
                 <form onsubmit={send} aria-label="send toward a leg">
                     <div class="row-form">
                         <select id="relay-send-conn" ref={send_conn_ref} aria-label="connection">
@@ -254,7 +254,7 @@ pub fn ProxiesPanel() -> Html {
                         <input id="relay-send-input" ref={send_text_ref} type="text" aria-label="data to send" placeholder="hello" />
                         <button id="relay-send-button" type="submit">{"Send"}</button>
                     </div>
-                    <StatusLine form="proxy-send" />
+                    { status_line(&lab, "proxy-send") }
                 </form>
             }
             <form onsubmit={add} aria-label="add a proxy">
@@ -269,7 +269,7 @@ pub fn ProxiesPanel() -> Html {
                     <input id="proxy-upstream" ref={upstream_ref} type="text" aria-label="upstream" placeholder="127.0.0.1:6379" />
                     <button id="proxy-add" class="primary" type="submit">{"Add"}</button>
                 </div>
-                <StatusLine form="proxy-add" />
+                { status_line(&lab, "proxy-add") }
             </form>
         </section>
     }

@@ -3,7 +3,7 @@
 
 use yew::prelude::*;
 
-use crate::ctx::use_lab;
+use crate::lab::Lab;
 
 /// The tabs, as in `[data-tab=...]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,15 +56,9 @@ impl Tab {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct RailProps {
-    pub tab: Tab,
-    pub onselect: Callback<Tab>,
-}
-
-#[function_component]
-pub fn Rail(props: &RailProps) -> Html {
-    let lab = use_lab();
+/// The tabs, `tab` selected, each with its service's figure; `onselect` gets a click, or
+/// an arrow key. (A function the app calls, not a component: see `notices`.)
+pub fn rail(lab: &Lab, tab: Tab, onselect: &Callback<Tab>) -> Html {
     let s = &lab.state;
     let badge = |t: Tab| -> Option<String> {
         match t {
@@ -88,7 +82,7 @@ pub fn Rail(props: &RailProps) -> Html {
         Tab::Timeline => "",
     };
     let onkeydown = {
-        let (tab, cb) = (props.tab, props.onselect.clone());
+        let cb = onselect.clone();
         Callback::from(move |e: KeyboardEvent| {
             let i = Tab::ALL.iter().position(|t| *t == tab).unwrap_or(0);
             let n = Tab::ALL.len();
@@ -105,9 +99,9 @@ pub fn Rail(props: &RailProps) -> Html {
     html! {
         <nav class="rail" role="tablist" aria-label="services" aria-orientation="vertical" onkeydown={onkeydown}>
             { for Tab::ALL.into_iter().map(|t| {
-                let selected = t == props.tab;
+                let selected = t == tab;
                 let onclick = {
-                    let cb = props.onselect.clone();
+                    let cb = onselect.clone();
                     Callback::from(move |_| cb.emit(t))
                 };
                 html! {

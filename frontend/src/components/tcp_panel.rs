@@ -5,24 +5,37 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{
-    node_checked, node_value, on_submit, payload, select_value, set_node_value,
-};
-use crate::components::status_line::StatusLine;
-use crate::components::try_it::TryIt;
+use crate::components::forms::{node_value, on_submit};
+use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::status_line::status_line;
+use crate::components::table::{Col, data_table, rich};
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("age"),
+    Col::num("in"),
+    Col::num("out"),
+    Col::num("rtt").title("smoothed round-trip time"),
+    Col::num("rttvar").title("round-trip time variation"),
+    Col::num("cwnd").title("congestion window, segments"),
+    Col::num("retrans"),
+    Col::num("acked"),
+    Col::text("state"),
+    Col::text("actions"),
+];
 
 #[function_component]
 pub fn TcpPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let text_ref = use_node_ref();
-    let target_ref = use_node_ref();
-    let newline_ref = use_node_ref();
     let addr_ref = use_node_ref();
-    let hex = use_state(|| false);
+    let send = use_send_form();
 
     let tcp_addr = lab
         .service_addr("tcp")
@@ -34,31 +47,6 @@ pub fn TcpPanel() -> Html {
     let now = s.ts_us;
     let c = &s.counters;
 
-    let send = {
-        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
-        let (text_ref, target_ref, newline_ref) =
-            (text_ref.clone(), target_ref.clone(), newline_ref.clone());
-        on_submit(move || {
-            let text = node_value(&text_ref);
-            match payload(&text, *hex, node_checked(&newline_ref)) {
-                Ok((data, enc)) => {
-                    let chosen = node_value(&target_ref);
-                    target.set(chosen.clone());
-                    let conn = chosen.parse::<u64>().ok();
-                    let to = conn.map_or("every connection".to_owned(), |c| {
-                        format!("connection #{c}")
-                    });
-                    cmd.run(
-                        "tcp-send",
-                        format!("sending to {to}"),
-                        CommandKind::TcpSend { conn, data, enc },
-                    );
-                    set_node_value(&text_ref, "");
-                }
-                Err(e) => cmd.refuse("tcp-send", e),
-            }
-        })
-    };
     let connect = {
         let (cmd, addr_ref, tcp_addr) = (cmd.clone(), addr_ref.clone(), tcp_addr.clone());
         on_submit(move || {
@@ -124,11 +112,10 @@ pub fn TcpPanel() -> Html {
         <section class="panel" aria-label="TCP service">
             <div class="panel-head">
     <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
-    <TryIt commands={vec![format!("nc {host} {port}")]} />
+    { try_it(&copied, vec![format!("nc {host} {port}")]) }
             </div>
             <p class="explain">
-                {"TCP is "}<b>{"connection-oriented"}</b>{": before any data moves, client and server agree to talk in a "}
-                <b>{"three-way handshake"}</b>{" (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). "}
+                { rich("TCP is <b>connection-oriented</b>: before any data moves, client and server agree to talk in a <b>three-way handshake</b> (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). ") }
                 { match mode {
                     "echo" => "This lab echoes what each client sends.",
                     "sink" => "This lab reads and drops what clients send.",
@@ -136,58 +123,27 @@ pub fn TcpPanel() -> Html {
                 } }
             </p>
             <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
-            <div class="tablewrap">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"age"}</th>
-                        <th class="num">{"in"}</th><th class="num">{"out"}</th>
-                        <th class="num" title="smoothed round-trip time">{"rtt"}</th>
-                        <th class="num" title="round-trip time variation">{"rttvar"}</th>
-                        <th class="num" title="congestion window, segments">{"cwnd"}</th>
-                        <th class="num">{"retrans"}</th><th class="num">{"acked"}</th>
-                        <th>{"state"}</th><th>{"actions"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.tcp.is_empty() {
-                            <tr><td colspan="12" class="empty">{ format!("No open connection. Open one with nc {host} {port}.") }</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
-            <StatusLine form="tcp-close" />
+            { data_table("", COLS, rows.collect(), s.tcp.is_empty().then(|| format!("No open connection. Open one with nc {host} {port}."))) }
+            { status_line(&lab, "tcp-close") }
             <div class="cols">
-                <form onsubmit={send} aria-label="send to TCP connections">
-                    <h3>{"Send"}</h3>
-                    <div class="row-form">
-                        <select id="tcp-send-target" ref={target_ref} aria-label="to" onchange={{
-                            let target = target.clone();
-                            Callback::from(move |e: Event| target.set(select_value(&e)))
-                        }}>
-                            <option value="all" selected={*target == "all"}>{"all connections"}</option>
-                            { for s.tcp.iter().map(|t| html! {
-                                <option value={t.id.to_string()} selected={*target == t.id.to_string()}>
-                                    { format!("#{} {}", t.id, t.peer) }
-                                </option>
-                            }) }
-                        </select>
-                        <select id="tcp-send-enc" aria-label="encoding" onchange={{
-                            let hex = hex.clone();
-                            Callback::from(move |e: Event| hex.set(select_value(&e) == "hex"))
-                        }}>
-                            <option value="text" selected={!*hex}>{"text"}</option>
-                            <option value="hex" selected={*hex}>{"hex"}</option>
-                        </select>
-                        <input id="tcp-send-input" ref={text_ref} type="text" aria-label="data to send" autocomplete="off"
-                            placeholder={if *hex { "68 65 6c 6c 6f 0a" } else { "hello" }} />
-                        <label class="check" title="end the text with a newline, as nc does">
-                            <input id="tcp-send-newline" ref={newline_ref} type="checkbox" checked=true disabled={*hex} />
-                            {"\\n"}
-                        </label>
-                        <button id="tcp-send-button" class="primary" type="submit">{"Send"}</button>
-                    </div>
-                    <StatusLine form="tcp-send" />
-                </form>
+                { send_form(&send, &cmd, &lab, SendForm {
+                    name: "tcp-send",
+                    label: "send to TCP connections",
+                    heading: Some("Send"),
+                    targets: s.tcp.iter().map(|t| (t.id.to_string(), format!("#{} {}", t.id, t.peer))).collect(),
+                    all: "all connections",
+                    target: target.clone(),
+                    enc_label: "encoding",
+                    hex_label: "hex",
+                    input_label: "data to send",
+                    hex_placeholder: "68 65 6c 6c 6f 0a",
+                    newline: Some("end the text with a newline, as nc does"),
+                    command: |chosen, data, enc| {
+                        let conn = chosen.parse::<u64>().ok();
+                        let to = conn.map_or("every connection".to_owned(), |c| format!("connection #{c}"));
+                        (CommandKind::TcpSend { conn, data, enc }, format!("sending to {to}"))
+                    },
+                }) }
                 <form onsubmit={connect} aria-label="connect out">
                     <h3>{"Connect out"}</h3>
                     <div class="row-form">
@@ -195,7 +151,7 @@ pub fn TcpPanel() -> Html {
                             placeholder={tcp_addr.clone()} />
                         <button id="tcp-connect-button" type="submit">{"Connect"}</button>
                     </div>
-                    <StatusLine form="tcp-connect" />
+                    { status_line(&lab, "tcp-connect") }
                     <p class="hint">
                         { if lab.hello.as_ref().is_some_and(|h| h.allow_outbound) {
                             "The lab opens the connection itself and times the handshake; any address is allowed (--allow-outbound)."

@@ -5,7 +5,7 @@ use wirelab_shared::Protocol;
 use yew::prelude::*;
 
 use crate::components::detail::Detail;
-use crate::components::filter_bar::FilterBar;
+use crate::components::filter_bar::filter_bar;
 use crate::components::timeline_actions::TimelineActions;
 use crate::components::timeline_list::TimelineList;
 use crate::ctx::{use_lab, use_timeline};
@@ -113,7 +113,7 @@ pub fn TimelinePane() -> Html {
     };
     html! {
         <section class="timeline" aria-label="timeline">
-            <FilterBar onsearch={onsearch.clone()} />
+            { filter_bar(&tl, &onsearch) }
             <TimelineList selected={*selected} onselect={onselect} follow={*follow} onfollow={onfollow.clone()}
                 try_cmd={try_cmd}>
                 <TimelineActions follow={*follow} onfollow={onfollow} onolder={onolder} onsearch={onsearch} busy={*busy} />

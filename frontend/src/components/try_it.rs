@@ -5,17 +5,21 @@ use yew::prelude::*;
 
 use crate::services::browser;
 
-#[derive(Properties, PartialEq)]
-pub struct TryItProps {
-    pub commands: Vec<String>,
+/// Which command was copied last (it says "copied" for 1.5 s).
+pub type Copied = UseStateHandle<Option<usize>>;
+
+#[hook]
+pub fn use_try_it() -> Copied {
+    use_state_eq(|| None)
 }
 
-#[function_component]
-pub fn TryIt(props: &TryItProps) -> Html {
-    let copied = use_state_eq(|| None::<usize>);
+/// The commands, each with its copy button. A function the panel calls with the state
+/// from [`use_try_it`], not a component (see the crate's layout).
+pub fn try_it(copied: &Copied, commands: Vec<String>) -> Html {
     html! {
         <div class="try" aria-label="try it">
-            { for props.commands.iter().enumerate().map(|(i, cmd)| {
+            { for commands.into_iter().enumerate().map(|(i, cmd)| {
+                let label = format!("copy: {cmd}");
                 let onclick = {
                     let (copied, cmd) = (copied.clone(), cmd.clone());
                     Callback::from(move |_| {
@@ -29,8 +33,8 @@ pub fn TryIt(props: &TryItProps) -> Html {
                     <span class="cmd">
                         <code>{ "$ " }{ cmd }</code>
                         <button class="copy" onclick={onclick} title="copy to the clipboard"
-                            aria-label={format!("copy: {cmd}")}>
-                            { if *copied == Some(i) { "copied" } else { "copy" } }
+                            aria-label={label}>
+                            { if **copied == Some(i) { "copied" } else { "copy" } }
                         </button>
                     </span>
                 }

@@ -4,15 +4,29 @@
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
-use crate::components::try_it::TryIt;
+use crate::components::table::{Col, data_table, rich};
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
 use crate::services::browser;
 use crate::wscost;
 
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("kind"),
+    Col::text("user agent"),
+    Col::text("age"),
+    Col::num("frames in / out"),
+    Col::num("bytes in / out"),
+    Col::num("lag").title("times told it fell behind"),
+    Col::num("drops").title("events it missed by falling behind"),
+];
+
 #[function_component]
 pub fn WsPanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let s = &lab.state;
     let c = &s.counters;
     let now = s.ts_us;
@@ -76,32 +90,14 @@ pub fn WsPanel() -> Html {
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
-    <TryIt commands={vec![format!("websocat ws://{addr}/ws{token}")]} />
+    { try_it(&copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
             </div>
             <p class="explain">
-                {"A WebSocket starts as an HTTP request and then keeps "}<b>{"one TCP connection"}</b>
-                {" open for both sides: the server can "}<b>{"push"}</b>{" without being asked, and both can send at any time ("}
-                <b>{"full duplex"}</b>{"). Each message costs a few bytes of framing instead of a full set of HTTP headers: "}
-                <b>{"lighter headers"}</b>{". This page itself lives on this channel; chat goes to every client."}
+                { rich("A WebSocket starts as an HTTP request and then keeps <b>one TCP connection</b> open for both sides: the server can <b>push</b> without being asked, and both can send at any time (<b>full duplex</b>). Each message costs a few bytes of framing instead of a full set of HTTP headers: <b>lighter headers</b>. This page itself lives on this channel; chat goes to every client.") }
             </p>
             <h3>{ format!("Clients · {} connected · {} since start · {} refused · {} closed as too slow",
                 s.ws.len(), c.ws_clients, c.ws_refused, c.ws_slow_closed) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"kind"}</th><th>{"user agent"}</th><th>{"age"}</th>
-                        <th class="num">{"frames in / out"}</th><th class="num">{"bytes in / out"}</th>
-                        <th class="num" title="times told it fell behind">{"lag"}</th>
-                        <th class="num" title="events it missed by falling behind">{"drops"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.ws.is_empty() {
-                            <tr><td colspan="9" class="empty">{"No client."}</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
+            { data_table("short", COLS, rows.collect(), s.ws.is_empty().then(|| "No client.".to_owned())) }
             <div class="cols">
                 <ChatBox />
                 <div class="lighter" aria-label="lighter headers">

@@ -5,20 +5,30 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{node_value, on_submit, payload, select_value, set_node_value};
-use crate::components::status_line::StatusLine;
-use crate::components::try_it::TryIt;
+use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::status_line::status_line;
+use crate::components::table::{Col, data_table};
+use crate::components::try_it::{try_it, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::num("id"),
+    Col::text("peer"),
+    Col::text("path"),
+    Col::text("age"),
+    Col::num("frames in / out"),
+    Col::num("bytes in / out"),
+    Col::text("actions"),
+];
 
 #[function_component]
 pub fn WsServicePanel() -> Html {
     let lab = use_lab();
+    let copied = use_try_it();
     let cmd = use_commander();
     let target = use_state(|| "all".to_owned());
-    let hex = use_state(|| false);
-    let text_ref = use_node_ref();
-    let target_ref = use_node_ref();
+    let send = use_send_form();
     let Some(addr) = lab.service_addr("ws_service").map(str::to_owned) else {
         return html! {};
     };
@@ -27,25 +37,6 @@ pub fn WsServicePanel() -> Html {
     let c = &s.counters;
     let now = s.ts_us;
 
-    let send = {
-        let (cmd, target, hex) = (cmd.clone(), target.clone(), hex.clone());
-        let (text_ref, target_ref) = (text_ref.clone(), target_ref.clone());
-        on_submit(move || match payload(&node_value(&text_ref), *hex, false) {
-            Ok((data, enc)) => {
-                let chosen = node_value(&target_ref);
-                target.set(chosen.clone());
-                let client = chosen.parse::<u64>().ok();
-                let to = client.map_or("every client".to_owned(), |c| format!("client #{c}"));
-                cmd.run(
-                    "wss-send",
-                    format!("sending to {to}"),
-                    CommandKind::WsServiceSend { client, data, enc },
-                );
-                set_node_value(&text_ref, "");
-            }
-            Err(e) => cmd.refuse("wss-send", e),
-        })
-    };
     let close = |id: u64, drop: bool| {
         let cmd = cmd.clone();
         Callback::from(move |_| {
@@ -92,7 +83,7 @@ pub fn WsServicePanel() -> Html {
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket service"}<span class="addr">{ format!("ws://{addr}/ · {mode}") }</span></h2>
-    <TryIt commands={vec![format!("websocat ws://{addr}/")]} />
+    { try_it(&copied, vec![format!("websocat ws://{addr}/")]) }
             </div>
             <p class="explain">
                 {"A WebSocket server for your own clients: any path upgrades; "}
@@ -105,47 +96,26 @@ pub fn WsServicePanel() -> Html {
             </p>
             <h3>{ format!("Clients · {} connected · {} since start · {} refused",
                 s.ws_service.len(), c.ws_service_clients, c.ws_service_refused) }</h3>
-            <div class="tablewrap short">
-                <table class="data">
-                    <thead><tr>
-                        <th class="num">{"id"}</th><th>{"peer"}</th><th>{"path"}</th><th>{"age"}</th>
-                        <th class="num">{"frames in / out"}</th><th class="num">{"bytes in / out"}</th><th>{"actions"}</th>
-                    </tr></thead>
-                    <tbody>
-                        { for rows }
-                        if s.ws_service.is_empty() {
-                            <tr><td colspan="7" class="empty">{ format!("No client. Connect one with websocat ws://{addr}/.") }</td></tr>
-                        }
-                    </tbody>
-                </table>
-            </div>
-            <StatusLine form="wss-close" />
-            <form onsubmit={send} aria-label="send to WebSocket service clients">
-                <div class="row-form">
-                    <select id="wss-send-target" ref={target_ref} aria-label="to" onchange={{
-                        let target = target.clone();
-                        Callback::from(move |e: Event| target.set(select_value(&e)))
-                    }}>
-                        <option value="all" selected={*target == "all"}>{"all clients"}</option>
-                        { for s.ws_service.iter().map(|w| html! {
-                            <option value={w.id.to_string()} selected={*target == w.id.to_string()}>
-                                { format!("#{} {}", w.id, w.peer) }
-                            </option>
-                        }) }
-                    </select>
-                    <select id="wss-send-enc" aria-label="message type" onchange={{
-                        let hex = hex.clone();
-                        Callback::from(move |e: Event| hex.set(select_value(&e) == "hex"))
-                    }}>
-                        <option value="text" selected={!*hex}>{"text"}</option>
-                        <option value="hex" selected={*hex}>{"binary (hex)"}</option>
-                    </select>
-                    <input id="wss-send-input" ref={text_ref} type="text" aria-label="message" autocomplete="off"
-                        placeholder={if *hex { "00 ff" } else { "hello" }} />
-                    <button id="wss-send-button" class="primary" type="submit">{"Send"}</button>
-                </div>
-                <StatusLine form="wss-send" />
-            </form>
+            { data_table("short", COLS, rows.collect(), s.ws_service.is_empty().then(|| format!("No client. Connect one with websocat ws://{addr}/."))) }
+            { status_line(&lab, "wss-close") }
+            { send_form(&send, &cmd, &lab, SendForm {
+                name: "wss-send",
+                label: "send to WebSocket service clients",
+                heading: None,
+                targets: s.ws_service.iter().map(|w| (w.id.to_string(), format!("#{} {}", w.id, w.peer))).collect(),
+                all: "all clients",
+                target: target.clone(),
+                enc_label: "message type",
+                hex_label: "binary (hex)",
+                input_label: "message",
+                hex_placeholder: "00 ff",
+                newline: None,
+                command: |chosen, data, enc| {
+                    let client = chosen.parse::<u64>().ok();
+                    let to = client.map_or("every client".to_owned(), |c| format!("client #{c}"));
+                    (CommandKind::WsServiceSend { client, data, enc }, format!("sending to {to}"))
+                },
+            }) }
         </section>
     }
 }

@@ -3,15 +3,24 @@
 //! "not available", not as a failure.
 
 use gloo_net::http::Request;
-use serde::Deserialize;
 use wirelab_shared::Event;
+use wirelab_shared::decode::Fields;
+use wirelab_shared::json::{self, Error, FromJson, Value};
 
 use crate::link::{percent_encode, with_token};
 
-/// One page of history.
-#[derive(Deserialize, Debug, Default)]
+/// One page of history: `{"events":[...]}`.
+#[derive(Debug, Default)]
 pub struct Page {
     pub events: Vec<Event>,
+}
+
+impl FromJson for Page {
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let events = f.need("events");
+        f.done().map(|()| Page { events })
+    }
 }
 
 /// What to ask for.
@@ -69,10 +78,14 @@ pub async fn fetch(query: &Query, token: Option<&str>) -> Result<Page, HistoryEr
     match resp.status() {
         // A server without the API may answer every path with the page itself.
         200 if !json => Err(HistoryError::Unavailable),
-        200 => resp
-            .json::<Page>()
-            .await
-            .map_err(|e| HistoryError::Failed(format!("unreadable answer: {e}"))),
+        200 => {
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| HistoryError::Failed(e.to_string()))?;
+            json::from_str::<Page>(&text)
+                .map_err(|e| HistoryError::Failed(format!("unreadable answer: {e}")))
+        }
         404 | 405 | 501 => Err(HistoryError::Unavailable),
         s => Err(HistoryError::Failed(format!(
             "HTTP {s}: {}",

@@ -20,6 +20,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use wirelab_shared::json;
 use wirelab_shared::{Command, CommandKind, ServerMsg};
 use yew::Callback;
 
@@ -309,7 +310,7 @@ fn on_message(weak: &Weak<RefCell<Inner>>, e: &MessageEvent) {
         cb.emit("a binary frame (the dashboard speaks JSON text)".to_owned());
         return;
     };
-    match serde_json::from_str::<ServerMsg>(&text) {
+    match json::from_str::<ServerMsg>(&text) {
         Ok(ServerMsg::Pong { id, .. }) => {
             let (ping, on_rtt) = {
                 let i = rc.borrow();

@@ -65,7 +65,9 @@ pub struct Pump<'a> {
 }
 
 impl Pump<'_> {
-    fn flush(&mut self) {
+    /// Closes the open data-event window, if there is one, as a data event. A pump does
+    /// it whenever it returns; whoever drops a pump before it returns calls it after.
+    pub fn flush(&mut self) {
         if let Some(merged) = self.tap.take() {
             self.events.data(self.flow, merged);
         }
@@ -90,12 +92,13 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             Wake::Readable(r) => Some(r),
             Wake::Timer => None,
             Wake::Inject(chunk) => {
-                if let Err(e) = write_all(to, &chunk).await {
+                let (written, result) = write_all(to, &chunk).await;
+                for c in p.write_counters {
+                    add(c, written as u64);
+                }
+                if let Err(e) = result {
                     p.flush();
                     return PumpEnd::WriteFailed(e);
-                }
-                for c in p.write_counters {
-                    add(c, chunk.len() as u64);
                 }
                 p.events.sent(p.flow, &chunk);
                 continue;
@@ -132,24 +135,21 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
             let now = Instant::now();
             p.tap.read(now, &buf, p.read_counters);
-            let written = if p.stages.is_empty() {
-                write_all(to, &buf).await.map(|()| buf.len())
+            // Every byte written is counted, also those of a chunk cut short by an error.
+            let (written, result) = if p.stages.is_empty() {
+                write_all(to, &buf).await
             } else {
                 match p.stages.run(p.flow, Bytes::copy_from_slice(&buf)) {
-                    Some(chunk) => write_all(to, &chunk).await.map(|()| chunk.len()),
-                    None => Ok(0),
+                    Some(chunk) => write_all(to, &chunk).await,
+                    None => (0, Ok(())),
                 }
             };
-            match written {
-                Ok(n) => {
-                    for c in p.write_counters {
-                        add(c, n as u64);
-                    }
-                }
-                Err(e) => {
-                    p.flush();
-                    return PumpEnd::WriteFailed(e);
-                }
+            for c in p.write_counters {
+                add(c, written as u64);
+            }
+            if let Err(e) = result {
+                p.flush();
+                return PumpEnd::WriteFailed(e);
             }
             // Under a flood the timer never gets its turn.
             if p.tap.due(Instant::now()) {
@@ -183,16 +183,64 @@ async fn recv(inject: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
     }
 }
 
-/// Writes all of `bytes`, waiting for room as long as it takes (the back-pressure).
-async fn write_all(to: &TcpStream, bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes`, waiting for room as long as it takes (the back-pressure). Says
+/// how many were written, all of them or those before an error.
+async fn write_all(to: &TcpStream, bytes: &[u8]) -> (usize, io::Result<()>) {
     let mut done = 0;
     while done < bytes.len() {
-        to.writable().await?;
+        if let Err(e) = to.writable().await {
+            return (done, Err(e));
+        }
         match to.try_write(&bytes[done..]) {
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+            Err(e) => return (done, Err(e)),
         }
     }
-    Ok(())
+    (done, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Socket, Type};
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn a_write_cut_short_says_how_much_went_out() {
+        // A peer with small buffers that never reads: 1 MiB cannot go out at once.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_send_buffer_size(4096).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let to = TcpStream::from_std(socket.into()).unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        SockRef::from(&peer).set_recv_buffer_size(4096).unwrap();
+        let bytes = vec![b'x'; 1 << 20];
+        let writing = tokio::spawn(async move { write_all(&to, &bytes).await });
+        // Some of it has arrived: it was written.
+        let mut arrived = [0u8; 1];
+        let peeked = tokio::time::timeout(Duration::from_secs(10), peer.peek(&mut arrived))
+            .await
+            .expect("bytes arrive")
+            .unwrap();
+        assert_eq!(peeked, 1);
+        // The peer resets: the rest cannot be written.
+        SockRef::from(&peer)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(peer);
+        let (written, result) = tokio::time::timeout(Duration::from_secs(10), writing)
+            .await
+            .expect("the write ends")
+            .unwrap();
+        assert!(result.is_err(), "1 MiB went into a peer that reset");
+        assert!(
+            written > 0 && written < 1 << 20,
+            "{written} bytes written before the reset"
+        );
+    }
 }

@@ -55,6 +55,9 @@ pub struct Settings {
     pub allow_outbound: bool,
     /// `--proxy-udp-idle-secs`: a UDP session without a datagram this long ends.
     pub udp_idle: Duration,
+    /// `--proxy-idle-secs`: how long a half-closed connection may stay silent; `None`
+    /// for ever.
+    pub idle: Option<Duration>,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             max_conns: config.max_proxy_conns,
             allow_outbound: config.allow_outbound,
             udp_idle: Duration::from_secs(config.proxy_udp_idle_secs.max(1)),
+            idle: (config.proxy_idle_secs > 0).then(|| Duration::from_secs(config.proxy_idle_secs)),
         }
     }
 }
@@ -72,7 +76,8 @@ impl Settings {
 /// Who is making or changing a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// `--proxy`: whoever starts the lab may name any upstream.
+    /// `--proxy`: whoever starts the lab may name any upstream (that one only: a later
+    /// change from the API or the page is checked as theirs are).
     Flag,
     /// toxiproxy's API or the page: an upstream off loopback needs `--allow-outbound`.
     Remote,
@@ -149,20 +154,44 @@ impl Relays {
         if origin == Origin::Remote {
             self.check_upstream(&spec.upstream).await?;
         }
+        if lock(&self.proxies).contains_key(&spec.name) {
+            return Err(RelayError::Exists);
+        }
         let proxy = Arc::new(Proxy::new(
             &spec,
             origin == Origin::Flag,
             self.settings.max_conns,
         ));
+        // Bound outside the proxies' lock: a name may take a while to resolve.
+        let listener = match enabled {
+            true => Some(self.bind(&proxy).await?),
+            false => None,
+        };
         let mut proxies = lock(&self.proxies);
         if proxies.contains_key(&spec.name) {
             return Err(RelayError::Exists);
         }
-        if enabled {
-            self.start(&proxy)?;
+        if let Some(listener) = listener {
+            self.launch(&proxy, listener);
         }
         proxies.insert(spec.name, proxy.clone());
         Ok(proxy)
+    }
+
+    /// What making `spec` from the API or the page (or changing the proxy of that name to
+    /// it) would refuse, found without changing anything: a bad name or address, a
+    /// protocol not relayed yet, a new upstream off loopback without `--allow-outbound`.
+    /// For `/populate`, which checks every proxy before it applies any.
+    pub async fn check_remote(&self, spec: &ProxySpec) -> Result<(), RelayError> {
+        spec.check().map_err(RelayError::Invalid)?;
+        check_protocol(spec.protocol)?;
+        let kept = self
+            .get(&spec.name)
+            .is_ok_and(|p| p.protocol == spec.protocol && p.spec().upstream == spec.upstream);
+        if !kept {
+            self.check_upstream(&spec.upstream).await?;
+        }
+        Ok(())
     }
 
     /// The proxy `name`.
@@ -178,8 +207,10 @@ impl Relays {
         lock(&self.proxies).values().cloned().collect()
     }
 
-    /// Changes a proxy as toxiproxy does: a new listen or upstream address stops it (its
-    /// connections end), then it runs if `enabled` says so (unchanged when `None`).
+    /// Changes a proxy as toxiproxy does: a new listen address stops it (its connections
+    /// end; the old port is closed before the new one is bound), a new upstream ends its
+    /// connections but keeps the listener, then it runs if `enabled` says so (unchanged
+    /// when `None`).
     pub async fn update(
         self: &Arc<Self>,
         name: &str,
@@ -189,23 +220,33 @@ impl Relays {
     ) -> Result<Arc<Proxy>, RelayError> {
         let proxy = self.get(name)?;
         let mut spec = proxy.spec();
-        let was_enabled = proxy.enabled();
-        let moved = listen.as_ref().is_some_and(|l| *l != spec.listen)
-            || upstream.as_ref().is_some_and(|u| *u != spec.upstream);
-        if moved {
-            spec.listen = listen.unwrap_or(spec.listen);
-            spec.upstream = upstream.unwrap_or(spec.upstream);
-            spec.check().map_err(RelayError::Invalid)?;
-            if !proxy.from_flag {
-                self.check_upstream(&spec.upstream).await?;
-            }
-            stop(&proxy);
-            let mut state = lock(&proxy.state);
-            state.listen = spec.listen;
-            state.upstream = spec.upstream;
+        let listen = match listen {
+            Some(l) if !tcp::same_listen(&spec.listen, &l).await => Some(l),
+            _ => None,
+        };
+        let upstream = upstream.filter(|u| *u != spec.upstream);
+        if let Some(l) = &listen {
+            spec.listen.clone_from(l);
         }
-        match enabled.unwrap_or(was_enabled) {
-            true => self.start(&proxy)?,
+        if let Some(u) = &upstream {
+            spec.upstream.clone_from(u);
+        }
+        spec.check().map_err(RelayError::Invalid)?;
+        // Every upstream from the API or the page is checked, even on a `--proxy` proxy:
+        // the flag's permission is for its own upstream only.
+        if upstream.is_some() {
+            self.check_upstream(&spec.upstream).await?;
+        }
+        let run = enabled.unwrap_or_else(|| proxy.enabled());
+        if listen.is_some() {
+            stop(&proxy);
+            lock(&proxy.state).listen = spec.listen;
+        }
+        if upstream.is_some() {
+            proxy.set_upstream(spec.upstream);
+        }
+        match run {
+            true => self.start(&proxy).await?,
             false => stop(&proxy),
         }
         Ok(proxy)
@@ -221,9 +262,12 @@ impl Relays {
     }
 
     /// toxiproxy's `/reset`: every proxy enabled again (there are no toxics to remove yet).
-    pub fn reset(self: &Arc<Self>) -> Result<(), RelayError> {
+    pub async fn reset(self: &Arc<Self>) -> Result<(), RelayError> {
         for proxy in self.all() {
-            self.start(&proxy)?;
+            match self.start(&proxy).await {
+                Err(RelayError::NotFound) => {} // deleted meanwhile
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -290,49 +334,63 @@ impl Relays {
         all.iter().map(|p| p.info()).collect()
     }
 
-    /// Starts listening, unless it already does.
-    fn start(self: &Arc<Self>, proxy: &Arc<Proxy>) -> Result<(), RelayError> {
-        let mut state = lock(&proxy.state);
-        if state.running.is_some() {
+    /// Starts listening, unless it already does. `NotFound` if it was deleted meanwhile.
+    async fn start(self: &Arc<Self>, proxy: &Arc<Proxy>) -> Result<(), RelayError> {
+        if proxy.enabled() {
             return Ok(());
         }
-        let bind_err = |e: std::io::Error| {
-            RelayError::Bind(format!(
-                "listen {} {}: {e}",
-                proxy.protocol.as_str(),
-                state.listen
-            ))
+        let listener = self.bind(proxy).await?;
+        // Under the proxies' lock, so that a `remove` comes before (then it is not
+        // started) or after (then it stops it).
+        let proxies = lock(&self.proxies);
+        if !proxies
+            .get(&proxy.name)
+            .is_some_and(|p| Arc::ptr_eq(p, proxy))
+        {
+            return Err(RelayError::NotFound);
+        }
+        self.launch(proxy, listener);
+        Ok(())
+    }
+
+    /// Binds `proxy`'s listen address, outside every lock.
+    async fn bind(&self, proxy: &Proxy) -> Result<Bound, RelayError> {
+        let listen = proxy.spec().listen;
+        let bound = match proxy.protocol {
+            ProxyProtocol::Tcp => tcp::bind(&listen).await.map(Bound::Tcp),
+            ProxyProtocol::Udp => udp::bind(&listen).await.map(Bound::Udp),
+            other => return Err(RelayError::Invalid(not_relayed(other))),
         };
+        bound.map_err(|e| {
+            RelayError::Bind(format!("listen {} {listen}: {e}", proxy.protocol.as_str()))
+        })
+    }
+
+    /// Runs `proxy`'s accept loop (TCP) or datagram loop (UDP) on what was bound, unless
+    /// it runs already (then that socket is closed).
+    fn launch(self: &Arc<Self>, proxy: &Arc<Proxy>, bound: Bound) {
+        let mut state = lock(&proxy.state);
+        if state.running.is_some() {
+            return;
+        }
+        if let Ok(addr) = bound.local_addr() {
+            state.listen = crate::tcp::show(addr);
+        }
         let token = self.shutdown.child_token();
-        match proxy.protocol {
-            ProxyProtocol::Tcp => {
-                let listener = std::net::TcpListener::bind(state.listen.as_str())
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .and_then(tokio::net::TcpListener::from_std)
-                    .map_err(bind_err)?;
-                if let Ok(addr) = listener.local_addr() {
-                    state.listen = crate::tcp::show(addr);
-                }
-                // std's bind asks for a backlog of 128: a storm of clients would overflow it.
-                let _ = socket2::SockRef::from(&listener).listen(tcp::BACKLOG);
-                let run = tcp::run(self.clone(), proxy.clone(), listener, token.clone());
+        match bound {
+            Bound::Tcp(listener) => {
+                let slot: tcp::ListenerSlot = Arc::new(Mutex::new(Some(listener)));
+                let run = tcp::run(self.clone(), proxy.clone(), slot.clone(), token.clone());
                 self.tasks.spawn(run);
+                state.listener = Some(slot);
             }
-            ProxyProtocol::Udp => {
-                let socket = std::net::UdpSocket::bind(state.listen.as_str())
-                    .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                    .and_then(tokio::net::UdpSocket::from_std)
-                    .map_err(bind_err)?;
-                if let Ok(addr) = socket.local_addr() {
-                    state.listen = crate::tcp::show(addr);
-                }
+            Bound::Udp(socket) => {
                 let run = udp::run(self.clone(), proxy.clone(), socket, token.clone());
                 self.tasks.spawn(run);
             }
-            other => return Err(RelayError::Invalid(not_relayed(other))),
         }
+        state.conns = token.child_token();
         state.running = Some(token);
-        Ok(())
     }
 
     /// From the API or the page: an upstream that resolves off loopback needs
@@ -392,10 +450,31 @@ impl Relays {
     }
 }
 
-/// Stops listening and ends every connection, unless it is stopped already.
+/// Stops listening and ends every connection, unless it is stopped already. The listening
+/// socket is closed before this returns: nothing accepts there any more, and the address
+/// can be bound again at once.
 fn stop(proxy: &Proxy) {
-    if let Some(token) = lock(&proxy.state).running.take() {
+    let mut state = lock(&proxy.state);
+    if let Some(token) = state.running.take() {
         token.cancel();
+    }
+    if let Some(slot) = state.listener.take() {
+        drop(lock(&slot).take());
+    }
+}
+
+/// A proxy's bound socket, before its loop runs.
+enum Bound {
+    Tcp(tokio::net::TcpListener),
+    Udp(tokio::net::UdpSocket),
+}
+
+impl Bound {
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Bound::Tcp(l) => l.local_addr(),
+            Bound::Udp(s) => s.local_addr(),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo};
 
 use super::spec::ProxySpec;
+use super::tcp::ListenerSlot;
 use crate::hub::lock;
 
 /// Open connections listed per proxy at most (`open` counts them all).
@@ -35,9 +36,6 @@ pub struct Proxy {
     pub name: String,
     /// What it relays; never changes.
     pub protocol: ProxyProtocol,
-    /// Made by `--proxy` (any upstream) rather than the API or the page (loopback only
-    /// unless `--allow-outbound`).
-    pub from_flag: bool,
     /// Listen and upstream addresses, and the running listener's stop token.
     pub state: Mutex<State>,
     /// Connections (UDP: sessions) relayed since it was made.
@@ -60,8 +58,18 @@ pub struct State {
     pub listen: String,
     /// `host:port`, resolved at each connection.
     pub upstream: String,
+    /// `upstream` is the one `--proxy` gave, so it may be any host (whoever starts the lab
+    /// chose it). False from its first change: an upstream from the API or the page is
+    /// loopback only unless `--allow-outbound`, whoever made the proxy.
+    pub upstream_from_flag: bool,
     /// Cancelled to stop the listener and every connection; `None` while disabled.
     pub running: Option<CancellationToken>,
+    /// The listening socket while it runs, shared with the accept loop; stopping takes it
+    /// out and closes it, so the port is closed once the stop returns.
+    pub listener: Option<ListenerSlot>,
+    /// Cancelled to end the live connections while the listener keeps running (a child of
+    /// `running`): a new upstream ends the connections to the old one, as in toxiproxy.
+    pub conns: CancellationToken,
 }
 
 impl Proxy {
@@ -70,11 +78,13 @@ impl Proxy {
         Proxy {
             name: spec.name.clone(),
             protocol: spec.protocol,
-            from_flag,
             state: Mutex::new(State {
                 listen: spec.listen.clone(),
                 upstream: spec.upstream.clone(),
+                upstream_from_flag: from_flag,
                 running: None,
+                listener: None,
+                conns: CancellationToken::new(),
             }),
             conns: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -88,6 +98,27 @@ impl Proxy {
     /// The upstream to connect to now.
     pub fn upstream(&self) -> String {
         lock(&self.state).upstream.clone()
+    }
+
+    /// What a new connection needs, read together: the upstream to connect to, whether
+    /// it may be off loopback without `--allow-outbound` (the flag's own), and the token
+    /// that ends the connection when the proxy stops or its upstream changes.
+    pub fn target(&self) -> (String, bool, CancellationToken) {
+        let state = lock(&self.state);
+        let upstream = state.upstream.clone();
+        (upstream, state.upstream_from_flag, state.conns.clone())
+    }
+
+    /// Points new connections at `upstream` and ends the live ones (toxiproxy ends them
+    /// too when the upstream changes); the listener keeps running.
+    pub fn set_upstream(&self, upstream: String) {
+        let mut state = lock(&self.state);
+        state.upstream = upstream;
+        state.upstream_from_flag = false;
+        state.conns.cancel();
+        if let Some(running) = &state.running {
+            state.conns = running.child_token();
+        }
     }
 
     /// Whether it listens.

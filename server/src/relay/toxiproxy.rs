@@ -141,14 +141,18 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 fn relay_error(e: RelayError) -> Response {
-    let status = match e {
+    error(status_of(&e), e.to_string())
+}
+
+/// toxiproxy's status for `e`.
+fn status_of(e: &RelayError) -> StatusCode {
+    match e {
         RelayError::NotFound => StatusCode::NOT_FOUND,
         RelayError::Exists => StatusCode::CONFLICT,
         RelayError::Invalid(_) => StatusCode::BAD_REQUEST,
         RelayError::Forbidden(_) => StatusCode::FORBIDDEN,
         RelayError::Bind(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, e.to_string())
+    }
 }
 
 fn bad_body(e: serde_json::Error) -> Response {
@@ -245,6 +249,10 @@ async fn create(State(api): State<Api>, body: Bytes) -> Response {
     }
 }
 
+/// toxiproxy's `/populate`: every proxy is checked before any is applied (names, fields,
+/// addresses, protocol, an upstream off loopback), and every error, even one met while
+/// applying (a listen address that cannot be bound), has toxiproxy's populate body:
+/// `{"error": ..., "status": ..., "proxies": null}`.
 async fn populate(State(api): State<Api>, body: Bytes) -> Response {
     #[derive(Serialize)]
     struct Answer {
@@ -281,23 +289,22 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
             let why = format!("duplicate proxy name {:?}", input.name);
             return failed(StatusCode::INTERNAL_SERVER_ERROR, why);
         }
-        if let Err(why) = input.spec().check() {
-            return failed(StatusCode::BAD_REQUEST, why);
+        if let Err(e) = api.relays.check_remote(&input.spec()).await {
+            return failed(status_of(&e), e.to_string());
         }
     }
     let mut done = Vec::new();
     for input in inputs {
         let spec = input.spec();
         let enabled = input.enabled.unwrap_or(true);
-        // An existing proxy with the same addresses is kept; with others, replaced.
+        // An existing proxy with the same addresses is kept; with others, changed in place
+        // (a new listen address is bound once the old one is closed); with another
+        // protocol, replaced.
         let result = match api.relays.get(&spec.name) {
-            Ok(old)
-                if old.protocol == spec.protocol
-                    && old.spec().upstream == spec.upstream
-                    && same_listen(&old.spec().listen, &spec.listen) =>
-            {
+            Ok(old) if old.protocol == spec.protocol => {
+                let (listen, upstream) = (Some(spec.listen), Some(spec.upstream));
                 api.relays
-                    .update(&spec.name, None, None, Some(enabled))
+                    .update(&spec.name, listen, upstream, Some(enabled))
                     .await
             }
             Ok(_) => {
@@ -308,7 +315,7 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
         };
         match result {
             Ok(p) => done.push(ProxyJson::of(&p)),
-            Err(e) => return relay_error(e),
+            Err(e) => return failed(status_of(&e), e.to_string()),
         }
     }
     let answer = Answer {
@@ -317,15 +324,6 @@ async fn populate(State(api): State<Api>, body: Bytes) -> Response {
         proxies: Some(done),
     };
     json(StatusCode::CREATED, &answer)
-}
-
-/// A listen address asked for again: the same, or the same host with port 0 (which was
-/// answered with the real port).
-fn same_listen(bound: &str, asked: &str) -> bool {
-    bound == asked
-        || asked
-            .strip_suffix(":0")
-            .is_some_and(|host| bound.rsplit_once(':').is_some_and(|(h, _)| h == host))
 }
 
 async fn show(State(api): State<Api>, Path(name): Path<String>) -> Response {
@@ -363,7 +361,7 @@ async fn delete(State(api): State<Api>, Path(name): Path<String>) -> Response {
 }
 
 async fn reset(State(api): State<Api>) -> Response {
-    match api.relays.reset() {
+    match api.relays.reset().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => relay_error(e),
     }

@@ -44,6 +44,23 @@ struct Session {
     up: Stages,
 }
 
+/// Binds a `udp` proxy's `listen` address, resolved as a `tcp` proxy's is. A stopped
+/// proxy's socket closes when its loop and its sessions have ended, a moment after the
+/// stop: when the address is still taken, the bind is tried again for up to a second.
+pub(super) async fn bind(listen: &str) -> io::Result<UdpSocket> {
+    let addr = super::tcp::listen_addr(listen).await?;
+    let mut tries = 0;
+    loop {
+        match UdpSocket::bind(addr).await {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Receives datagrams from clients until `stop`.
 pub(super) async fn run(
     relays: Arc<Relays>,
@@ -93,7 +110,7 @@ pub(super) async fn run(
                     refuse(&relays, &proxy, client, why, show_it);
                     continue;
                 };
-                match open(&relays, &proxy, &socket, client, permit, &stop, &ended_tx).await {
+                match open(&relays, &proxy, &socket, client, permit, &ended_tx).await {
                     Ok(session) => v.insert(session),
                     Err(why) => {
                         refuse(&relays, &proxy, client, why, true);
@@ -157,11 +174,11 @@ async fn open(
     listen: &Arc<UdpSocket>,
     client: SocketAddr,
     permit: OwnedSemaphorePermit,
-    stop: &CancellationToken,
     ended_tx: &mpsc::UnboundedSender<(SocketAddr, u64)>,
 ) -> Result<Session, String> {
-    let upstream_text = proxy.upstream();
-    let allow = relays.settings.allow_outbound || proxy.from_flag;
+    // `ended`: the proxy stopped, or its upstream changed (the session's upstream is gone).
+    let (upstream_text, from_flag, ended) = proxy.target();
+    let allow = relays.settings.allow_outbound || from_flag;
     let target = crate::tcp::resolve(&upstream_text, allow).await?;
     let any: SocketAddr = match target {
         SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("an address"),
@@ -219,12 +236,12 @@ async fn open(
         ended: session.ended.clone(),
         down: Stages::default(),
     };
-    let (stop, ended_tx) = (stop.clone(), ended_tx.clone());
+    let ended_tx = ended_tx.clone();
     relays.tasks.spawn(async move {
         let _permit = permit;
         let id = back.conn.id;
         let client = back.conn.peer;
-        back.run(stop).await;
+        back.run(ended).await;
         let _ = ended_tx.send((client, id));
     });
     Ok(session)
@@ -277,9 +294,10 @@ impl Back {
                 },
                 _ = sleep_until(Instant::now() + left) => {}
                 _ = stop.cancelled() => {
-                    break match self.relays.shutdown.is_cancelled() {
-                        true => "the lab is stopping".to_owned(),
-                        false => "the proxy was disabled or deleted".to_owned(),
+                    break match (self.relays.shutdown.is_cancelled(), self.proxy.enabled()) {
+                        (true, _) => "the lab is stopping".to_owned(),
+                        (false, false) => "the proxy was disabled or deleted".to_owned(),
+                        (false, true) => "the proxy's upstream changed".to_owned(),
                     };
                 }
             }

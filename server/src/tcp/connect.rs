@@ -53,6 +53,17 @@ pub async fn connect(app: &Arc<App>, addr: &str) -> Result<String, String> {
 /// The address to connect to: a literal `ip:port`, or a `host:port` resolved (the
 /// first loopback answer when only loopback is allowed).
 pub(crate) async fn resolve(addr: &str, allow_outbound: bool) -> Result<SocketAddr, String> {
+    resolve_all(addr, allow_outbound).await.map(|all| all[0])
+}
+
+/// Every address to try for `addr`, in the resolver's order (never none): a literal
+/// `ip:port`, or what `host:port` resolves to, only its loopback answers when only
+/// loopback is allowed. A client tries each in turn, as Go's `Dial` does: `localhost`
+/// often resolves to `::1` first, and a service may listen on 127.0.0.1 only.
+pub(crate) async fn resolve_all(
+    addr: &str,
+    allow_outbound: bool,
+) -> Result<Vec<SocketAddr>, String> {
     let addr = addr.trim();
     let candidates: Vec<SocketAddr> = match addr.parse::<SocketAddr>() {
         Ok(a) => vec![a],
@@ -69,14 +80,13 @@ pub(crate) async fn resolve(addr: &str, allow_outbound: bool) -> Result<SocketAd
             }
         }
     };
-    let pick = match allow_outbound {
-        true => candidates.first(),
-        false => candidates
-            .iter()
-            .find(|a| a.ip().to_canonical().is_loopback()),
-    };
-    match pick {
-        Some(a) if a.port() != 0 => Ok(*a),
+    let picked: Vec<SocketAddr> = candidates
+        .iter()
+        .copied()
+        .filter(|a| allow_outbound || a.ip().to_canonical().is_loopback())
+        .collect();
+    match picked.first() {
+        Some(a) if a.port() != 0 => Ok(picked),
         Some(_) => Err(format!("{addr}: port 0 is not a port one can connect to")),
         None if candidates.is_empty() => Err(format!("{addr:?} resolves to no address")),
         None => Err(format!(
