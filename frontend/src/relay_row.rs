@@ -46,6 +46,16 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
                 format!("{proxy} #{conn} {arrow} {}", preview(payload)),
             )
         }
+        EventKind::RelaySend {
+            proxy,
+            conn,
+            to,
+            payload,
+            ..
+        } => (
+            "send",
+            format!("{proxy} #{conn} page → {}: {}", leg(*to), preview(payload)),
+        ),
         EventKind::RelayHalfClose {
             proxy, conn, from, ..
         } => (

@@ -80,7 +80,11 @@ impl Row {
     pub fn replayable(&self) -> bool {
         matches!(
             self.event.kind,
-            EventKind::TcpData { .. } | EventKind::UdpDatagram { .. } | EventKind::WsMessage { .. }
+            EventKind::TcpData { .. }
+                | EventKind::UdpDatagram { .. }
+                | EventKind::WsMessage { .. }
+                | EventKind::RelayData { .. }
+                | EventKind::RelaySend { .. }
         )
     }
 }
@@ -151,6 +155,7 @@ fn describe(k: &EventKind) -> (&'static str, String) {
     match k {
         EventKind::RelayOpen { .. }
         | EventKind::RelayData { .. }
+        | EventKind::RelaySend { .. }
         | EventKind::RelayHalfClose { .. }
         | EventKind::RelayClose { .. }
         | EventKind::RelayRefused { .. }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use wirelab_shared::EventKind;
+use wirelab_shared::{EventKind, Leg};
 
 use crate::app::App;
 use crate::http::replay::Saved;
@@ -48,6 +48,27 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             };
             app.tcp.send(app, Some(conn), &payload.bytes()).await
         }
+        EventKind::RelayData {
+            conn,
+            peer,
+            from,
+            payload,
+            ..
+        } => {
+            // Toward the leg the bytes were written to, unless `target` says otherwise.
+            let to = match from {
+                Leg::Client => Leg::Upstream,
+                Leg::Upstream => Leg::Client,
+            };
+            relay_again(app, *conn, peer, to, target, &payload.bytes())
+        }
+        EventKind::RelaySend {
+            conn,
+            peer,
+            to,
+            payload,
+            ..
+        } => relay_again(app, *conn, peer, *to, target, &payload.bytes()),
         EventKind::UdpDatagram { peer, payload, .. } => {
             let peer = target.unwrap_or(peer);
             app.udp.send(app, Some(peer), &payload.bytes()).await
@@ -73,6 +94,41 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             other.protocol().as_str()
         )),
     }
+}
+
+/// Sends a relayed chunk again toward leg `to` of relayed connection `conn` (while it is
+/// still open to `peer`). `target` may name another leg (`client`, `upstream`), another
+/// connection (`7`, `#7`), or both (`7:client`).
+fn relay_again(
+    app: &App,
+    conn: u64,
+    peer: &str,
+    to: Leg,
+    target: Option<&str>,
+    bytes: &[u8],
+) -> Result<String, String> {
+    let (mut conn, mut to, mut named_conn) = (conn, to, false);
+    for part in target.unwrap_or("").split(':').map(str::trim) {
+        match part {
+            "" => {}
+            "client" => to = Leg::Client,
+            "upstream" => to = Leg::Upstream,
+            id => {
+                conn = id.trim_start_matches('#').parse().map_err(|_| {
+                    format!("{id:?} is neither a leg (client, upstream) nor a connection id")
+                })?;
+                named_conn = true;
+            }
+        }
+    }
+    if !named_conn && !app.relays.is_open_to(conn, peer) {
+        return Err(format!(
+            "relayed connection #{conn} from {peer} is closed: name an open one to send the \
+             bytes to"
+        ));
+    }
+    app.relays
+        .send(conn, to, bytes::Bytes::copy_from_slice(bytes))
 }
 
 /// Whether TCP connection `conn` is open, to `peer`.

@@ -115,5 +115,12 @@ async fn a_proxy_made_from_the_page_shows_both_legs_and_its_rst_reaches_the_clie
         WAIT,
     )
     .await;
+    let made = lab.app.relays.get(&name).expect("the page made it").info();
+    let n = text.len() as u64;
+    assert_eq!(
+        (made.conns, made.client_in, made.upstream_in),
+        (1, n, n),
+        "one connection, its bytes counted exactly on both legs"
+    );
     browser.close().await;
 }

@@ -659,6 +659,93 @@ async fn kernel_figures_of_both_legs_appear_in_state() {
     assert!(client.cwnd > 0 && up.cwnd > 0);
 }
 
+#[tokio::test]
+async fn the_page_sends_bytes_toward_either_leg() {
+    let upstream = shouting_upstream().await;
+    let lab = lab_with_proxy("send", &upstream, 16).await;
+    let mut events = Events::connect(&lab).await;
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    let mut c = TcpStream::connect(listen(&lab, "send")).await.unwrap();
+    let open = events
+        .wait("relay_open", |k| matches!(k, EventKind::RelayOpen { .. }))
+        .await;
+    let EventKind::RelayOpen { conn, .. } = open.kind else {
+        unreachable!()
+    };
+    // Toward the client: it reads the bytes as if the upstream had sent them.
+    page.send_text(&format!(
+        r#"{{"type":"relay_send","id":1,"conn":{conn},"leg":"client","data":"from page"}}"#
+    ))
+    .await;
+    page.reply(1).await.expect("queued");
+    let mut got = [0u8; 9];
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"from page");
+    // Toward the upstream: it answers (upper-cased), and the answer comes back relayed.
+    page.send_text(&format!(
+        r#"{{"type":"relay_send","id":2,"conn":{conn},"leg":"upstream","data":"6869","enc":"hex"}}"#
+    ))
+    .await;
+    page.reply(2).await.expect("queued");
+    let mut got = [0u8; 2];
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"HI");
+    for to in [Leg::Client, Leg::Upstream] {
+        events
+            .wait(
+                "relay_send",
+                |k| matches!(k, EventKind::RelaySend { to: t, .. } if *t == to),
+            )
+            .await;
+    }
+    let p = lab.app.relays.get("send").unwrap().info();
+    // 9 from the page and 2 relayed to the client; 2 from the page to the upstream.
+    assert_eq!((p.client_out, p.upstream_out, p.client_in), (11, 2, 0));
+    page.send_text(r#"{"type":"relay_send","id":3,"conn":999,"leg":"client","data":"x"}"#)
+        .await;
+    assert!(page.reply(3).await.unwrap_err().contains("no open relayed"));
+
+    // Replay: a chunk the client sent goes again toward the upstream (which answers), or
+    // toward the client when the target says so.
+    c.write_all(b"abc").await.unwrap();
+    let mut got = [0u8; 3];
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = events
+        .wait("the client's chunk", |k| {
+            matches!(k, EventKind::RelayData { from: Leg::Client, payload, .. } if payload.data == "abc")
+        })
+        .await;
+    let seq = sent.seq;
+    page.send_text(&format!(r#"{{"type":"replay","id":4,"seq":{seq}}}"#))
+        .await;
+    page.reply(4).await.expect("replayed");
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"ABC", "the upstream got it again and answered");
+    page.send_text(&format!(
+        r#"{{"type":"replay","id":5,"seq":{seq},"target":"client"}}"#
+    ))
+    .await;
+    page.reply(5).await.expect("replayed");
+    timeout(WAIT, c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"abc", "toward the client this time");
+}
+
 /// A PATCH of proxy `name` through toxiproxy's API: the status and the body.
 async fn patch(lab: &TestLab, name: &str, body: &str) -> (u16, String) {
     let api = lab.toxiproxy_api.expect("the API runs");

@@ -259,7 +259,7 @@ fn spawn_binary(args: &[&str]) -> Spawned {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wirelab"))
         .args(["--dashboard", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
-        .args(["--ws-service", "127.0.0.1:0"])
+        .args(["--ws-service", "127.0.0.1:0", "--toxiproxy-api", "off"])
         .args(args)
         .env("RUST_LOG", "wirelab=info")
         .env("NO_COLOR", "1")

@@ -104,6 +104,15 @@ pub enum CommandKind {
     ProxySet { name: String, enabled: bool },
     /// Delete a proxy: it stops listening and its connections end.
     ProxyDelete { name: String },
+    /// Send bytes from the page toward one leg of relayed TCP connection `conn`: queued
+    /// between the relayed chunks toward it, in order.
+    RelaySend {
+        conn: u64,
+        leg: crate::event::Leg,
+        data: String,
+        #[serde(default)]
+        enc: Encoding,
+    },
     /// Act on one leg of relayed TCP connection `conn`: RST it (the connection ends; the
     /// other leg is closed), or send FIN toward it (nothing more is relayed to it).
     RelayClose {
@@ -139,6 +148,12 @@ mod tests {
             },
             CommandKind::ProxyDelete {
                 name: "redis".into(),
+            },
+            CommandKind::RelaySend {
+                conn: 4,
+                leg: crate::event::Leg::Upstream,
+                data: "PING\r\n".into(),
+                enc: Encoding::Text,
             },
             CommandKind::RelayClose {
                 conn: 4,

@@ -493,6 +493,14 @@ impl FromJson for EventKind {
                 size: f.need("size"),
                 payload: f.need("payload"),
             },
+            "relay_send" => EventKind::RelaySend {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                to: f.get("to", true, Leg::Client),
+                size: f.need("size"),
+                payload: f.need("payload"),
+            },
             "relay_half_close" => EventKind::RelayHalfClose {
                 proxy: f.need("proxy"),
                 conn: f.need("conn"),

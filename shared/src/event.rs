@@ -265,6 +265,16 @@ pub enum EventKind {
         size: u64,
         payload: Payload,
     },
+    /// Bytes sent from the page toward the leg `to` of a relayed connection (queued
+    /// between the relayed chunks, in order), once written.
+    RelaySend {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        to: Leg,
+        size: u64,
+        payload: Payload,
+    },
     /// The leg `from` sent FIN; the lab passed it on to the other leg.
     RelayHalfClose {
         proxy: String,
@@ -346,6 +356,7 @@ impl EventKind {
             | EventKind::TcpRefused { .. }
             | EventKind::RelayOpen { .. }
             | EventKind::RelayData { .. }
+            | EventKind::RelaySend { .. }
             | EventKind::RelayHalfClose { .. }
             | EventKind::RelayClose { .. }
             | EventKind::RelayRefused { .. } => Protocol::Tcp,
@@ -383,6 +394,7 @@ impl EventKind {
             | EventKind::WsServiceClose { peer, .. }
             | EventKind::RelayOpen { peer, .. }
             | EventKind::RelayData { peer, .. }
+            | EventKind::RelaySend { peer, .. }
             | EventKind::RelayHalfClose { peer, .. }
             | EventKind::RelayClose { peer, .. }
             | EventKind::RelayRefused { peer, .. }
@@ -400,6 +412,9 @@ impl EventKind {
             EventKind::TcpData { dir, .. }
             | EventKind::UdpDatagram { dir, .. }
             | EventKind::WsServiceFrame { dir, .. } => Some(*dir),
+            EventKind::RelaySend {
+                to: Leg::Client, ..
+            } => Some(Direction::Out),
             // Seen from the lab, as `peer` (the client) is: from the client is `in`.
             EventKind::RelayData { from, .. } | EventKind::RelayDatagram { from, .. } => {
                 Some(match from {
@@ -420,6 +435,7 @@ impl EventKind {
             | EventKind::WsMessage { payload, .. }
             | EventKind::WsServiceFrame { payload, .. }
             | EventKind::RelayData { payload, .. }
+            | EventKind::RelaySend { payload, .. }
             | EventKind::RelayDatagram { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
             _ => None,
@@ -434,6 +450,7 @@ impl EventKind {
             | EventKind::WsMessage { size, .. }
             | EventKind::WsServiceFrame { size, .. }
             | EventKind::RelayData { size, .. }
+            | EventKind::RelaySend { size, .. }
             | EventKind::RelayDatagram { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
@@ -641,6 +658,14 @@ pub(crate) mod tests {
                 from: Leg::Upstream,
                 size: 5,
                 payload: Payload::capture(b"+OK\r\n", 64),
+            },
+            EventKind::RelaySend {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                to: Leg::Upstream,
+                size: 6,
+                payload: Payload::capture(b"PING\r\n", 64),
             },
             EventKind::RelayHalfClose {
                 proxy: "redis".into(),

@@ -140,6 +140,8 @@ impl Server {
         for flag in ["--dashboard", "--http", "--tcp", "--udp", "--ws-service"] {
             cmd.args([flag, "127.0.0.1:0"]);
         }
+        // Not toxiproxy's port: a real toxiproxy (or another lab) may hold it.
+        cmd.args(["--toxiproxy-api", "off"]);
         cmd.env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

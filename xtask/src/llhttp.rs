@@ -152,6 +152,8 @@ impl Lab {
             any,
             "--ws-service",
             any,
+            "--toxiproxy-api",
+            "off",
         ])
         .args(["--dashboard", any])
         .env("NO_COLOR", "1")

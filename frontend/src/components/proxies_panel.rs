@@ -8,12 +8,13 @@
 //! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
 //! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
 //! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
-//! `[data-relay-fin=ID-upstream]`.
+//! `[data-relay-fin=ID-upstream]`; the send form `#relay-send-conn`, `#relay-send-leg`,
+//! `#relay-send-input`, `#relay-send-button`.
 
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
-use crate::components::forms::{node_value, on_submit, set_node_value};
+use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
 use crate::ctx::{use_commander, use_lab};
@@ -54,6 +55,40 @@ pub fn ProxiesPanel() -> Html {
     let listen_ref = use_node_ref();
     let upstream_ref = use_node_ref();
     let proxies = &lab.state.proxies;
+    let send_conn_ref = use_node_ref();
+    let send_leg_ref = use_node_ref();
+    let send_text_ref = use_node_ref();
+    let send = {
+        let cmd = cmd.clone();
+        let refs = (
+            send_conn_ref.clone(),
+            send_leg_ref.clone(),
+            send_text_ref.clone(),
+        );
+        on_submit(move || {
+            let Ok(conn) = node_value(&refs.0).parse::<u64>() else {
+                cmd.refuse("proxy-send", "no relayed connection chosen");
+                return;
+            };
+            let leg = match node_value(&refs.1).as_str() {
+                "upstream" => Leg::Upstream,
+                _ => Leg::Client,
+            };
+            match payload(&node_value(&refs.2), false, false) {
+                Ok((data, enc)) => {
+                    let kind = CommandKind::RelaySend {
+                        conn,
+                        leg,
+                        data,
+                        enc,
+                    };
+                    cmd.run("proxy-send", format!("sending toward #{conn}"), kind);
+                    set_node_value(&refs.2, "");
+                }
+                Err(e) => cmd.refuse("proxy-send", e),
+            }
+        })
+    };
 
     let add = {
         let cmd = cmd.clone();
@@ -208,6 +243,22 @@ pub fn ProxiesPanel() -> Html {
                 <h3>{"Relayed connections"}</h3>
                 { data_table("", LEG_COLS, legs.collect(), None) }
                 { status_line(&lab, "proxy-leg") }
+                <form onsubmit={send} aria-label="send toward a leg">
+                    <div class="row-form">
+                        <select id="relay-send-conn" ref={send_conn_ref} aria-label="connection">
+                            { for proxies.iter().flat_map(|p| p.legs.iter()).map(|l| html! {
+                                <option value={l.conn.to_string()}>{ format!("#{} {}", l.conn, l.peer) }</option>
+                            }) }
+                        </select>
+                        <select id="relay-send-leg" ref={send_leg_ref} aria-label="toward">
+                            <option value="client" selected=true>{"toward the client"}</option>
+                            <option value="upstream">{"toward the upstream"}</option>
+                        </select>
+                        <input id="relay-send-input" ref={send_text_ref} type="text" aria-label="data to send" placeholder="hello" />
+                        <button id="relay-send-button" type="submit">{"Send"}</button>
+                    </div>
+                    { status_line(&lab, "proxy-send") }
+                </form>
             }
             <form onsubmit={add} aria-label="add a proxy">
                 <h3>{"Add a proxy"}</h3>

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 use bytes::Bytes;
 use socket2::SockRef;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::merge::Merged;
@@ -30,6 +31,8 @@ pub trait Events: Sync {
     fn data(&self, flow: Flow, merged: Merged);
     /// The side that sends `flow` sent FIN; it was passed on as a FIN.
     fn half_close(&self, flow: Flow);
+    /// Bytes from elsewhere (the page) were written travelling `flow`.
+    fn sent(&self, flow: Flow, bytes: &[u8]);
 }
 
 /// How a pump ended.
@@ -57,6 +60,8 @@ pub struct Pump<'a> {
     pub write_counters: &'a [&'a AtomicU64],
     /// Where its events go.
     pub events: &'a dyn Events,
+    /// Chunks from elsewhere (the page) to write between the relayed ones, in order.
+    pub inject: Option<mpsc::Receiver<Bytes>>,
 }
 
 impl Pump<'_> {
@@ -73,13 +78,31 @@ impl Pump<'_> {
 /// or either fails. Cancel-safe between chunks: dropping it loses no byte it counted.
 pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd {
     loop {
-        // Wait for bytes, closing the data-event window when it is due.
-        let ready = match p.tap.deadline() {
-            Some(at) => tokio::select! {
-                r = from.readable() => Some(r),
-                _ = sleep_until(at) => None,
-            },
-            None => Some(from.readable().await),
+        // Wait for bytes (or a chunk to inject), closing the data-event window when due.
+        // A disabled branch's future is made but never polled: no timer is registered.
+        let deadline = p.tap.deadline();
+        let ready = tokio::select! {
+            r = from.readable() => Wake::Readable(r),
+            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                Wake::Timer
+            }
+            Some(chunk) = recv(&mut p.inject) => Wake::Inject(chunk),
+        };
+        let ready = match ready {
+            Wake::Readable(r) => Some(r),
+            Wake::Timer => None,
+            Wake::Inject(chunk) => {
+                let (written, result) = write_all(to, &chunk).await;
+                for c in p.write_counters {
+                    add(c, written as u64);
+                }
+                if let Err(e) = result {
+                    p.flush();
+                    return PumpEnd::WriteFailed(e);
+                }
+                p.events.sent(p.flow, &chunk);
+                continue;
+            }
         };
         match ready {
             None => {
@@ -133,6 +156,30 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                 p.flush();
             }
         }
+    }
+}
+
+/// What a pump woke up for.
+enum Wake {
+    /// The reading side has bytes (or an error).
+    Readable(io::Result<()>),
+    /// The data-event window is due.
+    Timer,
+    /// A chunk to inject.
+    Inject(Bytes),
+}
+
+/// The next injected chunk; never, when there is no injection channel (or it closed).
+async fn recv(inject: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+    match inject {
+        Some(rx) => match rx.recv().await {
+            Some(b) => Some(b),
+            None => {
+                *inject = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

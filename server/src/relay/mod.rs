@@ -274,14 +274,7 @@ impl Relays {
 
     /// The page acts on one leg of relayed TCP connection `conn`: RST, or FIN toward it.
     pub fn act(&self, conn: u64, leg: wirelab_shared::Leg, reset: bool) -> Result<String, String> {
-        let found = self
-            .all()
-            .into_iter()
-            .filter(|p| p.protocol == ProxyProtocol::Tcp)
-            .find_map(|p| lock(&p.open).get(&conn).cloned());
-        let Some(c) = found else {
-            return Err(format!("there is no open relayed TCP connection #{conn}"));
-        };
+        let c = self.tcp_conn(conn)?;
         *lock(&c.request) = Some(proxy::LegRequest { leg, reset });
         c.wake.notify_one();
         let side = match leg {
@@ -292,6 +285,45 @@ impl Relays {
             true => format!("resetting #{conn}'s {side} leg (RST)"),
             false => format!("sending FIN toward #{conn}'s {side}"),
         })
+    }
+
+    /// The page sends `bytes` toward one leg of relayed TCP connection `conn`: queued
+    /// behind what is being relayed to it; refused when its queue is full.
+    pub fn send(
+        &self,
+        conn: u64,
+        leg: wirelab_shared::Leg,
+        bytes: bytes::Bytes,
+    ) -> Result<String, String> {
+        let c = self.tcp_conn(conn)?;
+        let Some(queues) = &c.inject else {
+            return Err(format!("#{conn} takes no bytes from the page"));
+        };
+        let (queue, side) = match leg {
+            wirelab_shared::Leg::Client => (&queues[0], "client"),
+            wirelab_shared::Leg::Upstream => (&queues[1], "upstream"),
+        };
+        let n = bytes.len();
+        match queue.try_send(bytes) {
+            Ok(()) => Ok(format!("sending {n} bytes toward #{conn}'s {side}")),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(format!(
+                "#{conn}'s {side} is not reading: its queue from the page is full"
+            )),
+            Err(_) => Err(format!("#{conn} is closing")),
+        }
+    }
+
+    /// Whether relayed TCP connection `conn` is open, from client `peer`.
+    pub fn is_open_to(&self, conn: u64, peer: &str) -> bool {
+        self.tcp_conn(conn).is_ok_and(|c| c.peer_text == peer)
+    }
+
+    fn tcp_conn(&self, conn: u64) -> Result<Arc<proxy::RelayConn>, String> {
+        self.all()
+            .into_iter()
+            .filter(|p| p.protocol == ProxyProtocol::Tcp)
+            .find_map(|p| lock(&p.open).get(&conn).cloned())
+            .ok_or_else(|| format!("there is no open relayed TCP connection #{conn}"))
     }
 
     /// Every proxy as `state` lists it. Kernel figures come from a cache refreshed (in

@@ -191,6 +191,9 @@ pub struct RelayConn {
     pub request: Mutex<Option<LegRequest>>,
     /// Wakes the connection's task when `request` is set.
     pub wake: tokio::sync::Notify,
+    /// Bytes from the page toward the client leg and toward the upstream leg (TCP only),
+    /// each queue bounded in chunks.
+    pub inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
 }
 
 /// An action of the page on one leg of a relayed connection.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg};
@@ -39,6 +39,8 @@ use crate::tcp::show;
 /// Connections the kernel may hold for `accept` (as the TCP service asks; tokio's bind
 /// asks for 1,024, which a storm of clients overflows).
 const BACKLOG: i32 = 4096;
+/// Chunks from the page waiting per leg at most (each at most a `/ws` message).
+const INJECT_CHUNKS: usize = 16;
 /// How long the upstream's handshake may take (every address it resolves to, together).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least time one of several addresses gets (Go's `Dial` gives each at least 2 s).
@@ -274,6 +276,8 @@ async fn serve(
         let _ = leg.set_nodelay(true);
         let _ = SockRef::from(leg).set_tcp_keepalive(&keepalive);
     }
+    let (to_client_tx, to_client_rx) = mpsc::channel(INJECT_CHUNKS);
+    let (to_upstream_tx, to_upstream_rx) = mpsc::channel(INJECT_CHUNKS);
     let conn = Arc::new(RelayConn {
         id: relays.next_id(),
         peer,
@@ -289,6 +293,7 @@ async fn serve(
         upstream_kernel: Default::default(),
         request: Default::default(),
         wake: Default::default(),
+        inject: Some([to_client_tx, to_upstream_tx]),
     });
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
@@ -306,7 +311,17 @@ async fn serve(
         upstream_local: show(upstream_local),
         connect_us,
     });
-    let end = relay(&relays, &proxy, &conn, &client, &upstream, &ended, &stop).await;
+    let inject = [to_client_rx, to_upstream_rx];
+    let end = relay(
+        &relays,
+        &proxy,
+        &conn,
+        [&client, &upstream],
+        &ended,
+        &stop,
+        inject,
+    )
+    .await;
     if end.reset_client {
         reset(&client);
     }
@@ -368,6 +383,8 @@ struct ConnEvents<'a> {
     proxy: &'a str,
     /// The connection.
     conn: &'a RelayConn,
+    /// `--snaplen`, for what the page sends.
+    snaplen: usize,
 }
 
 impl Events for ConnEvents<'_> {
@@ -379,6 +396,20 @@ impl Events for ConnEvents<'_> {
             from: source(flow),
             size: merged.size,
             payload: merged.payload,
+        });
+    }
+
+    fn sent(&self, flow: Flow, bytes: &[u8]) {
+        self.hub.publish(EventKind::RelaySend {
+            proxy: self.proxy.to_owned(),
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+            to: match flow {
+                Flow::Up => Leg::Upstream,
+                Flow::Down => Leg::Client,
+            },
+            size: bytes.len() as u64,
+            payload: wirelab_shared::Payload::capture(bytes, self.snaplen),
         });
     }
 
@@ -403,15 +434,17 @@ async fn relay(
     relays: &Relays,
     proxy: &Proxy,
     conn: &RelayConn,
-    client: &TcpStream,
-    upstream: &TcpStream,
+    [client, upstream]: [&TcpStream; 2],
     ended: &CancellationToken,
     stop: &CancellationToken,
+    inject: [mpsc::Receiver<bytes::Bytes>; 2],
 ) -> End {
+    let [to_client, to_upstream] = inject;
     let events = ConnEvents {
         hub: &relays.hub,
         proxy: &proxy.name,
         conn,
+        snaplen: relays.settings.snaplen,
     };
     let (c, p) = (&conn.figures, &proxy.figures);
     let up_read = [&c.client_in, &p.client_in];
@@ -426,6 +459,7 @@ async fn relay(
         read_counters: &up_read,
         write_counters: &up_written,
         events: &events,
+        inject: Some(to_upstream),
     };
     let mut down = Pump {
         flow: Flow::Down,
@@ -434,6 +468,7 @@ async fn relay(
         read_counters: &down_read,
         write_counters: &down_written,
         events: &events,
+        inject: Some(to_client),
     };
     // `return` in here ends the block: the pumps are dropped after it.
     let end = async {

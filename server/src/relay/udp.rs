@@ -206,6 +206,7 @@ async fn open(
         upstream_kernel: Default::default(),
         request: Default::default(),
         wake: Default::default(),
+        inject: None,
     });
     lock(&proxy.open).insert(conn.id, conn.clone());
     add(&proxy.conns, 1);

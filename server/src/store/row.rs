@@ -75,6 +75,7 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::PoolFinished { .. } => "pool_finished",
         EventKind::RelayOpen { .. } => "relay_open",
         EventKind::RelayData { .. } => "relay_data",
+        EventKind::RelaySend { .. } => "relay_send",
         EventKind::RelayHalfClose { .. } => "relay_half_close",
         EventKind::RelayClose { .. } => "relay_close",
         EventKind::RelayRefused { .. } => "relay_refused",
@@ -123,6 +124,7 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
     match kind {
         EventKind::TcpData { payload: p, .. }
         | EventKind::RelayData { payload: p, .. }
+        | EventKind::RelaySend { payload: p, .. }
         | EventKind::RelayDatagram { payload: p, .. }
         | EventKind::UdpDatagram { payload: p, .. }
         | EventKind::WsMessage { payload: p, .. } => payload(out, p),

@@ -95,6 +95,18 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
                 .map_err(|e| format!("{name}: {e}"))?;
             Ok(format!("proxy {name} deleted"))
         }
+        CommandKind::RelaySend {
+            conn,
+            leg,
+            data,
+            enc,
+        } => {
+            let bytes = decode(&data, enc)?;
+            if bytes.is_empty() {
+                return Err("nothing to send: the data is empty".into());
+            }
+            app.relays.send(conn, leg, bytes.into())
+        }
         CommandKind::RelayClose { conn, leg, reset } => app.relays.act(conn, leg, reset),
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())

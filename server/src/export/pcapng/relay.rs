@@ -88,6 +88,31 @@ impl PcapNg {
                     ));
                 }
             }
+            EventKind::RelaySend {
+                conn,
+                to,
+                size,
+                payload,
+                ..
+            } => {
+                let [client, up] = keys(*conn);
+                let key = match to {
+                    Leg::Client => client,
+                    Leg::Upstream => up,
+                };
+                if self.conns.contains_key(&key) {
+                    self.add(&tcp(
+                        ts,
+                        EventKind::TcpData {
+                            conn: key,
+                            peer: String::new(),
+                            dir: Direction::Out,
+                            size: *size,
+                            payload: payload.clone(),
+                        },
+                    ));
+                }
+            }
             EventKind::RelayHalfClose { conn, from, .. } => {
                 let [client, up] = keys(*conn);
                 let (sent_fin, passed_to) = match from {
