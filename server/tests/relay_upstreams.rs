@@ -245,6 +245,43 @@ async fn dig(dig: &std::path::Path, port: u16, name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// dnsmasq answering `wirelab.test` with 10.1.2.3 on a loopback port, once it answers. It
+/// binds the port for TCP too and exits when it cannot (a busy test run holds many
+/// loopback ports), so an exit is retried on another port, five ports in all.
+async fn start_dnsmasq(dnsmasq: &std::path::Path, dig_path: &std::path::Path) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = tools::free_udp_and_tcp_port();
+        let mut child = Command::new(dnsmasq)
+            .args([
+                "--no-daemon",
+                &format!("--port={port}"),
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--address=/wirelab.test/10.1.2.3",
+                "--conf-file=/dev/null",
+                "--pid-file=",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dnsmasq starts");
+        for _ in 0..20 {
+            if dig(dig_path, port, "wirelab.test").await == "10.1.2.3" {
+                return (child, port);
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = child.kill().await;
+    }
+    panic!("dnsmasq answered on none of five ports");
+}
+
 #[tokio::test]
 async fn dig_through_a_udp_proxy_to_dnsmasq() {
     let (Some(dnsmasq), Some(dig_path)) = (
@@ -253,34 +290,7 @@ async fn dig_through_a_udp_proxy_to_dnsmasq() {
     ) else {
         return;
     };
-    let port = tools::free_udp_port();
-    let _dns = Command::new(&dnsmasq)
-        .args([
-            "--no-daemon",
-            &format!("--port={port}"),
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--address=/wirelab.test/10.1.2.3",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("dnsmasq starts");
-    // Ready once it answers directly.
-    let mut ready = false;
-    for _ in 0..20 {
-        if dig(&dig_path, port, "wirelab.test").await == "10.1.2.3" {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(ready, "dnsmasq did not answer on {port}");
+    let (_dns, port) = start_dnsmasq(&dnsmasq, &dig_path).await;
     let (lab, proxy_port) = lab_with(&format!("dns=udp://127.0.0.1:0->127.0.0.1:{port}")).await;
     let mut events = Events::connect(&lab).await;
     let proxy_port: u16 = proxy_port.parse().unwrap();

@@ -27,8 +27,14 @@ pub(crate) fn free_port() -> u16 {
     l.local_addr().expect("its address").port()
 }
 
-/// A loopback UDP port that was free a moment ago.
-pub(crate) fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
-    s.local_addr().expect("its address").port()
+/// A loopback port that was free a moment ago for both TCP and UDP (a DNS server binds
+/// both).
+pub(crate) fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = tcp.local_addr().expect("its address").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
