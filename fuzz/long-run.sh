@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The long fuzz runs that docs/conformance.md records: each target gets LIMIT seconds of CPU
+# (default 3600), not of wall time, under `nice -n 19`, two targets at a time, so that a
+# shared machine's builds slow it down without cutting it short. A target is stopped with
+# SIGINT once its CPU time (user + system) reaches LIMIT; libFuzzer then prints its final
+# stats. Logs and CPU figures go to fuzz/target/long/.
+#
+#   cargo +nightly fuzz build && fuzz/long-run.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+LIMIT=${LIMIT:-3600}
+BIN=target/x86_64-unknown-linux-gnu/release
+OUT=target/long
+TCK=$(getconf CLK_TCK)
+mkdir -p "$OUT"
+
+run_one() {
+    local t=$1 cpu=0
+    mkdir -p "target/corpus/$t"
+    echo "start $(date -u +%FT%TZ)" >"$OUT/$t.times"
+    nice -n 19 "$BIN/$t" "target/corpus/$t" "corpus/$t" -max_total_time=360000 \
+        -print_final_stats=1 >"$OUT/$t.log" 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 15
+        local stat
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || break
+        # utime and stime: fields 14 and 15, in clock ticks.
+        cpu=$(awk -v tck="$TCK" '{print int(($14 + $15) / tck)}' <<<"$stat")
+        echo "$(date -u +%T) cpu=$cpu" >"$OUT/$t.cpu"
+        if ((cpu >= LIMIT)); then kill -INT "$pid"; fi
+    done
+    local rc=0
+    wait "$pid" || rc=$?
+    echo "end $(date -u +%FT%TZ) rc=$rc cpu=$cpu" >>"$OUT/$t.times"
+}
+
+(for t in ws_frames ws_command http_chunked; do run_one "$t"; done) &
+(for t in ws_inflate http_head; do run_one "$t"; done) &
+wait
