@@ -206,6 +206,35 @@ pub struct LegRequest {
 }
 
 impl RelayConn {
+    /// A connection (UDP: a session) just opened: counters at zero, since now. `inject`:
+    /// the page's send queues toward the client and the upstream (TCP only).
+    pub fn new(
+        id: u64,
+        peer: SocketAddr,
+        listen: SocketAddr,
+        upstream_local: SocketAddr,
+        upstream: SocketAddr,
+        inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+    ) -> RelayConn {
+        RelayConn {
+            id,
+            peer,
+            peer_text: crate::tcp::show(peer),
+            listen,
+            upstream_local,
+            upstream,
+            since_us: crate::hub::now_us(),
+            figures: Figures::default(),
+            client_half_closed: Default::default(),
+            upstream_half_closed: Default::default(),
+            client_kernel: Default::default(),
+            upstream_kernel: Default::default(),
+            request: Default::default(),
+            wake: Default::default(),
+            inject,
+        }
+    }
+
     /// The row a proxy lists.
     pub fn info(&self) -> RelayConnInfo {
         let f = &self.figures;

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg};
 
 use super::Relays;
-use super::proxy::{Figures, Proxy, RelayConn};
+use super::proxy::{Proxy, RelayConn};
 use crate::backoff::Backoff;
 use crate::hub::counters::add;
 use crate::hub::{Hub, lock, now_us};
@@ -278,23 +278,14 @@ async fn serve(
     }
     let (to_client_tx, to_client_rx) = mpsc::channel(INJECT_CHUNKS);
     let (to_upstream_tx, to_upstream_rx) = mpsc::channel(INJECT_CHUNKS);
-    let conn = Arc::new(RelayConn {
-        id: relays.next_id(),
+    let conn = Arc::new(RelayConn::new(
+        relays.next_id(),
         peer,
-        peer_text: show(peer),
         listen,
         upstream_local,
-        upstream: upstream_addr,
-        since_us: now_us(),
-        figures: Figures::default(),
-        client_half_closed: Default::default(),
-        upstream_half_closed: Default::default(),
-        client_kernel: Default::default(),
-        upstream_kernel: Default::default(),
-        request: Default::default(),
-        wake: Default::default(),
-        inject: Some([to_client_tx, to_upstream_tx]),
-    });
+        upstream_addr,
+        Some([to_client_tx, to_upstream_tx]),
+    ));
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
         proxy: &proxy,

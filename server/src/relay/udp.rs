@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use wirelab_shared::{EventKind, Leg, Payload};
 
 use super::Relays;
-use super::proxy::{Figures, Proxy, RelayConn};
+use super::proxy::{Proxy, RelayConn};
 use crate::hub::counters::add;
 use crate::hub::{lock, now_us};
 use crate::pipeline::{Flow, Stages};
@@ -191,23 +191,14 @@ async fn open(
         listen.local_addr().map_err(fail)?,
         upstream.local_addr().map_err(fail)?,
     );
-    let conn = Arc::new(RelayConn {
-        id: relays.next_id(),
-        peer: client,
-        peer_text: show(client),
-        listen: listen_addr,
+    let conn = Arc::new(RelayConn::new(
+        relays.next_id(),
+        client,
+        listen_addr,
         upstream_local,
-        upstream: target,
-        since_us: now_us(),
-        figures: Figures::default(),
-        client_half_closed: Default::default(),
-        upstream_half_closed: Default::default(),
-        client_kernel: Default::default(),
-        upstream_kernel: Default::default(),
-        request: Default::default(),
-        wake: Default::default(),
-        inject: None,
-    });
+        target,
+        None,
+    ));
     lock(&proxy.open).insert(conn.id, conn.clone());
     add(&proxy.conns, 1);
     add(&relays.hub.counters.relay_conns, 1);
