@@ -9,26 +9,12 @@ mod support;
 use std::time::Duration;
 
 use support::page::{click, connected_dashboard, type_into, unique, wait_js};
+use support::tools::echo_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// An upstream that sends back what it reads, one connection at a time.
-async fn echo_upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
 
 #[tokio::test]
 async fn a_proxy_made_from_the_page_shows_both_legs_and_its_rst_reaches_the_client() {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::lab::{self, TestLab};
 use support::raw_http;
+use support::tools::echo_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -39,21 +40,6 @@ async fn call(api: SocketAddr, method: &str, path: &str, body: &str, ua: &str) -
 async fn api(lab: &TestLab, method: &str, path: &str, body: &str) -> (u16, String) {
     let addr = lab.toxiproxy_api.expect("the API runs");
     call(addr, method, path, body, "curl/8.0").await
-}
-
-/// An upstream that echoes what it reads.
-async fn echo_upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
 }
 
 /// An upstream that greets every client with `tag`, then echoes what it reads.

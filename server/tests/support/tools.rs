@@ -38,3 +38,19 @@ pub(crate) fn free_udp_and_tcp_port() -> u16 {
         }
     }
 }
+
+/// A TCP upstream on loopback that sends back what it reads, any number of connections; its
+/// address.
+pub(crate) async fn echo_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
