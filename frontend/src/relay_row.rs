@@ -37,10 +37,7 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
             payload,
             ..
         } => {
-            let arrow = match from {
-                Leg::Client => "→",
-                Leg::Upstream => "←",
-            };
+            let arrow = arrow(*from);
             (
                 "data",
                 format!("{proxy} #{conn} {arrow} {}", preview(payload)),
@@ -98,10 +95,7 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
             payload,
             ..
         } => {
-            let arrow = match from {
-                Leg::Client => "→",
-                Leg::Upstream => "←",
-            };
+            let arrow = arrow(*from);
             (
                 "data",
                 format!("{proxy} #{session} {arrow} {}", preview(payload)),
@@ -152,5 +146,14 @@ mod tests {
             }),
             None
         );
+    }
+}
+
+/// Which way a chunk or datagram went: `→` read from the client (toward the upstream), `←`
+/// read from the upstream.
+fn arrow(from: Leg) -> &'static str {
+    match from {
+        Leg::Client => "→",
+        Leg::Upstream => "←",
     }
 }
