@@ -120,6 +120,15 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
     })
 }
 
+/// Which way a chunk or datagram went: `→` read from the client (toward the upstream), `←`
+/// read from the upstream.
+fn arrow(from: Leg) -> &'static str {
+    match from {
+        Leg::Client => "→",
+        Leg::Upstream => "←",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,14 +155,5 @@ mod tests {
             }),
             None
         );
-    }
-}
-
-/// Which way a chunk or datagram went: `→` read from the client (toward the upstream), `←`
-/// read from the upstream.
-fn arrow(from: Leg) -> &'static str {
-    match from {
-        Leg::Client => "→",
-        Leg::Upstream => "←",
     }
 }
