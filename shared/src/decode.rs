@@ -371,6 +371,14 @@ fn http_exchange(f: &mut Fields<'_>) -> HttpExchange {
     }
 }
 
+impl FromJson for HttpExchange {
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let x = http_exchange(&mut f);
+        f.done().map(|()| x)
+    }
+}
+
 impl FromJson for EventKind {
     fn from_json(value: Value<'_>) -> Result<Self, Error> {
         let (tag, mut f) = Fields::tagged(value)?;
@@ -551,6 +559,33 @@ impl FromJson for EventKind {
                 client_out: f.need("client_out"),
                 upstream_in: f.need("upstream_in"),
                 upstream_out: f.need("upstream_out"),
+            },
+            "relay_http" => EventKind::RelayHttp {
+                proxy: f.need("proxy"),
+                exchange: f.need("exchange"),
+                connect_us: f.opt("connect_us"),
+                note: f.opt("note"),
+            },
+            "relay_ws_frame" => EventKind::RelayWsFrame {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                opcode: f.need("opcode"),
+                fin: f.need("fin"),
+                rsv1: f.need("rsv1"),
+                size: f.need("size"),
+                payload: f.need("payload"),
+                close_code: f.opt("close_code"),
+                close_reason: f.opt("close_reason"),
+                skipped: f.opt("skipped"),
+            },
+            "relay_notice" => EventKind::RelayNotice {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                detail: f.need("detail"),
             },
             "notice" => EventKind::Notice {
                 level: f.need("level"),

@@ -33,6 +33,9 @@ pub trait Events: Sync {
     fn half_close(&self, flow: Flow);
     /// Bytes from elsewhere (the page) were written travelling `flow`.
     fn sent(&self, flow: Flow, bytes: &[u8]);
+    /// `bytes` were read travelling `flow` at `now` (after the tap, before the stages),
+    /// for an owner that reads the stream's protocol as it passes. Nothing by default.
+    fn read(&self, _flow: Flow, _bytes: &[u8], _now: Instant) {}
 }
 
 /// How a pump ended.
@@ -135,6 +138,7 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
             let now = Instant::now();
             p.tap.read(now, &buf, p.read_counters);
+            p.events.read(p.flow, &buf, now);
             // Every byte written is counted, also those of a chunk cut short by an error.
             let (written, result) = if p.stages.is_empty() {
                 write_all(to, &buf).await
