@@ -469,12 +469,10 @@ impl EventKind {
             // Seen from the lab, as `peer` (the client) is: from the client is `in`.
             EventKind::RelayData { from, .. }
             | EventKind::RelayDatagram { from, .. }
-            | EventKind::RelayWsFrame { from, .. } => {
-                Some(match from {
-                    Leg::Client => Direction::In,
-                    Leg::Upstream => Direction::Out,
-                })
-            }
+            | EventKind::RelayWsFrame { from, .. } => Some(match from {
+                Leg::Client => Direction::In,
+                Leg::Upstream => Direction::Out,
+            }),
             EventKind::WsMessage { .. } | EventKind::Http(_) | EventKind::RelayHttp { .. } => {
                 Some(Direction::In)
             }

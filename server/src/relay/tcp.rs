@@ -313,7 +313,14 @@ async fn serve(
     let view = (proxy.protocol == ProxyProtocol::Http).then(|| {
         let ids = relays.exchange_ids.clone();
         let snaplen = relays.settings.snaplen;
-        HttpView::new(&proxy.name, conn.id, &conn.peer_text, snaplen, ids, connect_us)
+        HttpView::new(
+            &proxy.name,
+            conn.id,
+            &conn.peer_text,
+            snaplen,
+            ids,
+            connect_us,
+        )
     });
     let events = ConnEvents {
         hub,

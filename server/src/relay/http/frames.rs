@@ -142,7 +142,10 @@ impl Frames {
         let h = self.head;
         let (size, mut at) = match h[1] & 0x7f {
             126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
-            127 => (u64::from_be_bytes(h[2..10].try_into().unwrap_or_default()), 10),
+            127 => (
+                u64::from_be_bytes(h[2..10].try_into().unwrap_or_default()),
+                10,
+            ),
             n => (u64::from(n), 2),
         };
         let mask = (h[1] & 0x80 != 0).then(|| {
@@ -253,7 +256,9 @@ mod tests {
         let mut frames = Frames::new(8);
         let mut out = Vec::new();
         let now = Instant::now();
-        let wire: Vec<u8> = (0..EVENTS_PER_SEC + 50).flat_map(|_| masked(b"x")).collect();
+        let wire: Vec<u8> = (0..EVENTS_PER_SEC + 50)
+            .flat_map(|_| masked(b"x"))
+            .collect();
         frames.feed(&wire, now, &mut out);
         assert_eq!(out.len(), EVENTS_PER_SEC as usize);
         assert_eq!(frames.skipped(), 50);

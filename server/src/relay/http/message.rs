@@ -42,7 +42,9 @@ impl ResponseHead {
         }
         if let Some(te) = self.header("transfer-encoding") {
             let last = te.rsplit(',').next().unwrap_or("").trim();
-            return last.eq_ignore_ascii_case("chunked").then_some(Framing::Chunked);
+            return last
+                .eq_ignore_ascii_case("chunked")
+                .then_some(Framing::Chunked);
         }
         match self.header("content-length") {
             Some(n) => n.trim().parse().ok().map(Framing::Length),
@@ -192,7 +194,10 @@ mod tests {
         let (head, _) = parse_response(b"HTTP/1.0 404 Nope\r\ncontent-length: 7\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!((head.version, head.framing("GET")), ("HTTP/1.0", Some(Framing::Length(7))));
+        assert_eq!(
+            (head.version, head.framing("GET")),
+            ("HTTP/1.0", Some(Framing::Length(7)))
+        );
         let (head, _) = parse_response(b"HTTP/1.1 200 OK\r\n\r\n").unwrap().unwrap();
         assert_eq!(head.framing("GET"), None, "no length: until the close");
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nX").unwrap().is_none());

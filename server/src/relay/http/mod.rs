@@ -97,7 +97,11 @@ impl InFlight {
     fn holds(&self) -> bool {
         !self.response_done
             && (self.websocket
-                || self.x.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("upgrade"))
+                || self
+                    .x
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("upgrade"))
                 || self.x.method.eq_ignore_ascii_case("CONNECT"))
     }
 }
