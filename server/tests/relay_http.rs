@@ -233,6 +233,30 @@ async fn curl_through_an_http_proxy_to_nginx() {
                 if proxy == "web" && detail.contains("relayed as they are"))
         })
         .await;
+
+    // The recording's HAR holds the relayed exchanges, each saying its proxy.
+    let har_url = format!("http://{}/api/http.har", lab.dashboard);
+    let mut relayed = Vec::new();
+    for _ in 0..100 {
+        let (har, _) = curl(&curl_bin, &[&har_url]).await;
+        let doc: serde_json::Value = serde_json::from_str(&har).expect("HAR is JSON");
+        relayed = doc["log"]["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["_proxy"] == "web")
+            .map(|e| e["request"]["url"].as_str().unwrap_or("").to_owned())
+            .collect();
+        if relayed.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        relayed,
+        ["/hello", "/page.txt", "/chunked", "/upload"].map(|p| format!("{base}{p}")),
+        "the relayed exchanges in the HAR, in order"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -168,7 +168,7 @@ pub fn ProxiesPanel() -> Html {
     let now = lab.state.ts_us;
     let legs = proxies
         .iter()
-        .filter(|p| p.protocol == ProxyProtocol::Tcp)
+        .filter(|p| p.protocol != ProxyProtocol::Udp)
         .flat_map(|p| p.legs.iter().map(move |l| (p.name.as_str(), l)))
         .map(|(name, l)| {
             let id = l.conn;
@@ -196,7 +196,7 @@ pub fn ProxiesPanel() -> Html {
         });
     let any_legs = proxies
         .iter()
-        .any(|p| p.protocol == ProxyProtocol::Tcp && !p.legs.is_empty());
+        .any(|p| p.protocol != ProxyProtocol::Udp && !p.legs.is_empty());
 
     let rows = proxies.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
@@ -266,6 +266,7 @@ pub fn ProxiesPanel() -> Html {
                     <input id="proxy-name" ref={name_ref} type="text" aria-label="name" placeholder="redis" />
                     <select id="proxy-protocol" ref={protocol_ref} aria-label="protocol">
                         <option value="tcp" selected=true>{"tcp"}</option>
+                        <option value="http">{"http"}</option>
                         <option value="udp">{"udp"}</option>
                     </select>
                     <input id="proxy-listen" ref={listen_ref} type="text" aria-label="listen" placeholder="127.0.0.1:0" />
