@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::events::Events;
-use support::lab::{self, TestLab};
+use support::lab::{self, Client, TestLab};
 use support::{raw_ws, tools};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -304,6 +304,85 @@ async fn a_websocket_upgrade_through_an_http_proxy_shows_every_frame_both_ways()
     let mut echo = [0u8; 23];
     s.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"hello through the relay");
+
+    // The page sends a message toward the client: it arrives as a server's frame.
+    let conn = match events
+        .wait(
+            "the upgrade",
+            |k| matches!(k, EventKind::RelayHttp { proxy, .. } if proxy == "ws"),
+        )
+        .await
+        .kind
+    {
+        EventKind::RelayHttp { exchange, .. } => exchange.conn,
+        _ => unreachable!(),
+    };
+    let mut page = Client::connect(&lab, "").await;
+    page.handshake().await;
+    let send = |id: u64, leg: &str, text: &str| {
+        format!(
+            r#"{{"type":"relay_ws_send","id":{id},"conn":{conn},"leg":"{leg}","data":"{text}"}}"#
+        )
+    };
+    page.send_text(&send(1, "client", "from the page")).await;
+    assert!(page.reply(1).await.is_ok());
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!(head, [0x81, 13]);
+    let mut text = [0u8; 13];
+    s.read_exact(&mut text).await.unwrap();
+    assert_eq!(&text, b"from the page");
+
+    // Toward the upstream, while the client is in the middle of a frame: the page's
+    // frame waits for the client's to end, so the service reads two whole messages and
+    // echoes both, in that order.
+    let mut frame = Vec::new();
+    raw_ws::push_frame(&mut frame, 1, b"first half, second half");
+    s.write_all(&frame[..12]).await.unwrap();
+    events
+        .wait("the first half relayed", |k| {
+            matches!(k, EventKind::RelayData { conn: c, from: Leg::Client, size: 12, .. }
+                if *c == conn)
+        })
+        .await;
+    page.send_text(&send(2, "upstream", "the page's own")).await;
+    assert!(page.reply(2).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !events.seen.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::RelaySend {
+                to: Leg::Upstream,
+                ..
+            }
+        )),
+        "the page's frame went out inside the client's"
+    );
+    s.write_all(&frame[12..]).await.unwrap();
+    for expected in [&b"first half, second half"[..], b"the page's own"] {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).await.unwrap();
+        assert_eq!(
+            head,
+            [0x81, expected.len() as u8],
+            "the echo of {expected:?}"
+        );
+        let mut body = vec![0u8; expected.len()];
+        s.read_exact(&mut body).await.unwrap();
+        assert_eq!(body, expected);
+    }
+    events
+        .wait("the page's send", |k| {
+            matches!(
+                k,
+                EventKind::RelaySend {
+                    to: Leg::Upstream,
+                    ..
+                }
+            )
+        })
+        .await;
+
     raw_ws::send_frame(&mut s, 8, &[0x03, 0xe8, b'b', b'y', b'e']).await;
     assert_eq!(raw_ws::close_code(&mut s).await, Some(1000));
 

@@ -292,7 +292,7 @@ with_defaults! {
     }
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
-        client_half_closed, upstream_half_closed, client_kernel, upstream_kernel,
+        client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,
     }
     TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }

@@ -36,6 +36,13 @@ pub trait Events: Sync {
     /// `bytes` were read travelling `flow` at `now` (after the tap, before the stages),
     /// for an owner that reads the stream's protocol as it passes. Nothing by default.
     fn read(&self, _flow: Flow, _bytes: &[u8], _now: Instant) {}
+    /// Whether a chunk from elsewhere may go out travelling `flow` now without landing
+    /// inside one of the stream's own messages (a WebSocket frame, an HTTP request); when
+    /// not, the pump holds it until the stream's bytes reach such a point. Always, by
+    /// default.
+    fn at_boundary(&self, _flow: Flow) -> bool {
+        true
+    }
 }
 
 /// How a pump ended.
@@ -80,6 +87,9 @@ impl Pump<'_> {
 /// Carries bytes from `from` to `to` until `from` sends FIN (passed on to `to` as a FIN)
 /// or either fails. Cancel-safe between chunks: dropping it loses no byte it counted.
 pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd {
+    // A chunk from elsewhere that came while the stream was inside one of its messages:
+    // it goes out once the stream's bytes reach the message's end.
+    let mut held: Option<Bytes> = None;
     loop {
         // Wait for bytes (or a chunk to inject), closing the data-event window when due.
         // A disabled branch's future is made but never polled: no timer is registered.
@@ -89,21 +99,19 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::Timer
             }
-            Some(chunk) = recv(&mut p.inject) => Wake::Inject(chunk),
+            Some(chunk) = recv(&mut p.inject), if held.is_none() => Wake::Inject(chunk),
         };
         let ready = match ready {
             Wake::Readable(r) => Some(r),
             Wake::Timer => None,
+            Wake::Inject(chunk) if !p.events.at_boundary(p.flow) => {
+                held = Some(chunk);
+                continue;
+            }
             Wake::Inject(chunk) => {
-                let (written, result) = write_all(to, &chunk).await;
-                for c in p.write_counters {
-                    add(c, written as u64);
+                if let Err(end) = inject(p, to, &chunk).await {
+                    return end;
                 }
-                if let Err(e) = result {
-                    p.flush();
-                    return PumpEnd::WriteFailed(e);
-                }
-                p.events.sent(p.flow, &chunk);
                 continue;
             }
         };
@@ -155,12 +163,33 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                 p.flush();
                 return PumpEnd::WriteFailed(e);
             }
+            if held.is_some()
+                && p.events.at_boundary(p.flow)
+                && let Some(chunk) = held.take()
+                && let Err(end) = inject(p, to, &chunk).await
+            {
+                return end;
+            }
             // Under a flood the timer never gets its turn.
             if p.tap.due(Instant::now()) {
                 p.flush();
             }
         }
     }
+}
+
+/// Writes a chunk from elsewhere (counted, and told once written).
+async fn inject(p: &mut Pump<'_>, to: &TcpStream, chunk: &[u8]) -> Result<(), PumpEnd> {
+    let (written, result) = write_all(to, chunk).await;
+    for c in p.write_counters {
+        add(c, written as u64);
+    }
+    if let Err(e) = result {
+        p.flush();
+        return Err(PumpEnd::WriteFailed(e));
+    }
+    p.events.sent(p.flow, chunk);
+    Ok(())
 }
 
 /// What a pump woke up for.

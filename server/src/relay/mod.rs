@@ -318,6 +318,36 @@ impl Relays {
         }
     }
 
+    /// The page sends one WebSocket message toward one leg of `http` connection `conn`,
+    /// once its upstream has accepted an upgrade (see [`http::inject`]).
+    pub fn send_ws(
+        &self,
+        conn: u64,
+        leg: wirelab_shared::Leg,
+        payload: &[u8],
+        binary: bool,
+    ) -> Result<String, String> {
+        let c = self.tcp_conn(conn)?;
+        if !c.websocket.load(Relaxed) {
+            return Err(format!(
+                "#{conn} carries no WebSocket frames: it is not an http proxy's connection \
+                 whose upstream accepted an upgrade"
+            ));
+        }
+        let kind = if binary { "binary" } else { "text" };
+        self.send(conn, leg, http::inject::frame(leg, binary, payload))
+            .map(|_| {
+                format!(
+                    "sending a {kind} message of {} bytes toward #{conn}'s {}",
+                    payload.len(),
+                    match leg {
+                        wirelab_shared::Leg::Client => "client",
+                        wirelab_shared::Leg::Upstream => "upstream",
+                    }
+                )
+            })
+    }
+
     /// Whether relayed TCP connection `conn` is open, from client `peer`.
     pub fn is_open_to(&self, conn: u64, peer: &str) -> bool {
         self.tcp_conn(conn).is_ok_and(|c| c.peer_text == peer)

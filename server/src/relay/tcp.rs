@@ -399,11 +399,20 @@ struct ConnEvents<'a> {
 }
 
 impl ConnEvents<'_> {
-    /// Feeds an `http` proxy's reading; publishes what it completes.
-    fn observe(&self, flow: Flow, bytes: &[u8], now: Instant) {
+    /// Feeds an `http` proxy's reading (`from_page`: bytes the page sent); publishes what
+    /// it completes.
+    fn observe(&self, flow: Flow, bytes: &[u8], now: Instant, from_page: bool) {
         if let Some(view) = &self.http {
             let mut out = Vec::new();
-            lock(view).feed(flow, bytes, now, &mut out);
+            let mut view = lock(view);
+            match from_page {
+                false => view.feed(flow, bytes, now, &mut out),
+                true => view.feed_page(flow, bytes, now, &mut out),
+            }
+            if view.framed(Flow::Up) {
+                self.conn.websocket.store(true, Relaxed);
+            }
+            drop(view);
             for e in out {
                 self.hub.publish(e);
             }
@@ -435,11 +444,15 @@ impl Events for ConnEvents<'_> {
     }
 
     fn read(&self, flow: Flow, bytes: &[u8], now: Instant) {
-        self.observe(flow, bytes, now);
+        self.observe(flow, bytes, now, false);
+    }
+
+    fn at_boundary(&self, flow: Flow) -> bool {
+        self.http.as_ref().is_none_or(|v| lock(v).at_boundary(flow))
     }
 
     fn sent(&self, flow: Flow, bytes: &[u8]) {
-        self.observe(flow, bytes, Instant::now());
+        self.observe(flow, bytes, Instant::now(), true);
         self.hub.publish(EventKind::RelaySend {
             proxy: self.proxy.to_owned(),
             conn: self.conn.id,

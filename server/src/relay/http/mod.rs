@@ -17,12 +17,14 @@
 //! - [`message`]: the request and response heads, and a body read as it passes.
 //! - [`frames`]: WebSocket frames, one direction's.
 //! - [`bad_gateway`]: the answer to a client whose upstream cannot be reached.
+//! - [`inject`]: a WebSocket message from the page, as the frame one leg expects.
 //!
 //! Bounded: a head is read up to 64 KiB, a body keeps its first `--snaplen` bytes, at most
 //! [`MAX_IN_FLIGHT`] requests wait for their responses, frames hold only their header.
 
 pub mod bad_gateway;
 pub mod frames;
+pub mod inject;
 pub mod message;
 
 use std::collections::VecDeque;
@@ -170,12 +172,33 @@ impl HttpView {
 
     /// Reads `bytes`, read travelling `flow` at `now`; what they complete goes to `out`.
     pub fn feed(&mut self, flow: Flow, bytes: &[u8], now: Instant, out: &mut Vec<EventKind>) {
+        self.feed_from(flow, bytes, now, false, out);
+    }
+
+    /// Reads `bytes` the page sent travelling `flow` (its `relay_send` told them): they
+    /// move the reading on, and what they complete goes to `out`, but for frames, which
+    /// are not told again.
+    pub fn feed_page(&mut self, flow: Flow, bytes: &[u8], now: Instant, out: &mut Vec<EventKind>) {
+        self.feed_from(flow, bytes, now, true, out);
+    }
+
+    fn feed_from(
+        &mut self,
+        flow: Flow,
+        bytes: &[u8],
+        now: Instant,
+        from_page: bool,
+        out: &mut Vec<EventKind>,
+    ) {
         let side = self.side_mut(flow);
         match &mut side.read {
             Read::Opaque => {}
             Read::Frames(frames) => {
                 let mut shown = Vec::new();
                 frames.feed(bytes, now, &mut shown);
+                if from_page {
+                    return;
+                }
                 for f in shown {
                     let event = self.frame_event(leg(flow), f);
                     out.push(event);
