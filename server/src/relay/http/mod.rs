@@ -448,11 +448,14 @@ impl HttpView {
         }
     }
 
-    /// `flow` cannot be followed any more: said once, and its bytes are no longer read.
+    /// `flow` cannot be followed any more: said once, and neither direction is read any
+    /// more.
     fn lose(&mut self, flow: Flow, why: String, out: &mut Vec<EventKind>) {
-        let side = self.side_mut(flow);
-        side.read = Read::Opaque;
-        side.buf = BytesMut::new();
+        // Both ways: with one side lost, the other's messages cannot be matched to it.
+        for side in [&mut self.up, &mut self.down] {
+            side.read = Read::Opaque;
+            side.buf = BytesMut::new();
+        }
         let detail = format!(
             "{why}; the bytes are relayed as they are, and the exchanges of this connection \
              from here on are not shown"

@@ -189,6 +189,12 @@ fn what_is_not_http_is_said_once_and_the_rest_not_read() {
         })
         .collect();
     assert_eq!(notices.len(), 1, "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EventKind::RelayHttp { .. })),
+        "the upstream's answer is not matched to anything: {events:?}"
+    );
     assert_eq!(notices[0].0, Leg::Client);
     assert!(
         notices[0].1.contains("relayed as they are"),
