@@ -42,7 +42,8 @@ async fn nginx(program: &Path, dir: &Path, port: u16) -> Child {
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let child = Command::new(program)
         .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
-        .args(["-g", "daemon off;"])
+        // One process: killing it (on drop) leaves no worker holding the port.
+        .args(["-g", "daemon off; master_process off;"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
