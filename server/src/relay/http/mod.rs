@@ -44,6 +44,9 @@ use message::{Body, parse_response};
 /// connection's exchanges are no longer shown.
 pub const MAX_IN_FLIGHT: usize = 64;
 
+/// A direction's emptied buffer is kept while it is this small, else dropped.
+const KEEP_BUFFER: usize = 4096;
+
 /// What one direction is reading.
 #[derive(Debug)]
 enum Read {
@@ -212,6 +215,11 @@ impl HttpView {
                 match flow {
                     Flow::Up => self.requests(now, out),
                     Flow::Down => self.responses(now, out),
+                }
+                // An idle kept-alive connection holds no buffer of its own.
+                let side = self.side_mut(flow);
+                if side.buf.is_empty() && side.buf.capacity() > KEEP_BUFFER {
+                    side.buf = BytesMut::new();
                 }
             }
         }
