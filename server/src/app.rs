@@ -1,6 +1,9 @@
 //! The shared state of a running lab: configuration, the hub, and a handle on each
-//! service. Every task holds an `Arc<App>`.
+//! service, for what acts on all of them: the page's commands, the API, the once-a-second
+//! `state`. The services themselves do not hold it: each holds what it uses (the hub, its
+//! settings, the shutdown token, the bridge).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -14,13 +17,15 @@ use crate::{http, pool, store, tcp, udp, ws, wsservice};
 pub struct App {
     pub config: Config,
     pub hub: Arc<Hub>,
-    pub tcp: tcp::Tcp,
-    pub udp: udp::Udp,
-    pub http: http::Http,
-    pub pool: pool::Pool,
+    pub tcp: Arc<tcp::Tcp>,
+    pub udp: Arc<udp::Udp>,
+    pub http: Arc<http::Http>,
+    pub pool: Arc<pool::Pool>,
     pub ws: ws::Clients,
+    /// `--bridge`: what the chat says goes to the TCP clients and UDP peers too.
+    pub bridge: crate::bridge::Bridge,
     /// The WebSocket service (`--ws-service`); idle when it is `off`.
-    pub ws_service: wsservice::WsService,
+    pub ws_service: Arc<wsservice::WsService>,
     /// Relay mode's proxies.
     pub relays: Arc<crate::relay::Relays>,
     /// The recorded history (on disk, or in memory with `--ephemeral`).
@@ -51,12 +56,20 @@ impl App {
         }
     }
 
-    /// What a peer sends to the lab's chat-like surfaces, with `--bridge`, goes to the
-    /// other services too. `from` names the source so it is not sent back to itself.
-    pub fn bridge(&self, from: bridge::Source, bytes: &[u8]) {
-        if self.config.bridge {
-            bridge::relay(self, from, bytes);
-        }
+    /// Where the lab's own HTTP service can be reached from the lab itself: its bound
+    /// address, with an unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn http_addr(&self) -> Result<SocketAddr, String> {
+        let addr: SocketAddr = self
+            .services
+            .iter()
+            .find(|s| s.name == "http")
+            .and_then(|s| s.addr.parse().ok())
+            .ok_or("the HTTP service has no address")?;
+        Ok(match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+            IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+            _ => addr,
+        })
     }
 }
 
@@ -78,42 +91,4 @@ fn state_ws(mut ws: Vec<wirelab_shared::WsClientInfo>) -> Vec<wirelab_shared::Ws
         ws.sort_by_key(|c| c.id);
     }
     ws
-}
-
-pub mod bridge {
-    //! `--bridge`: TCP clients, UDP peers and the WebSocket chat hear each other.
-
-    use wirelab_shared::EventKind;
-
-    use super::App;
-
-    /// Where bridged bytes came from.
-    #[derive(Debug, Clone, Copy)]
-    pub enum Source {
-        Tcp(u64),
-        Udp(std::net::SocketAddr),
-        Chat,
-    }
-
-    /// Sends `bytes` from `from` to the other two services.
-    pub fn relay(app: &App, from: Source, bytes: &[u8]) {
-        if !matches!(from, Source::Tcp(_)) {
-            let except = None;
-            app.tcp.relay(except, bytes);
-        }
-        if !matches!(from, Source::Udp(_)) {
-            app.udp.relay(None, bytes);
-        }
-        if !matches!(from, Source::Chat) {
-            let who = match from {
-                Source::Tcp(conn) => format!("tcp#{conn}"),
-                Source::Udp(peer) => format!("udp {peer}"),
-                Source::Chat => unreachable!("chat is not bridged to itself"),
-            };
-            app.hub.publish(EventKind::Chat {
-                from: who,
-                text: String::from_utf8_lossy(bytes).trim_end().to_owned(),
-            });
-        }
-    }
 }

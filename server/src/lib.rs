@@ -7,7 +7,10 @@
 //!
 //! ## Layout
 //! - [`config`]: the flags (each also a `WIRELAB_*` variable).
-//! - [`app`]: [`App`], the shared state every task holds; `--bridge`.
+//! - [`app`]: [`App`], the lab's shared state, for what acts on every service (the page's
+//!   commands, the API, `state`); the services do not hold it.
+//! - [`bridge`]: `--bridge`: one bounded queue and a task that passes what a TCP client, a
+//!   UDP peer or the chat says to the others.
 //! - [`backoff`]: the pause after failed `accept` calls, for the services' accept loops.
 //! - [`hub`]: numbers events, keeps the backlog, batches and fans out frames.
 //! - [`ws`]: `/ws`: the upgrade checks, each client's pump, the commands.
@@ -24,8 +27,9 @@
 //! - [`start`]: binds everything and spawns the tasks; `main.rs` only parses flags and
 //!   waits for Ctrl-C or SIGTERM.
 //!
-//! Every listener is `run(listener, app, shutdown)`: tests bind port 0 and cancel their
-//! own token.
+//! Every listener is `run(listener, service, shutdown)`, where the service holds what it
+//! uses (the hub, its settings, the shutdown token, the bridge) and nothing of the others:
+//! tests bind port 0 and cancel their own token.
 //!
 //! ## The path of a byte
 //! ```text
@@ -41,6 +45,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod bridge;
 pub mod config;
 pub mod export;
 pub mod http;
@@ -194,13 +199,34 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             .await
             .map_err(|e| anyhow::anyhow!("--proxy {}: {e}", spec.name))?;
     }
+    // Each service gets what it uses: the hub, its settings, the shutdown, the bridge.
+    let (bridge, bridged) = bridge::Bridge::new(config.bridge, hub.clone());
+    let tcp_service = Arc::new(tcp::Tcp::new(
+        &config,
+        hub.clone(),
+        bridge.clone(),
+        shutdown.clone(),
+    ));
+    let udp_service = Arc::new(udp::Udp::new(udp, &config, hub.clone(), bridge.clone()));
+    let http_service = Arc::new(http::Http::new(&config, hub.clone(), shutdown.clone()));
+    let ws_service_handle = Arc::new(wsservice::WsService::new(
+        &config,
+        hub.clone(),
+        shutdown.clone(),
+    ));
+    let pool = Arc::new(pool::Pool::new(
+        hub.clone(),
+        config.allow_outbound,
+        shutdown.clone(),
+    ));
     let app = Arc::new(App {
-        tcp: tcp::Tcp::new(&config),
-        udp: udp::Udp::new(udp, &config),
-        http: http::Http::new(&config),
-        pool: pool::Pool::default(),
+        tcp: tcp_service.clone(),
+        udp: udp_service.clone(),
+        http: http_service.clone(),
+        pool,
         ws: ws::Clients::default(),
-        ws_service: wsservice::WsService::new(&config),
+        ws_service: ws_service_handle.clone(),
+        bridge,
         relays: relays.clone(),
         hub: hub.clone(),
         store: store.clone(),
@@ -234,11 +260,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     ));
     tasks.spawn(store::retention::run(store.clone(), shutdown.clone()));
     tasks.spawn(state_ticker(app.clone(), shutdown.clone()));
-    tasks.spawn(udp::run(app.clone(), shutdown.clone()));
-    tasks.spawn(tcp::run(tcp, app.clone(), shutdown.clone()));
-    tasks.spawn(http::run(http, app.clone(), shutdown.clone()));
+    if let Some(rx) = bridged {
+        let (to_tcp, to_udp) = (tcp_service.clone(), udp_service.clone());
+        let peers = bridge::Peers {
+            tcp: Box::new(move |except, bytes| to_tcp.relay(except, bytes)),
+            udp: Box::new(move |except, bytes| to_udp.relay(except, bytes)),
+            hub: hub.clone(),
+        };
+        tasks.spawn(bridge::run(rx, peers, shutdown.clone()));
+    }
+    tasks.spawn(udp::run(udp_service, shutdown.clone()));
+    tasks.spawn(tcp::run(tcp, tcp_service, shutdown.clone()));
+    tasks.spawn(http::run(http, http_service, shutdown.clone()));
     if let Some(listener) = ws_service {
-        tasks.spawn(wsservice::run(listener, app.clone(), shutdown.clone()));
+        tasks.spawn(wsservice::run(
+            listener,
+            ws_service_handle,
+            shutdown.clone(),
+        ));
     }
     if let Some(listener) = toxiproxy_api {
         let token = app

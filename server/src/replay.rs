@@ -46,7 +46,7 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
                 }
                 None => *conn,
             };
-            app.tcp.send(app, Some(conn), &payload.bytes()).await
+            app.tcp.send(Some(conn), &payload.bytes()).await
         }
         EventKind::RelayData {
             conn,
@@ -71,7 +71,7 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
         } => relay_again(app, *conn, peer, *to, target, &payload.bytes()),
         EventKind::UdpDatagram { peer, payload, .. } => {
             let peer = target.unwrap_or(peer);
-            app.udp.send(app, Some(peer), &payload.bytes()).await
+            app.udp.send(Some(peer), &payload.bytes()).await
         }
         EventKind::WsMessage { payload, .. } => {
             let text = String::from_utf8_lossy(&payload.bytes()).into_owned();
@@ -88,7 +88,10 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             });
             Ok("sent again to every WebSocket client".into())
         }
-        EventKind::Http(x) => crate::http::replay::replay_saved(app, Saved::of_exchange(x)?).await,
+        EventKind::Http(x) => {
+            let saved = Saved::of_exchange(x)?;
+            crate::http::replay::replay_saved(&app.http, app.http_addr()?, saved).await
+        }
         other => Err(format!(
             "a {} event carries nothing to send again",
             other.protocol().as_str()

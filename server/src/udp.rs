@@ -11,9 +11,9 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{Direction, EventKind, Payload, UdpPeerInfo};
 
-use crate::app::{App, bridge};
+use crate::bridge::{Bridge, Source};
 use crate::config::{Config, RelayMode};
-use crate::hub::{counters::add, lock, now_us};
+use crate::hub::{Hub, counters::add, lock, now_us};
 
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -51,11 +51,15 @@ pub struct Udp {
     snaplen: usize,
     /// The receive buffer the kernel granted, in bytes (`SO_RCVBUF`).
     rcvbuf: usize,
+    /// Where its events and counters go.
+    hub: Arc<Hub>,
+    /// `--bridge`.
+    bridge: Bridge,
 }
 
 impl Udp {
-    /// A handle on `socket`, configured by `config`.
-    pub fn new(socket: UdpSocket, config: &Config) -> Udp {
+    /// A handle on `socket`, configured by `config`, publishing to `hub`.
+    pub fn new(socket: UdpSocket, config: &Config, hub: Arc<Hub>, bridge: Bridge) -> Udp {
         let rcvbuf = socket2::SockRef::from(&socket)
             .recv_buffer_size()
             .unwrap_or(0);
@@ -67,6 +71,8 @@ impl Udp {
             mode: config.udp_mode,
             allow_outbound: config.allow_outbound,
             snaplen: config.snaplen,
+            hub,
+            bridge,
         }
     }
 
@@ -120,8 +126,8 @@ impl Udp {
         evicted
     }
 
-    fn count(&self, app: &App, peer: SocketAddr, dir: Direction, bytes: usize) {
-        let c = &app.hub.counters;
+    fn count(&self, peer: SocketAddr, dir: Direction, bytes: usize) {
+        let c = &self.hub.counters;
         match dir {
             Direction::In => {
                 add(&c.udp_dgrams_in, 1);
@@ -138,24 +144,24 @@ impl Udp {
     }
 
     /// Handles one received datagram: event, relay, bridge.
-    fn on_datagram(&self, app: &App, peer: SocketAddr, data: &[u8]) {
-        self.count(app, peer, Direction::In, data.len());
-        app.hub.publish(EventKind::UdpDatagram {
+    fn on_datagram(&self, peer: SocketAddr, data: &[u8]) {
+        self.count(peer, Direction::In, data.len());
+        self.hub.publish(EventKind::UdpDatagram {
             peer: peer.to_string(),
             dir: Direction::In,
             size: data.len() as u64,
             payload: Payload::capture(data, self.snaplen),
         });
         match self.mode {
-            RelayMode::Echo => self.relay_to(app, &[peer], data),
+            RelayMode::Echo => self.relay_to(&[peer], data),
             RelayMode::Broadcast => {
                 let since = now_us().saturating_sub(BROADCAST_WINDOW_US);
                 let others = self.recent_peers(since, Some(peer));
-                self.relay_to(app, &others, data);
+                self.relay_to(&others, data);
             }
             RelayMode::Sink => {}
         }
-        app.bridge(bridge::Source::Udp(peer), data);
+        self.bridge.send(Source::Udp(peer), data);
     }
 
     fn recent_peers(&self, since_us: u64, except: Option<SocketAddr>) -> Vec<SocketAddr> {
@@ -168,19 +174,19 @@ impl Udp {
 
     /// Relayed datagrams are counted, not published as events: a broadcast to N peers
     /// would otherwise multiply every datagram by N on the timeline.
-    fn relay_to(&self, app: &App, peers: &[SocketAddr], data: &[u8]) {
+    fn relay_to(&self, peers: &[SocketAddr], data: &[u8]) {
         for &peer in peers {
             match self.socket.try_send_to(data, peer) {
-                Ok(_) => self.count(app, peer, Direction::Out, data.len()),
+                Ok(_) => self.count(peer, Direction::Out, data.len()),
                 Err(e) => {
                     tracing::debug!(%peer, "udp relay failed: {e}");
-                    add(&app.hub.counters.udp_send_errors, 1);
+                    add(&self.hub.counters.udp_send_errors, 1);
                 }
             }
         }
     }
 
-    /// `--bridge`: send to every peer heard from recently (the relay's app is the caller).
+    /// `--bridge`: send to every peer heard from recently (the bridge's task calls it).
     pub fn relay(&self, except: Option<SocketAddr>, data: &[u8]) {
         let since = now_us().saturating_sub(BROADCAST_WINDOW_US);
         for peer in self.recent_peers(since, except) {
@@ -190,7 +196,7 @@ impl Udp {
 
     /// Sends a datagram from the page to `peer`, or to every known peer. Only peers the
     /// lab has heard from, unless `--allow-outbound`.
-    pub async fn send(&self, app: &App, peer: Option<&str>, data: &[u8]) -> Result<String, String> {
+    pub async fn send(&self, peer: Option<&str>, data: &[u8]) -> Result<String, String> {
         if data.len() > MAX_DATAGRAM {
             return Err(format!(
                 "a UDP datagram holds at most {MAX_DATAGRAM} bytes; this one has {}",
@@ -204,7 +210,7 @@ impl Udp {
                     .parse()
                     .map_err(|_| format!("{p:?} is not an address like 127.0.0.1:5000"))?;
                 if !self.allow_outbound && !lock(&self.peers).contains_key(&addr) {
-                    add(&app.hub.counters.udp_send_errors, 1);
+                    add(&self.hub.counters.udp_send_errors, 1);
                     return Err(format!(
                         "{addr} has not sent anything to the lab; wirelab only sends to peers it \
                          has heard from (run it with --allow-outbound to lift this)"
@@ -223,8 +229,8 @@ impl Udp {
             match self.socket.send_to(data, addr).await {
                 Ok(_) => {
                     sent += 1;
-                    self.count(app, *addr, Direction::Out, data.len());
-                    app.hub.publish(EventKind::UdpDatagram {
+                    self.count(*addr, Direction::Out, data.len());
+                    self.hub.publish(EventKind::UdpDatagram {
                         peer: addr.to_string(),
                         dir: Direction::Out,
                         size: data.len() as u64,
@@ -232,7 +238,7 @@ impl Udp {
                     });
                 }
                 Err(e) => {
-                    add(&app.hub.counters.udp_send_errors, 1);
+                    add(&self.hub.counters.udp_send_errors, 1);
                     last_err = Some(format!("sending to {addr} failed: {e}"));
                 }
             }
@@ -247,8 +253,8 @@ impl Udp {
 /// Receives datagrams until `shutdown`. Each wake-up drains the socket (up to
 /// [`RECV_BATCH`] datagrams) without going back to the scheduler in between, so a burst
 /// that arrived while the fan-out kept this task waiting is taken in one go.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let socket = app.udp.socket.clone();
+pub async fn run(udp: Arc<Udp>, shutdown: CancellationToken) {
+    let socket = udp.socket.clone();
     // One byte more than the largest datagram, so none is ever cut silently.
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     loop {
@@ -265,7 +271,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         while handled < RECV_BATCH {
             match socket.try_recv_from(&mut buf) {
                 Ok((n, peer)) => {
-                    app.udp.on_datagram(&app, peer, &buf[..n]);
+                    udp.on_datagram(peer, &buf[..n]);
                     handled += 1;
                 }
                 // Drained: `readable()` waits for the next datagram.

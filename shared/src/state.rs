@@ -174,6 +174,9 @@ pub struct Counters {
     pub relay_conns: u64,
     /// Clients of a proxy turned away (its limit, or its upstream unreachable).
     pub relay_refused: u64,
+    /// Bytes `--bridge` dropped because its queue was full (the services heard more than
+    /// it could pass on).
+    pub bridge_dropped: u64,
     /// Events written to the store; and writes that failed (disk full, read-only).
     pub stored: u64,
     pub store_errors: u64,

@@ -190,7 +190,7 @@ impl<'a> Conn<'a> {
             }
         })
         .await;
-        add(&self.ctx.app.hub.counters.http_bytes_in, drained as u64);
+        add(&self.ctx.http.hub.counters.http_bytes_in, drained as u64);
     }
 
     async fn run(&mut self) -> io::Result<()> {
@@ -253,10 +253,9 @@ impl<'a> Conn<'a> {
     async fn exchange(&mut self, head: Head) -> io::Result<bool> {
         let start = Instant::now();
         let ctx = self.ctx;
-        let app = &ctx.app;
-        let http = &app.http;
+        let http = &ctx.http;
         let seq_on_conn = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        add(&app.hub.counters.http_requests, 1);
+        add(&http.hub.counters.http_requests, 1);
 
         let body = self.read_body(&head, http.max_body).await;
         let answer = match (&body.error, body.over) {
@@ -268,7 +267,7 @@ impl<'a> Conn<'a> {
                     // Answers before this one go out now; a failed write shows on its own.
                     let _ = self.flush().await;
                 }
-                helpers::answer(&app.shutdown, &head, &body.bytes).await
+                helpers::answer(&http.shutdown, &head, &body.bytes).await
             }
         };
         self.refused = body.over || body.error.is_some();
@@ -328,7 +327,7 @@ impl<'a> Conn<'a> {
     /// is refused unread; a client that asked sees `100 Continue` before it is read.
     async fn read_body(&mut self, head: &Head, max: usize) -> ReadBody {
         let mut read = ReadBody::empty();
-        let mut clock = BodyClock::new(&self.ctx.app.http, self.buf.len());
+        let mut clock = BodyClock::new(&self.ctx.http, self.buf.len());
         match head.framing {
             Framing::None => {}
             Framing::Length(n) if n > max as u64 => {
@@ -444,7 +443,7 @@ impl<'a> Conn<'a> {
             self.buf.reserve(READ_ROOM);
         }
         let n = self.stream.read_buf(&mut self.buf).await?;
-        add(&self.ctx.app.hub.counters.http_bytes_in, n as u64);
+        add(&self.ctx.http.hub.counters.http_bytes_in, n as u64);
         self.ctx.progressed();
         Ok(n)
     }
@@ -477,10 +476,10 @@ impl<'a> Conn<'a> {
 
     /// Publishes the exchanges answered, with their total time.
     fn publish(&mut self) {
-        let app = &self.ctx.app;
+        let http = &self.ctx.http;
         for (mut exchange, start) in self.answered.drain(..) {
             exchange.total_us = start.elapsed().as_micros() as u64;
-            app.hub.publish(EventKind::Http(exchange));
+            http.hub.publish(EventKind::Http(exchange));
             self.ctx.finished.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -493,7 +492,7 @@ async fn write_counted(stream: &mut TcpStream, ctx: &ConnCtx, bytes: &[u8]) -> i
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
     }
-    add(&ctx.app.hub.counters.http_bytes_out, n as u64);
+    add(&ctx.http.hub.counters.http_bytes_out, n as u64);
     ctx.progressed();
     Ok(n)
 }

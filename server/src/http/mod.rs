@@ -71,7 +71,7 @@ pub mod response;
 pub mod serve;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,9 +79,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use wirelab_shared::state::HttpConnInfo;
 
-use crate::app::App;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
-use crate::hub::lock;
+use crate::hub::{Hub, lock};
 
 pub use replay::replay;
 pub use serve::run;
@@ -117,11 +118,18 @@ pub struct Http {
     /// Replays on their way: the replaying client's local address → the exchange it
     /// replays, taken when the connection is accepted.
     replays: Mutex<HashMap<SocketAddr, u64>>,
+    /// Where its events and counters go.
+    hub: Arc<Hub>,
+    /// The lab's shutdown: a request's helpers (`/delay`) stop waiting at it.
+    shutdown: CancellationToken,
+    /// `--backlog`: events the hub keeps (a replay looks for its exchange among them).
+    backlog: usize,
 }
 
 impl Http {
     /// A handle configured by `config`.
-    pub fn new(config: &Config) -> Http {
+    /// A handle configured by `config`, publishing to `hub`, ending at `shutdown`.
+    pub fn new(config: &Config, hub: Arc<Hub>, shutdown: CancellationToken) -> Http {
         let max_conns = config.max_http_conns.min(Semaphore::MAX_PERMITS);
         Http {
             conns: Mutex::new(HashMap::new()),
@@ -135,6 +143,9 @@ impl Http {
             idle: Duration::from_secs(config.http_idle_secs.max(1)),
             body_min_rate: config.http_body_min_rate,
             replays: Mutex::new(HashMap::new()),
+            hub,
+            shutdown,
+            backlog: config.backlog,
         }
     }
 
@@ -162,20 +173,4 @@ impl Http {
     fn exchange_id(&self) -> u64 {
         self.next_exchange.fetch_add(1, Ordering::Relaxed) + 1
     }
-}
-
-/// Where the lab's own HTTP service can be reached from the lab itself: its bound address,
-/// with an unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
-pub fn own_addr(app: &App) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = app
-        .services
-        .iter()
-        .find(|s| s.name == "http")
-        .and_then(|s| s.addr.parse().ok())
-        .ok_or("the HTTP service has no address")?;
-    Ok(match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    })
 }

@@ -7,7 +7,6 @@
 //! address up when it accepts.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,8 +18,7 @@ use tokio::net::TcpSocket;
 
 use wirelab_shared::{Event, EventKind, HttpExchange};
 
-use super::{Http, own_addr};
-use crate::app::App;
+use super::Http;
 use crate::hub::lock;
 
 /// A replay gives up after this long (the longest helper, `/_/delay`, takes 10 s).
@@ -90,34 +88,34 @@ impl Drop for Registered<'_> {
 
 /// Sends exchange `exchange`'s request again, from the server to its own HTTP service;
 /// the answer is a new exchange with `replay_of`. The ack gives the new status.
-pub async fn replay(app: &Arc<App>, exchange: u64) -> Result<String, String> {
+pub async fn replay(http: &Http, addr: SocketAddr, exchange: u64) -> Result<String, String> {
     let is_it = |e: &Event| matches!(&e.kind, EventKind::Http(x) if x.id == exchange);
-    let event = app.hub.find_latest(is_it).ok_or_else(|| {
+    let event = http.hub.find_latest(is_it).ok_or_else(|| {
         format!(
             "exchange #{exchange} is not among the last {} events the lab keeps (replay it \
              by its seq: recorded events are replayed from the store)",
-            app.config.backlog
+            http.backlog
         )
     })?;
     let EventKind::Http(x) = &event.kind else {
         unreachable!("find_latest matched an HTTP exchange")
     };
-    replay_saved(app, Saved::of_exchange(x)?).await
+    replay_saved(http, addr, Saved::of_exchange(x)?).await
 }
 
-/// Sends `saved` again, as [`replay`] does (the recorder calls this with a request it
-/// rebuilt from the store, for exchanges the lab no longer keeps).
-pub async fn replay_saved(app: &Arc<App>, saved: Saved) -> Result<String, String> {
+/// Sends `saved` again, as [`replay`] does, to the HTTP service at `addr` (the recorder
+/// calls this with a request it rebuilt from the store, for exchanges the lab no longer
+/// keeps).
+pub async fn replay_saved(http: &Http, addr: SocketAddr, saved: Saved) -> Result<String, String> {
     let exchange = saved.id;
     if saved.cut {
         return Err(format!(
             "exchange #{exchange}'s body ({} bytes) was not captured whole (the snaplen is {} \
              bytes), so it cannot be sent again as it was",
-            saved.body_size, app.http.snaplen
+            saved.body_size, http.snaplen
         ));
     }
-    let addr = own_addr(app)?;
-    match tokio::time::timeout(TIMEOUT, send(app, addr, saved)).await {
+    match tokio::time::timeout(TIMEOUT, send(http, addr, saved)).await {
         Ok(Ok((status, size))) => Ok(format!(
             "replayed exchange #{exchange}: {} {} ({size} bytes)",
             status.as_u16(),
@@ -132,7 +130,7 @@ pub async fn replay_saved(app: &Arc<App>, saved: Saved) -> Result<String, String
 }
 
 async fn send(
-    app: &App,
+    http: &Http,
     addr: SocketAddr,
     saved: Saved,
 ) -> Result<(hyper::StatusCode, usize), String> {
@@ -146,11 +144,8 @@ async fn send(
         .bind(SocketAddr::new(addr.ip(), 0))
         .map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
-    lock(&app.http.replays).insert(local, saved.id);
-    let _registered = Registered {
-        http: &app.http,
-        local,
-    };
+    lock(&http.replays).insert(local, saved.id);
+    let _registered = Registered { http, local };
     let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

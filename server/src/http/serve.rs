@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::{EventKind, HttpExchange, Payload};
 
+use super::Http;
 use super::conn::Conn;
 use super::head::Malformed;
 use super::response::Sent;
-use crate::app::App;
 use crate::backoff::Backoff;
 use crate::hub::{counters::add, lock, now_us};
 
@@ -49,8 +49,8 @@ pub struct ConnEntry {
 
 /// What every exchange on one connection shares.
 pub struct ConnCtx {
-    /// The lab, for the hub, the counters and the settings.
-    pub app: Arc<App>,
+    /// The service: its hub, counters and settings.
+    pub http: Arc<Http>,
     /// The connection id, unique for the life of the server.
     pub id: u64,
     /// The client's address, formatted once.
@@ -83,22 +83,22 @@ impl ConnCtx {
 
 /// Serves HTTP on `listener` until `shutdown`, then gives open connections [`GRACE`] to
 /// finish the exchange they are in.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+pub async fn run(listener: TcpListener, http: Arc<Http>, shutdown: CancellationToken) {
     let conns = TaskTracker::new();
     let mut backoff = Backoff::default();
     while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "http").await {
-        match app.http.limit.clone().try_acquire_owned() {
+        match http.limit.clone().try_acquire_owned() {
             Ok(permit) => {
-                let conn = serve_conn(app.clone(), stream, peer, shutdown.clone());
+                let conn = serve_conn(http.clone(), stream, peer, shutdown.clone());
                 conns.spawn(async move {
                     conn.await;
                     drop(permit);
                 });
             }
-            Err(_) => refuse(&app, stream, peer),
+            Err(_) => refuse(&http, stream, peer),
         }
     }
-    for entry in lock(&app.http.conns).values_mut() {
+    for entry in lock(&http.conns).values_mut() {
         if let Some(stop) = entry.stop.take() {
             let _ = stop.send(());
         }
@@ -110,10 +110,10 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationTok
 /// Past the limit: a `503` saying why, then the close. What the client already sent is
 /// read first (without waiting), so that the close is a FIN, not a reset that could
 /// destroy the answer before the client reads it.
-fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
+fn refuse(http: &Http, stream: TcpStream, peer: SocketAddr) {
     use std::io::{Read, Write};
-    let max = app.http.max_conns;
-    add(&app.hub.counters.http_refused, 1);
+    let max = http.max_conns;
+    add(&http.hub.counters.http_refused, 1);
     let body = format!(
         "wirelab: too many HTTP connections (at most {max}, --max-http-conns); try again later\n"
     );
@@ -127,7 +127,7 @@ fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.write(answer.as_bytes());
         let _ = stream.read(&mut [0; 4096]);
     }
-    app.hub.publish(EventKind::Notice {
+    http.hub.publish(EventKind::Notice {
         level: "warn".into(),
         message: format!(
             "http connection from {peer} refused: the lab holds {max} HTTP connections at \
@@ -138,13 +138,12 @@ fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
 
 /// Serves one connection until the client leaves, a request is malformed, or `shutdown`.
 async fn serve_conn(
-    app: Arc<App>,
+    http: Arc<Http>,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let http = &app.http;
     let id = http.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
     let replay_of = lock(&http.replays).remove(&peer);
     let requests = Arc::new(AtomicU64::new(0));
@@ -156,7 +155,7 @@ async fn serve_conn(
         stop: Some(stop),
     };
     let ctx = ConnCtx {
-        app: app.clone(),
+        http: http.clone(),
         id,
         peer: entry.peer.clone(),
         requests,
@@ -167,7 +166,7 @@ async fn serve_conn(
         body_timed: AtomicBool::new(false),
     };
     lock(&http.conns).insert(id, entry);
-    add(&app.hub.counters.http_conns, 1);
+    add(&http.hub.counters.http_conns, 1);
     if shutdown.is_cancelled() {
         // Accepted as the lab stopped, maybe after `run` told the open connections.
         lock(&http.conns).remove(&id);
@@ -179,7 +178,7 @@ async fn serve_conn(
     let result = tokio::select! {
         r = conn.as_mut() => r,
         why = watchdog(&ctx) => {
-            tracing::debug!(conn = id, %peer, "http connection {why} for {:?}: closed", app.http.idle);
+            tracing::debug!(conn = id, %peer, "http connection {why} for {:?}: closed", http.idle);
             Ok(())
         }
         _ = &mut stopped => {
@@ -210,7 +209,7 @@ fn in_progress(ctx: &ConnCtx) -> bool {
 /// in progress but not a byte read or written (a body that never comes, a client that
 /// does not read its answers). One timer per connection, not per request.
 async fn watchdog(ctx: &ConnCtx) -> &'static str {
-    let period = ctx.app.http.idle;
+    let period = ctx.http.idle;
     let start = tokio::time::Instant::now() + period;
     let mut tick = tokio::time::interval_at(start, period);
     let mut last = ctx.requests.load(Ordering::Relaxed);
@@ -236,12 +235,12 @@ async fn watchdog(ctx: &ConnCtx) -> &'static str {
 /// request line and headers when they parsed, as for a refused framing), and explained in
 /// a notice.
 pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: Option<(Sent, String)>) {
-    let app = &ctx.app;
-    app.http.malformed.fetch_add(1, Ordering::Relaxed);
-    add(&app.hub.counters.http_requests, 1);
+    let http = &ctx.http;
+    http.malformed.fetch_add(1, Ordering::Relaxed);
+    add(&http.hub.counters.http_requests, 1);
     let seq_on_conn = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let mut exchange = HttpExchange {
-        id: app.http.exchange_id(),
+        id: http.exchange_id(),
         conn: ctx.id,
         seq_on_conn,
         peer: ctx.peer.clone(),
@@ -253,7 +252,7 @@ pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: Option<(Sent, String)>) {
         exchange.resp_version = sent.version.to_owned();
         exchange.resp_reason = sent.reason.to_owned();
         exchange.resp_headers = sent.headers;
-        exchange.resp_body = Payload::capture(body.as_bytes(), app.http.snaplen);
+        exchange.resp_body = Payload::capture(body.as_bytes(), http.snaplen);
         exchange.resp_size = body.len() as u64;
     }
     if let Some(head) = m.head {
@@ -263,13 +262,13 @@ pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: Option<(Sent, String)>) {
         exchange.target = head.target;
         exchange.headers = head.headers;
     }
-    app.hub.publish(EventKind::Http(Box::new(exchange)));
+    http.hub.publish(EventKind::Http(Box::new(exchange)));
     ctx.finished.fetch_add(1, Ordering::Relaxed);
     let answer = match m.status {
         0 => "closed the connection without an answer".to_owned(),
         s => format!("answered {s} and closed the connection"),
     };
-    app.hub.publish(EventKind::Notice {
+    http.hub.publish(EventKind::Notice {
         level: "warn".into(),
         message: format!(
             "http connection #{} from {}: malformed request ({}); {answer}",

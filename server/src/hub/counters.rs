@@ -61,6 +61,7 @@ counters!(
     ws_service_dropped,
     relay_conns,
     relay_refused,
+    bridge_dropped,
     stored,
     store_errors,
 );

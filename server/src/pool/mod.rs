@@ -14,12 +14,13 @@ pub mod run;
 pub mod stats;
 pub mod target;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
 use wirelab_shared::{EventKind, PoolSpec, PoolState, PoolStatus, ServerMsg};
 
-use crate::app::App;
-use crate::hub::{Frame, lock};
+use crate::hub::{Frame, Hub, lock};
 use run::Run;
 use target::Target;
 
@@ -31,10 +32,15 @@ pub const MAX_CONCURRENCY: u32 = 1_000;
 pub const MAX_CONNS: u32 = 1_000;
 
 /// The current or last run.
-#[derive(Default)]
 pub struct Pool {
     /// Behind a lock held only for a few statements, never across an await.
     inner: Mutex<Inner>,
+    /// Where its events and live figures go.
+    hub: Arc<Hub>,
+    /// `--allow-outbound`: a run may target a host off loopback.
+    allow_outbound: bool,
+    /// The lab's shutdown: a run is cancelled with it.
+    shutdown: CancellationToken,
 }
 
 #[derive(Default)]
@@ -48,6 +54,16 @@ struct Inner {
 }
 
 impl Pool {
+    /// No run yet; runs publish to `hub` and end at `shutdown`.
+    pub fn new(hub: Arc<Hub>, allow_outbound: bool, shutdown: CancellationToken) -> Pool {
+        Pool {
+            inner: Mutex::default(),
+            hub,
+            allow_outbound,
+            shutdown,
+        }
+    }
+
     /// The current run's live figures, or the last run's final ones.
     pub fn status(&self) -> Option<PoolStatus> {
         let (current, last) = {
@@ -76,16 +92,21 @@ impl Pool {
 }
 
 /// Checks `spec` and starts a run in the background; the ack names it.
-pub fn start(app: &Arc<App>, mut spec: PoolSpec) -> Result<String, String> {
+/// An empty URL targets the lab's own HTTP service, at `own_http`.
+pub fn start(
+    pool: &Arc<Pool>,
+    own_http: Result<SocketAddr, String>,
+    mut spec: PoolSpec,
+) -> Result<String, String> {
     check(&spec)?;
     let target = if spec.url.trim().is_empty() {
-        Target::own(crate::http::own_addr(app)?)
+        Target::own(own_http?)
     } else {
-        Target::parse(&spec.url, app.config.allow_outbound)?
+        Target::parse(&spec.url, pool.allow_outbound)?
     };
     spec.url = target.url.clone();
     let run = {
-        let mut inner = lock(&app.pool.inner);
+        let mut inner = lock(&pool.inner);
         if let Some(run) = &inner.current {
             return Err(format!(
                 "pool run #{} is still going: cancel it or wait for it to end (one run at a time)",
@@ -96,7 +117,7 @@ pub fn start(app: &Arc<App>, mut spec: PoolSpec) -> Result<String, String> {
             inner.last_run + 1,
             spec,
             target,
-            app.shutdown.child_token(),
+            pool.shutdown.child_token(),
         )?);
         inner.last_run += 1;
         inner.current = Some(run.clone());
@@ -118,7 +139,7 @@ pub fn start(app: &Arc<App>, mut spec: PoolSpec) -> Result<String, String> {
         "pool run #{} started: {} requests to {} at concurrency {} {how}",
         run.id, s.requests, s.url, s.concurrency
     );
-    tokio::spawn(run::drive(app.clone(), run));
+    tokio::spawn(run::drive(pool.clone(), run));
     Ok(ack)
 }
 
@@ -147,7 +168,7 @@ fn check(spec: &PoolSpec) -> Result<(), String> {
 
 /// Ends `run` as `state`: keeps its final figures, tells every dashboard, and frees the
 /// lab for the next run.
-fn finish(app: &App, run: &Run, state: PoolState) {
+fn finish(pool: &Pool, run: &Run, state: PoolState) {
     let mut status = run.status(state);
     if state == PoolState::Failed {
         status.error = Some(
@@ -156,15 +177,15 @@ fn finish(app: &App, run: &Run, state: PoolState) {
         );
     }
     {
-        let mut inner = lock(&app.pool.inner);
+        let mut inner = lock(&pool.inner);
         inner.last = Some(status.clone());
         if inner.current.as_ref().is_some_and(|c| c.id == run.id) {
             inner.current = None;
         }
     }
-    app.hub
+    pool.hub
         .broadcast(Frame::message(&ServerMsg::Pool(status.clone())));
-    app.hub.publish(EventKind::PoolFinished {
+    pool.hub.publish(EventKind::PoolFinished {
         run: run.id,
         status,
     });

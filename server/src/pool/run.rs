@@ -24,9 +24,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{EventKind, PoolSpec, PoolState, PoolStatus, ServerMsg};
 
+use super::Pool;
 use super::stats::Figures;
 use super::target::Target;
-use crate::app::App;
 use crate::hub::Frame;
 
 /// How often the figures are pushed while a run goes on (the issue asks for 5/s at least).
@@ -134,8 +134,8 @@ impl Run {
 }
 
 /// Runs `run` to its end (done, cancelled or failed) and reports it.
-pub async fn drive(app: Arc<App>, run: Arc<Run>) {
-    app.hub.publish(EventKind::PoolStarted {
+pub async fn drive(pool: Arc<Pool>, run: Arc<Run>) {
+    pool.hub.publish(EventKind::PoolStarted {
         run: run.id,
         spec: run.spec.clone(),
     });
@@ -147,7 +147,7 @@ pub async fn drive(app: Arc<App>, run: Arc<Run>) {
         Ok(a) => a,
         Err(e) => {
             run.figures.failed(e);
-            return super::finish(&app, &run, PoolState::Failed);
+            return super::finish(&pool, &run, PoolState::Failed);
         }
     };
     if !run.spec.no_pool {
@@ -155,11 +155,11 @@ pub async fn drive(app: Arc<App>, run: Arc<Run>) {
             addr,
             figures: run.figures.clone(),
         };
-        let pool = managed::Pool::builder(connector)
+        let conns = managed::Pool::builder(connector)
             .max_size(run.spec.max_conns as usize)
             .build()
             .expect("a pool without timeouts needs no runtime");
-        let _ = run.pool.set(pool);
+        let _ = run.pool.set(conns);
     }
     let mut workers = JoinSet::new();
     for _ in 0..run.spec.concurrency.min(run.spec.requests) {
@@ -168,7 +168,7 @@ pub async fn drive(app: Arc<App>, run: Arc<Run>) {
     let mut tick = tokio::time::interval(TICK);
     let state = loop {
         tokio::select! {
-            _ = tick.tick() => push(&app, &run),
+            _ = tick.tick() => push(&pool, &run),
             joined = workers.join_next() => if joined.is_none() { break PoolState::Done },
             _ = run.cancel.cancelled() => break PoolState::Cancelled,
         }
@@ -180,16 +180,16 @@ pub async fn drive(app: Arc<App>, run: Arc<Run>) {
         PoolState::Done if Figures::get(&f.done) == 0 => PoolState::Failed,
         s => s,
     };
-    super::finish(&app, &run, state);
-    if let Some(pool) = run.pool.get() {
-        pool.close(); // the idle connections close now, not when the last handle goes
+    super::finish(&pool, &run, state);
+    if let Some(conns) = run.pool.get() {
+        conns.close(); // the idle connections close now, not when the last handle goes
     }
 }
 
 /// Pushes the live figures to every dashboard.
-fn push(app: &App, run: &Run) {
+fn push(pool: &Pool, run: &Run) {
     let msg = ServerMsg::Pool(run.status(PoolState::Running));
-    app.hub.broadcast(Frame::message(&msg));
+    pool.hub.broadcast(Frame::message(&msg));
 }
 
 /// Sends requests until the run's N are handed out.

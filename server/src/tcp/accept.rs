@@ -11,8 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::EventKind;
 
-use super::conn;
-use crate::app::App;
+use super::{Tcp, conn};
 use crate::backoff::Backoff;
 use crate::hub::counters::add;
 
@@ -22,41 +21,41 @@ use crate::hub::counters::add;
 const BACKLOG: i32 = 4096;
 
 /// Accepts connections until `shutdown`, then waits for every connection to close.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+pub async fn run(listener: TcpListener, tcp: Arc<Tcp>, shutdown: CancellationToken) {
     // On a listening socket, listen() again only changes the backlog (Linux, BSDs).
     if let Err(e) = SockRef::from(&listener).listen(BACKLOG) {
         tracing::debug!("tcp: keeping the default accept backlog: {e}");
     }
     let mut backoff = Backoff::default();
     while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "tcp").await {
-        admit(&app, stream, peer);
+        admit(&tcp, stream, peer);
     }
     drop(listener);
     // Every connection sees the same token and closes with reason `shutdown`.
-    app.tcp.tasks.close();
-    app.tcp.tasks.wait().await;
+    tcp.tasks.close();
+    tcp.tasks.wait().await;
 }
 
 /// Starts serving `stream`, or turns it away when the limit is reached.
-fn admit(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
-    let Some(permit) = app.tcp.try_permit() else {
-        refuse(app, stream, peer);
+fn admit(tcp: &Arc<Tcp>, stream: TcpStream, peer: SocketAddr) {
+    let Some(permit) = tcp.try_permit() else {
+        refuse(tcp, stream, peer);
         return;
     };
-    if let Err(e) = conn::open(app, stream, peer, permit, None) {
+    if let Err(e) = conn::open(tcp, stream, peer, permit, None) {
         // Reset between accept and here: there is no connection to show.
         tracing::debug!(%peer, "tcp connection gone before it started: {e}");
     }
 }
 
 /// Past the limit: one line for a person at `nc`, then FIN.
-fn refuse(app: &App, stream: TcpStream, peer: SocketAddr) {
-    let max = app.tcp.max_conns;
-    add(&app.hub.counters.tcp_refused, 1);
+fn refuse(tcp: &Tcp, stream: TcpStream, peer: SocketAddr) {
+    let max = tcp.max_conns;
+    add(&tcp.hub.counters.tcp_refused, 1);
     let line = format!("wirelab: too many connections (at most {max}); try again later\n");
     let _ = stream.try_write(line.as_bytes());
     drop(stream);
-    app.hub.publish(EventKind::TcpRefused {
+    tcp.hub.publish(EventKind::TcpRefused {
         peer: conn::show(peer),
         reason: format!("the lab holds {max} TCP connections at most (--max-tcp-conns)"),
     });

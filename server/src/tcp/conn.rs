@@ -13,14 +13,13 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use wirelab_shared::{EventKind, TcpConnInfo, TcpKernelInfo};
 
 use super::queue::{OutQueue, PushError, QUEUE_BYTES};
-use super::session;
-use crate::app::App;
+use super::{Tcp, session};
 use crate::hub::{Hub, counters::add, lock};
 
 /// Registers an established connection, publishes `TcpOpen` and starts its task.
 /// `handshake_us` is set for connections opened from the page.
 pub(crate) fn open(
-    app: &Arc<App>,
+    tcp: &Arc<Tcp>,
     stream: TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
@@ -30,21 +29,20 @@ pub(crate) fn open(
     // Interactive relaying: small writes go out at once.
     let _ = stream.set_nodelay(true);
     let (out, rx) = OutQueue::new(QUEUE_BYTES);
-    let id = app.tcp.next_id();
+    let id = tcp.next_id();
     let outbound = handshake_us.is_some();
-    let conn = Arc::new(Conn::new(id, peer, local, outbound, out, app.hub.clone()));
-    app.tcp.insert(conn.clone());
-    add(&app.hub.counters.tcp_conns, 1);
-    app.hub.publish(EventKind::TcpOpen {
+    let conn = Arc::new(Conn::new(id, peer, local, outbound, out, tcp.hub.clone()));
+    tcp.insert(conn.clone());
+    add(&tcp.hub.counters.tcp_conns, 1);
+    tcp.hub.publish(EventKind::TcpOpen {
         conn: id,
         peer: conn.peer_text.clone(),
         local: show(local),
         outbound,
         handshake_us,
     });
-    app.tcp
-        .tasks
-        .spawn(session::serve(app.clone(), stream, conn, rx, permit));
+    tcp.tasks
+        .spawn(session::serve(tcp.clone(), stream, conn, rx, permit));
     Ok(id)
 }
 

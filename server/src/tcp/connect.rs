@@ -10,7 +10,6 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 use super::conn;
-use crate::app::App;
 
 /// How long a handshake may take before the page is told there was no answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,12 +17,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens a connection from the lab to `addr` (`host:port`).
-pub async fn connect(app: &Arc<App>, addr: &str) -> Result<String, String> {
-    let target = resolve(addr, app.tcp.allow_outbound).await?;
-    let permit = app.tcp.try_permit().ok_or_else(|| {
+pub async fn connect(tcp: &Arc<super::Tcp>, addr: &str) -> Result<String, String> {
+    let target = resolve(addr, tcp.allow_outbound).await?;
+    let permit = tcp.try_permit().ok_or_else(|| {
         format!(
             "the lab already holds {} TCP connections (--max-tcp-conns): close one first",
-            app.tcp.max_conns
+            tcp.max_conns
         )
     })?;
     let started = Instant::now();
@@ -43,7 +42,7 @@ pub async fn connect(app: &Arc<App>, addr: &str) -> Result<String, String> {
         Ok(Ok(stream)) => stream,
     };
     let handshake_us = started.elapsed().as_micros() as u64;
-    let id = conn::open(app, stream, target, permit, Some(handshake_us))
+    let id = conn::open(tcp, stream, target, permit, Some(handshake_us))
         .map_err(|e| format!("{target} went away at once: {e}"))?;
     Ok(format!(
         "connected to {target} as #{id}; the handshake took {handshake_us} µs"

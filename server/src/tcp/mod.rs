@@ -49,12 +49,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::TcpConnInfo;
 
-use crate::app::App;
+use crate::bridge::Bridge;
 use crate::config::{Config, RelayMode};
-use crate::hub::lock;
+use crate::hub::{Hub, lock};
 use conn::Conn;
 use queue::PushError;
 
@@ -88,11 +89,17 @@ pub struct Tcp {
     tasks: TaskTracker,
     /// When kernel figures were last asked for.
     kernel_at: Mutex<Option<Instant>>,
+    /// Where its events and counters go.
+    hub: Arc<Hub>,
+    /// `--bridge`.
+    bridge: Bridge,
+    /// The lab's shutdown: every connection closes with reason `shutdown`.
+    shutdown: CancellationToken,
 }
 
 impl Tcp {
-    /// A handle configured by `config`.
-    pub fn new(config: &Config) -> Tcp {
+    /// A handle configured by `config`, publishing to `hub`, ending at `shutdown`.
+    pub fn new(config: &Config, hub: Arc<Hub>, bridge: Bridge, shutdown: CancellationToken) -> Tcp {
         let max = config.max_tcp_conns.min(Semaphore::MAX_PERMITS);
         Tcp {
             conns: Mutex::new(BTreeMap::new()),
@@ -105,6 +112,9 @@ impl Tcp {
             allow_outbound: config.allow_outbound,
             tasks: TaskTracker::new(),
             kernel_at: Mutex::new(None),
+            hub,
+            bridge,
+            shutdown,
         }
     }
 
@@ -124,12 +134,7 @@ impl Tcp {
     /// Sends bytes from the page to connection `conn`, or to every one when `None`.
     /// They are queued behind what the connection already owes and published as a
     /// `TcpData` event (`dir: out`) once written.
-    pub async fn send(
-        &self,
-        _app: &App,
-        conn: Option<u64>,
-        bytes: &[u8],
-    ) -> Result<String, String> {
+    pub async fn send(&self, conn: Option<u64>, bytes: &[u8]) -> Result<String, String> {
         if bytes.is_empty() {
             return Err("nothing to send: the data is empty".into());
         }

@@ -25,7 +25,7 @@ use wirelab_shared::{CloseReason, Direction, EventKind, Payload};
 use super::Tcp;
 use super::conn::{CloseRequest, Conn};
 use super::queue::Outgoing;
-use crate::app::{App, bridge};
+use crate::bridge::Source;
 use crate::config::RelayMode;
 use crate::hub::counters::add;
 use crate::pipeline::{Flow, Stages, Tap};
@@ -72,21 +72,21 @@ impl End {
 
 /// Runs the connection until it ends, then closes it and publishes `TcpClose`.
 pub(crate) async fn serve(
-    app: Arc<App>,
+    tcp: Arc<Tcp>,
     stream: TcpStream,
     conn: Arc<Conn>,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     _permit: OwnedSemaphorePermit,
 ) {
     let registered = Registered {
-        tcp: &app.tcp,
+        tcp: &tcp,
         id: conn.id,
     };
     let mut session = Session {
-        app: &app,
+        tcp: &tcp,
         conn: &conn,
         stream: &stream,
-        tap: Tap::new(app.tcp.snaplen),
+        tap: Tap::new(tcp.snaplen),
         up: Stages::default(),
         down: Stages::default(),
         writing: None,
@@ -111,7 +111,7 @@ pub(crate) async fn serve(
     }
     drop(stream);
     drop(registered);
-    app.hub.publish(EventKind::TcpClose {
+    tcp.hub.publish(EventKind::TcpClose {
         conn: conn.id,
         peer: conn.peer_text.clone(),
         reason: end.reason,
@@ -124,8 +124,8 @@ pub(crate) async fn serve(
 
 /// The loop's state.
 struct Session<'a> {
-    /// The lab.
-    app: &'a App,
+    /// The service.
+    tcp: &'a Tcp,
     /// This connection's shared record.
     conn: &'a Conn,
     /// The socket; every operation on it takes `&self`, so reads and writes are
@@ -149,8 +149,8 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn run(&mut self, rx: &mut mpsc::UnboundedReceiver<Outgoing>, buf: &mut [u8]) -> End {
-        let (stream, conn, app) = (self.stream, self.conn, self.app);
-        let echo = app.tcp.mode == RelayMode::Echo;
+        let (stream, conn, tcp) = (self.stream, self.conn, self.tcp);
+        let echo = tcp.mode == RelayMode::Echo;
         loop {
             if let Some((reason, _)) = self.draining
                 && self.writing.is_none()
@@ -162,7 +162,7 @@ impl Session<'_> {
             // on the sender itself rather than dropping its echo.
             let can_read =
                 !self.peer_fin && self.draining.is_none() && (!echo || conn.room() >= READ_CHUNK);
-            let idle_at = app.tcp.idle.map(|d| self.last_activity + d);
+            let idle_at = tcp.idle.map(|d| self.last_activity + d);
             let wake_at = [
                 self.tap.deadline(),
                 idle_at,
@@ -183,7 +183,7 @@ impl Session<'_> {
                     self.on_timer(idle_at)
                 }
                 _ = stream.ready(Interest::ERROR), if self.peer_fin => Some(self.gone()),
-                _ = app.shutdown.cancelled() => Some(End::new(CloseReason::Shutdown, None)),
+                _ = tcp.shutdown.cancelled() => Some(End::new(CloseReason::Shutdown, None)),
             };
             if let Some(end) = ended {
                 return end;
@@ -209,7 +209,7 @@ impl Session<'_> {
     fn on_data(&mut self, bytes: &[u8]) {
         let now = Instant::now();
         self.last_activity = now;
-        let counters = [&self.conn.bytes_in, &self.app.hub.counters.tcp_bytes_in];
+        let counters = [&self.conn.bytes_in, &self.tcp.hub.counters.tcp_bytes_in];
         self.tap.read(now, bytes, &counters);
         let passed;
         let bytes = match self.up.is_empty() {
@@ -222,11 +222,11 @@ impl Session<'_> {
                 None => return,
             },
         };
-        match self.app.tcp.mode {
+        match self.tcp.mode {
             RelayMode::Echo => {
                 let _ = self.conn.relay(Bytes::copy_from_slice(bytes));
             }
-            RelayMode::Broadcast => self.app.tcp.relay(Some(self.conn.id), bytes),
+            RelayMode::Broadcast => self.tcp.relay(Some(self.conn.id), bytes),
             RelayMode::Sink => {}
         }
         // Under a flood the timer arm may lose every race to the read arm.
@@ -240,13 +240,13 @@ impl Session<'_> {
         self.flush();
         self.peer_fin = true;
         self.conn.half_closed.store(true, Relaxed);
-        self.app.hub.publish(EventKind::TcpHalfClose {
+        self.tcp.hub.publish(EventKind::TcpHalfClose {
             conn: self.conn.id,
             peer: self.conn.peer_text.clone(),
         });
         // Only a sink keeps its side open (see the `tcp` module docs); keepalive then
         // finds a peer that has gone for good while nothing is being written.
-        if self.app.tcp.mode == RelayMode::Sink {
+        if self.tcp.mode == RelayMode::Sink {
             let keepalive = TcpKeepalive::new()
                 .with_time(KEEPALIVE_TIME)
                 .with_interval(KEEPALIVE_INTERVAL);
@@ -264,15 +264,15 @@ impl Session<'_> {
                 *done += n;
                 self.last_activity = Instant::now();
                 add(&self.conn.bytes_out, n as u64);
-                add(&self.app.hub.counters.tcp_bytes_out, n as u64);
+                add(&self.tcp.hub.counters.tcp_bytes_out, n as u64);
                 if *done >= item.bytes.len() {
                     if item.from_page {
-                        self.app.hub.publish(EventKind::TcpData {
+                        self.tcp.hub.publish(EventKind::TcpData {
                             conn: self.conn.id,
                             peer: self.conn.peer_text.clone(),
                             dir: Direction::Out,
                             size: item.bytes.len() as u64,
-                            payload: Payload::capture(&item.bytes, self.app.tcp.snaplen),
+                            payload: Payload::capture(&item.bytes, self.tcp.snaplen),
                         });
                     }
                     self.writing = None;
@@ -327,7 +327,7 @@ impl Session<'_> {
                 ),
             ));
         }
-        match (idle_at, self.app.tcp.idle) {
+        match (idle_at, self.tcp.idle) {
             (Some(at), Some(idle)) if now >= at => Some(End::new(
                 CloseReason::IdleTimeout,
                 format!(
@@ -366,7 +366,7 @@ impl Session<'_> {
         let Some(merged) = self.tap.take() else {
             return;
         };
-        self.app.hub.publish(EventKind::TcpData {
+        self.tcp.hub.publish(EventKind::TcpData {
             conn: self.conn.id,
             peer: self.conn.peer_text.clone(),
             dir: Direction::In,
@@ -376,7 +376,7 @@ impl Session<'_> {
         if !merged.head.is_empty() {
             // One datagram's worth at most, so the UDP side can carry it.
             let head = &merged.head[..merged.head.len().min(crate::udp::MAX_DATAGRAM)];
-            self.app.bridge(bridge::Source::Tcp(self.conn.id), head);
+            self.tcp.bridge.send(Source::Tcp(self.conn.id), head);
         }
     }
 }

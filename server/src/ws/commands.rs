@@ -8,7 +8,8 @@ use wirelab_shared::{CommandKind, Encoding, EventKind};
 
 use std::sync::Arc;
 
-use crate::app::{App, bridge};
+use crate::app::App;
+use crate::bridge::Source;
 use crate::{http, pool, relay, replay, tcp};
 
 /// Chat lines longer than this are refused.
@@ -25,22 +26,24 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
                 from: format!("ws#{client}"),
                 text: text.clone(),
             });
-            app.bridge(bridge::Source::Chat, text.as_bytes());
+            app.bridge.send(Source::Chat, text.as_bytes());
             Ok("sent to every WebSocket client".into())
         }
         CommandKind::TcpSend { conn, data, enc } => {
             let bytes = decode(&data, enc)?;
-            app.tcp.send(app, conn, &bytes).await
+            app.tcp.send(conn, &bytes).await
         }
         CommandKind::TcpClose { conn, reset } => app.tcp.close(conn, reset),
-        CommandKind::TcpConnect { addr } => tcp::connect(app, &addr).await,
+        CommandKind::TcpConnect { addr } => tcp::connect(&app.tcp, &addr).await,
         CommandKind::UdpSend { peer, data, enc } => {
             let bytes = decode(&data, enc)?;
-            app.udp.send(app, peer.as_deref(), &bytes).await
+            app.udp.send(peer.as_deref(), &bytes).await
         }
-        CommandKind::HttpReplay { exchange } => http::replay(app, exchange).await,
+        CommandKind::HttpReplay { exchange } => {
+            http::replay(&app.http, app.http_addr()?, exchange).await
+        }
         CommandKind::Replay { seq, target } => replay::replay(app, seq, target.as_deref()).await,
-        CommandKind::PoolStart { spec } => pool::start(app, spec),
+        CommandKind::PoolStart { spec } => pool::start(&app.pool, app.http_addr(), spec),
         CommandKind::PoolCancel => app.pool.cancel(),
         CommandKind::WsServiceSend { client, data, enc } => {
             let bytes = decode(&data, enc)?;

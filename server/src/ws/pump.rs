@@ -27,7 +27,8 @@ use wirelab_shared::{
     PROTOCOL_VERSION, Payload, ServerMsg,
 };
 
-use crate::app::{App, bridge};
+use crate::app::App;
+use crate::bridge::Source;
 use crate::hub::frame::{events_text, to_text};
 use crate::hub::{self, Frame, counters::add, now_us};
 use crate::ws::ClientStats;
@@ -276,7 +277,7 @@ where
             size: bytes.len() as u64,
             payload: Payload::capture(bytes, app.config.snaplen),
         });
-        app.bridge(bridge::Source::Chat, bytes);
+        app.bridge.send(Source::Chat, bytes);
     }
 }
 

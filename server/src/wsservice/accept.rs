@@ -18,8 +18,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::EventKind;
 
-use super::{Client, QUEUE_BYTES, QUEUE_MESSAGES, session};
-use crate::app::App;
+use super::{Client, QUEUE_BYTES, QUEUE_MESSAGES, WsService, session};
 use crate::backoff::Backoff;
 use crate::hub::{counters::add, now_us};
 use crate::ws::deflate;
@@ -36,17 +35,17 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
 /// Accepts clients until `shutdown`, then waits for every client to finish closing.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+pub async fn run(listener: TcpListener, service: Arc<WsService>, shutdown: CancellationToken) {
     let mut backoff = Backoff::default();
     while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "ws service").await {
-        let app2 = app.clone();
-        app.ws_service
+        let s = service.clone();
+        service
             .tasks
-            .spawn(async move { upgrade(app2, stream, peer).await });
+            .spawn(async move { upgrade(s, stream, peer).await });
     }
     drop(listener);
-    app.ws_service.tasks.close();
-    app.ws_service.tasks.wait().await;
+    service.tasks.close();
+    service.tasks.wait().await;
 }
 
 /// A request head, parsed.
@@ -57,12 +56,12 @@ struct Head {
 }
 
 /// Reads and answers the upgrade request, then serves the client.
-async fn upgrade(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) {
+async fn upgrade(service: Arc<WsService>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(1024);
     let head = tokio::select! {
         head = tokio::time::timeout(HEAD_WAIT, read_head(&mut stream, &mut buf)) => head,
-        _ = app.shutdown.cancelled() => return,
+        _ = service.shutdown.cancelled() => return,
     };
     let head = match head {
         Err(_) => {
@@ -81,9 +80,8 @@ async fn upgrade(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) {
         Ok(accept) => accept,
         Err((status, why)) => return refuse(stream, status, why).await,
     };
-    let service = &app.ws_service;
     let Some(permit) = service.try_permit() else {
-        add(&app.hub.counters.ws_service_refused, 1);
+        add(&service.hub.counters.ws_service_refused, 1);
         let why = format!(
             "too many WebSocket service clients: the limit is {} (--max-ws-service-clients)",
             service.max_clients
@@ -138,18 +136,18 @@ async fn upgrade(app: Arc<App>, mut stream: TcpStream, peer: SocketAddr) {
         budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
         request: Default::default(),
         wake: Notify::new(),
-        hub: app.hub.clone(),
+        hub: service.hub.clone(),
     });
     service.insert(client.clone());
-    add(&app.hub.counters.ws_service_clients, 1);
-    app.hub.publish(EventKind::WsServiceOpen {
+    add(&service.hub.counters.ws_service_clients, 1);
+    service.hub.publish(EventKind::WsServiceOpen {
         client: client.id,
         peer: client.peer.clone(),
         path: client.path.clone(),
         user_agent: client.user_agent.clone(),
         deflate: agreed.map(|a| a.response()),
     });
-    session::serve(app.clone(), client, stream, buf.to_vec(), rx, permit).await;
+    session::serve(service.clone(), client, stream, buf.to_vec(), rx, permit).await;
 }
 
 /// Reads a request head into `buf` and parses it; what follows it stays in `buf`. `None`

@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Message;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wirelab_shared::WsServiceClientInfo;
 
@@ -76,6 +77,10 @@ pub struct WsService {
     snaplen: usize,
     /// Every client's task: `run` waits for them when the lab stops.
     tasks: TaskTracker,
+    /// Where its events and counters go.
+    hub: Arc<Hub>,
+    /// The lab's shutdown: every client gets a close frame (1001).
+    shutdown: CancellationToken,
 }
 
 /// What the page asked of a client.
@@ -199,7 +204,8 @@ impl Client {
 
 impl WsService {
     /// A handle configured by `config`.
-    pub fn new(config: &Config) -> WsService {
+    /// A handle configured by `config`, publishing to `hub`, ending at `shutdown`.
+    pub fn new(config: &Config, hub: Arc<Hub>, shutdown: CancellationToken) -> WsService {
         let max = config.max_ws_service_clients.min(Semaphore::MAX_PERMITS);
         WsService {
             clients: Mutex::new(BTreeMap::new()),
@@ -210,6 +216,8 @@ impl WsService {
             max_message: config.max_ws_service_message,
             snaplen: config.snaplen,
             tasks: TaskTracker::new(),
+            hub,
+            shutdown,
         }
     }
 

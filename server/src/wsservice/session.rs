@@ -14,8 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, timeout, timeout_at};
 use wirelab_shared::{Direction, EventKind, Payload};
 
-use super::{Client, Out, Request};
-use crate::app::App;
+use super::{Client, Out, Request, WsService};
 use crate::config::RelayMode;
 use crate::hub::{counters::add, now_us};
 use crate::ws::deflate;
@@ -87,36 +86,36 @@ enum End {
 }
 
 /// Removes the client from the table when its task ends, even by a panic.
-struct Registered<'a>(&'a App, u64);
+struct Registered<'a>(&'a WsService, u64);
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.0.ws_service.forget(self.1);
+        self.0.forget(self.1);
     }
 }
 
 /// Serves the upgraded `stream` (`read_ahead`: bytes the client sent after its request)
 /// until it ends, then publishes `ws_service_close`.
 pub(super) async fn serve(
-    app: Arc<App>,
+    service: Arc<WsService>,
     client: Arc<Client>,
     stream: TcpStream,
     read_ahead: Vec<u8>,
     mut rx: mpsc::Receiver<Out>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let _registered = Registered(&app, client.id);
+    let _registered = Registered(&service, client.id);
     let (sink, stream) = socket::split_with(
         stream,
         Options {
-            max_message: app.ws_service.max_message,
+            max_message: service.max_message,
             deflate: client.deflate.is_some(),
             read_ahead,
-            tap: Some(tap(&app, &client)),
+            tap: Some(tap(&service, &client)),
         },
     );
     let mut session = Session {
-        app: &app,
+        service: &service,
         client: &client,
         sink,
         stream,
@@ -125,7 +124,7 @@ pub(super) async fn serve(
     client.closing.store(true, Relaxed);
     rx.close();
     let (code, reason, detail) = session.end(end).await;
-    app.hub.publish(EventKind::WsServiceClose {
+    service.hub.publish(EventKind::WsServiceClose {
         client: client.id,
         peer: client.peer.clone(),
         code,
@@ -140,8 +139,8 @@ pub(super) async fn serve(
 
 /// The socket's tap: counts every frame and publishes it as an event, within the
 /// client's [`Budget`] (a close frame always).
-fn tap(app: &Arc<App>, client: &Arc<Client>) -> socket::Tap {
-    let (app, client) = (app.clone(), client.clone());
+fn tap(service: &Arc<WsService>, client: &Arc<Client>) -> socket::Tap {
+    let (service, client) = (service.clone(), client.clone());
     let mut budget = Budget::new();
     let mut skipped = 0;
     Box::new(move |dir: Direction, seen: Seen<'_>| {
@@ -152,7 +151,7 @@ fn tap(app: &Arc<App>, client: &Arc<Client>) -> socket::Tap {
         };
         add(frames, 1);
         add(bytes, size);
-        let captured = size.min(app.ws_service.snaplen as u64);
+        let captured = size.min(service.snaplen as u64);
         if seen.opcode != OP_CLOSE && !budget.take(captured) {
             skipped += 1;
             add(&client.frames_not_shown, 1);
@@ -165,7 +164,7 @@ fn tap(app: &Arc<App>, client: &Arc<Client>) -> socket::Tap {
             ),
             _ => (None, None),
         };
-        app.hub.publish(EventKind::WsServiceFrame {
+        service.hub.publish(EventKind::WsServiceFrame {
             client: client.id,
             peer: client.peer.clone(),
             dir,
@@ -173,7 +172,7 @@ fn tap(app: &Arc<App>, client: &Arc<Client>) -> socket::Tap {
             fin: seen.fin,
             rsv1: seen.rsv1,
             size,
-            payload: Payload::capture(seen.payload, app.ws_service.snaplen),
+            payload: Payload::capture(seen.payload, service.snaplen),
             close_code,
             close_reason,
             skipped: std::mem::take(&mut skipped),
@@ -182,7 +181,7 @@ fn tap(app: &Arc<App>, client: &Arc<Client>) -> socket::Tap {
 }
 
 struct Session<'a> {
-    app: &'a App,
+    service: &'a WsService,
     client: &'a Client,
     sink: WsSink<TcpStream>,
     stream: WsStream<TcpStream>,
@@ -190,7 +189,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn run(&mut self, rx: &mut mpsc::Receiver<Out>) -> End {
-        let shutdown = self.app.shutdown.clone();
+        let shutdown = self.service.shutdown.clone();
         loop {
             let result = tokio::select! {
                 biased;
@@ -250,13 +249,13 @@ impl Session<'_> {
             Message::Ping(_) | Message::Pong(_) => Ok(()), // pings are answered by the socket
             msg => {
                 let compressed = self.stream.last_compressed();
-                match self.app.ws_service.mode {
+                match self.service.mode {
                     RelayMode::Echo => {
                         let out = self.outgoing(msg, compressed).await;
                         self.write(out).await
                     }
                     RelayMode::Broadcast => {
-                        self.app.ws_service.relay(self.client.id, &msg, compressed);
+                        self.service.relay(self.client.id, &msg, compressed);
                         Ok(())
                     }
                     RelayMode::Sink => Ok(()),
@@ -294,7 +293,7 @@ impl Session<'_> {
 
     /// Writes a message; the page's close or drop, and the lab's shutdown, cut it short.
     async fn write(&mut self, out: Outgoing) -> Result<(), End> {
-        let shutdown = self.app.shutdown.clone();
+        let shutdown = self.service.shutdown.clone();
         tokio::select! {
             r = self.sink.send(out) => r.map_err(|e| End::Gone {
                 code: None,
