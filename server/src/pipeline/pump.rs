@@ -33,6 +33,9 @@ pub trait Events: Sync {
     fn half_close(&self, flow: Flow);
     /// Bytes from elsewhere (the page) were written travelling `flow`.
     fn sent(&self, flow: Flow, bytes: &[u8]);
+    /// Bytes from elsewhere, held for the end of a message of the stream, were never
+    /// written: the stream ended first. Nothing by default.
+    fn unsent(&self, _flow: Flow, _bytes: &[u8]) {}
     /// `bytes` were read travelling `flow` at `now` (after the tap, before the stages),
     /// for an owner that reads the stream's protocol as it passes. Nothing by default.
     fn read(&self, _flow: Flow, _bytes: &[u8], _now: Instant) {}
@@ -72,6 +75,9 @@ pub struct Pump<'a> {
     pub events: &'a dyn Events,
     /// Chunks from elsewhere (the page) to write between the relayed ones, in order.
     pub inject: Option<mpsc::Receiver<Bytes>>,
+    /// A chunk from elsewhere that came while the stream was inside one of its messages:
+    /// it goes out once the stream's bytes reach the message's end.
+    pub held: Option<Bytes>,
 }
 
 impl Pump<'_> {
@@ -82,14 +88,18 @@ impl Pump<'_> {
             self.events.data(self.flow, merged);
         }
     }
+
+    /// Once the stream is over: tells of the chunk still held, if one is.
+    pub fn unsent(&mut self) {
+        if let Some(chunk) = self.held.take() {
+            self.events.unsent(self.flow, &chunk);
+        }
+    }
 }
 
 /// Carries bytes from `from` to `to` until `from` sends FIN (passed on to `to` as a FIN)
 /// or either fails. Cancel-safe between chunks: dropping it loses no byte it counted.
 pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd {
-    // A chunk from elsewhere that came while the stream was inside one of its messages:
-    // it goes out once the stream's bytes reach the message's end.
-    let mut held: Option<Bytes> = None;
     loop {
         // Wait for bytes (or a chunk to inject), closing the data-event window when due.
         // A disabled branch's future is made but never polled: no timer is registered.
@@ -99,13 +109,13 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::Timer
             }
-            Some(chunk) = recv(&mut p.inject), if held.is_none() => Wake::Inject(chunk),
+            Some(chunk) = recv(&mut p.inject), if p.held.is_none() => Wake::Inject(chunk),
         };
         let ready = match ready {
             Wake::Readable(r) => Some(r),
             Wake::Timer => None,
             Wake::Inject(chunk) if !p.events.at_boundary(p.flow) => {
-                held = Some(chunk);
+                p.held = Some(chunk);
                 continue;
             }
             Wake::Inject(chunk) => {
@@ -163,9 +173,9 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                 p.flush();
                 return PumpEnd::WriteFailed(e);
             }
-            if held.is_some()
+            if p.held.is_some()
                 && p.events.at_boundary(p.flow)
-                && let Some(chunk) = held.take()
+                && let Some(chunk) = p.held.take()
                 && let Err(end) = inject(p, to, &chunk).await
             {
                 return end;

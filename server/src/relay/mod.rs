@@ -330,8 +330,8 @@ impl Relays {
         let c = self.tcp_conn(conn)?;
         if !c.websocket.load(Relaxed) {
             return Err(format!(
-                "#{conn} carries no WebSocket frames: it is not an http proxy's connection \
-                 whose upstream accepted an upgrade"
+                "#{conn} takes no WebSocket message now: it is not an http proxy's \
+                 connection whose upstream accepted an upgrade, or a close frame has passed"
             ));
         }
         let kind = if binary { "binary" } else { "text" };

@@ -194,8 +194,8 @@ pub struct RelayConn {
     /// Bytes from the page toward the client leg and toward the upstream leg (TCP only),
     /// each queue bounded in chunks.
     pub inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
-    /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: both
-    /// directions carry frames, and the page may send messages.
+    /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade, and no
+    /// close frame has passed: the page may send messages.
     pub websocket: AtomicBool,
 }
 

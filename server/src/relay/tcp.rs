@@ -259,7 +259,7 @@ async fn serve(
         Err(why) if proxy.protocol == ProxyProtocol::Http => {
             let told = format!("{why}; the client got 502 Bad Gateway");
             refuse(hub, &proxy, peer, told);
-            let _ = http::bad_gateway::answer(&client, &proxy.name, &why).await;
+            let _ = http::bad_gateway::answer(&client, &proxy.name, &why, &ended).await;
             return;
         }
         Err(why) => {
@@ -409,9 +409,7 @@ impl ConnEvents<'_> {
                 false => view.feed(flow, bytes, now, &mut out),
                 true => view.feed_page(flow, bytes, now, &mut out),
             }
-            if view.framed(Flow::Up) {
-                self.conn.websocket.store(true, Relaxed);
-            }
+            self.conn.websocket.store(view.takes_messages(), Relaxed);
             drop(view);
             for e in out {
                 self.hub.publish(e);
@@ -451,6 +449,24 @@ impl Events for ConnEvents<'_> {
         self.http.as_ref().is_none_or(|v| lock(v).at_boundary(flow))
     }
 
+    fn unsent(&self, flow: Flow, bytes: &[u8]) {
+        let toward = leg_name(match flow {
+            Flow::Up => Leg::Upstream,
+            Flow::Down => Leg::Client,
+        });
+        self.hub.publish(EventKind::RelayNotice {
+            proxy: self.proxy.to_owned(),
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+            from: source(flow),
+            detail: format!(
+                "{} bytes the page sent toward the {toward} were not written: the stream \
+                 ended inside one of its messages, where they would have cut it in two",
+                bytes.len()
+            ),
+        });
+    }
+
     fn sent(&self, flow: Flow, bytes: &[u8]) {
         self.observe(flow, bytes, Instant::now(), true);
         self.hub.publish(EventKind::RelaySend {
@@ -467,6 +483,13 @@ impl Events for ConnEvents<'_> {
     }
 
     fn half_close(&self, flow: Flow) {
+        if let Some(view) = &self.http {
+            let mut out = Vec::new();
+            lock(view).fin(flow, Instant::now(), &mut out);
+            for e in out {
+                self.hub.publish(e);
+            }
+        }
         let flag = match flow {
             Flow::Up => &self.conn.client_half_closed,
             Flow::Down => &self.conn.upstream_half_closed,
@@ -508,6 +531,7 @@ async fn relay(
         write_counters: &up_written,
         events,
         inject: Some(to_upstream),
+        held: None,
     };
     let mut down = Pump {
         flow: Flow::Down,
@@ -517,6 +541,7 @@ async fn relay(
         write_counters: &down_written,
         events,
         inject: Some(to_client),
+        held: None,
     };
     // `return` in here ends the block: the pumps are dropped after it.
     let end = async {
@@ -619,6 +644,8 @@ async fn relay(
     // before the close, so that the data events add up to the close's byte counts.
     up.flush();
     down.flush();
+    up.unsent();
+    down.unsent();
     events.finish();
     end
 }

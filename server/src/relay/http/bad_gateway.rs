@@ -1,8 +1,9 @@
 //! The answer to a client of an `http` proxy whose upstream cannot be reached: `502 Bad
 //! Gateway`, saying why, as a reverse proxy answers (nginx, mitmproxy). It comes after the
-//! client's request head (or after [`WAIT`] without one), then the lab closes; what the
-//! client still sends meanwhile is read and dropped first, so that the close is a FIN, not
-//! a RST that could destroy the answer before the client reads it.
+//! client's request head (or after [`WAIT`] without one), then the lab sends FIN and, as
+//! nginx does, reads and drops what the client still sends (a body it had started) until
+//! the client closes or falls quiet, so that the close is not a RST that could destroy the
+//! answer before the client reads it.
 
 use std::io;
 use std::net::Shutdown;
@@ -11,15 +12,17 @@ use std::time::Duration;
 use socket2::SockRef;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 
 use crate::http::head::HEAD_LIMIT;
 
 /// How long the client may take to send its request head.
 pub const WAIT: Duration = Duration::from_secs(5);
-/// How long the client's leftovers are read after the answer, at most.
-const DRAIN: Duration = Duration::from_secs(2);
-/// Bytes of leftovers read at most.
-const DRAIN_LIMIT: usize = 1 << 20;
+/// After the answer, what the client still sends is read and dropped (nginx's lingering
+/// close) until it closes, or sends nothing for this long...
+const LINGER_QUIET: Duration = Duration::from_secs(2);
+/// ...or this long has passed.
+const LINGER_MAX: Duration = Duration::from_secs(30);
 
 /// The response, for proxy `proxy` whose upstream failed as `why` says.
 pub fn response(proxy: &str, why: &str) -> Vec<u8> {
@@ -34,14 +37,27 @@ pub fn response(proxy: &str, why: &str) -> Vec<u8> {
     out
 }
 
-/// Waits for the request head, answers 502, and closes.
-pub async fn answer(client: &TcpStream, proxy: &str, why: &str) -> io::Result<()> {
+/// Waits for the request head, answers 502, and closes; gives up at once when `stop`
+/// (the proxy stopped, or the lab).
+pub async fn answer(
+    client: &TcpStream,
+    proxy: &str,
+    why: &str,
+    stop: &CancellationToken,
+) -> io::Result<()> {
+    tokio::select! {
+        r = exchange(client, proxy, why) => r,
+        _ = stop.cancelled() => Ok(()),
+    }
+}
+
+async fn exchange(client: &TcpStream, proxy: &str, why: &str) -> io::Result<()> {
     let mut head = Vec::new();
     let in_head = |chunk: &[u8]| {
         head.extend_from_slice(chunk);
         head.len() >= HEAD_LIMIT || memchr::memmem::find(&head, b"\r\n\r\n").is_some()
     };
-    let _ = timeout(WAIT, read_until(client, HEAD_LIMIT, in_head)).await;
+    let _ = timeout(WAIT, read_until(client, in_head, None)).await;
     let bytes = response(proxy, why);
     let mut done = 0;
     while done < bytes.len() {
@@ -53,34 +69,38 @@ pub async fn answer(client: &TcpStream, proxy: &str, why: &str) -> io::Result<()
         }
     }
     SockRef::from(client).shutdown(Shutdown::Write)?;
-    let _ = timeout(DRAIN, read_until(client, DRAIN_LIMIT, |_| false)).await;
+    let _ = timeout(
+        LINGER_MAX,
+        read_until(client, |_| false, Some(LINGER_QUIET)),
+    )
+    .await;
     Ok(())
 }
 
-/// Reads until `enough` (shown each chunk) says so, `limit` bytes were read, or the
-/// client closes or fails.
+/// Reads until `enough` (shown each chunk) says so, the client closes or fails, or (with
+/// `quiet`) sends nothing for that long. What is read is not kept here.
 async fn read_until(
     client: &TcpStream,
-    limit: usize,
     mut enough: impl FnMut(&[u8]) -> bool,
+    quiet: Option<Duration>,
 ) -> io::Result<()> {
-    let mut total = 0;
     let mut chunk = [0u8; 8192];
-    while total < limit {
-        client.readable().await?;
+    loop {
+        match quiet {
+            Some(q) => match timeout(q, client.readable()).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            },
+            None => client.readable().await?,
+        }
         match client.try_read(&mut chunk) {
             Ok(0) => return Ok(()),
-            Ok(n) => {
-                total += n;
-                if enough(&chunk[..n]) {
-                    return Ok(());
-                }
-            }
+            Ok(n) if enough(&chunk[..n]) => return Ok(()),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

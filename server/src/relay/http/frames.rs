@@ -5,8 +5,11 @@
 //! proxy shows what passed, valid or not), and nothing is held but the frame being read.
 //!
 //! Under a flood of small frames, at most [`EVENTS_PER_SEC`] frames a second become events
-//! in each direction; the next one shown says how many were not. Close frames are always
-//! shown.
+//! in each direction; the next one shown says how many were not. The first close frame is
+//! always shown.
+//!
+//! The page's own frames go through [`Frames::pass`]: they move the reading on (so it
+//! knows where the next frame starts) without being told again or counted in the rate.
 
 use std::time::Duration;
 
@@ -61,6 +64,13 @@ pub struct Frames {
     shown: u32,
     /// Frames not shown since the last one shown.
     skipped: u64,
+    /// Inside a fragmented message: a text or binary frame without FIN came, and its last
+    /// continuation has not.
+    in_message: bool,
+    /// A close frame has passed.
+    closed: bool,
+    /// Reading the page's own bytes: no event, no rate.
+    quiet: bool,
 }
 
 impl Frames {
@@ -74,12 +84,29 @@ impl Frames {
             window: None,
             shown: 0,
             skipped: 0,
+            in_message: false,
+            closed: false,
+            quiet: false,
         }
     }
 
-    /// Whether the next byte starts a frame (where the page may put one of its own).
+    /// Whether the next byte starts a message (where the page may put one of its own):
+    /// not inside a frame, nor between the fragments of a message.
     pub fn at_boundary(&self) -> bool {
-        self.have == 0 && self.current.is_none()
+        self.have == 0 && self.current.is_none() && !self.in_message
+    }
+
+    /// Whether a close frame has passed (no message may follow it).
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Reads bytes the page sent: the reading moves on, nothing is told or counted.
+    pub fn pass(&mut self, bytes: &[u8]) {
+        self.quiet = true;
+        let mut none = Vec::new();
+        self.feed(bytes, Instant::now(), &mut none);
+        self.quiet = false;
     }
 
     /// Frames not shown and not yet reported by a shown one.
@@ -155,10 +182,20 @@ impl Frames {
         });
         debug_assert_eq!(at, self.have);
         let opcode = h[0] & 0x0f;
-        let shown = opcode == 8 || self.admit(now);
+        let fin = h[0] & 0x80 != 0;
+        match opcode {
+            1 | 2 => self.in_message = !fin,
+            0 if fin => self.in_message = false,
+            _ => {}
+        }
+        let first_close = opcode == 8 && !self.closed;
+        if opcode == 8 {
+            self.closed = true;
+        }
+        let shown = !self.quiet && (first_close || self.admit(now));
         self.current = Some(Current {
             opcode,
-            fin: h[0] & 0x80 != 0,
+            fin,
             rsv1: h[0] & 0x40 != 0,
             size,
             mask,
@@ -188,7 +225,9 @@ impl Frames {
             return;
         };
         if !c.shown {
-            self.skipped += 1;
+            if !self.quiet {
+                self.skipped += 1;
+            }
             return;
         }
         let (close_code, close_reason) = match (c.opcode, c.kept.as_slice()) {
@@ -240,7 +279,10 @@ mod tests {
             for piece in wire.chunks(cut) {
                 frames.feed(piece, now, &mut out);
             }
-            assert!(frames.at_boundary());
+            assert!(
+                !frames.at_boundary(),
+                "the binary frame has no FIN: inside a message"
+            );
             assert_eq!(out.len(), 3, "cut {cut}");
             assert_eq!((out[0].opcode, out[0].size), (1, 5));
             assert_eq!(out[0].payload.data, "hello");
@@ -249,6 +291,31 @@ mod tests {
             assert_eq!((out[2].opcode, out[2].fin, out[2].size), (2, false, 300));
             assert_eq!((out[2].payload.data.len(), out[2].payload.cut), (8, 292));
         }
+    }
+
+    #[test]
+    fn the_page_may_write_only_between_messages() {
+        let mut frames = Frames::new(8);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        // Text without FIN: inside a message until its last continuation.
+        frames.feed(&[0x01, 0x03, b'h', b'e', b'l'], now, &mut out);
+        assert!(!frames.at_boundary(), "between two fragments");
+        frames.feed(&[0x89, 0x00], now, &mut out); // a ping between them
+        assert!(!frames.at_boundary());
+        frames.feed(&[0x80, 0x02, b'l', b'o'], now, &mut out);
+        assert!(frames.at_boundary());
+        assert!(!frames.closed());
+        // The page's own frame is not told and does not touch the rate.
+        frames.pass(&[0x81, 0x01, b'p']);
+        assert_eq!(out.len(), 3);
+        frames.feed(&[0x88, 0x00, 0x88, 0x00], now, &mut out);
+        assert!(frames.closed());
+        assert_eq!(
+            out.len(),
+            5,
+            "the first close is shown; more count against the rate"
+        );
     }
 
     #[test]

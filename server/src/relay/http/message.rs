@@ -30,26 +30,47 @@ impl ResponseHead {
     }
 
     /// How the body after this head is delimited (RFC 9112 section 6.3), for a response
-    /// to `method`. `None`: it runs until the upstream closes.
-    pub fn framing(&self, method: &str) -> Option<Framing> {
+    /// to `method`: `Ok(None)` when it runs until the upstream closes; an error when the
+    /// framing is one two readers could take differently (a bad or conflicting
+    /// `Content-Length`).
+    pub fn framing(&self, method: &str) -> Result<Option<Framing>, String> {
         let status = self.status;
         if method.eq_ignore_ascii_case("HEAD")
             || (100..200).contains(&status)
             || status == 204
             || status == 304
         {
-            return Some(Framing::None);
+            return Ok(Some(Framing::None));
         }
-        if let Some(te) = self.header("transfer-encoding") {
-            let last = te.rsplit(',').next().unwrap_or("").trim();
-            return last
+        let fields = |name: &'static str| {
+            self.headers
+                .iter()
+                .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                .flat_map(|(_, v)| v.split(','))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        // Every Transfer-Encoding field counts, in order; the body is chunked only when
+        // chunked is the last coding (else it runs until the close).
+        if let Some(last) = fields("transfer-encoding").next_back() {
+            return Ok(last
                 .eq_ignore_ascii_case("chunked")
-                .then_some(Framing::Chunked);
+                .then_some(Framing::Chunked));
         }
-        match self.header("content-length") {
-            Some(n) => n.trim().parse().ok().map(Framing::Length),
-            None => None,
+        let mut length = None;
+        for value in fields("content-length") {
+            let n = value
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| format!("an invalid content-length {value:?}"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err("several different content-length values".into());
+            }
+            length = Some(n);
         }
+        Ok(length.map(Framing::Length))
     }
 }
 
@@ -189,17 +210,31 @@ mod tests {
         let (head, len) = parse_response(raw).unwrap().unwrap();
         assert_eq!(&raw[len..], b"rest");
         assert_eq!((head.status, head.reason.as_str()), (200, "OK"));
-        assert_eq!(head.framing("GET"), Some(Framing::Chunked));
-        assert_eq!(head.framing("HEAD"), Some(Framing::None));
+        assert_eq!(head.framing("GET"), Ok(Some(Framing::Chunked)));
+        assert_eq!(head.framing("HEAD"), Ok(Some(Framing::None)));
         let (head, _) = parse_response(b"HTTP/1.0 404 Nope\r\ncontent-length: 7\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(
             (head.version, head.framing("GET")),
-            ("HTTP/1.0", Some(Framing::Length(7)))
+            ("HTTP/1.0", Ok(Some(Framing::Length(7))))
         );
         let (head, _) = parse_response(b"HTTP/1.1 200 OK\r\n\r\n").unwrap().unwrap();
-        assert_eq!(head.framing("GET"), None, "no length: until the close");
+        assert_eq!(head.framing("GET"), Ok(None), "no length: until the close");
+        let framing = |raw: &[u8]| parse_response(raw).unwrap().unwrap().0.framing("GET");
+        let split =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked,\r\n\r\n";
+        assert_eq!(
+            framing(split),
+            Ok(Some(Framing::Chunked)),
+            "every TE field, empty elements skipped"
+        );
+        let same = b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\ncontent-length: 5\r\n\r\n";
+        assert_eq!(framing(same), Ok(Some(Framing::Length(5))));
+        assert!(framing(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n").is_err());
+        assert!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_err()
+        );
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nX").unwrap().is_none());
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n").is_err());
     }

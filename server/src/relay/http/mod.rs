@@ -6,43 +6,54 @@
 //! each frame either way is an event.
 //!
 //! What cannot be followed as HTTP (garbage, a head over 64 KiB, a chunked body the lab
-//! cannot read, a request shaped for smuggling) is still relayed byte for byte: a
-//! [`EventKind::RelayNotice`] says so and why, and the connection's later exchanges are not
-//! shown. An upstream that cannot be reached gets the client a `502 Bad Gateway`
+//! cannot read, a request or response framed so that two readers could disagree) is still
+//! relayed byte for byte: a [`EventKind::RelayNotice`] says so and why, the exchanges in
+//! flight are told as far as they got, and the connection's later exchanges are not shown.
+//! An upstream that cannot be reached gets the client a `502 Bad Gateway`
 //! ([`bad_gateway`]).
 //!
 //! ## Layout
 //! - this file: [`HttpView`], one connection's reading of both directions: the exchanges
-//!   in flight (requests matched to responses in order), the switch to frames.
-//! - [`message`]: the request and response heads, and a body read as it passes.
+//!   in flight, the switch to frames, the end.
+//! - [`requests`](mod@requests) and [`responses`](mod@responses): each direction's reading
+//!   as HTTP, responses matched to requests in order.
+//! - [`message`]: the response head, and a body read as it passes.
 //! - [`frames`]: WebSocket frames, one direction's.
 //! - [`bad_gateway`]: the answer to a client whose upstream cannot be reached.
 //! - [`inject`]: a WebSocket message from the page, as the frame one leg expects.
 //!
 //! Bounded: a head is read up to 64 KiB, a body keeps its first `--snaplen` bytes, at most
-//! [`MAX_IN_FLIGHT`] requests wait for their responses, frames hold only their header.
+//! [`MAX_IN_FLIGHT`] requests with [`MAX_HEADS_IN_FLIGHT`] bytes of heads wait for their
+//! responses, bytes after an upgrade request wait for its answer up to 64 KiB, at most
+//! [`MAX_INTERIM`] interim responses are kept per exchange, frames hold only their header.
 
 pub mod bad_gateway;
 pub mod frames;
 pub mod inject;
 pub mod message;
+mod requests;
+mod responses;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::time::Instant;
 use wirelab_shared::{EventKind, HttpExchange, Leg};
 
-use crate::http::head;
+use crate::http::head::HEAD_LIMIT;
 use crate::pipeline::Flow;
 use frames::Frames;
-use message::{Body, parse_response};
+use message::Body;
 
 /// Requests read whose responses have not ended, at most (pipelined); past it the
 /// connection's exchanges are no longer shown.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Bytes of request heads in flight, at most.
+pub const MAX_HEADS_IN_FLIGHT: usize = 256 * 1024;
+/// Interim responses (`100`, `103`) kept per exchange; more are counted.
+pub const MAX_INTERIM: usize = 16;
 
 /// A direction's emptied buffer is kept while it is this small, else dropped.
 const KEEP_BUFFER: usize = 4096;
@@ -68,6 +79,8 @@ struct Side {
     buf: BytesMut,
     /// When the head being read began to arrive.
     head_at: Option<Instant>,
+    /// The sender has sent FIN.
+    fin: bool,
 }
 
 impl Side {
@@ -76,6 +89,7 @@ impl Side {
             read: Read::Head,
             buf: BytesMut::new(),
             head_at: None,
+            fin: false,
         }
     }
 }
@@ -86,17 +100,36 @@ struct InFlight {
     x: HttpExchange,
     /// When its request head had arrived (and been passed on).
     sent: Instant,
+    /// Its request head's size, for [`MAX_HEADS_IN_FLIGHT`].
+    head_len: usize,
     request_done: bool,
     response_done: bool,
     /// The request asked to switch to WebSocket.
     websocket: bool,
-    /// Interim responses seen before the final one (`100 Continue`).
+    /// Interim responses seen before the final one (`100 Continue`), the first
+    /// [`MAX_INTERIM`] of them, and how many there were.
     interim: Vec<u16>,
+    interim_count: u64,
     /// What else to say.
     note: Option<String>,
 }
 
 impl InFlight {
+    /// A request begun at `sent`, as `x` tells it.
+    fn new(x: HttpExchange, sent: Instant, head_len: usize, websocket: bool) -> InFlight {
+        InFlight {
+            x,
+            sent,
+            head_len,
+            request_done: false,
+            response_done: false,
+            websocket,
+            interim: Vec::new(),
+            interim_count: 0,
+            note: None,
+        }
+    }
+
     /// Whether the request asks to leave HTTP (an upgrade, `CONNECT`) and its answer has
     /// not come: the bytes after it may not be HTTP.
     fn holds(&self) -> bool {
@@ -108,6 +141,14 @@ impl InFlight {
                     .iter()
                     .any(|(k, _)| k.eq_ignore_ascii_case("upgrade"))
                 || self.x.method.eq_ignore_ascii_case("CONNECT"))
+    }
+
+    /// Adds `more` to the note.
+    fn say(&mut self, more: String) {
+        self.note = Some(match self.note.take() {
+            Some(n) => format!("{n}; {more}"),
+            None => more,
+        });
     }
 }
 
@@ -127,6 +168,8 @@ pub struct HttpView {
     flight: VecDeque<InFlight>,
     /// Requests begun on this connection.
     requests: u64,
+    /// The request whose body is being read (its `seq_on_conn`).
+    reading: Option<u64>,
     /// The response body being read belongs to `flight[answering]`.
     answering: usize,
 }
@@ -152,12 +195,13 @@ impl HttpView {
             down: Side::new(),
             flight: VecDeque::new(),
             requests: 0,
+            reading: None,
             answering: 0,
         }
     }
 
     /// Whether the page may put a chunk of its own travelling `flow` now without cutting
-    /// a message or frame of the stream in two.
+    /// a message of the stream in two (a request, a response, a WebSocket message).
     pub fn at_boundary(&self, flow: Flow) -> bool {
         let side = self.side(flow);
         match &side.read {
@@ -168,9 +212,12 @@ impl HttpView {
         }
     }
 
-    /// Whether `flow` carries WebSocket frames now.
-    pub fn framed(&self, flow: Flow) -> bool {
-        matches!(self.side(flow).read, Read::Frames(_))
+    /// Whether the page may send WebSocket messages: both directions carry frames, and
+    /// no close frame has passed either way.
+    pub fn takes_messages(&self) -> bool {
+        [&self.up, &self.down]
+            .iter()
+            .all(|s| matches!(&s.read, Read::Frames(f) if !f.closed()))
     }
 
     /// Reads `bytes`, read travelling `flow` at `now`; what they complete goes to `out`.
@@ -196,12 +243,10 @@ impl HttpView {
         let side = self.side_mut(flow);
         match &mut side.read {
             Read::Opaque => {}
+            Read::Frames(frames) if from_page => frames.pass(bytes),
             Read::Frames(frames) => {
                 let mut shown = Vec::new();
                 frames.feed(bytes, now, &mut shown);
-                if from_page {
-                    return;
-                }
                 for f in shown {
                     let event = self.frame_event(leg(flow), f);
                     out.push(event);
@@ -212,12 +257,17 @@ impl HttpView {
                     side.head_at = Some(now);
                 }
                 side.buf.extend_from_slice(bytes);
-                match flow {
-                    Flow::Up => self.requests(now, out),
-                    Flow::Down => self.responses(now, out),
+                self.read_on(flow, now, out);
+                let side = self.side_mut(flow);
+                if side.buf.len() > HEAD_LIMIT {
+                    // Only bytes held back for an upgrade's answer stay unread.
+                    let why = format!(
+                        "the client sent more than {HEAD_LIMIT} bytes after a request to \
+                         switch protocols, before the upstream answered it"
+                    );
+                    return self.lose(flow, why, out);
                 }
                 // An idle kept-alive connection holds no buffer of its own.
-                let side = self.side_mut(flow);
                 if side.buf.is_empty() && side.buf.capacity() > KEEP_BUFFER {
                     side.buf = BytesMut::new();
                 }
@@ -225,27 +275,47 @@ impl HttpView {
         }
     }
 
+    /// Reads on what `flow`'s buffer holds.
+    fn read_on(&mut self, flow: Flow, now: Instant, out: &mut Vec<EventKind>) {
+        match flow {
+            Flow::Up => self.requests(now, out),
+            Flow::Down => self.responses(now, out),
+        }
+    }
+
+    /// The side sending `flow` sent FIN: a response read until the close has ended.
+    pub fn fin(&mut self, flow: Flow, now: Instant, out: &mut Vec<EventKind>) {
+        self.side_mut(flow).fin = true;
+        if flow == Flow::Down
+            && let Read::Body(body) = &mut self.down.read
+            && body.closed()
+        {
+            self.response_ended(now, out);
+        }
+    }
+
     /// The connection ended: what was in flight is told as far as it got.
     pub fn finish(&mut self, now: Instant, out: &mut Vec<EventKind>) {
+        if let Read::Body(body) = &self.up.read {
+            let (size, payload) = (body.size, body.payload());
+            if let Some(x) = self.reading_mut() {
+                x.x.body_size = size;
+                x.x.body = payload;
+                x.say(format!(
+                    "the connection ended {size} bytes into the request's body"
+                ));
+            }
+        }
         if let Read::Body(body) = &mut self.down.read
             && let Some(x) = self.flight.get_mut(self.answering)
         {
-            x.response_done = body.closed();
+            // A body read until the close is whole only if the upstream closed with FIN.
+            x.response_done = self.down.fin && body.closed();
             x.x.resp_size = body.size;
             x.x.resp_body = body.payload();
             x.x.total_us = micros(now, x.sent);
         }
-        for mut x in std::mem::take(&mut self.flight) {
-            if !x.response_done && x.note.is_none() {
-                x.note = Some(match x.x.status {
-                    0 => "the connection ended before a response came".into(),
-                    _ => "the connection ended before the response's body did".into(),
-                });
-            }
-            x.request_done = true;
-            x.response_done = true;
-            out.push(self.exchange_event(x));
-        }
+        self.tell_all(None, out);
         for (flow, who) in [(Flow::Up, "client"), (Flow::Down, "upstream")] {
             if let Read::Frames(f) = &self.side(flow).read
                 && f.skipped() > 0
@@ -261,168 +331,21 @@ impl HttpView {
         }
     }
 
-    /// Requests in `up.buf`, as far as they go.
-    fn requests(&mut self, now: Instant, out: &mut Vec<EventKind>) {
-        loop {
-            match &mut self.up.read {
-                Read::Head => {
-                    // After an upgrade or CONNECT, what the client sends is read once the
-                    // answer says what it is.
-                    if self.up.buf.is_empty() || self.flight.back().is_some_and(InFlight::holds) {
-                        return;
-                    }
-                    let (head, len) = match head::parse(&self.up.buf) {
-                        Ok(None) => return,
-                        Ok(Some(parsed)) => parsed,
-                        Err(bad) => {
-                            let detail = format!(
-                                "the client sent {} (the lab's own HTTP service would answer {})",
-                                bad.detail,
-                                if bad.status == 0 {
-                                    "by closing".to_owned()
-                                } else {
-                                    bad.status.to_string()
-                                }
-                            );
-                            return self.lose(Flow::Up, detail, out);
-                        }
-                    };
-                    if self.flight.len() >= MAX_IN_FLIGHT {
-                        let detail = format!(
-                            "the client pipelined more than {MAX_IN_FLIGHT} requests without \
-                             waiting for responses"
-                        );
-                        return self.lose(Flow::Up, detail, out);
-                    }
-                    self.up.buf.advance(len);
-                    self.requests += 1;
-                    let websocket = head
-                        .header("upgrade")
-                        .is_some_and(|u| u.to_ascii_lowercase().contains("websocket"));
-                    self.flight.push_back(InFlight {
-                        x: HttpExchange {
-                            conn: self.conn,
-                            seq_on_conn: self.requests,
-                            peer: self.peer.clone(),
-                            version: head.version().to_owned(),
-                            method: head.method,
-                            target: head.target,
-                            headers: head.headers,
-                            ..HttpExchange::default()
-                        },
-                        sent: now,
-                        request_done: false,
-                        response_done: false,
-                        websocket,
-                        interim: Vec::new(),
-                        note: None,
-                    });
-                    self.up.read = Read::Body(Body::new(Some(head.framing), self.snaplen));
-                }
-                Read::Body(body) => match body.feed(&mut self.up.buf) {
-                    Ok(false) => return,
-                    Ok(true) => {
-                        let (size, payload) = (body.size, body.payload());
-                        self.up.read = Read::Head;
-                        if let Some(x) = self.flight.back_mut() {
-                            x.x.body_size = size;
-                            x.x.body = payload;
-                            x.request_done = true;
-                        }
-                        self.emit_done(out);
-                    }
-                    Err(why) => return self.lose(Flow::Up, format!("the client sent {why}"), out),
-                },
-                Read::Frames(_) | Read::Opaque => {
-                    // Bytes after an upgrade request, before its `101`: read as frames
-                    // once it comes.
-                    return;
-                }
+    /// Tells every exchange in flight as far as it got (`why`: what stopped the reading;
+    /// none: the connection ended).
+    fn tell_all(&mut self, why: Option<&str>, out: &mut Vec<EventKind>) {
+        for mut x in std::mem::take(&mut self.flight) {
+            if !x.response_done {
+                x.say(match (why, x.x.status) {
+                    (Some(why), _) => format!("not followed past here: {why}"),
+                    (None, 0) => "the connection ended before a response came".into(),
+                    (None, _) => "the connection ended before the response's body did".into(),
+                });
             }
+            out.push(self.exchange_event(x));
         }
-    }
-
-    /// Responses in `down.buf`, as far as they go.
-    fn responses(&mut self, now: Instant, out: &mut Vec<EventKind>) {
-        loop {
-            match &mut self.down.read {
-                Read::Head => {
-                    if self.down.buf.is_empty() {
-                        return;
-                    }
-                    let (head, len) = match parse_response(&self.down.buf) {
-                        Ok(None) => return,
-                        Ok(Some(parsed)) => parsed,
-                        Err(why) => {
-                            return self.lose(Flow::Down, format!("the upstream sent {why}"), out);
-                        }
-                    };
-                    self.down.buf.advance(len);
-                    let head_at = self.down.head_at.take().unwrap_or(now);
-                    if self.answering >= self.flight.len() {
-                        // Nothing asked for it (a server's own `408` before it closes).
-                        self.requests += 1;
-                        self.flight.push_back(InFlight {
-                            x: HttpExchange {
-                                conn: self.conn,
-                                seq_on_conn: self.requests,
-                                peer: self.peer.clone(),
-                                ..HttpExchange::default()
-                            },
-                            sent: head_at,
-                            request_done: true,
-                            response_done: false,
-                            websocket: false,
-                            interim: Vec::new(),
-                            note: Some("the upstream sent this response with no request".into()),
-                        });
-                    }
-                    let x = &mut self.flight[self.answering];
-                    if (100..200).contains(&head.status) && head.status != 101 {
-                        x.interim.push(head.status);
-                        continue;
-                    }
-                    x.x.status = head.status;
-                    x.x.resp_version = head.version.to_owned();
-                    x.x.resp_reason = head.reason.clone();
-                    x.x.ttfb_us = micros(head_at, x.sent);
-                    let switch = match (head.status, x.x.method.as_str()) {
-                        (101, _) if x.websocket => Some(true),
-                        (101, _) => Some(false),
-                        (200..=299, m) if m.eq_ignore_ascii_case("CONNECT") => Some(false),
-                        _ => None,
-                    };
-                    let framing = head.framing(&x.x.method);
-                    x.x.resp_headers = head.headers;
-                    if let Some(websocket) = switch {
-                        x.response_done = true;
-                        x.request_done = true;
-                        x.x.total_us = x.x.ttfb_us;
-                        self.answering += 1;
-                        self.emit_done(out);
-                        return self.switch(websocket, now, out);
-                    }
-                    self.down.read = Read::Body(Body::new(framing, self.snaplen));
-                }
-                Read::Body(body) => match body.feed(&mut self.down.buf) {
-                    Ok(false) => return,
-                    Ok(true) => {
-                        let x = &mut self.flight[self.answering];
-                        x.x.resp_size = body.size;
-                        x.x.resp_body = body.payload();
-                        x.x.total_us = micros(now, x.sent);
-                        x.response_done = true;
-                        self.down.read = Read::Head;
-                        self.answering += 1;
-                        self.emit_done(out);
-                    }
-                    Err(why) => {
-                        return self.lose(Flow::Down, format!("the upstream sent {why}"), out);
-                    }
-                },
-                Read::Frames(_) | Read::Opaque => return,
-            }
-        }
+        self.answering = 0;
+        self.reading = None;
     }
 
     /// The upstream agreed to switch protocols: from here on both directions are
@@ -456,19 +379,26 @@ impl HttpView {
         }
     }
 
-    /// `flow` cannot be followed any more: said once, and neither direction is read any
-    /// more.
+    /// `flow` cannot be followed any more: said once; the exchanges in flight are told
+    /// as far as they got, and neither direction is read any more.
     fn lose(&mut self, flow: Flow, why: String, out: &mut Vec<EventKind>) {
         // Both ways: with one side lost, the other's messages cannot be matched to it.
         for side in [&mut self.up, &mut self.down] {
             side.read = Read::Opaque;
             side.buf = BytesMut::new();
         }
+        self.tell_all(Some(&why), out);
         let detail = format!(
             "{why}; the bytes are relayed as they are, and the exchanges of this connection \
              from here on are not shown"
         );
         out.push(self.notice(flow, detail));
+    }
+
+    /// The exchange whose request body is being read.
+    fn reading_mut(&mut self) -> Option<&mut InFlight> {
+        let seq = self.reading?;
+        self.flight.iter_mut().find(|x| x.x.seq_on_conn == seq)
     }
 
     fn exchange_event(&mut self, f: InFlight) -> EventKind {
@@ -477,7 +407,10 @@ impl HttpView {
         let mut note = f.note;
         if !f.interim.is_empty() {
             let codes: Vec<String> = f.interim.iter().map(u16::to_string).collect();
-            let first = format!("interim responses first: {}", codes.join(", "));
+            let mut first = format!("interim responses first: {}", codes.join(", "));
+            if f.interim_count > f.interim.len() as u64 {
+                first.push_str(&format!(" ({} in all)", f.interim_count));
+            }
             note = Some(match note {
                 Some(n) => format!("{first}; {n}"),
                 None => first,

@@ -18,6 +18,9 @@ fn run(turns: &[(Flow, &[u8])], cut: usize) -> Vec<EventKind> {
             v.feed(*flow, piece, now, &mut out);
         }
     }
+    // Both sides close with FIN, as the conversations here do.
+    v.fin(Flow::Up, now, &mut out);
+    v.fin(Flow::Down, now, &mut out);
     v.finish(now, &mut out);
     out
 }
@@ -233,4 +236,161 @@ fn a_connection_that_ends_mid_exchange_still_tells_it() {
     let events = run(turns, 3);
     let xs = exchanges(&events);
     assert_eq!((xs[0].0.resp_size, xs[0].1), (9, None));
+}
+
+#[test]
+fn bytes_held_behind_an_upgrade_are_bounded() {
+    let mut v = view();
+    let mut out = Vec::new();
+    let now = Instant::now();
+    let up = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    v.feed(Flow::Up, up, now, &mut out);
+    let junk = vec![b'x'; 8192];
+    for _ in 0..20 {
+        v.feed(Flow::Up, &junk, now, &mut out);
+    }
+    assert!(
+        v.up.buf.len() <= crate::http::head::HEAD_LIMIT,
+        "{}",
+        v.up.buf.len()
+    );
+    let notices = out
+        .iter()
+        .filter(|e| matches!(e, EventKind::RelayNotice { .. }))
+        .count();
+    assert_eq!(notices, 1, "{out:?}");
+    // The upgrade request in flight was told, as far as it got.
+    let xs = exchanges(&out);
+    assert_eq!((xs.len(), xs[0].0.status), (1, 0));
+    assert!(
+        xs[0]
+            .1
+            .is_some_and(|n| n.contains("not followed past here"))
+    );
+}
+
+#[test]
+fn a_refused_upgrade_lets_the_requests_behind_it_be_read() {
+    let turns: &[(Flow, &[u8])] = &[
+        (
+            Flow::Up,
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        (Flow::Down, b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 1\r\n\r\nx"),
+        (Flow::Down, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB"),
+        (Flow::Up, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"),
+        (Flow::Down, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nC"),
+    ];
+    for cut in CUTS {
+        let events = run(turns, cut);
+        let got: Vec<_> = exchanges(&events)
+            .iter()
+            .map(|(x, n)| {
+                (
+                    x.target.clone(),
+                    x.status,
+                    x.resp_body.data.clone(),
+                    n.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/ws".into(), 426, "x".into(), false),
+                ("/b".into(), 200, "B".into(), false),
+                ("/c".into(), 200, "C".into(), false),
+            ],
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn an_early_answer_is_told_with_the_body_that_had_come() {
+    let turns: &[(Flow, &[u8])] = &[
+        (
+            Flow::Up,
+            b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabcde",
+        ),
+        (
+            Flow::Down,
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ];
+    let events = run(turns, 4096);
+    let xs = exchanges(&events);
+    assert_eq!((xs[0].0.status, xs[0].0.body_size), (413, 5));
+    assert!(
+        xs[0]
+            .1
+            .is_some_and(|n| n.contains("5 bytes into the request's body")),
+        "{:?}",
+        xs[0].1
+    );
+}
+
+#[test]
+fn a_response_read_until_the_close_ends_at_the_upstreams_fin() {
+    let mut v = view();
+    let mut out = Vec::new();
+    let now = Instant::now();
+    v.feed(
+        Flow::Up,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        now,
+        &mut out,
+    );
+    v.feed(
+        Flow::Down,
+        b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+        now,
+        &mut out,
+    );
+    assert!(exchanges(&out).is_empty());
+    v.fin(Flow::Down, now, &mut out);
+    let xs = exchanges(&out);
+    assert_eq!((xs.len(), xs[0].0.resp_size, xs[0].1), (1, 13, None));
+    // Without the FIN (the relay reset, or the lab stopped), it was cut short.
+    let mut v = view();
+    let mut out = Vec::new();
+    v.feed(
+        Flow::Up,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        now,
+        &mut out,
+    );
+    v.feed(Flow::Down, b"HTTP/1.1 200 OK\r\n\r\npart", now, &mut out);
+    v.finish(now, &mut out);
+    assert!(
+        exchanges(&out)[0]
+            .1
+            .is_some_and(|n| n.contains("before the response's body"))
+    );
+}
+
+#[test]
+fn a_flood_of_interim_responses_is_counted_not_kept() {
+    let mut v = view();
+    let mut out = Vec::new();
+    let now = Instant::now();
+    v.feed(
+        Flow::Up,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        now,
+        &mut out,
+    );
+    for _ in 0..1000 {
+        v.feed(Flow::Down, b"HTTP/1.1 100 Continue\r\n\r\n", now, &mut out);
+    }
+    v.feed(
+        Flow::Down,
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        now,
+        &mut out,
+    );
+    let xs = exchanges(&out);
+    let note = xs[0].1.unwrap();
+    assert!(note.ends_with("(1000 in all)"), "{note}");
+    assert!(note.len() < 200, "{note}");
 }
