@@ -7,7 +7,7 @@
 #
 #   cargo +nightly fuzz build && fuzz/long-run.sh
 #
-# TARGETS picks and orders the targets (default: all five); the corpus in target/corpus/ is
+# TARGETS picks and orders the targets (default: all six); the corpus in target/corpus/ is
 # kept between runs, so a second run of a target continues where the first stopped.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,7 +38,7 @@ run_one() {
     echo "end $(date -u +%FT%TZ) rc=$rc cpu=$cpu" >>"$OUT/$t.times"
 }
 
-read -r -a targets <<<"${TARGETS:-ws_frames ws_inflate ws_command http_head http_chunked}"
+read -r -a targets <<<"${TARGETS:-ws_frames ws_inflate ws_command http_head http_chunked relay_http}"
 lane() { # every other target, from the $1-th
     local i
     for ((i = $1; i < ${#targets[@]}; i += 2)); do run_one "${targets[i]}"; done

@@ -18,12 +18,13 @@ use std::process::{Command, Stdio};
 use crate::sh::{self, Result, fail, probe, timed};
 
 /// The targets, in the order they run (`fuzz/fuzz_targets/<name>.rs`).
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "http_head",
     "http_chunked",
     "ws_frames",
     "ws_inflate",
     "ws_command",
+    "relay_http",
 ];
 /// How long each target runs in `cargo xtask test`.
 const SECONDS: u64 = 30;
