@@ -204,7 +204,7 @@ impl Timeline {
         let row = Row::shared(ev);
         self.rates.add(row.ts_us, row.proto, row.size);
         match &row.event.kind {
-            EventKind::Http(_) => {
+            EventKind::Http(_) | EventKind::RelayHttp { .. } => {
                 self.http.push_back(row.clone());
                 if self.http.len() > HTTP_CAP {
                     self.http.pop_front_n(1);

@@ -92,6 +92,14 @@ pub async fn replay(app: &Arc<App>, seq: u64, target: Option<&str>) -> Result<St
             let saved = Saved::of_exchange(x)?;
             crate::http::replay::replay_saved(&app.http, app.http_addr()?, saved).await
         }
+        // Through its proxy again, as a new client of it: a new exchange on both legs.
+        EventKind::RelayHttp {
+            proxy, exchange, ..
+        } => {
+            let saved = Saved::of_exchange(exchange)?;
+            let addr = app.relays.http_addr(proxy)?;
+            crate::http::replay::replay_saved(&app.http, addr, saved).await
+        }
         other => Err(format!(
             "a {} event carries nothing to send again",
             other.protocol().as_str()

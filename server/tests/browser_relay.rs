@@ -110,3 +110,68 @@ async fn a_proxy_made_from_the_page_shows_both_legs_and_its_rst_reaches_the_clie
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_http_proxys_exchange_shows_in_the_http_tab_as_curl_tells_it() {
+    let Some((browser, lab)) = connected_dashboard().await else {
+        return;
+    };
+    // The lab's own HTTP service is the upstream: a real HTTP server, here already.
+    let name = unique("web");
+    let spec = format!("{name}=http://127.0.0.1:0->{}", lab.http);
+    lab.app
+        .relays
+        .create(spec.parse().unwrap(), true, wirelab::relay::Origin::Flag)
+        .await
+        .expect("the proxy starts");
+    let listen = lab.app.relays.get(&name).unwrap().info().listen;
+    let marker = unique("through-the-proxy");
+    let mut client = TcpStream::connect(&listen).await.unwrap();
+    let request = format!(
+        "GET /?via=proxy HTTP/1.1\r\nHost: {listen}\r\nX-Wirelab-Test: {marker}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    timeout(WAIT, client.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.ends_with("Hello World\n"), "{answer}");
+
+    // In the HTTP tab, named by its proxy; picked, it reads as curl -v would print it.
+    click(&browser, "[data-tab=http]").await;
+    let id = wait_js(
+        &browser,
+        "the relayed exchange's row, with its proxy",
+        "for (const r of document.querySelectorAll('tr[data-exchange]')) \
+           if (r.textContent.includes(arguments[0])) return r.dataset.exchange; \
+         return null",
+        vec![name.clone().into()],
+        WAIT,
+    )
+    .await;
+    let id = id.as_str().expect("an exchange id").to_owned();
+    click(&browser, &format!("tr[data-exchange='{id}']")).await;
+    let verbose = wait_js(
+        &browser,
+        "the exchange as curl -v prints it",
+        "const v = document.querySelector('#http-curl-v'); \
+         return v && v.textContent.includes(arguments[0]) && v.textContent",
+        vec![marker.clone().into()],
+        WAIT,
+    )
+    .await;
+    let verbose = verbose.as_str().unwrap();
+    assert!(
+        verbose.starts_with("> GET /?via=proxy HTTP/1.1"),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains(&format!("> X-Wirelab-Test: {marker}")),
+        "{verbose}"
+    );
+    assert!(verbose.contains("< HTTP/1.1 200 OK"), "{verbose}");
+    browser.screenshot("/tmp/wirelab-relay-http.png").await;
+    browser.close().await;
+}

@@ -246,6 +246,31 @@ async fn curl_through_an_http_proxy_to_nginx() {
         })
         .await;
 
+    // Replayed from the page: the request goes through the proxy again, a new exchange.
+    let seq = events
+        .seen
+        .iter()
+        .find(
+            |e| matches!(&e.kind, EventKind::RelayHttp { exchange, .. } if exchange.id == hello.id),
+        )
+        .map(|e| e.seq)
+        .expect("the /hello exchange's event");
+    let mut page = Client::connect(&lab, "").await;
+    page.handshake().await;
+    page.send_text(&format!(r#"{{"type":"replay","id":1,"seq":{seq}}}"#))
+        .await;
+    let ack = page.reply(1).await.expect("the replay is acknowledged");
+    assert!(
+        ack.is_some_and(|a| a.contains("200")),
+        "the replay's answer"
+    );
+    let (again, _, _) = exchange(&mut events, "web", "/hello", &[hello.id]).await;
+    assert_eq!(
+        (again.status, again.resp_body.data.as_str()),
+        (200, "hello from nginx\n")
+    );
+    assert_ne!(again.conn, hello.conn, "a new client of the proxy");
+
     // The recording's HAR holds the relayed exchanges, each saying its proxy.
     let har_url = format!("http://{}/api/http.har", lab.dashboard);
     let mut relayed = Vec::new();
@@ -259,14 +284,14 @@ async fn curl_through_an_http_proxy_to_nginx() {
             .filter(|e| e["_proxy"] == "web")
             .map(|e| e["request"]["url"].as_str().unwrap_or("").to_owned())
             .collect();
-        if relayed.len() >= 4 {
+        if relayed.len() >= 5 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         relayed,
-        ["/hello", "/page.txt", "/chunked", "/upload"].map(|p| format!("{base}{p}")),
+        ["/hello", "/page.txt", "/chunked", "/upload", "/hello"].map(|p| format!("{base}{p}")),
         "the relayed exchanges in the HAR, in order"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -1,5 +1,6 @@
-//! The HTTP requests, newest first, and the selected exchange the way `curl -v` prints
-//! it, with "copy as curl" and replay.
+//! The HTTP requests, newest first (the lab's own, and those through `http` proxies,
+//! with the proxy named), and the selected exchange the way `curl -v` prints it, with
+//! "copy as curl" and replay (a relayed one goes through its proxy again).
 
 use std::rc::Rc;
 
@@ -18,6 +19,7 @@ const LISTED: usize = 200;
 
 const COLS: &[Col] = &[
     Col::text("time"),
+    Col::text("via"),
     Col::text("method"),
     Col::text("target"),
     Col::text("status"),
@@ -44,8 +46,8 @@ pub fn HttpRequests() -> Html {
         Some(seq) => tl.http.iter().rev().find(|r| r.seq == seq).cloned(),
         None => tl.http.back().cloned(),
     };
-    let rows = tl.http.iter().rev().take(LISTED).filter_map(|r| match &r.event.kind {
-        EventKind::Http(x) => {
+    let rows = tl.http.iter().rev().take(LISTED).filter_map(|r| match exchange_of(r) {
+        Some((x, via)) => {
             let onclick = {
                 let (picked, seq) = (picked.clone(), r.seq);
                 Callback::from(move |_| picked.set(Some(seq)))
@@ -70,6 +72,7 @@ pub fn HttpRequests() -> Html {
                 <tr key={r.seq} data-exchange={x.id.to_string()} class={classes!("click", sel.then_some("sel"))}
                     onclick={onclick} onkeydown={onkeydown} tabindex="0">
                     <td>{ fmt::clock(r.ts_us, tz) }</td>
+                    <td title={via.map(|p| format!("through the http proxy {p}"))}>{ via.unwrap_or("lab") }</td>
                     <td>{ &x.method }</td>
                     <td class="target" title={x.target.clone()}>{ &x.target }</td>
                     <td class={status_class}>{ x.status }</td>
@@ -80,13 +83,12 @@ pub fn HttpRequests() -> Html {
                 </tr>
             })
         }
-        _ => None,
+        None => None,
     });
 
-    let exchange = current.as_ref().and_then(|r| match &r.event.kind {
-        EventKind::Http(x) => Some((r.clone(), x.clone())),
-        _ => None,
-    });
+    let exchange = current
+        .as_ref()
+        .and_then(|r| exchange_of(r).map(|(x, _)| (r.clone(), Box::new(x.clone()))));
     let view = match exchange {
         Some((row, x)) => {
             let replay = {
@@ -146,5 +148,16 @@ pub fn HttpRequests() -> Html {
                 { view }
             </div>
         </div>
+    }
+}
+
+/// The exchange a row tells, and the proxy it went through (none: the lab's own service).
+fn exchange_of(r: &Row) -> Option<(&wirelab_shared::HttpExchange, Option<&str>)> {
+    match &r.event.kind {
+        EventKind::Http(x) => Some((x, None)),
+        EventKind::RelayHttp {
+            exchange, proxy, ..
+        } => Some((exchange, Some(proxy))),
+        _ => None,
     }
 }

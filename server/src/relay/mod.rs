@@ -348,6 +348,28 @@ impl Relays {
             })
     }
 
+    /// Where `http` proxy `name` can be reached from the lab itself (its listen address,
+    /// an unspecified IP made loopback), to send a relayed request through it again.
+    pub fn http_addr(&self, name: &str) -> Result<std::net::SocketAddr, String> {
+        let proxy = self
+            .get(name)
+            .map_err(|_| format!("there is no proxy {name:?} any more"))?;
+        if proxy.protocol != ProxyProtocol::Http || !proxy.enabled() {
+            return Err(format!("{name} is not an enabled http proxy now"));
+        }
+        let listen = proxy.info().listen;
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("{name} listens on {listen}, not an address"))?;
+        Ok(match addr.ip() {
+            ip if ip.is_unspecified() && addr.is_ipv4() => {
+                (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
+            }
+            ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+            _ => addr,
+        })
+    }
+
     /// Whether relayed TCP connection `conn` is open, from client `peer`.
     pub fn is_open_to(&self, conn: u64, peer: &str) -> bool {
         self.tcp_conn(conn).is_ok_and(|c| c.peer_text == peer)
