@@ -82,6 +82,26 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
             ("close", s)
         }
         EventKind::RelayRefused { proxy, reason, .. } => ("refused", format!("{proxy}: {reason}")),
+        EventKind::RelayFault {
+            proxy,
+            conn,
+            from,
+            toxic,
+            what,
+            ..
+        } => (
+            "fault",
+            format!("{proxy} #{conn} {} {toxic}: {what}", arrow(*from)),
+        ),
+        EventKind::ToxicChange {
+            proxy,
+            toxic,
+            action,
+            detail,
+        } => (
+            "toxic",
+            format!("{proxy}: toxic {toxic} {action} ({detail})"),
+        ),
         EventKind::RelayUdpOpen {
             proxy,
             session,

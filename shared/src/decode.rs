@@ -159,6 +159,8 @@ names! {
         "reset_from_page" => ResetFromPage,
         "idle_timeout" => IdleTimeout,
         "shutdown" => Shutdown,
+        "fault" => Fault,
+        "fault_reset" => FaultReset,
     }
     Encoding { "text" => Text, "base64" => Base64, "hex" => Hex }
     PoolState { "running" => Running, "done" => Done, "cancelled" => Cancelled, "failed" => Failed }
@@ -525,6 +527,20 @@ impl FromJson for EventKind {
                 peer: f.need("peer"),
                 reason: f.need("reason"),
             },
+            "relay_fault" => EventKind::RelayFault {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                toxic: f.need("toxic"),
+                what: f.need("what"),
+            },
+            "toxic_change" => EventKind::ToxicChange {
+                proxy: f.need("proxy"),
+                toxic: f.need("toxic"),
+                action: f.need("action"),
+                detail: f.need("detail"),
+            },
             "relay_udp_open" => EventKind::RelayUdpOpen {
                 proxy: f.need("proxy"),
                 session: f.need("session"),
@@ -730,6 +746,8 @@ mod tests {
         "reset_from_page",
         "idle_timeout",
         "shutdown",
+        "fault",
+        "fault_reset",
     ];
 
     /// Gives every number a different value, every bool `true`, and every string (but tags

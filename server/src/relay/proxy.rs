@@ -12,6 +12,7 @@ use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo
 
 use super::spec::ProxySpec;
 use super::tcp::ListenerSlot;
+use crate::faults::Toxics;
 use crate::hub::lock;
 
 /// Open connections listed per proxy at most (`open` counts them all).
@@ -50,6 +51,8 @@ pub struct Proxy {
     pub open: Mutex<BTreeMap<u64, Arc<RelayConn>>>,
     /// One permit per open connection (`--max-proxy-conns`).
     pub limit: Arc<Semaphore>,
+    /// Its toxics (`tcp` proxies), applied to every connection, the live ones too.
+    pub toxics: Arc<Toxics>,
 }
 
 /// What may change after a proxy is made.
@@ -92,6 +95,7 @@ impl Proxy {
             figures: Figures::default(),
             open: Mutex::new(BTreeMap::new()),
             limit: Arc::new(Semaphore::new(max_conns.clamp(1, Semaphore::MAX_PERMITS))),
+            toxics: Arc::default(),
         }
     }
 

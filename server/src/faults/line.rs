@@ -1,0 +1,544 @@
+//! One direction of one connection going through its proxy's toxics: what each toxic
+//! does to the chunks read, which pieces wait until when, and when the connection must
+//! end.
+//!
+//! Every chunk read becomes pieces, each with the instant it may be written: latency
+//! moves it later, bandwidth spaces it by its size, slicer cuts it into pieces apart,
+//! limit_data trims it, timeout and reset_peer drop it. Pieces are written in order (an
+//! instant never goes back), so a connection's bytes are never reordered. The pump asks
+//! [`Line::next`] what is due. What is held is bounded ([`HELD_MAX`]): past it the pump
+//! stops reading (back-pressure).
+//!
+//! A toxic applies to a connection, or not, once (its toxicity drawn when the connection
+//! first meets it); a change of the proxy's toxics reaches the connection at its next
+//! read or wake, with the state of toxics it keeps (bytes sent under a limit).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::set::{Entry, Toxics};
+use super::toxic::Kind;
+use crate::hub::counters::add;
+use crate::pipeline::Flow;
+
+/// Bytes held (waiting for their instant) per direction per connection at most; past
+/// it the pump stops reading. toxiproxy holds up to 1,024 chunks of up to 32 KiB.
+pub const HELD_MAX: usize = 1 << 20;
+/// A toxic says what it did at most this often per connection and direction.
+const NOTE_EVERY: Duration = Duration::from_secs(1);
+
+/// Says what a toxic did to the connection: the toxic's name and a few words.
+pub type Reporter = Box<dyn Fn(&str, String) + Send + Sync>;
+
+/// What is due now.
+#[derive(Debug, PartialEq)]
+pub enum Due {
+    /// These bytes may be written.
+    Write(Bytes),
+    /// The connection ends: both legs reset (`reset`) or closed, and why.
+    Cut { reset: bool, why: String },
+    /// Nothing until this instant.
+    Wait(Instant),
+    /// Nothing until more is read (or the toxics change).
+    Idle,
+}
+
+/// A piece of a chunk and when it may be written.
+#[derive(Debug)]
+struct Piece {
+    at: Instant,
+    bytes: Bytes,
+}
+
+/// A toxic that applies to this connection, and its state here.
+struct Applied {
+    entry: Arc<Entry>,
+    state: State,
+    /// What it did since its last note.
+    tally: Tally,
+}
+
+/// A toxic's state on one connection.
+enum State {
+    None,
+    /// bandwidth: when the link is free again.
+    Free(Instant),
+    /// limit_data: bytes let through.
+    Sent(u64),
+    /// timeout (from when it applied) and reset_peer (from the first chunk): when the
+    /// connection ends.
+    EndAt(Option<Instant>),
+}
+
+#[derive(Default)]
+struct Tally {
+    chunks: u64,
+    pieces: u64,
+    bytes: u64,
+    most_ms: u64,
+    noted: Option<Instant>,
+}
+
+/// See the module docs.
+pub struct Line {
+    /// Which way.
+    flow: Flow,
+    /// The proxy's toxics.
+    toxics: Arc<Toxics>,
+    /// Woken at each change of them.
+    changes: watch::Receiver<u64>,
+    /// Their generation last applied.
+    seen: u64,
+    /// Those that apply here, in chain order.
+    applied: Vec<Applied>,
+    /// Toxic ids met, and whether the connection got them (drawn once).
+    decided: Vec<(u64, bool)>,
+    /// Pieces waiting, in order.
+    held: VecDeque<Piece>,
+    /// Their bytes.
+    held_bytes: usize,
+    /// The last piece's instant: none may come before it.
+    last_at: Instant,
+    /// limit_data was reached: the connection closes once `held` is written.
+    closing: Option<String>,
+    /// xorshift state, for toxicity, jitter and slice sizes.
+    rng: u64,
+    /// Where notes go.
+    report: Reporter,
+}
+
+impl Line {
+    /// The line of `flow` through `toxics`; `seed` makes its draws (any number; the
+    /// connection's id and the time do).
+    pub fn new(flow: Flow, toxics: Arc<Toxics>, seed: u64, report: Reporter) -> Line {
+        let changes = toxics.subscribe();
+        let mut line = Line {
+            flow,
+            toxics,
+            changes,
+            seen: u64::MAX,
+            applied: Vec::new(),
+            decided: Vec::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            last_at: Instant::now(),
+            closing: None,
+            rng: seed | 1,
+            report,
+        };
+        line.sync(Instant::now());
+        line
+    }
+
+    /// Nothing to do: no toxic applies, nothing is held, and the toxics have not changed
+    /// since (one relaxed load).
+    pub fn quiet(&self) -> bool {
+        self.applied.is_empty()
+            && self.held.is_empty()
+            && self.closing.is_none()
+            && self.toxics.generation() == self.seen
+    }
+
+    /// Whether another chunk may be read.
+    pub fn has_room(&self) -> bool {
+        self.held_bytes < HELD_MAX
+    }
+
+    /// The instant the first held piece may be written.
+    pub fn head_at(&self) -> Option<Instant> {
+        self.held.front().map(|p| p.at)
+    }
+
+    /// The longest slow_close delay that applies (the FIN is passed on that late).
+    pub fn close_delay(&self) -> Duration {
+        let ms = self
+            .applied
+            .iter()
+            .filter_map(|a| match a.entry.toxic.kind {
+                Kind::SlowClose { delay } => Some(delay),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        Duration::from_millis(ms as u64)
+    }
+
+    /// Until something is due or the toxics change.
+    pub async fn wait(&mut self) {
+        let at = match self.next(Instant::now(), false) {
+            Due::Wait(at) => Some(at),
+            Due::Idle => None,
+            _ => return,
+        };
+        tokio::select! {
+            _ = sleep_until(at.unwrap_or_else(Instant::now)), if at.is_some() => {}
+            r = self.changes.changed() => {
+                if r.is_err() {
+                    // The proxy is gone (its connections end): nothing will change.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
+    /// What is due at `now`; `take`: a due piece is taken out (else only looked at).
+    pub fn next(&mut self, now: Instant, take: bool) -> Due {
+        self.sync(now);
+        for a in &self.applied {
+            if let State::EndAt(Some(at)) = a.state
+                && at <= now
+            {
+                let (reset, why) = match a.entry.toxic.kind {
+                    Kind::ResetPeer { timeout } => (
+                        true,
+                        format!(
+                            "reset by reset_peer {:?} after {timeout} ms",
+                            a.entry.toxic.name
+                        ),
+                    ),
+                    _ => (false, format!("closed by timeout {:?}", a.entry.toxic.name)),
+                };
+                if take {
+                    add(&a.entry.counters.cuts, 1);
+                    (self.report)(&a.entry.toxic.name, why.clone());
+                }
+                return Due::Cut { reset, why };
+            }
+        }
+        match self.held.front() {
+            Some(p) if p.at <= now => {
+                if !take {
+                    return Due::Write(Bytes::new());
+                }
+                let p = self.held.pop_front().expect("a front");
+                self.held_bytes -= p.bytes.len();
+                return Due::Write(p.bytes);
+            }
+            Some(p) => return Due::Wait(self.earliest(p.at)),
+            None => {}
+        }
+        if let Some(why) = &self.closing {
+            return Due::Cut {
+                reset: false,
+                why: why.clone(),
+            };
+        }
+        let ends = self.applied.iter().filter_map(|a| match a.state {
+            State::EndAt(at) => at,
+            _ => None,
+        });
+        ends.min().map_or(Due::Idle, Due::Wait)
+    }
+
+    fn earliest(&self, at: Instant) -> Instant {
+        let ends = self.applied.iter().filter_map(|a| match a.state {
+            State::EndAt(at) => at,
+            _ => None,
+        });
+        ends.fold(at, Instant::min)
+    }
+
+    /// A chunk read at `now` goes through the toxics; its pieces wait their turn.
+    pub fn push(&mut self, now: Instant, chunk: Bytes) {
+        self.sync(now);
+        let mut pieces = vec![Piece {
+            at: now,
+            bytes: chunk,
+        }];
+        for i in 0..self.applied.len() {
+            let len: usize = pieces.iter().map(|p| p.bytes.len()).sum();
+            if len == 0 {
+                break;
+            }
+            pieces = self.apply(i, now, pieces, len);
+        }
+        for mut p in pieces {
+            if p.bytes.is_empty() {
+                continue;
+            }
+            p.at = p.at.max(self.last_at);
+            self.last_at = p.at;
+            self.held_bytes += p.bytes.len();
+            self.held.push_back(p);
+        }
+    }
+
+    /// Toxic `i` on `pieces` (`len` bytes in all).
+    fn apply(&mut self, i: usize, now: Instant, pieces: Vec<Piece>, len: usize) -> Vec<Piece> {
+        let kind = self.applied[i].entry.toxic.kind.clone();
+        let counters = self.applied[i].entry.counters.clone();
+        let mut held_ms = 0;
+        let out = match kind {
+            Kind::Latency { latency, jitter } => {
+                let wobble = match jitter {
+                    0 => 0,
+                    j => (self.draw() % (2 * j as u64 + 1)) as i64 - j,
+                };
+                let ms = (latency + wobble).max(0) as u64;
+                held_ms = ms;
+                let by = Duration::from_millis(ms);
+                pieces
+                    .into_iter()
+                    .map(|p| Piece {
+                        at: p.at + by,
+                        bytes: p.bytes,
+                    })
+                    .collect()
+            }
+            Kind::Bandwidth { rate } if rate > 0 => {
+                // Pieces of at most 100 ms' worth, each released once its time at `rate`
+                // has passed (toxiproxy sends 100 ms slices too).
+                let slice = (rate as usize * 100).max(1);
+                let mut out = Vec::new();
+                let State::Free(mut free) = self.applied[i].state else {
+                    unreachable!("bandwidth keeps a Free state")
+                };
+                for p in pieces {
+                    for part in cut(p.bytes, |_| slice) {
+                        let cost = Duration::from_micros(part.len() as u64 * 1000 / rate as u64);
+                        free = free.max(p.at) + cost;
+                        out.push(Piece {
+                            at: free,
+                            bytes: part,
+                        });
+                    }
+                }
+                held_ms = free.saturating_duration_since(now).as_millis() as u64;
+                self.applied[i].state = State::Free(free);
+                out
+            }
+            Kind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => {
+                let mut out = Vec::new();
+                let gap = Duration::from_micros(delay as u64);
+                for p in pieces {
+                    let mut at = p.at;
+                    let parts = cut(p.bytes, |_| {
+                        let wobble = match size_variation {
+                            0 => 0,
+                            v => (self.draw() % (2 * v as u64 + 1)) as i64 - v,
+                        };
+                        (average_size + wobble).max(1) as usize
+                    });
+                    for part in parts {
+                        out.push(Piece { at, bytes: part });
+                        at += gap;
+                    }
+                }
+                out
+            }
+            Kind::LimitData { bytes } => {
+                let State::Sent(sent) = self.applied[i].state else {
+                    unreachable!("limit_data keeps a Sent state")
+                };
+                let mut left = (bytes as u64).saturating_sub(sent);
+                let mut out = Vec::new();
+                for mut p in pieces {
+                    let n = (p.bytes.len() as u64).min(left);
+                    left -= n;
+                    if n < p.bytes.len() as u64 {
+                        add(&counters.dropped, p.bytes.len() as u64 - n);
+                        p.bytes.truncate(n as usize);
+                    }
+                    out.push(p);
+                }
+                let passed: u64 = out.iter().map(|p| p.bytes.len() as u64).sum();
+                self.applied[i].state = State::Sent(sent + passed);
+                if left == 0 && self.closing.is_none() {
+                    add(&counters.cuts, 1);
+                    let why = format!(
+                        "closed after limit_data {:?}: {bytes} bytes",
+                        self.applied[i].entry.toxic.name
+                    );
+                    (self.report)(&self.applied[i].entry.toxic.name, why.clone());
+                    self.closing = Some(why);
+                }
+                out
+            }
+            Kind::Timeout { .. } | Kind::ResetPeer { .. } => {
+                if let (Kind::ResetPeer { timeout }, State::EndAt(None)) =
+                    (&kind, &self.applied[i].state)
+                {
+                    let at = now + Duration::from_millis(*timeout as u64);
+                    self.applied[i].state = State::EndAt(Some(at));
+                }
+                add(&counters.dropped, len as u64);
+                Vec::new()
+            }
+            Kind::Bandwidth { .. } | Kind::SlowClose { .. } => pieces,
+        };
+        add(&counters.bytes, len as u64);
+        let parts = out.len() as u64;
+        self.tally(i, now, len as u64, parts, held_ms);
+        out
+    }
+
+    /// Counts what toxic `i` did to a chunk, and says so at most once per
+    /// [`NOTE_EVERY`].
+    fn tally(&mut self, i: usize, now: Instant, bytes: u64, pieces: u64, held_ms: u64) {
+        let a = &mut self.applied[i];
+        let t = &mut a.tally;
+        t.chunks += 1;
+        t.bytes += bytes;
+        t.pieces += pieces;
+        t.most_ms = t.most_ms.max(held_ms);
+        if t.noted.is_some_and(|at| now < at + NOTE_EVERY) {
+            return;
+        }
+        let way = match self.flow {
+            Flow::Up => "client → upstream",
+            Flow::Down => "upstream → client",
+        };
+        let what = match a.entry.toxic.kind {
+            Kind::Latency { .. } => format!("held {} ms", t.most_ms),
+            Kind::Bandwidth { .. } => format!("slowed: the last byte waits {} ms", t.most_ms),
+            Kind::Slicer { .. } => format!("cut into {} writes", t.pieces),
+            Kind::LimitData { .. } => "counted toward the limit".to_owned(),
+            Kind::Timeout { .. } => "dropped (timeout)".to_owned(),
+            Kind::ResetPeer { .. } => "dropped; a reset follows".to_owned(),
+            Kind::SlowClose { .. } => "passed; the FIN will be late".to_owned(),
+        };
+        let note = format!("{what}: {} bytes in {} chunks ({way})", t.bytes, t.chunks);
+        *t = Tally {
+            noted: Some(now),
+            ..Tally::default()
+        };
+        (self.report)(&a.entry.toxic.name, note);
+    }
+
+    /// Takes the proxy's toxics as they are now, if they changed.
+    fn sync(&mut self, now: Instant) {
+        let generation = self.toxics.generation();
+        if generation == self.seen {
+            return;
+        }
+        self.seen = generation;
+        let mut before = std::mem::take(&mut self.applied);
+        for entry in self.toxics.for_flow(self.flow) {
+            if let Some(at) = before.iter().position(|a| a.entry.id == entry.id) {
+                let mut kept = before.swap_remove(at);
+                kept.entry = entry;
+                self.applied.push(kept);
+                continue;
+            }
+            let got = match self.decided.iter().find(|(id, _)| *id == entry.id) {
+                Some((_, got)) => *got,
+                None => {
+                    let t = entry.toxic.toxicity;
+                    let got = t >= 1.0 || (self.draw() as f64 / u64::MAX as f64) < t as f64;
+                    self.decided.push((entry.id, got));
+                    let c = &entry.counters;
+                    add(if got { &c.conns } else { &c.spared }, 1);
+                    if !got {
+                        let why = format!("spared (toxicity {t})");
+                        (self.report)(&entry.toxic.name, why);
+                    }
+                    got
+                }
+            };
+            if !got {
+                continue;
+            }
+            let state = match entry.toxic.kind {
+                Kind::Bandwidth { .. } => State::Free(now),
+                Kind::LimitData { .. } => State::Sent(0),
+                Kind::Timeout { timeout: 0 } | Kind::ResetPeer { .. } => State::EndAt(None),
+                Kind::Timeout { timeout } => {
+                    State::EndAt(Some(now + Duration::from_millis(timeout as u64)))
+                }
+                _ => State::None,
+            };
+            self.applied.push(Applied {
+                entry,
+                state,
+                tally: Tally::default(),
+            });
+        }
+    }
+
+    /// The next pseudo-random number (xorshift64*).
+    fn draw(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// `bytes` cut into parts of the sizes `size` gives (the last may be shorter).
+fn cut(mut bytes: Bytes, mut size: impl FnMut(usize) -> usize) -> Vec<Bytes> {
+    let mut parts = Vec::new();
+    while !bytes.is_empty() {
+        let n = size(parts.len()).min(bytes.len());
+        parts.push(bytes.split_to(n));
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(flow: Flow, toxics: &Arc<Toxics>) -> Line {
+        Line::new(flow, toxics.clone(), 7, Box::new(|_, _| {}))
+    }
+
+    #[test]
+    fn a_latency_toxic_holds_at_most_its_bound_in_order() {
+        let toxics = Arc::new(Toxics::default());
+        let mut up = line(Flow::Up, &toxics);
+        assert!(up.quiet());
+        toxics
+            .add(br#"{"type":"latency","stream":"upstream","attributes":{"latency":1000}}"#)
+            .unwrap();
+        assert!(!up.quiet(), "a change is seen at the next read");
+        let now = Instant::now();
+        let mut pushed = 0u8;
+        while up.has_room() {
+            up.push(now, Bytes::from(vec![pushed; 64 * 1024]));
+            pushed += 1;
+        }
+        assert_eq!(up.held_bytes, HELD_MAX, "stops reading at its bound");
+        assert_eq!(up.next(now, true), Due::Wait(now + Duration::from_secs(1)));
+        let later = now + Duration::from_secs(1);
+        let Due::Write(first) = up.next(later, true) else {
+            panic!("due after its latency")
+        };
+        assert_eq!(first[0], 0, "in order");
+        // The other direction is not touched.
+        assert!(line(Flow::Down, &toxics).quiet());
+    }
+
+    #[test]
+    fn slicer_cuts_and_limit_data_trims_then_closes() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"slicer","attributes":{"average_size":3,"delay":0}}"#)
+            .unwrap();
+        toxics
+            .add(br#"{"type":"limit_data","attributes":{"bytes":7}}"#)
+            .unwrap();
+        let mut down = line(Flow::Down, &toxics);
+        let now = Instant::now();
+        down.push(now, Bytes::from_static(b"0123456789"));
+        let mut parts = Vec::new();
+        while let Due::Write(b) = down.next(now, true) {
+            parts.push(b);
+        }
+        assert_eq!(parts, [&b"012"[..], b"345", b"6"]);
+        assert!(matches!(
+            down.next(now, true),
+            Due::Cut { reset: false, .. }
+        ));
+    }
+}
