@@ -31,7 +31,7 @@
 //! ## The path of a byte
 //! ```text
 //! peer ─▶ socket ─▶ read ─▶ tap ─────────▶ stages ─▶ write ─▶ socket ─▶ peer
-//!                            │ counters     (faults, breakpoints, TLS: later issues)
+//!                            │ counters     (faults; breakpoints, TLS: later issues)
 //!                            │ data events (merged per 16 ms, --snaplen captured)
 //!                            ▼
 //!                           hub ─▶ batches ─▶ /ws clients (dashboards)

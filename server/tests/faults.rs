@@ -318,3 +318,46 @@ async fn toxicity_zero_spares_every_connection_and_says_so() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn the_page_adds_a_preset_fault_sees_it_listed_and_removes_it() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "page").await;
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    // The satellite preset, as the page sends it.
+    page.send_text(
+        r#"{"type":"toxic_add","id":1,"proxy":"page","name":"satellite_both","kind":"latency","stream":"both","attributes":[["latency",300]]}"#,
+    )
+    .await;
+    let said = page.reply(1).await.expect("added").unwrap();
+    assert!(said.contains("latency 300 ms"), "{said}");
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let took = round_trip(&mut s, b"far away").await;
+    assert!(
+        took >= Duration::from_millis(600),
+        "300 ms each way: {took:?}"
+    );
+    let state = lab.app.lab_state();
+    let toxics = &state.proxies[0].toxics;
+    assert_eq!(toxics.len(), 1);
+    assert_eq!(
+        (toxics[0].name.as_str(), toxics[0].conns),
+        ("satellite_both", 2)
+    );
+    assert!(toxics[0].bytes >= 16, "{:?}", toxics[0]);
+    // Refused as toxiproxy refuses it, said to the page.
+    page.send_text(r#"{"type":"toxic_add","id":2,"proxy":"page","kind":"nope"}"#)
+        .await;
+    assert_eq!(page.reply(2).await.unwrap_err(), "page: invalid toxic type");
+    page.send_text(r#"{"type":"toxic_remove","id":3,"proxy":"page","name":"satellite_both"}"#)
+        .await;
+    page.reply(3).await.expect("removed");
+    assert!(lab.app.lab_state().proxies[0].toxics.is_empty());
+    page.send_text(r#"{"type":"toxic_remove","id":4,"proxy":"page","name":"satellite_both"}"#)
+        .await;
+    assert_eq!(
+        page.reply(4).await.unwrap_err(),
+        "page: satellite_both: toxic not found"
+    );
+}

@@ -14,7 +14,7 @@ use crate::json::{Error, FromJson, Value};
 use crate::message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 use crate::payload::{Encoding, Payload};
 use crate::pool::{PoolSpec, PoolState, PoolStatus};
-use crate::proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
+use crate::proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo, ToxicInfo};
 use crate::state::{
     Counters, HttpConnInfo, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo,
     WsServiceClientInfo,
@@ -290,8 +290,9 @@ with_defaults! {
     LabState { ts_us, tcp, udp, ws, ws_service, http, pool, proxies, counters }
     ProxyInfo {
         name, listen, upstream, protocol, enabled, open, conns, refused, client_in, client_out,
-        upstream_in, upstream_out, dropped, legs,
+        upstream_in, upstream_out, dropped, legs, toxics,
     }
+    ToxicInfo { name, kind, stream, detail, conns, spared, bytes, dropped, cuts }
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
         client_half_closed, upstream_half_closed, client_kernel, upstream_kernel,
@@ -641,6 +642,7 @@ mod tests {
                     upstream_kernel: Some(TcpKernelInfo::default()),
                     ..Default::default()
                 }],
+                toxics: vec![ToxicInfo::default()],
                 ..Default::default()
             }],
             ..Default::default()

@@ -1,7 +1,8 @@
 //! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
 //! to add one (the page's equal of `--proxy` and toxiproxy's API).
 //!
-//! Below them, the open relayed connections, both legs side by side (bytes, and the
+//! Below them, the `tcp` proxies' faults ([`super::faults_panel`]), then the open relayed
+//! connections, both legs side by side (bytes, and the
 //! kernel's rtt for each leg), each leg with RST and FIN buttons.
 //!
 //! Hooks: `#proxy-name`, `#proxy-protocol`, `#proxy-listen`, `#proxy-upstream`,
@@ -14,6 +15,7 @@
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
+use crate::components::faults_panel::FaultsPanel;
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
@@ -239,6 +241,7 @@ pub fn ProxiesPanel() -> Html {
                     .to_owned()
             })) }
             { status_line(&lab, "proxy-row") }
+            <FaultsPanel />
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
                 { data_table("", LEG_COLS, legs.collect(), None) }

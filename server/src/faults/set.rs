@@ -38,6 +38,28 @@ pub struct Entry {
     pub counters: Arc<Counters>,
 }
 
+impl Entry {
+    /// The row the Proxies panel lists.
+    pub fn info(&self) -> wirelab_shared::ToxicInfo {
+        let (t, c) = (&self.toxic, &self.counters);
+        let mut detail = t.kind.describe();
+        if t.toxicity < 1.0 {
+            detail.push_str(&format!(", toxicity {}", t.toxicity));
+        }
+        wirelab_shared::ToxicInfo {
+            name: t.name.clone(),
+            kind: t.kind.type_name().to_owned(),
+            stream: t.stream.as_str().to_owned(),
+            detail,
+            conns: c.conns.load(Relaxed),
+            spared: c.spared.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            cuts: c.cuts.load(Relaxed),
+        }
+    }
+}
+
 /// See the module docs.
 pub struct Toxics {
     /// In the order they were added.

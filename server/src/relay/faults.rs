@@ -91,16 +91,12 @@ impl Relays {
     }
 
     fn toxic_event(&self, proxy: &str, entry: &Entry, action: &str) {
-        let t = &entry.toxic;
-        let mut detail = format!("{}, {}", t.kind.describe(), t.stream.as_str());
-        if t.toxicity < 1.0 {
-            detail.push_str(&format!(", toxicity {}", t.toxicity));
-        }
+        let info = entry.info();
         self.hub.publish(EventKind::ToxicChange {
             proxy: proxy.to_owned(),
-            toxic: t.name.clone(),
+            toxic: info.name,
             action: action.to_owned(),
-            detail,
+            detail: format!("{}, {}", info.detail, info.stream),
         });
     }
 }

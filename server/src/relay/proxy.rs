@@ -161,6 +161,7 @@ impl Proxy {
             upstream_out: f.upstream_out.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             legs: open.values().take(LEGS_LISTED).map(|c| c.info()).collect(),
+            toxics: self.toxics.list().iter().map(|e| e.info()).collect(),
         }
     }
 }
