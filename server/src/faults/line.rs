@@ -9,6 +9,10 @@
 //! [`Line::next`] what is due. What is held is bounded ([`HELD_MAX`]): past it the pump
 //! stops reading (back-pressure).
 //!
+//! As in toxiproxy, a timeout toxic closes the connection `timeout` ms after the last
+//! chunk it dropped (or after it applied, when none came), and, when removed, closes the
+//! connections it held (its `Cleanup`).
+//!
 //! A toxic applies to a connection, or not, once (its toxicity drawn when the connection
 //! first meets it); a change of the proxy's toxics reaches the connection at its next
 //! read or wake, with the state of toxics it keeps (bytes sent under a limit).
@@ -364,11 +368,18 @@ impl Line {
                 out
             }
             Kind::Timeout { .. } | Kind::ResetPeer { .. } => {
-                if let (Kind::ResetPeer { timeout }, State::EndAt(None)) =
-                    (&kind, &self.applied[i].state)
-                {
-                    let at = now + Duration::from_millis(*timeout as u64);
-                    self.applied[i].state = State::EndAt(Some(at));
+                match (&kind, &self.applied[i].state) {
+                    // toxiproxy's reset_peer starts its wait at the first chunk.
+                    (Kind::ResetPeer { timeout }, State::EndAt(None)) => {
+                        let at = now + Duration::from_millis(*timeout as u64);
+                        self.applied[i].state = State::EndAt(Some(at));
+                    }
+                    // Its timeout waits again from each chunk it drops.
+                    (Kind::Timeout { timeout }, State::EndAt(Some(_))) => {
+                        let at = now + Duration::from_millis(*timeout as u64);
+                        self.applied[i].state = State::EndAt(Some(at));
+                    }
+                    _ => {}
                 }
                 add(&counters.dropped, len as u64);
                 Vec::new()
@@ -422,7 +433,23 @@ impl Line {
         }
         self.seen = generation;
         let mut before = std::mem::take(&mut self.applied);
-        for entry in self.toxics.for_flow(self.flow) {
+        let now_applied = self.toxics.for_flow(self.flow);
+        // As toxiproxy's `Cleanup`, a timeout toxic removed closes the connections it
+        // held.
+        for gone in &before {
+            if let Kind::Timeout { .. } = gone.entry.toxic.kind
+                && !now_applied.iter().any(|e| e.id == gone.entry.id)
+                && self.closing.is_none()
+            {
+                let why = format!(
+                    "closed: timeout {:?} was removed (toxiproxy closes what it held)",
+                    gone.entry.toxic.name
+                );
+                (self.report)(&gone.entry.toxic.name, why.clone());
+                self.closing = Some(why);
+            }
+        }
+        for entry in now_applied {
             if let Some(at) = before.iter().position(|a| a.entry.id == entry.id) {
                 let mut kept = before.swap_remove(at);
                 kept.entry = entry;

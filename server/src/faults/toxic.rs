@@ -63,7 +63,8 @@ pub enum Kind {
     /// The FIN is passed on `delay` ms late.
     SlowClose { delay: i64 },
     /// Nothing gets through; the connection is closed `timeout` ms after the toxic
-    /// applies to it (0: held open, data dropped, until the toxic is removed).
+    /// applies to it or last dropped a chunk (0: held open, data dropped, until the toxic
+    /// is removed, which closes it, as toxiproxy does).
     Timeout { timeout: i64 },
     /// The first chunk (dropped) starts a `timeout` ms wait, then both legs get a RST.
     ResetPeer { timeout: i64 },
