@@ -347,6 +347,9 @@ async fn the_page_adds_a_preset_fault_sees_it_listed_and_removes_it() {
         ("satellite_both", 2)
     );
     assert!(toxics[0].bytes >= 16, "{:?}", toxics[0]);
+    let metrics = lab.app.metrics.render(&lab.app);
+    let line = r#"wirelab_toxic_connections_total{proxy="page",toxic="satellite_both"} 2"#;
+    assert!(metrics.contains(line), "{metrics}");
     // Refused as toxiproxy refuses it, said to the page.
     page.send_text(r#"{"type":"toxic_add","id":2,"proxy":"page","kind":"nope"}"#)
         .await;
