@@ -25,6 +25,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::effect::{self, Piece, Rng, State};
 use super::set::{Entry, Toxics};
 use super::toxic::Kind;
 use crate::hub::counters::add;
@@ -52,31 +53,12 @@ pub enum Due {
     Idle,
 }
 
-/// A piece of a chunk and when it may be written.
-#[derive(Debug)]
-struct Piece {
-    at: Instant,
-    bytes: Bytes,
-}
-
 /// A toxic that applies to this connection, and its state here.
 struct Applied {
     entry: Arc<Entry>,
     state: State,
     /// What it did since its last note.
     tally: Tally,
-}
-
-/// A toxic's state on one connection.
-enum State {
-    None,
-    /// bandwidth: when the link is free again.
-    Free(Instant),
-    /// limit_data: bytes let through.
-    Sent(u64),
-    /// timeout (from when it applied) and reset_peer (from the first chunk): when the
-    /// connection ends.
-    EndAt(Option<Instant>),
 }
 
 #[derive(Default)]
@@ -110,8 +92,8 @@ pub struct Line {
     last_at: Instant,
     /// limit_data was reached: the connection closes once `held` is written.
     closing: Option<String>,
-    /// xorshift state, for toxicity, jitter and slice sizes.
-    rng: u64,
+    /// For toxicity, jitter and slice sizes.
+    rng: Rng,
     /// Where notes go.
     report: Reporter,
 }
@@ -132,7 +114,7 @@ impl Line {
             held_bytes: 0,
             last_at: Instant::now(),
             closing: None,
-            rng: seed | 1,
+            rng: Rng(seed | 1),
             report,
         };
         line.sync(Instant::now());
@@ -274,122 +256,33 @@ impl Line {
 
     /// Toxic `i` on `pieces` (`len` bytes in all).
     fn apply(&mut self, i: usize, now: Instant, pieces: Vec<Piece>, len: usize) -> Vec<Piece> {
-        let kind = self.applied[i].entry.toxic.kind.clone();
-        let counters = self.applied[i].entry.counters.clone();
-        let mut held_ms = 0;
-        let out = match kind {
-            Kind::Latency { latency, jitter } => {
-                let wobble = match jitter {
-                    0 => 0,
-                    j => (self.draw() % (2 * j as u64 + 1)) as i64 - j,
-                };
-                let ms = (latency + wobble).max(0) as u64;
-                held_ms = ms;
-                let by = Duration::from_millis(ms);
-                pieces
-                    .into_iter()
-                    .map(|p| Piece {
-                        at: p.at + by,
-                        bytes: p.bytes,
-                    })
-                    .collect()
-            }
-            Kind::Bandwidth { rate } if rate > 0 => {
-                // Pieces of at most 100 ms' worth, each released once its time at `rate`
-                // has passed (toxiproxy sends 100 ms slices too).
-                let slice = (rate as usize * 100).max(1);
-                let mut out = Vec::new();
-                let State::Free(mut free) = self.applied[i].state else {
-                    unreachable!("bandwidth keeps a Free state")
-                };
-                for p in pieces {
-                    for part in cut(p.bytes, |_| slice) {
-                        let cost = Duration::from_micros(part.len() as u64 * 1000 / rate as u64);
-                        free = free.max(p.at) + cost;
-                        out.push(Piece {
-                            at: free,
-                            bytes: part,
-                        });
-                    }
+        let a = &mut self.applied[i];
+        let (kind, counters) = (&a.entry.toxic.kind, &a.entry.counters);
+        let effect = effect::apply(
+            kind,
+            &mut a.state,
+            now,
+            pieces,
+            len,
+            &mut self.rng,
+            counters,
+        );
+        if effect.limit_reached && self.closing.is_none() {
+            add(&counters.cuts, 1);
+            let why = format!(
+                "closed after limit_data {:?}: {} bytes",
+                a.entry.toxic.name,
+                match kind {
+                    Kind::LimitData { bytes } => *bytes,
+                    _ => 0,
                 }
-                held_ms = free.saturating_duration_since(now).as_millis() as u64;
-                self.applied[i].state = State::Free(free);
-                out
-            }
-            Kind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => {
-                let mut out = Vec::new();
-                let gap = Duration::from_micros(delay as u64);
-                for p in pieces {
-                    let mut at = p.at;
-                    let parts = cut(p.bytes, |_| {
-                        let wobble = match size_variation {
-                            0 => 0,
-                            v => (self.draw() % (2 * v as u64 + 1)) as i64 - v,
-                        };
-                        (average_size + wobble).max(1) as usize
-                    });
-                    for part in parts {
-                        out.push(Piece { at, bytes: part });
-                        at += gap;
-                    }
-                }
-                out
-            }
-            Kind::LimitData { bytes } => {
-                let State::Sent(sent) = self.applied[i].state else {
-                    unreachable!("limit_data keeps a Sent state")
-                };
-                let mut left = (bytes as u64).saturating_sub(sent);
-                let mut out = Vec::new();
-                for mut p in pieces {
-                    let n = (p.bytes.len() as u64).min(left);
-                    left -= n;
-                    if n < p.bytes.len() as u64 {
-                        add(&counters.dropped, p.bytes.len() as u64 - n);
-                        p.bytes.truncate(n as usize);
-                    }
-                    out.push(p);
-                }
-                let passed: u64 = out.iter().map(|p| p.bytes.len() as u64).sum();
-                self.applied[i].state = State::Sent(sent + passed);
-                if left == 0 && self.closing.is_none() {
-                    add(&counters.cuts, 1);
-                    let why = format!(
-                        "closed after limit_data {:?}: {bytes} bytes",
-                        self.applied[i].entry.toxic.name
-                    );
-                    (self.report)(&self.applied[i].entry.toxic.name, why.clone());
-                    self.closing = Some(why);
-                }
-                out
-            }
-            Kind::Timeout { .. } | Kind::ResetPeer { .. } => {
-                match (&kind, &self.applied[i].state) {
-                    // toxiproxy's reset_peer starts its wait at the first chunk.
-                    (Kind::ResetPeer { timeout }, State::EndAt(None)) => {
-                        let at = now + Duration::from_millis(*timeout as u64);
-                        self.applied[i].state = State::EndAt(Some(at));
-                    }
-                    // Its timeout waits again from each chunk it drops.
-                    (Kind::Timeout { timeout }, State::EndAt(Some(_))) => {
-                        let at = now + Duration::from_millis(*timeout as u64);
-                        self.applied[i].state = State::EndAt(Some(at));
-                    }
-                    _ => {}
-                }
-                add(&counters.dropped, len as u64);
-                Vec::new()
-            }
-            Kind::Bandwidth { .. } | Kind::SlowClose { .. } => pieces,
-        };
-        add(&counters.bytes, len as u64);
-        let parts = out.len() as u64;
-        self.tally(i, now, len as u64, parts, held_ms);
-        out
+            );
+            (self.report)(&a.entry.toxic.name, why.clone());
+            self.closing = Some(why);
+        }
+        let parts = effect.pieces.len() as u64;
+        self.tally(i, now, len as u64, parts, effect.held_ms);
+        effect.pieces
     }
 
     /// Counts what toxic `i` did to a chunk, and says so at most once per
@@ -460,7 +353,7 @@ impl Line {
                 Some((_, got)) => *got,
                 None => {
                     let t = entry.toxic.toxicity;
-                    let got = t >= 1.0 || (self.draw() as f64 / u64::MAX as f64) < t as f64;
+                    let got = t >= 1.0 || (self.rng.draw() as f64 / u64::MAX as f64) < t as f64;
                     self.decided.push((entry.id, got));
                     let c = &entry.counters;
                     add(if got { &c.conns } else { &c.spared }, 1);
@@ -474,15 +367,7 @@ impl Line {
             if !got {
                 continue;
             }
-            let state = match entry.toxic.kind {
-                Kind::Bandwidth { .. } => State::Free(now),
-                Kind::LimitData { .. } => State::Sent(0),
-                Kind::Timeout { timeout: 0 } | Kind::ResetPeer { .. } => State::EndAt(None),
-                Kind::Timeout { timeout } => {
-                    State::EndAt(Some(now + Duration::from_millis(timeout as u64)))
-                }
-                _ => State::None,
-            };
+            let state = State::new(&entry.toxic.kind, now);
             self.applied.push(Applied {
                 entry,
                 state,
@@ -490,26 +375,6 @@ impl Line {
             });
         }
     }
-
-    /// The next pseudo-random number (xorshift64*).
-    fn draw(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// `bytes` cut into parts of the sizes `size` gives (the last may be shorter).
-fn cut(mut bytes: Bytes, mut size: impl FnMut(usize) -> usize) -> Vec<Bytes> {
-    let mut parts = Vec::new();
-    while !bytes.is_empty() {
-        let n = size(parts.len()).min(bytes.len());
-        parts.push(bytes.split_to(n));
-    }
-    parts
 }
 
 #[cfg(test)]

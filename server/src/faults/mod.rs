@@ -15,10 +15,13 @@
 //!   [`ToxicError`], toxiproxy's errors.
 //! - [`set`]: [`Toxics`], a proxy's toxics and the signal that wakes its connections;
 //!   each toxic's counters.
-//! - [`line`]: [`Line`], one direction of one connection through the toxics: pieces and
-//!   the instants they may be written, held bytes bounded ([`line::HELD_MAX`]), the
-//!   instant the connection ends.
+//! - [`line`]: [`Line`], one direction of one connection through the toxics: which
+//!   apply (toxicity drawn once), the pieces held and the instants they may be written,
+//!   bounded ([`line::HELD_MAX`]), the instant the connection ends, the notes.
+//! - `effect`: what each toxic does to a chunk's pieces, and the state it keeps per
+//!   connection.
 
+mod effect;
 pub mod line;
 pub mod set;
 pub mod toxic;

@@ -54,7 +54,7 @@ impl Stream {
 }
 
 /// What a toxic does, with toxiproxy's attributes and units.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Each chunk is held `latency` ms, ± up to `jitter` ms.
     Latency { latency: i64, jitter: i64 },
