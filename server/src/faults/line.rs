@@ -37,6 +37,9 @@ pub const HELD_MAX: usize = 1 << 20;
 /// A toxic says what it did at most this often per connection and direction.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 
+/// Spreads toxic ids over the seed's bits (2^64 / φ).
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// Says what a toxic did to the connection: the toxic's name and a few words.
 pub type Reporter = Box<dyn Fn(&str, String) + Send + Sync>;
 
@@ -92,15 +95,18 @@ pub struct Line {
     last_at: Instant,
     /// limit_data was reached: the connection closes once `held` is written.
     closing: Option<String>,
-    /// For toxicity, jitter and slice sizes.
+    /// The connection's seed, for toxicity (drawn per toxic, the same both ways).
+    seed: u64,
+    /// For jitter and slice sizes.
     rng: Rng,
     /// Where notes go.
     report: Reporter,
 }
 
 impl Line {
-    /// The line of `flow` through `toxics`; `seed` makes its draws (any number; the
-    /// connection's id and the time do).
+    /// The line of `flow` through `toxics`; `seed` makes its draws (any number: the
+    /// connection's id and the time do). Both directions of a connection take the same
+    /// seed, so that a toxic on `both` applies to both or to neither.
     pub fn new(flow: Flow, toxics: Arc<Toxics>, seed: u64, report: Reporter) -> Line {
         let changes = toxics.subscribe();
         let mut line = Line {
@@ -114,7 +120,8 @@ impl Line {
             held_bytes: 0,
             last_at: Instant::now(),
             closing: None,
-            rng: Rng(seed | 1),
+            seed,
+            rng: Rng((seed ^ (flow as u64) << 63) | 1),
             report,
         };
         line.sync(Instant::now());
@@ -353,7 +360,8 @@ impl Line {
                 Some((_, got)) => *got,
                 None => {
                     let t = entry.toxic.toxicity;
-                    let got = t >= 1.0 || (self.rng.draw() as f64 / u64::MAX as f64) < t as f64;
+                    let mut draw = Rng((self.seed ^ entry.id.wrapping_mul(GOLDEN)) | 1);
+                    let got = t >= 1.0 || (draw.draw() as f64 / u64::MAX as f64) < t as f64;
                     self.decided.push((entry.id, got));
                     let c = &entry.counters;
                     add(if got { &c.conns } else { &c.spared }, 1);
@@ -432,5 +440,22 @@ mod tests {
             down.next(now, true),
             Due::Cut { reset: false, .. }
         ));
+    }
+
+    #[test]
+    fn a_toxic_on_both_streams_applies_to_both_directions_or_neither() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"timeout","stream":"both","toxicity":0.5}"#)
+            .unwrap();
+        let got = |line: &Line| !line.applied.is_empty();
+        let mut both = 0;
+        for seed in 0..200 {
+            let up = Line::new(Flow::Up, toxics.clone(), seed, Box::new(|_, _| {}));
+            let down = Line::new(Flow::Down, toxics.clone(), seed, Box::new(|_, _| {}));
+            assert_eq!(got(&up), got(&down), "seed {seed}");
+            both += usize::from(got(&up));
+        }
+        assert!((50..150).contains(&both), "about half: {both}");
     }
 }

@@ -444,8 +444,9 @@ async fn relay(
     let down_read = [&c.upstream_in, &p.upstream_in];
     let down_written = [&c.client_out, &p.client_out];
     let snaplen = relays.settings.snaplen;
+    let started_us = now_us();
     let line = |flow| {
-        let seed = conn.id ^ now_us().rotate_left(17) ^ (flow as u64) << 63;
+        let seed = conn.id ^ started_us.rotate_left(17);
         let (hub, proxy_name) = (relays.hub.clone(), proxy.name.clone());
         let (id, peer) = (conn.id, conn.peer_text.clone());
         let report: Reporter = Box::new(move |toxic: &str, what: String| {
