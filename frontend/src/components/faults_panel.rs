@@ -32,7 +32,15 @@ const COLS: &[Col] = &[
 pub fn FaultsPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
-    let refs: [NodeRef; 6] = Default::default();
+    // The form's fields: proxy, preset, stream, type, attributes, toxicity.
+    let refs = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
     let tcp: Vec<_> = lab
         .state
         .proxies
