@@ -404,9 +404,9 @@ async fn under_a_flood_a_latency_toxic_stops_reading_past_its_bound() {
         }
     })
     .await;
-    // The lab holds 1 MiB at most: the rest waits in the kernel's buffers (a few MiB on
-    // loopback), not in the lab; without the bound it would read hundreds of MiB.
-    assert!(written < 32 << 20, "{written} bytes went in");
+    // The lab holds 1 MiB at most: the rest waits in the kernel's buffers (4 MiB went in
+    // all told when this was written), not in the lab; with the bound lifted, 1.25 GB.
+    assert!(written < 16 << 20, "{written} bytes went in");
     assert!(written > 0);
     assert_eq!(arrived.await.unwrap(), 0, "nothing before its 5 s");
 }
