@@ -6,6 +6,9 @@
 # stats. Logs and CPU figures go to fuzz/target/long/.
 #
 #   cargo +nightly fuzz build && fuzz/long-run.sh
+#
+# TARGETS picks and orders the targets (default: all five); the corpus in target/corpus/ is
+# kept between runs, so a second run of a target continues where the first stopped.
 set -euo pipefail
 cd "$(dirname "$0")"
 LIMIT=${LIMIT:-3600}
@@ -35,6 +38,11 @@ run_one() {
     echo "end $(date -u +%FT%TZ) rc=$rc cpu=$cpu" >>"$OUT/$t.times"
 }
 
-(for t in ws_frames ws_command http_chunked; do run_one "$t"; done) &
-(for t in ws_inflate http_head; do run_one "$t"; done) &
+read -r -a targets <<<"${TARGETS:-ws_frames ws_inflate ws_command http_head http_chunked}"
+lane() { # every other target, from the $1-th
+    local i
+    for ((i = $1; i < ${#targets[@]}; i += 2)); do run_one "${targets[i]}"; done
+}
+lane 0 &
+lane 1 &
 wait

@@ -7,12 +7,14 @@
 //! - [`idle`]: `ws-idle`: N idle WebSocket clients, held open.
 //! - [`ingest`]: `tcp-ingest`: one sender streaming into a TCP port.
 //! - [`dash`]: `dash`: one dashboard-like client reading every frame, until stdin closes.
+//! - [`http_rate`]: `http-rate`: GET requests at a fixed rate, latency from when each was due.
 //! - [`suite`]: `suite`: runs everything and writes the report.
 //!
 //! Each load generator prints one `RESULT key=value ...` line that the suite reads.
 
 mod dash;
 mod fanout;
+mod http_rate;
 mod idle;
 mod ingest;
 mod suite;
@@ -43,6 +45,8 @@ enum Tool {
     TcpIngest(ingest::Args),
     /// One dashboard-like client reading every frame, until stdin closes.
     Dash(dash::Args),
+    /// GET requests at a fixed rate over kept-alive connections.
+    HttpRate(http_rate::Args),
     /// Runs everything (or --only some parts) and writes the report.
     // `cargo xtask bench` passes its own `--root` first: one given after it wins.
     #[command(args_override_self = true)]
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Tool::WsIdle(args) => ("ws-idle", idle::main(args)),
         Tool::TcpIngest(args) => ("tcp-ingest", ingest::main(args)),
         Tool::Dash(args) => ("dash", dash::main(args)),
+        Tool::HttpRate(args) => ("http-rate", http_rate::main(args)),
         Tool::Suite(args) => ("suite", suite::main(args)),
     };
     match result {

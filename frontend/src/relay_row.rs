@@ -136,6 +136,61 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
                 fmt::size(*upstream_in)
             ),
         ),
+        EventKind::RelayHttp {
+            proxy,
+            exchange: x,
+            note,
+            ..
+        } => {
+            let status = match x.status {
+                0 => "no response".to_owned(),
+                s => s.to_string(),
+            };
+            let mut line = format!(
+                "{proxy} #{} {} {} → {status}, upstream {} to first byte, {} in all",
+                x.conn,
+                x.method,
+                x.target,
+                fmt::duration_us(x.ttfb_us),
+                fmt::duration_us(x.total_us)
+            );
+            if let Some(n) = note {
+                line.push_str(&format!(" ({n})"));
+            }
+            ("http", line)
+        }
+        EventKind::RelayWsFrame {
+            proxy,
+            conn,
+            from,
+            opcode,
+            size,
+            payload,
+            close_code,
+            skipped,
+            ..
+        } => {
+            let arrow = arrow(*from);
+            let what = match (opcode, close_code) {
+                (8, Some(code)) => format!("close {code}"),
+                (1, _) | (0, _) => preview(payload),
+                (2, _) => format!("binary {}", fmt::size(*size)),
+                (9, _) => "ping".to_owned(),
+                (10, _) => "pong".to_owned(),
+                (op, _) => format!("opcode {op}, {}", fmt::size(*size)),
+            };
+            let mut line = format!("{proxy} #{conn} ws {arrow} {what}");
+            if *skipped > 0 {
+                line.push_str(&format!(" ({skipped} frames before it not shown)"));
+            }
+            ("frame", line)
+        }
+        EventKind::RelayNotice {
+            proxy,
+            conn,
+            detail,
+            ..
+        } => ("notice", format!("{proxy} #{conn} {detail}")),
         _ => return None,
     })
 }

@@ -165,7 +165,10 @@ fn describe(k: &EventKind) -> (&'static str, String) {
         | EventKind::ToxicChange { .. }
         | EventKind::RelayUdpOpen { .. }
         | EventKind::RelayDatagram { .. }
-        | EventKind::RelayUdpClose { .. } => crate::relay_row::describe(k).unwrap_or_default(),
+        | EventKind::RelayUdpClose { .. }
+        | EventKind::RelayHttp { .. }
+        | EventKind::RelayWsFrame { .. }
+        | EventKind::RelayNotice { .. } => crate::relay_row::describe(k).unwrap_or_default(),
         EventKind::TcpOpen {
             conn,
             local,

@@ -410,3 +410,39 @@ async fn under_a_flood_a_latency_toxic_stops_reading_past_its_bound() {
     assert!(written > 0);
     assert_eq!(arrived.await.unwrap(), 0, "nothing before its 5 s");
 }
+
+#[tokio::test]
+async fn an_http_proxy_takes_toxics_and_a_udp_proxy_says_it_does_not_yet() {
+    let lab = lab::start().await;
+    // An http proxy in front of the lab's own HTTP service, 200 ms late each way.
+    let make = format!(
+        r#"{{"name":"web","listen":"127.0.0.1:0","upstream":"{}","protocol":"http"}}"#,
+        lab.http
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen: std::net::SocketAddr = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    toxic(
+        &lab,
+        "web",
+        r#"{"type":"latency","stream":"both","attributes":{"latency":200}}"#,
+    )
+    .await;
+    let start = Instant::now();
+    let request = format!("GET / HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+    let response = support::raw_http::exchange(listen, &request, WAIT).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    assert!(start.elapsed() >= Duration::from_millis(400));
+
+    let make =
+        r#"{"name":"dns","listen":"127.0.0.1:0","upstream":"127.0.0.1:53","protocol":"udp"}"#;
+    let (status, body) = api(&lab, "POST", "/proxies", make).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(&lab, "POST", "/proxies/dns/toxics", r#"{"type":"latency"}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("udp proxy"), "{body}");
+}

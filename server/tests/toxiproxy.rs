@@ -312,7 +312,7 @@ async fn populate_checks_every_proxy_before_it_applies_any() {
             403,
         ),
         (
-            format!(r#"{{"name":"web","upstream":"{upstream}","protocol":"http"}}"#),
+            format!(r#"{{"name":"web","upstream":"{upstream}","protocol":"sctp"}}"#),
             400,
         ),
         (r#"{"name":"bad","upstream":"nowhere"}"#.to_owned(), 400),

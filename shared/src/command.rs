@@ -132,6 +132,19 @@ pub enum CommandKind {
         #[serde(default)]
         enc: Encoding,
     },
+    /// Send one WebSocket message (a single frame with FIN; text, or binary when
+    /// `binary`) toward one leg of connection `conn` of an `http` proxy, once the upstream
+    /// has accepted an upgrade: masked toward the upstream as a client masks, not toward
+    /// the client. It goes between the relayed frames, never inside one.
+    RelayWsSend {
+        conn: u64,
+        leg: crate::event::Leg,
+        data: String,
+        #[serde(default)]
+        enc: Encoding,
+        #[serde(default)]
+        binary: bool,
+    },
     /// Act on one leg of relayed TCP connection `conn`: RST it (the connection ends; the
     /// other leg is closed), or send FIN toward it (nothing more is relayed to it).
     RelayClose {
@@ -190,6 +203,13 @@ mod tests {
                 conn: 4,
                 leg: crate::event::Leg::Client,
                 reset: true,
+            },
+            CommandKind::RelayWsSend {
+                conn: 4,
+                leg: crate::event::Leg::Upstream,
+                data: "hi".into(),
+                enc: Encoding::Text,
+                binary: false,
             },
             CommandKind::Chat { text: "hi".into() },
             CommandKind::TcpSend {

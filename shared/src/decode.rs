@@ -295,7 +295,7 @@ with_defaults! {
     ToxicInfo { name, kind, stream, detail, conns, spared, bytes, dropped, cuts }
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
-        client_half_closed, upstream_half_closed, client_kernel, upstream_kernel,
+        client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,
     }
     TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
@@ -371,6 +371,14 @@ fn http_exchange(f: &mut Fields<'_>) -> HttpExchange {
         ttfb_us: f.need("ttfb_us"),
         total_us: f.need("total_us"),
         replay_of: f.opt("replay_of"),
+    }
+}
+
+impl FromJson for HttpExchange {
+    fn from_json(value: Value<'_>) -> Result<Self, Error> {
+        let mut f = Fields::of(value)?;
+        let x = http_exchange(&mut f);
+        f.done().map(|()| x)
     }
 }
 
@@ -568,6 +576,33 @@ impl FromJson for EventKind {
                 client_out: f.need("client_out"),
                 upstream_in: f.need("upstream_in"),
                 upstream_out: f.need("upstream_out"),
+            },
+            "relay_http" => EventKind::RelayHttp {
+                proxy: f.need("proxy"),
+                exchange: f.need("exchange"),
+                connect_us: f.opt("connect_us"),
+                note: f.opt("note"),
+            },
+            "relay_ws_frame" => EventKind::RelayWsFrame {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                opcode: f.need("opcode"),
+                fin: f.need("fin"),
+                rsv1: f.need("rsv1"),
+                size: f.need("size"),
+                payload: f.need("payload"),
+                close_code: f.opt("close_code"),
+                close_reason: f.opt("close_reason"),
+                skipped: f.opt("skipped"),
+            },
+            "relay_notice" => EventKind::RelayNotice {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                detail: f.need("detail"),
             },
             "notice" => EventKind::Notice {
                 level: f.need("level"),

@@ -345,6 +345,52 @@ pub enum EventKind {
         upstream_in: u64,
         upstream_out: u64,
     },
+    /// One HTTP exchange through an `http` proxy, both heads exactly as sent: the
+    /// request as the client sent it (and the lab passed it on), the response as the
+    /// upstream sent it. `exchange.conn` is the relayed connection; its `ttfb_us` and
+    /// `total_us` run from the request head's passing to the response head's first byte
+    /// and to the response's end (the upstream's timing). `connect_us`, on a connection's
+    /// first exchange, is the upstream's handshake; `note` says what was unusual
+    /// (interim responses, a connection that ended mid-response).
+    RelayHttp {
+        proxy: String,
+        exchange: Box<HttpExchange>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connect_us: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// One WebSocket frame through an `http` proxy after the upstream accepted an
+    /// upgrade, read from the leg `from` and relayed untouched: `payload` unmasked (and
+    /// compressed when `rsv1` says so). `skipped`: frames from that leg relayed but not
+    /// shown since the previous one shown (past 200 a second).
+    RelayWsFrame {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        from: Leg,
+        /// 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+        opcode: u8,
+        fin: bool,
+        rsv1: bool,
+        size: u64,
+        payload: Payload,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_code: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_reason: Option<String>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped: u64,
+    },
+    /// What a proxy wants said about one of its connections: on an `http` proxy, bytes
+    /// from the leg `from` that cannot be followed as HTTP (still relayed as they are).
+    RelayNotice {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        from: Leg,
+        detail: String,
+    },
     /// A toxic acted on a relayed connection, on the bytes coming `from` that leg: what
     /// it did ("held 100 ms: ...", "cut into 37 writes: ...", "reset by reset_peer ...",
     /// "closed after limit_data ...", "spared (toxicity 0.05)"). Said at most once a
@@ -390,14 +436,16 @@ impl EventKind {
             | EventKind::RelayUdpOpen { .. }
             | EventKind::RelayDatagram { .. }
             | EventKind::RelayUdpClose { .. } => Protocol::Udp,
-            EventKind::Http(_) => Protocol::Http,
+            EventKind::Http(_) | EventKind::RelayHttp { .. } => Protocol::Http,
+            EventKind::RelayNotice { .. } => Protocol::Tcp,
             EventKind::WsOpen { .. }
             | EventKind::WsClose { .. }
             | EventKind::WsMessage { .. }
             | EventKind::Chat { .. }
             | EventKind::WsServiceOpen { .. }
             | EventKind::WsServiceFrame { .. }
-            | EventKind::WsServiceClose { .. } => Protocol::Ws,
+            | EventKind::WsServiceClose { .. }
+            | EventKind::RelayWsFrame { .. } => Protocol::Ws,
             EventKind::PoolStarted { .. } | EventKind::PoolFinished { .. } => Protocol::Pool,
             EventKind::Notice { .. } => Protocol::System,
         }
@@ -427,8 +475,11 @@ impl EventKind {
             | EventKind::RelayFault { peer, .. }
             | EventKind::RelayUdpOpen { peer, .. }
             | EventKind::RelayDatagram { peer, .. }
-            | EventKind::RelayUdpClose { peer, .. } => Some(peer),
+            | EventKind::RelayUdpClose { peer, .. }
+            | EventKind::RelayWsFrame { peer, .. }
+            | EventKind::RelayNotice { peer, .. } => Some(peer),
             EventKind::Http(x) => Some(&x.peer),
+            EventKind::RelayHttp { exchange, .. } => Some(&exchange.peer),
             _ => None,
         }
     }
@@ -443,13 +494,15 @@ impl EventKind {
                 to: Leg::Client, ..
             } => Some(Direction::Out),
             // Seen from the lab, as `peer` (the client) is: from the client is `in`.
-            EventKind::RelayData { from, .. } | EventKind::RelayDatagram { from, .. } => {
-                Some(match from {
-                    Leg::Client => Direction::In,
-                    Leg::Upstream => Direction::Out,
-                })
+            EventKind::RelayData { from, .. }
+            | EventKind::RelayDatagram { from, .. }
+            | EventKind::RelayWsFrame { from, .. } => Some(match from {
+                Leg::Client => Direction::In,
+                Leg::Upstream => Direction::Out,
+            }),
+            EventKind::WsMessage { .. } | EventKind::Http(_) | EventKind::RelayHttp { .. } => {
+                Some(Direction::In)
             }
-            EventKind::WsMessage { .. } | EventKind::Http(_) => Some(Direction::In),
             _ => None,
         }
     }
@@ -463,8 +516,10 @@ impl EventKind {
             | EventKind::WsServiceFrame { payload, .. }
             | EventKind::RelayData { payload, .. }
             | EventKind::RelaySend { payload, .. }
-            | EventKind::RelayDatagram { payload, .. } => Some(payload),
+            | EventKind::RelayDatagram { payload, .. }
+            | EventKind::RelayWsFrame { payload, .. } => Some(payload),
             EventKind::Http(x) => Some(&x.body),
+            EventKind::RelayHttp { exchange, .. } => Some(&exchange.body),
             _ => None,
         }
     }
@@ -478,8 +533,10 @@ impl EventKind {
             | EventKind::WsServiceFrame { size, .. }
             | EventKind::RelayData { size, .. }
             | EventKind::RelaySend { size, .. }
-            | EventKind::RelayDatagram { size, .. } => *size,
+            | EventKind::RelayDatagram { size, .. }
+            | EventKind::RelayWsFrame { size, .. } => *size,
             EventKind::Http(x) => x.body_size,
+            EventKind::RelayHttp { exchange, .. } => exchange.body_size,
             EventKind::Chat { text, .. } => text.len() as u64,
             _ => 0,
         }
@@ -758,6 +815,46 @@ pub(crate) mod tests {
                 client_out: 2,
                 upstream_in: 2,
                 upstream_out: 1,
+            },
+            EventKind::RelayHttp {
+                proxy: "api".into(),
+                exchange: Box::new(HttpExchange {
+                    id: 4,
+                    conn: 3,
+                    seq_on_conn: 1,
+                    peer: "p".into(),
+                    method: "GET".into(),
+                    target: "/".into(),
+                    version: "HTTP/1.1".into(),
+                    headers: vec![("Host".into(), "x".into())],
+                    status: 200,
+                    resp_version: "HTTP/1.1".into(),
+                    resp_reason: "OK".into(),
+                    ..HttpExchange::default()
+                }),
+                connect_us: Some(120),
+                note: Some("interim responses first: 100".into()),
+            },
+            EventKind::RelayWsFrame {
+                proxy: "api".into(),
+                conn: 3,
+                peer: "p".into(),
+                from: Leg::Upstream,
+                opcode: 8,
+                fin: true,
+                rsv1: false,
+                size: 4,
+                payload: Payload::capture(b"\x03\xe8ok", 64),
+                close_code: Some(1000),
+                close_reason: Some("ok".into()),
+                skipped: 2,
+            },
+            EventKind::RelayNotice {
+                proxy: "api".into(),
+                conn: 3,
+                peer: "p".into(),
+                from: Leg::Client,
+                detail: "not HTTP".into(),
             },
             EventKind::Notice {
                 level: "warn".into(),

@@ -79,6 +79,10 @@ pub struct Entry<'a> {
     seq_on_conn: u64,
     #[serde(rename = "_replay_of", skip_serializing_if = "Option::is_none")]
     replay_of: Option<u64>,
+    /// The `http` proxy the exchange went through (its `_connection` is the relayed
+    /// connection); none for the lab's own HTTP service.
+    #[serde(rename = "_proxy", skip_serializing_if = "Option::is_none")]
+    proxy: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -153,8 +157,12 @@ struct Pair<'a> {
 /// The entry for `ev`, or `None` when it is not an HTTP exchange. `fallback_host` makes the
 /// URL of a request that sent no `Host` header (the lab's HTTP service).
 pub fn entry<'a>(ev: &'a Event, fallback_host: &str) -> Option<Entry<'a>> {
-    let EventKind::Http(x) = &ev.kind else {
-        return None;
+    let (x, proxy) = match &ev.kind {
+        EventKind::Http(x) => (x, None),
+        EventKind::RelayHttp {
+            exchange, proxy, ..
+        } => (exchange, Some(proxy.as_str())),
+        _ => return None,
     };
     let ms = |us: u64| us as f64 / 1000.0;
     let x: &'a HttpExchange = x;
@@ -208,6 +216,7 @@ pub fn entry<'a>(ev: &'a Event, fallback_host: &str) -> Option<Entry<'a>> {
         peer: &x.peer,
         seq_on_conn: x.seq_on_conn,
         replay_of: x.replay_of,
+        proxy,
     })
 }
 
@@ -415,6 +424,16 @@ mod tests {
                 ts_us: 0,
                 kind: EventKind::Http(Box::new(exchange())),
             },
+            Event {
+                seq: 3,
+                ts_us: 0,
+                kind: EventKind::RelayHttp {
+                    proxy: "api".into(),
+                    exchange: Box::new(exchange()),
+                    connect_us: None,
+                    note: None,
+                },
+            },
         ];
         let entries = events.iter().filter_map(|e| entry(e, "h")).collect();
         let doc = serde_json::to_value(Har::new("0.1.0", entries)).unwrap();
@@ -425,8 +444,13 @@ mod tests {
             json!({"name": "wirelab", "version": "0.1.0"})
         );
         assert_eq!(log["pages"], json!([]));
-        assert_eq!(log["entries"].as_array().unwrap().len(), 1);
+        assert_eq!(log["entries"].as_array().unwrap().len(), 2);
         assert_eq!(log["entries"][0]["_seq"], 2);
+        assert_eq!(log["entries"][0].get("_proxy"), None);
+        assert_eq!(
+            log["entries"][1]["_proxy"], "api",
+            "a relayed exchange says its proxy"
+        );
         // `entries` comes last, so an empty document splits into a streamable head and tail.
         let empty = serde_json::to_string(&Har::new("0.1.0", vec![])).unwrap();
         assert!(empty.ends_with(r#""entries":[]}}"#), "{empty}");

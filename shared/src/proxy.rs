@@ -119,4 +119,7 @@ pub struct RelayConnInfo {
     pub client_kernel: Option<TcpKernelInfo>,
     /// TCP_INFO of the upstream leg.
     pub upstream_kernel: Option<TcpKernelInfo>,
+    /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: the page
+    /// may send it messages (`relay_ws_send`).
+    pub websocket: bool,
 }

@@ -1,7 +1,9 @@
 //! `cargo xtask bench [SUITE-ARGS]`: dist (the server embeds it), release builds of the server
 //! and the bench tools, `npm ci` for the Node anchors (copied out of the read-only
 //! `../shared/anchors`), then `wirelab-bench suite`, which writes BENCHMARKS.md.
-//! SUITE-ARGS go to the suite: `--runs N`, `--quick`, `--only http,fanout,idle,tcp,dashboard`.
+//! SUITE-ARGS go to the suite: `--runs N`, `--quick`,
+//! `--only http,fanout,idle,tcp,relay,relay-http,dashboard`. The HTTP relay figure's peer,
+//! mitmproxy's `mitmdump`, goes into a venv at `target/mitm` the first time.
 
 use std::path::PathBuf;
 
@@ -37,6 +39,7 @@ pub(crate) fn run(args: &[String]) -> Result {
             ));
         }
     }
+    mitmproxy(&root);
     let bench = sh::target_dir().join("release/wirelab-bench");
     timed("the suite (writes BENCHMARKS.md)", "about 10 min", || {
         sh::run(
@@ -49,6 +52,28 @@ pub(crate) fn run(args: &[String]) -> Result {
         )
     })?;
     Ok(())
+}
+
+/// PyPI's mitmproxy in `target/mitm`, for the HTTP relay figure; without it (no python3,
+/// no network) that figure leaves its mitmdump row out and says so.
+fn mitmproxy(root: &std::path::Path) {
+    let venv = root.join("target/mitm");
+    if venv.join("bin/mitmdump").exists() || sh::which("python3").is_none() {
+        return;
+    }
+    let made = timed("mitmproxy into target/mitm (once)", "about 1 min", || {
+        sh::run(
+            sh::cmd("python3").arg("-m").arg("venv").arg(&venv),
+            "python3 could not make a venv (apt-get install -y python3-venv).",
+        )?;
+        sh::run(
+            sh::cmd(venv.join("bin/pip")).args(["install", "-q", "mitmproxy"]),
+            "pip could not install mitmproxy.",
+        )
+    });
+    if made.is_err() {
+        eprintln!("the HTTP relay figure will leave mitmdump out");
+    }
 }
 
 /// Copies the anchors into `target/anchors` (their own directory is read-only).

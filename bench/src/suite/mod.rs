@@ -1,6 +1,8 @@
 //! `suite`: every figure of issue 8, side by side with its anchor, into BENCHMARKS.md.
 //!
 //! - [`fanout`]: figure 2, the UDP to WebSocket fan-out ladders.
+//! - [`relay`]: figure 5, the TCP relay's throughput (iperf3) against socat.
+//! - [`relay_http`]: figure 6, the HTTP relay (wrk, fixed-rate latency) against mitmdump.
 //! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
 //! - [`report`]: medians, bars, the Markdown.
 //!
@@ -11,6 +13,7 @@ mod dashboard;
 mod fanout;
 mod procs;
 mod relay;
+mod relay_http;
 mod report;
 
 use std::path::PathBuf;
@@ -135,7 +138,15 @@ impl Ctx {
 }
 
 /// The suite's parts, for `--only`.
-const PARTS: [&str; 6] = ["http", "fanout", "idle", "tcp", "relay", "dashboard"];
+const PARTS: [&str; 7] = [
+    "http",
+    "fanout",
+    "idle",
+    "tcp",
+    "relay",
+    "relay-http",
+    "dashboard",
+];
 
 /// `suite`'s flags.
 #[derive(clap::Args)]
@@ -216,12 +227,13 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 6] = [
         ("http", http),
         ("fanout", fanout::fanout),
         ("idle", idle),
         ("tcp", tcp),
         ("relay", relay::relay),
+        ("relay-http", relay_http::relay_http),
     ];
     for (name, step) in steps {
         if want(name) {

@@ -64,7 +64,14 @@ pub fn Detail(props: &DetailProps) -> Html {
     let body = match (*view, &row.event.kind) {
         (View::Json, _) => export::pretty(&row.event),
         (View::Text, EventKind::Http(x)) => curl::verbose(x),
-        (View::Hex, EventKind::Http(x)) => format!(
+        (View::Text, EventKind::RelayHttp { exchange, note, .. }) => {
+            let mut text = curl::verbose(exchange);
+            if let Some(n) = note {
+                text = format!("* {n}\n{text}");
+            }
+            text
+        }
+        (View::Hex, EventKind::Http(x) | EventKind::RelayHttp { exchange: x, .. }) => format!(
             "request body ({}):\n{}\n\nresponse body ({}):\n{}",
             fmt::size(x.body_size),
             hexdump::dump(&x.body.bytes()),

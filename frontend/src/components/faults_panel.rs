@@ -1,4 +1,4 @@
-//! Faults on relay mode's `tcp` proxies: every proxy's toxics with what each did and a
+//! Faults on relay mode's `tcp` and `http` proxies: every proxy's toxics with what each did and a
 //! button to remove it, and a form to add one, from a preset (3G, satellite, flaky) or
 //! custom (toxiproxy's types and attributes). A toxic applies to the proxy's live
 //! connections too.
@@ -45,7 +45,7 @@ pub fn FaultsPanel() -> Html {
         .state
         .proxies
         .iter()
-        .filter(|p| p.protocol == ProxyProtocol::Tcp)
+        .filter(|p| p.protocol != ProxyProtocol::Udp)
         .collect();
     if tcp.is_empty() {
         return html! {};

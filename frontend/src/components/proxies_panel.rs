@@ -9,7 +9,7 @@
 //! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
 //! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
 //! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
-//! `[data-relay-fin=ID-upstream]`; the send form `#relay-send-conn`, `#relay-send-leg`,
+//! `[data-relay-fin=ID-upstream]`; the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
 //! `#relay-send-input`, `#relay-send-button`.
 
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
@@ -60,12 +60,14 @@ pub fn ProxiesPanel() -> Html {
     let send_conn_ref = use_node_ref();
     let send_leg_ref = use_node_ref();
     let send_text_ref = use_node_ref();
+    let send_as_ref = use_node_ref();
     let send = {
         let cmd = cmd.clone();
         let refs = (
             send_conn_ref.clone(),
             send_leg_ref.clone(),
             send_text_ref.clone(),
+            send_as_ref.clone(),
         );
         on_submit(move || {
             let Ok(conn) = node_value(&refs.0).parse::<u64>() else {
@@ -76,13 +78,23 @@ pub fn ProxiesPanel() -> Html {
                 "upstream" => Leg::Upstream,
                 _ => Leg::Client,
             };
+            let send_as = node_value(&refs.3);
             match payload(&node_value(&refs.2), false, false) {
                 Ok((data, enc)) => {
-                    let kind = CommandKind::RelaySend {
-                        conn,
-                        leg,
-                        data,
-                        enc,
+                    let kind = match send_as.as_str() {
+                        "ws-text" | "ws-binary" => CommandKind::RelayWsSend {
+                            conn,
+                            leg,
+                            data,
+                            enc,
+                            binary: send_as == "ws-binary",
+                        },
+                        _ => CommandKind::RelaySend {
+                            conn,
+                            leg,
+                            data,
+                            enc,
+                        },
                     };
                     cmd.run("proxy-send", format!("sending toward #{conn}"), kind);
                     set_node_value(&refs.2, "");
@@ -170,7 +182,7 @@ pub fn ProxiesPanel() -> Html {
     let now = lab.state.ts_us;
     let legs = proxies
         .iter()
-        .filter(|p| p.protocol == ProxyProtocol::Tcp)
+        .filter(|p| p.protocol != ProxyProtocol::Udp)
         .flat_map(|p| p.legs.iter().map(move |l| (p.name.as_str(), l)))
         .map(|(name, l)| {
             let id = l.conn;
@@ -186,7 +198,7 @@ pub fn ProxiesPanel() -> Html {
                 <tr key={id} data-relay={id.to_string()}>
                     <td class="num">{ format!("#{id}") }</td>
                     <td>{ name }</td>
-                    <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }</td>
+                    <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }{ if l.websocket { " · ws" } else { "" } }</td>
                     <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
                     <td>{ fmt::age(now, l.since_us) }</td>
                     <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
@@ -198,7 +210,7 @@ pub fn ProxiesPanel() -> Html {
         });
     let any_legs = proxies
         .iter()
-        .any(|p| p.protocol == ProxyProtocol::Tcp && !p.legs.is_empty());
+        .any(|p| p.protocol != ProxyProtocol::Udp && !p.legs.is_empty());
 
     let rows = proxies.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
@@ -257,6 +269,12 @@ pub fn ProxiesPanel() -> Html {
                             <option value="client" selected=true>{"toward the client"}</option>
                             <option value="upstream">{"toward the upstream"}</option>
                         </select>
+                        <select id="relay-send-as" ref={send_as_ref} aria-label="send as"
+                            title="raw bytes into the stream, or one WebSocket message (an http proxy's connection after its upgrade: it goes between frames, masked toward the upstream)">
+                            <option value="bytes" selected=true>{"bytes"}</option>
+                            <option value="ws-text">{"WebSocket text"}</option>
+                            <option value="ws-binary">{"WebSocket binary"}</option>
+                        </select>
                         <input id="relay-send-input" ref={send_text_ref} type="text" aria-label="data to send" placeholder="hello" />
                         <button id="relay-send-button" type="submit">{"Send"}</button>
                     </div>
@@ -269,6 +287,7 @@ pub fn ProxiesPanel() -> Html {
                     <input id="proxy-name" ref={name_ref} type="text" aria-label="name" placeholder="redis" />
                     <select id="proxy-protocol" ref={protocol_ref} aria-label="protocol">
                         <option value="tcp" selected=true>{"tcp"}</option>
+                        <option value="http">{"http"}</option>
                         <option value="udp">{"udp"}</option>
                     </select>
                     <input id="proxy-listen" ref={listen_ref} type="text" aria-label="listen" placeholder="127.0.0.1:0" />

@@ -33,6 +33,16 @@ pub trait Events: Sync {
     fn half_close(&self, flow: Flow);
     /// Bytes from elsewhere (the page) were written travelling `flow`.
     fn sent(&self, flow: Flow, bytes: &[u8]);
+    /// `bytes` were read travelling `flow` at `now` (after the tap, before the stages),
+    /// for an owner that reads the stream's protocol as it passes. Nothing by default.
+    fn read(&self, _flow: Flow, _bytes: &[u8], _now: Instant) {}
+    /// Whether a chunk from elsewhere may go out travelling `flow` now without landing
+    /// inside one of the stream's own messages (a WebSocket frame, an HTTP request); when
+    /// not, the pump holds it until the stream's bytes reach such a point. Always, by
+    /// default.
+    fn at_boundary(&self, _flow: Flow) -> bool {
+        true
+    }
 }
 
 /// How a pump ended.
@@ -79,6 +89,9 @@ impl Pump<'_> {
 /// Carries bytes from `from` to `to` until `from` sends FIN (passed on to `to` as a FIN)
 /// or either fails. Cancel-safe between chunks: dropping it loses no byte it counted.
 pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd {
+    // A chunk from elsewhere that came while the stream was inside one of its messages:
+    // it goes out once the stream's bytes reach the message's end.
+    let mut held: Option<Bytes> = None;
     loop {
         // Wait for bytes (or a chunk to inject), closing the data-event window when due.
         // A disabled branch's future is made but never polled: no timer is registered.
@@ -88,7 +101,7 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::Timer
             }
-            Some(chunk) = recv(&mut p.inject) => Wake::Inject(chunk),
+            Some(chunk) = recv(&mut p.inject), if held.is_none() => Wake::Inject(chunk),
             () = p.stages.wait(), if p.stages.timed() => Wake::Stages,
         };
         let ready = match ready {
@@ -99,18 +112,20 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                     p.flush();
                     return end;
                 }
+                if let Err(end) = inject_held(p, to, &mut held).await {
+                    return end;
+                }
+                continue;
+            }
+            // A fault still holding some of the stream's bytes: they go first.
+            Wake::Inject(chunk) if !p.events.at_boundary(p.flow) || p.stages.holding() => {
+                held = Some(chunk);
                 continue;
             }
             Wake::Inject(chunk) => {
-                let (written, result) = write_all(to, &chunk).await;
-                for c in p.write_counters {
-                    add(c, written as u64);
+                if let Err(end) = inject(p, to, &chunk).await {
+                    return end;
                 }
-                if let Err(e) = result {
-                    p.flush();
-                    return PumpEnd::WriteFailed(e);
-                }
-                p.events.sent(p.flow, &chunk);
                 continue;
             }
         };
@@ -148,6 +163,7 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
             let now = Instant::now();
             p.tap.read(now, &buf, p.read_counters);
+            p.events.read(p.flow, &buf, now);
             // Every byte written is counted, also those of a chunk cut short by an error.
             let result = if p.stages.is_empty() {
                 let (written, result) = write_all(to, &buf).await;
@@ -163,6 +179,9 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                 p.flush();
                 return end;
             }
+            if let Err(end) = inject_held(p, to, &mut held).await {
+                return end;
+            }
             if !p.stages.has_room() {
                 break; // a fault holds its most: read again once it wrote some
             }
@@ -172,6 +191,37 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
         }
     }
+}
+
+/// Writes the chunk from elsewhere that waited, if there is one and the stream is now
+/// between two messages with none of its bytes held by a fault.
+async fn inject_held(
+    p: &mut Pump<'_>,
+    to: &TcpStream,
+    held: &mut Option<Bytes>,
+) -> Result<(), PumpEnd> {
+    if held.is_some()
+        && p.events.at_boundary(p.flow)
+        && !p.stages.holding()
+        && let Some(chunk) = held.take()
+    {
+        return inject(p, to, &chunk).await;
+    }
+    Ok(())
+}
+
+/// Writes a chunk from elsewhere (counted, and told once written).
+async fn inject(p: &mut Pump<'_>, to: &TcpStream, chunk: &[u8]) -> Result<(), PumpEnd> {
+    let (written, result) = write_all(to, chunk).await;
+    for c in p.write_counters {
+        add(c, written as u64);
+    }
+    if let Err(e) = result {
+        p.flush();
+        return Err(PumpEnd::WriteFailed(e));
+    }
+    p.events.sent(p.flow, chunk);
+    Ok(())
 }
 
 /// What a pump woke up for.

@@ -76,6 +76,11 @@ impl Stages {
         self.line.is_some()
     }
 
+    /// Whether a fault line holds some of the stream's bytes (not yet written).
+    pub fn holding(&self) -> bool {
+        self.line.as_ref().is_some_and(|l| l.head_at().is_some())
+    }
+
     /// Whether another chunk may be read (a fault line holds less than its most).
     pub fn has_room(&self) -> bool {
         self.line.as_ref().is_none_or(|l| l.has_room())

@@ -48,10 +48,11 @@ impl Relays {
     /// Adds the toxic `body` describes (toxiproxy's JSON) to proxy `proxy`.
     pub fn toxic_add(&self, proxy: &str, body: &[u8]) -> Result<Arc<Entry>, ToxicOpError> {
         let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        if p.protocol != ProxyProtocol::Tcp {
+        // An http proxy's bytes go through the same pumps as a tcp proxy's.
+        if p.protocol == ProxyProtocol::Udp {
             return Err(ToxicError::BadBody(format!(
-                "toxics apply to tcp proxies; {proxy} is a {} proxy (UDP faults come later)",
-                p.protocol.as_str()
+                "toxics apply to tcp and http proxies; {proxy} is a udp proxy (UDP faults \
+                 come later)"
             ))
             .into());
         }

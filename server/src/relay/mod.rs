@@ -13,6 +13,9 @@
 //! - [`proxy`]: [`Proxy`], one proxy's settings, figures and open connections.
 //! - [`tcp`](mod@tcp): a `tcp` proxy's accept loop and one connection's two legs, on the
 //!   [`crate::pipeline`]'s pumps (bounded window per direction: back-pressure).
+//! - [`http`](mod@http): what an `http` proxy adds to a `tcp` one: its bytes read as
+//!   HTTP/1.1 exchanges and WebSocket frames as they pass, and a 502 when the upstream
+//!   cannot be reached.
 //! - [`udp`](mod@udp): a `udp` proxy: a session per client address, each with its own
 //!   upstream socket, ended when idle.
 //! - [`faults`](mod@faults): a proxy's toxics added, changed and removed (the API and the
@@ -24,6 +27,7 @@
 //! shutdown token, which is all it uses.
 
 pub mod faults;
+pub mod http;
 pub mod proxy;
 pub mod spec;
 pub mod tcp;
@@ -126,6 +130,8 @@ pub struct Relays {
     proxies: Mutex<BTreeMap<String, Arc<Proxy>>>,
     /// The last connection (or UDP session) id given out, lab-wide.
     last_id: AtomicU64,
+    /// The last id given to an exchange through an `http` proxy.
+    exchange_ids: Arc<AtomicU64>,
     /// Every listener's and connection's task, waited for when the lab stops.
     pub tasks: TaskTracker,
     /// When kernel figures were last asked for.
@@ -141,6 +147,7 @@ impl Relays {
             settings,
             proxies: Mutex::new(BTreeMap::new()),
             last_id: AtomicU64::new(0),
+            exchange_ids: Arc::default(),
             tasks: TaskTracker::new(),
             kernel_at: Mutex::new(None),
         }
@@ -154,7 +161,6 @@ impl Relays {
         origin: Origin,
     ) -> Result<Arc<Proxy>, RelayError> {
         spec.check().map_err(RelayError::Invalid)?;
-        check_protocol(spec.protocol)?;
         if origin == Origin::Remote {
             self.check_upstream(&spec.upstream).await?;
         }
@@ -188,7 +194,6 @@ impl Relays {
     /// For `/populate`, which checks every proxy before it applies any.
     pub async fn check_remote(&self, spec: &ProxySpec) -> Result<(), RelayError> {
         spec.check().map_err(RelayError::Invalid)?;
-        check_protocol(spec.protocol)?;
         let kept = self
             .get(&spec.name)
             .is_ok_and(|p| p.protocol == spec.protocol && p.spec().upstream == spec.upstream);
@@ -318,6 +323,36 @@ impl Relays {
         }
     }
 
+    /// The page sends one WebSocket message toward one leg of `http` connection `conn`,
+    /// once its upstream has accepted an upgrade (see [`http::inject`]).
+    pub fn send_ws(
+        &self,
+        conn: u64,
+        leg: wirelab_shared::Leg,
+        payload: &[u8],
+        binary: bool,
+    ) -> Result<String, String> {
+        let c = self.tcp_conn(conn)?;
+        if !c.websocket.load(Relaxed) {
+            return Err(format!(
+                "#{conn} carries no WebSocket frames: it is not an http proxy's connection \
+                 whose upstream accepted an upgrade"
+            ));
+        }
+        let kind = if binary { "binary" } else { "text" };
+        self.send(conn, leg, http::inject::frame(leg, binary, payload))
+            .map(|_| {
+                format!(
+                    "sending a {kind} message of {} bytes toward #{conn}'s {}",
+                    payload.len(),
+                    match leg {
+                        wirelab_shared::Leg::Client => "client",
+                        wirelab_shared::Leg::Upstream => "upstream",
+                    }
+                )
+            })
+    }
+
     /// Whether relayed TCP connection `conn` is open, from client `peer`.
     pub fn is_open_to(&self, conn: u64, peer: &str) -> bool {
         self.tcp_conn(conn).is_ok_and(|c| c.peer_text == peer)
@@ -326,7 +361,7 @@ impl Relays {
     fn tcp_conn(&self, conn: u64) -> Result<Arc<proxy::RelayConn>, String> {
         self.all()
             .into_iter()
-            .filter(|p| p.protocol == ProxyProtocol::Tcp)
+            .filter(|p| p.protocol != ProxyProtocol::Udp)
             .find_map(|p| lock(&p.open).get(&conn).cloned())
             .ok_or_else(|| format!("there is no open relayed TCP connection #{conn}"))
     }
@@ -362,9 +397,8 @@ impl Relays {
     async fn bind(&self, proxy: &Proxy) -> Result<Bound, RelayError> {
         let listen = proxy.spec().listen;
         let bound = match proxy.protocol {
-            ProxyProtocol::Tcp => tcp::bind(&listen).await.map(Bound::Tcp),
+            ProxyProtocol::Tcp | ProxyProtocol::Http => tcp::bind(&listen).await.map(Bound::Tcp),
             ProxyProtocol::Udp => udp::bind(&listen).await.map(Bound::Udp),
-            other => return Err(RelayError::Invalid(not_relayed(other))),
         };
         bound.map_err(|e| {
             RelayError::Bind(format!("listen {} {listen}: {e}", proxy.protocol.as_str()))
@@ -423,7 +457,7 @@ impl Relays {
     fn refresh_kernel(&self, proxies: &[Arc<Proxy>]) {
         let conns: Vec<_> = proxies
             .iter()
-            .filter(|p| p.protocol == ProxyProtocol::Tcp)
+            .filter(|p| p.protocol != ProxyProtocol::Udp)
             .flat_map(|p| lock(&p.open).values().cloned().collect::<Vec<_>>())
             .collect();
         if conns.is_empty() {
@@ -481,19 +515,4 @@ impl Bound {
             Bound::Udp(s) => s.local_addr(),
         }
     }
-}
-
-/// Refuses protocols that are not relayed yet, before anything is kept.
-fn check_protocol(protocol: ProxyProtocol) -> Result<(), RelayError> {
-    match protocol {
-        ProxyProtocol::Tcp | ProxyProtocol::Udp => Ok(()),
-        other => Err(RelayError::Invalid(not_relayed(other))),
-    }
-}
-
-fn not_relayed(protocol: ProxyProtocol) -> String {
-    format!(
-        "{} proxies are not relayed yet (issue 14): use tcp (raw bytes) or udp",
-        protocol.as_str()
-    )
 }

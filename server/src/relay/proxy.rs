@@ -199,6 +199,9 @@ pub struct RelayConn {
     /// Bytes from the page toward the client leg and toward the upstream leg (TCP only),
     /// each queue bounded in chunks.
     pub inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+    /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: both
+    /// directions carry frames, and the page may send messages.
+    pub websocket: AtomicBool,
 }
 
 /// An action of the page on one leg of a relayed connection.
@@ -237,6 +240,7 @@ impl RelayConn {
             request: Default::default(),
             wake: Default::default(),
             inject,
+            websocket: AtomicBool::new(false),
         }
     }
 
@@ -254,6 +258,7 @@ impl RelayConn {
             upstream_out: f.upstream_out.load(Relaxed),
             client_half_closed: self.client_half_closed.load(Relaxed),
             upstream_half_closed: self.upstream_half_closed.load(Relaxed),
+            websocket: self.websocket.load(Relaxed),
             client_kernel: *lock(&self.client_kernel),
             upstream_kernel: *lock(&self.upstream_kernel),
         }

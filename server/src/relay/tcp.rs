@@ -24,9 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
-use wirelab_shared::{CloseReason, EventKind, Leg};
+use wirelab_shared::{CloseReason, EventKind, Leg, ProxyProtocol};
 
 use super::Relays;
+use super::http::{self, HttpView};
 use super::proxy::{Proxy, RelayConn};
 use crate::backoff::Backoff;
 use crate::faults::{Line, line::Reporter};
@@ -256,6 +257,12 @@ async fn serve(
     };
     let upstream = match connected {
         Ok(s) => s,
+        Err(why) if proxy.protocol == ProxyProtocol::Http => {
+            let told = format!("{why}; the client got 502 Bad Gateway");
+            refuse(hub, &proxy, peer, told);
+            let _ = http::bad_gateway::answer(&client, &proxy.name, &why).await;
+            return;
+        }
         Err(why) => {
             reset(&client);
             refuse(hub, &proxy, peer, format!("{why}; the client got a RST"));
@@ -304,16 +311,27 @@ async fn serve(
         connect_us,
     });
     let inject = [to_client_rx, to_upstream_rx];
-    let end = relay(
-        &relays,
-        &proxy,
-        &conn,
-        [&client, &upstream],
-        &ended,
-        &stop,
-        inject,
-    )
-    .await;
+    let view = (proxy.protocol == ProxyProtocol::Http).then(|| {
+        let ids = relays.exchange_ids.clone();
+        let snaplen = relays.settings.snaplen;
+        HttpView::new(
+            &proxy.name,
+            conn.id,
+            &conn.peer_text,
+            snaplen,
+            ids,
+            connect_us,
+        )
+    });
+    let events = ConnEvents {
+        hub,
+        proxy: &proxy.name,
+        conn: &conn,
+        snaplen: relays.settings.snaplen,
+        http: view.map(Mutex::new),
+    };
+    let legs = [&client, &upstream];
+    let end = relay(&relays, &proxy, &events, legs, &ended, &stop, inject).await;
     if end.reset_client {
         reset(&client);
     }
@@ -377,6 +395,41 @@ struct ConnEvents<'a> {
     conn: &'a RelayConn,
     /// `--snaplen`, for what the page sends.
     snaplen: usize,
+    /// An `http` proxy's reading of the stream.
+    http: Option<Mutex<HttpView>>,
+}
+
+impl ConnEvents<'_> {
+    /// Feeds an `http` proxy's reading (`from_page`: bytes the page sent); publishes what
+    /// it completes.
+    fn observe(&self, flow: Flow, bytes: &[u8], now: Instant, from_page: bool) {
+        if let Some(view) = &self.http {
+            let mut out = Vec::new();
+            let mut view = lock(view);
+            match from_page {
+                false => view.feed(flow, bytes, now, &mut out),
+                true => view.feed_page(flow, bytes, now, &mut out),
+            }
+            if view.framed(Flow::Up) {
+                self.conn.websocket.store(true, Relaxed);
+            }
+            drop(view);
+            for e in out {
+                self.hub.publish(e);
+            }
+        }
+    }
+
+    /// The connection ended: what the reading still holds is published.
+    fn finish(&self) {
+        if let Some(view) = &self.http {
+            let mut out = Vec::new();
+            lock(view).finish(Instant::now(), &mut out);
+            for e in out {
+                self.hub.publish(e);
+            }
+        }
+    }
 }
 
 impl Events for ConnEvents<'_> {
@@ -391,7 +444,16 @@ impl Events for ConnEvents<'_> {
         });
     }
 
+    fn read(&self, flow: Flow, bytes: &[u8], now: Instant) {
+        self.observe(flow, bytes, now, false);
+    }
+
+    fn at_boundary(&self, flow: Flow) -> bool {
+        self.http.as_ref().is_none_or(|v| lock(v).at_boundary(flow))
+    }
+
     fn sent(&self, flow: Flow, bytes: &[u8]) {
+        self.observe(flow, bytes, Instant::now(), true);
         self.hub.publish(EventKind::RelaySend {
             proxy: self.proxy.to_owned(),
             conn: self.conn.id,
@@ -425,19 +487,14 @@ impl Events for ConnEvents<'_> {
 async fn relay(
     relays: &Relays,
     proxy: &Proxy,
-    conn: &RelayConn,
+    events: &ConnEvents<'_>,
     [client, upstream]: [&TcpStream; 2],
     ended: &CancellationToken,
     stop: &CancellationToken,
     inject: [mpsc::Receiver<bytes::Bytes>; 2],
 ) -> End {
     let [to_client, to_upstream] = inject;
-    let events = ConnEvents {
-        hub: &relays.hub,
-        proxy: &proxy.name,
-        conn,
-        snaplen: relays.settings.snaplen,
-    };
+    let conn = events.conn;
     let (c, p) = (&conn.figures, &proxy.figures);
     let up_read = [&c.client_in, &p.client_in];
     let up_written = [&c.upstream_out, &p.upstream_out];
@@ -467,7 +524,7 @@ async fn relay(
         stages: line(Flow::Up),
         read_counters: &up_read,
         write_counters: &up_written,
-        events: &events,
+        events,
         inject: Some(to_upstream),
     };
     let mut down = Pump {
@@ -476,7 +533,7 @@ async fn relay(
         stages: line(Flow::Down),
         read_counters: &down_read,
         write_counters: &down_written,
-        events: &events,
+        events,
         inject: Some(to_client),
     };
     // `return` in here ends the block: the pumps are dropped after it.
@@ -581,6 +638,7 @@ async fn relay(
     // before the close, so that the data events add up to the close's byte counts.
     up.flush();
     down.flush();
+    events.finish();
     end
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use wirelab_shared::payload::hex_encode;
-use wirelab_shared::{Direction, Event, EventKind, Payload};
+use wirelab_shared::{Direction, Event, EventKind, HttpExchange, Payload};
 
 /// Bytes of binary payload turned into hex for the search text (hex doubles the size, and
 /// nobody types a longer hex string into a search box).
@@ -84,6 +84,9 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::RelayUdpOpen { .. } => "relay_udp_open",
         EventKind::RelayDatagram { .. } => "relay_datagram",
         EventKind::RelayUdpClose { .. } => "relay_udp_close",
+        EventKind::RelayHttp { .. } => "relay_http",
+        EventKind::RelayWsFrame { .. } => "relay_ws_frame",
+        EventKind::RelayNotice { .. } => "relay_notice",
         EventKind::Notice { .. } => "notice",
     }
 }
@@ -120,6 +123,26 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
             );
         }
     }
+    fn exchange_text(out: &mut String, x: &HttpExchange) {
+        let mut status = itoa::Buffer::new();
+        line(
+            out,
+            &[
+                &x.method,
+                " ",
+                &x.target,
+                " ",
+                &x.version,
+                " ",
+                status.format(x.status),
+            ],
+        );
+        for (name, value) in x.headers.iter().chain(&x.resp_headers) {
+            line(out, &[name, ": ", value]);
+        }
+        payload(out, &x.body);
+        payload(out, &x.resp_body);
+    }
     if let Some(peer) = kind.peer() {
         line(out, &[peer]);
     }
@@ -131,6 +154,11 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         | EventKind::UdpDatagram { payload: p, .. }
         | EventKind::WsMessage { payload: p, .. } => payload(out, p),
         EventKind::WsServiceFrame {
+            payload: p,
+            close_reason,
+            ..
+        }
+        | EventKind::RelayWsFrame {
             payload: p,
             close_reason,
             ..
@@ -151,6 +179,7 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
             proxy, upstream, ..
         } => line(out, &[proxy, " ", upstream]),
         EventKind::RelayUdpClose { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
+        EventKind::RelayNotice { proxy, detail, .. } => line(out, &[proxy, " ", detail]),
         EventKind::RelayRefused { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
         EventKind::RelayFault {
             proxy, toxic, what, ..
@@ -164,26 +193,16 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::RelayClose { proxy, detail, .. } => {
             line(out, &[proxy, " ", detail.as_deref().unwrap_or("")])
         }
-        EventKind::Http(x) => {
-            let mut status = itoa::Buffer::new();
-            line(
-                out,
-                &[
-                    &x.method,
-                    " ",
-                    &x.target,
-                    " ",
-                    &x.version,
-                    " ",
-                    status.format(x.status),
-                ],
-            );
-            for (name, value) in x.headers.iter().chain(&x.resp_headers) {
-                line(out, &[name, ": ", value]);
-            }
-            payload(out, &x.body);
-            payload(out, &x.resp_body);
+        EventKind::RelayHttp {
+            proxy,
+            exchange: x,
+            note,
+            ..
+        } => {
+            line(out, &[proxy, " ", note.as_deref().unwrap_or("")]);
+            exchange_text(out, x);
         }
+        EventKind::Http(x) => exchange_text(out, x),
         EventKind::WsOpen { user_agent, .. } => line(out, &[user_agent]),
         EventKind::WsClose { reason, .. } => line(out, &[reason]),
         EventKind::Chat { from, text } => {
@@ -201,7 +220,6 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wirelab_shared::HttpExchange;
 
     #[test]
     fn a_row_has_the_filter_columns_and_the_json() {

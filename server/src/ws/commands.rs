@@ -143,6 +143,16 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
             }
             app.relays.send(conn, leg, bytes.into())
         }
+        CommandKind::RelayWsSend {
+            conn,
+            leg,
+            data,
+            enc,
+            binary,
+        } => {
+            let bytes = decode(&data, enc)?;
+            app.relays.send_ws(conn, leg, &bytes, binary)
+        }
         CommandKind::RelayClose { conn, leg, reset } => app.relays.act(conn, leg, reset),
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())
