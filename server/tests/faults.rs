@@ -446,3 +446,47 @@ async fn an_http_proxy_takes_toxics_and_a_udp_proxy_says_it_does_not_yet() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("udp proxy"), "{body}");
 }
+
+#[tokio::test]
+async fn bytes_from_the_page_wait_behind_what_a_fault_holds() {
+    let lab = lab::start().await;
+    let sink = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let make = format!(
+        r#"{{"name":"order","listen":"127.0.0.1:0","upstream":"{}"}}"#,
+        sink.local_addr().unwrap()
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json = r#"{"type":"latency","stream":"upstream","attributes":{"latency":300}}"#;
+    toxic(&lab, "order", json).await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, sink.accept()).await.unwrap().unwrap();
+    s.write_all(b"first,").await.unwrap();
+    // The client's bytes are held 300 ms; the page's, sent meanwhile, go after them.
+    let mut events = Events::connect(&lab).await;
+    let open = events
+        .wait("the connection", |k| {
+            matches!(k, EventKind::RelayOpen { .. })
+        })
+        .await;
+    let EventKind::RelayOpen { conn, .. } = open.kind else {
+        unreachable!()
+    };
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    let send = format!(
+        r#"{{"type":"relay_send","id":1,"conn":{conn},"leg":"upstream","data":"then the page"}}"#
+    );
+    page.send_text(&send).await;
+    page.reply(1).await.expect("queued");
+    let mut got = vec![0u8; "first,then the page".len()];
+    timeout(WAIT, upstream.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .unwrap();
+    assert_eq!(got, b"first,then the page");
+}
