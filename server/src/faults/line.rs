@@ -148,7 +148,8 @@ impl Line {
     }
 
     /// The longest slow_close delay that applies (the FIN is passed on that late).
-    pub fn close_delay(&self) -> Duration {
+    pub fn close_delay(&mut self) -> Duration {
+        self.sync(Instant::now());
         let ms = self
             .applied
             .iter()

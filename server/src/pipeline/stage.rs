@@ -138,7 +138,7 @@ impl Stages {
             sleep_until(at).await;
             self.release(to, counted).await?;
         }
-        if let Some(line) = &self.line {
+        if let Some(line) = &mut self.line {
             sleep(line.close_delay()).await;
         }
         Ok(())
