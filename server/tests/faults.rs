@@ -85,6 +85,9 @@ async fn latency_adds_to_a_round_trip_each_way_and_reaches_live_connections() {
     .await;
     let took = round_trip(&mut live, b"both ways").await;
     assert!(took >= Duration::from_millis(250), "{took:?}");
+    // The connection's row lists the toxics that apply to it.
+    let legs = &lab.app.lab_state().proxies[0].legs;
+    assert_eq!(legs[0].faults, ["latency_upstream", "latency_downstream"]);
     // A new connection, with the jitter's lower end.
     remove(&lab, "slow", "latency_upstream").await;
     let patch = r#"{"attributes":{"latency":200,"jitter":50}}"#;

@@ -296,6 +296,7 @@ with_defaults! {
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
         client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,
+        faults,
     }
     TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
@@ -673,6 +674,7 @@ mod tests {
             proxies: vec![ProxyInfo {
                 protocol: ProxyProtocol::Udp,
                 legs: vec![RelayConnInfo {
+                    faults: vec!["latency_downstream".into()],
                     client_kernel: Some(TcpKernelInfo::default()),
                     upstream_kernel: Some(TcpKernelInfo::default()),
                     ..Default::default()

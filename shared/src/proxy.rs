@@ -122,4 +122,6 @@ pub struct RelayConnInfo {
     /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: the page
     /// may send it messages (`relay_ws_send`).
     pub websocket: bool,
+    /// The names of the toxics (faults) that apply to it now, either way.
+    pub faults: Vec<String>,
 }

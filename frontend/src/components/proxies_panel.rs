@@ -9,7 +9,8 @@
 //! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
 //! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
 //! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
-//! `[data-relay-fin=ID-upstream]`; the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
+//! `[data-relay-fin=ID-upstream]`, and `[data-relay-faults=ID]` (the toxics that apply
+//! to it); the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
 //! `#relay-send-input`, `#relay-send-button`.
 
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
@@ -45,6 +46,7 @@ const LEG_COLS: &[Col] = &[
     Col::num("client in/out").title("client leg: read / written"),
     Col::num("upstream in/out").title("upstream leg: read / written"),
     Col::num("rtt").title("kernel rtt: client leg / upstream leg"),
+    Col::text("faults").title("the proxy's toxics that apply to this connection"),
     Col::text("actions"),
 ];
 
@@ -204,6 +206,7 @@ pub fn ProxiesPanel() -> Html {
                     <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
                     <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
+                    <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
                     <td class="actions">{ buttons(Leg::Client, "client") }{ buttons(Leg::Upstream, "upstream") }</td>
                 </tr>
             }

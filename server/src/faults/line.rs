@@ -29,6 +29,7 @@ use super::effect::{self, Piece, Rng, State};
 use super::set::{Entry, Toxics};
 use super::toxic::Kind;
 use crate::hub::counters::add;
+use crate::hub::lock;
 use crate::pipeline::Flow;
 
 /// Bytes held (waiting for their instant) per direction per connection at most; past
@@ -42,6 +43,9 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Says what a toxic did to the connection: the toxic's name and a few words.
 pub type Reporter = Box<dyn Fn(&str, String) + Send + Sync>;
+
+/// The names of the toxics that apply to the line now, for its connection's row.
+pub type Shown = Arc<std::sync::Mutex<Vec<String>>>;
 
 /// What is due now.
 #[derive(Debug, PartialEq)]
@@ -101,13 +105,15 @@ pub struct Line {
     rng: Rng,
     /// Where notes go.
     report: Reporter,
+    /// Where the names of the toxics that apply go.
+    shown: Shown,
 }
 
 impl Line {
     /// The line of `flow` through `toxics`; `seed` makes its draws (any number: the
     /// connection's id and the time do). Both directions of a connection take the same
     /// seed, so that a toxic on `both` applies to both or to neither.
-    pub fn new(flow: Flow, toxics: Arc<Toxics>, seed: u64, report: Reporter) -> Line {
+    pub fn new(flow: Flow, toxics: Arc<Toxics>, seed: u64, report: Reporter, shown: Shown) -> Line {
         let changes = toxics.subscribe();
         let mut line = Line {
             flow,
@@ -123,6 +129,7 @@ impl Line {
             seed,
             rng: Rng((seed ^ (flow as u64) << 63) | 1),
             report,
+            shown,
         };
         line.sync(Instant::now());
         line
@@ -383,6 +390,11 @@ impl Line {
                 tally: Tally::default(),
             });
         }
+        *lock(&self.shown) = self
+            .applied
+            .iter()
+            .map(|a| a.entry.toxic.name.clone())
+            .collect();
     }
 }
 
@@ -391,7 +403,13 @@ mod tests {
     use super::*;
 
     fn line(flow: Flow, toxics: &Arc<Toxics>) -> Line {
-        Line::new(flow, toxics.clone(), 7, Box::new(|_, _| {}))
+        Line::new(
+            flow,
+            toxics.clone(),
+            7,
+            Box::new(|_, _| {}),
+            Shown::default(),
+        )
     }
 
     #[test]
@@ -452,8 +470,9 @@ mod tests {
         let got = |line: &Line| !line.applied.is_empty();
         let mut both = 0;
         for seed in 0..200 {
-            let up = Line::new(Flow::Up, toxics.clone(), seed, Box::new(|_, _| {}));
-            let down = Line::new(Flow::Down, toxics.clone(), seed, Box::new(|_, _| {}));
+            let quiet = || -> Reporter { Box::new(|_, _| {}) };
+            let up = Line::new(Flow::Up, toxics.clone(), seed, quiet(), Shown::default());
+            let down = Line::new(Flow::Down, toxics.clone(), seed, quiet(), Shown::default());
             assert_eq!(got(&up), got(&down), "seed {seed}");
             both += usize::from(got(&up));
         }

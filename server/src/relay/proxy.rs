@@ -13,6 +13,7 @@ use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo
 use super::spec::ProxySpec;
 use super::tcp::ListenerSlot;
 use crate::faults::Toxics;
+use crate::faults::line::Shown;
 use crate::hub::lock;
 
 /// Open connections listed per proxy at most (`open` counts them all).
@@ -202,6 +203,8 @@ pub struct RelayConn {
     /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: both
     /// directions carry frames, and the page may send messages.
     pub websocket: AtomicBool,
+    /// The toxics that apply to it now, client → upstream and back (TCP only).
+    pub faults: [Shown; 2],
 }
 
 /// An action of the page on one leg of a relayed connection.
@@ -241,6 +244,7 @@ impl RelayConn {
             wake: Default::default(),
             inject,
             websocket: AtomicBool::new(false),
+            faults: Default::default(),
         }
     }
 
@@ -259,6 +263,15 @@ impl RelayConn {
             client_half_closed: self.client_half_closed.load(Relaxed),
             upstream_half_closed: self.upstream_half_closed.load(Relaxed),
             websocket: self.websocket.load(Relaxed),
+            faults: {
+                let mut names = lock(&self.faults[0]).clone();
+                for name in lock(&self.faults[1]).iter() {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                names
+            },
             client_kernel: *lock(&self.client_kernel),
             upstream_kernel: *lock(&self.upstream_kernel),
         }

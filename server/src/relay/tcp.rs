@@ -516,7 +516,8 @@ async fn relay(
                 what,
             });
         });
-        Stages::faults(Line::new(flow, proxy.toxics.clone(), seed, report))
+        let shown = conn.faults[flow as usize].clone();
+        Stages::faults(Line::new(flow, proxy.toxics.clone(), seed, report, shown))
     };
     let mut up = Pump {
         flow: Flow::Up,
