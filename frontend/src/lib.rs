@@ -22,6 +22,7 @@
 //! - [`curl`]: an HTTP exchange as `curl -v` prints it, and as a `curl` command.
 //! - [`wscost`]: WebSocket framing bytes against HTTP polling headers.
 //! - [`charts`]: SVG paths for sparklines and the pool chart.
+//! - [`faults`]: the "add fault" form's presets and fields, as `toxic_add` commands.
 //!
 //! Side effects ([`services`]): `socket` (the push channel: reconnect, resume, at most one
 //! flush per animation frame, paced by what the last one cost), `history` (`GET /api/events`), `browser` (clock, downloads,
@@ -33,7 +34,8 @@
 //! (timeline, history requests), `filter_bar`, `timeline_actions` (follow, clear,
 //! exports), `timeline_list` (virtualized, autoscroll), `row_view`, `detail` (payload as
 //! text, hex or JSON; replay); the panels `tcp_panel`, `udp_panel`, `http_panel` with
-//! `http_requests`, `ws_panel` with `chat_box`, `pool_panel`; and small parts: `try_it`,
+//! `http_requests`, `ws_panel` with `chat_box`, `pool_panel`, `proxies_panel` with
+//! `faults_panel`; and small parts: `try_it`,
 //! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs),
 //! `send_form` (the TCP, UDP and WebSocket-service send form), `table` (data tables, and
 //! static text with markup). `header`, `rail`, `notices`, `status_line`, `try_it`,
@@ -89,6 +91,7 @@ pub mod curl;
 
 pub mod deque;
 pub mod export;
+pub mod faults;
 
 pub mod filter;
 pub mod fmt;

@@ -82,6 +82,26 @@ pub fn describe(k: &EventKind) -> Option<(&'static str, String)> {
             ("close", s)
         }
         EventKind::RelayRefused { proxy, reason, .. } => ("refused", format!("{proxy}: {reason}")),
+        EventKind::RelayFault {
+            proxy,
+            conn,
+            from,
+            toxic,
+            what,
+            ..
+        } => (
+            "fault",
+            format!("{proxy} #{conn} {} {toxic}: {what}", arrow(*from)),
+        ),
+        EventKind::ToxicChange {
+            proxy,
+            toxic,
+            action,
+            detail,
+        } => (
+            "toxic",
+            format!("{proxy}: toxic {toxic} {action} ({detail})"),
+        ),
         EventKind::RelayUdpOpen {
             proxy,
             session,
@@ -209,6 +229,39 @@ mod tests {
                 text: "b".into()
             }),
             None
+        );
+    }
+
+    #[test]
+    fn faults_read_as_what_they_did() {
+        let fault = EventKind::RelayFault {
+            proxy: "redis".into(),
+            conn: 3,
+            peer: "p".into(),
+            from: Leg::Upstream,
+            toxic: "latency_downstream".into(),
+            what: "held 100 ms".into(),
+        };
+        assert_eq!(
+            describe(&fault),
+            Some((
+                "fault",
+                "redis #3 ← latency_downstream: held 100 ms".to_owned()
+            ))
+        );
+        let change = EventKind::ToxicChange {
+            proxy: "redis".into(),
+            toxic: "flaky_both".into(),
+            action: "added".into(),
+            detail: "reset_peer after 0 ms, toxicity 0.05, both".into(),
+        };
+        assert_eq!(
+            describe(&change),
+            Some((
+                "toxic",
+                "redis: toxic flaky_both added (reset_peer after 0 ms, toxicity 0.05, both)"
+                    .to_owned()
+            ))
         );
     }
 }

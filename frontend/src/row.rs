@@ -148,6 +148,8 @@ pub fn close_reason(r: CloseReason) -> &'static str {
         CloseReason::ResetFromPage => "reset from page",
         CloseReason::IdleTimeout => "idle timeout",
         CloseReason::Shutdown => "shutdown",
+        CloseReason::Fault => "closed by a fault",
+        CloseReason::FaultReset => "reset by a fault",
     }
 }
 
@@ -159,6 +161,8 @@ fn describe(k: &EventKind) -> (&'static str, String) {
         | EventKind::RelayHalfClose { .. }
         | EventKind::RelayClose { .. }
         | EventKind::RelayRefused { .. }
+        | EventKind::RelayFault { .. }
+        | EventKind::ToxicChange { .. }
         | EventKind::RelayUdpOpen { .. }
         | EventKind::RelayDatagram { .. }
         | EventKind::RelayUdpClose { .. }

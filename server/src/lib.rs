@@ -18,6 +18,7 @@
 //!   bounded pump that relays one direction of a stream.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
 //! - [`relay`]: relay mode's proxies (`--proxy`), each client with its own upstream leg.
+//! - [`faults`]: toxiproxy's toxics on a proxy's connections (latency, bandwidth, ...).
 //! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
 //!   frame an event; on [`ws`]'s engine (frames, socket, deflate, upgrade checks).
 //! - [`replay`]: sending a captured payload again (from the backlog, or the store).
@@ -34,7 +35,7 @@
 //! ## The path of a byte
 //! ```text
 //! peer ─▶ socket ─▶ read ─▶ tap ─────────▶ stages ─▶ write ─▶ socket ─▶ peer
-//!                            │ counters     (faults, breakpoints, TLS: later issues)
+//!                            │ counters     (faults; breakpoints, TLS: later issues)
 //!                            │ data events (merged per 16 ms, --snaplen captured)
 //!                            ▼
 //!                           hub ─▶ batches ─▶ /ws clients (dashboards)
@@ -48,6 +49,7 @@ pub mod backoff;
 pub mod bridge;
 pub mod config;
 pub mod export;
+pub mod faults;
 pub mod http;
 pub mod hub;
 pub mod pipeline;

@@ -15,27 +15,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::lab::{self, TestLab};
-use support::raw_http;
+use support::raw_http::call;
 use support::tools::echo_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// How long anything a test waits for may take.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// One request to the API: the status and the body (`Connection: close`).
-async fn call(api: SocketAddr, method: &str, path: &str, body: &str, ua: &str) -> (u16, String) {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nUser-Agent: {ua}\r\nContent-Type: \
-         application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let raw = raw_http::exchange(api, &request, WAIT).await;
-    let text = String::from_utf8(raw).expect("the answer is UTF-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head[9..12].parse().expect("a status code");
-    (status, body.to_owned())
-}
 
 async fn api(lab: &TestLab, method: &str, path: &str, body: &str) -> (u16, String) {
     let addr = lab.toxiproxy_api.expect("the API runs");
@@ -181,20 +167,8 @@ async fn the_api_answers_as_toxiproxy_does() {
     assert_eq!(status, 204);
     assert_eq!(through(&listen, "again").await, "again");
 
-    // Toxics come with the faults issue: answered as for a toxic toxiproxy does not know.
     let (status, body) = api(&lab, "GET", "/proxies/echo/toxics", "").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
-    let latency = r#"{"type":"latency","attributes":{"latency":100}}"#;
-    let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", latency).await;
-    assert_eq!(
-        (status, body.as_str()),
-        (
-            400,
-            r#"{"error":"invalid toxic type: latency","status":400}"#
-        )
-    );
-    let (status, _) = api(&lab, "DELETE", "/proxies/echo/toxics/x", "").await;
-    assert_eq!(status, 404);
 
     let (status, body) = api(&lab, "GET", "/version", "").await;
     assert_eq!(status, 200);
@@ -386,6 +360,133 @@ async fn off_loopback_the_api_asks_for_the_lab_token() {
     assert_eq!(status, 200);
 }
 
+#[tokio::test]
+async fn the_toxics_api_answers_as_toxiproxy_does() {
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let make = format!(r#"{{"name":"echo","listen":"127.0.0.1:0","upstream":"{upstream}"}}"#);
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Made with toxiproxy's defaults: downstream, toxicity 1, named <type>_<stream>; 200.
+    let latency = r#"{"type":"latency","attributes":{"latency":100}}"#;
+    let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", latency).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
+        )
+    );
+    let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", latency).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (409, r#"{"error":"toxic already exists","status":409}"#)
+    );
+    let cut = r#"{"name":"cut","type":"limit_data","stream":"upstream","toxicity":0.5,"attributes":{"bytes":10}}"#;
+    let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", cut).await;
+    assert_eq!(status, 200, "{body}");
+    let both = r#"{"type":"slow_close","stream":"both"}"#;
+    let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", both).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""name":"slow_close_both""#), "{body}");
+
+    for (bad, want) in [
+        (
+            r#"{"type":"nope"}"#,
+            r#"{"error":"invalid toxic type","status":400}"#,
+        ),
+        (
+            r#"{"type":"latency","stream":"sideways"}"#,
+            r#"{"error":"stream was invalid, can be either upstream or downstream","status":400}"#,
+        ),
+    ] {
+        let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", bad).await;
+        assert_eq!((status, body.as_str()), (400, want), "{bad}");
+    }
+    for bad in [
+        "{nope",
+        r#"{"type":"bandwidth","name":"b","attributes":{"rate":"fast"}}"#,
+        r#"{"type":"bandwidth","name":"b","toxicity":1.5}"#,
+    ] {
+        let (status, body) = api(&lab, "POST", "/proxies/echo/toxics", bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body.starts_with(r#"{"error":"bad request body: "#),
+            "{body}"
+        );
+    }
+    let (status, body) = api(&lab, "POST", "/proxies/nope/toxics", latency).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"proxy not found","status":404}"#)
+    );
+
+    // Listed as toxiproxy lists them: the upstream chain first, in /proxies too.
+    let (status, body) = api(&lab, "GET", "/proxies/echo/toxics", "").await;
+    assert_eq!(status, 200);
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        names(&listed),
+        ["cut", "latency_downstream", "slow_close_both"]
+    );
+    assert_eq!(listed[0]["toxicity"], 0.5);
+    let (_, body) = api(&lab, "GET", "/proxies", "").await;
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["echo"]["toxics"], listed);
+    let (_, body) = api(&lab, "GET", "/proxies/echo", "").await;
+    let one: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(one["toxics"], listed);
+
+    // One toxic: shown, changed (attributes and toxicity only), removed.
+    let (status, body) = api(&lab, "GET", "/proxies/echo/toxics/cut", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), listed[0]);
+    let patch = r#"{"attributes":{"bytes":20},"toxicity":1,"stream":"downstream"}"#;
+    let (status, body) = api(&lab, "PATCH", "/proxies/echo/toxics/cut", patch).await;
+    assert_eq!(status, 200, "{body}");
+    let patched: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(patched["attributes"]["bytes"], 20);
+    assert_eq!(
+        (patched["toxicity"].as_f64(), patched["stream"].as_str()),
+        (Some(1.0), Some("upstream"))
+    );
+    let (status, _) = api(
+        &lab,
+        "POST",
+        "/proxies/echo/toxics/cut",
+        r#"{"toxicity":0}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "toxiproxy's deprecated POST updates too");
+    for (method, body) in [("GET", ""), ("PATCH", "{}"), ("DELETE", "")] {
+        let (status, got) = api(&lab, method, "/proxies/echo/toxics/nope", body).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (404, r#"{"error":"toxic not found","status":404}"#),
+            "{method}"
+        );
+    }
+    let (status, body) = api(&lab, "DELETE", "/proxies/echo/toxics/cut", "").await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (_, body) = api(&lab, "GET", "/proxies/echo/toxics", "").await;
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(names(&listed), ["latency_downstream", "slow_close_both"]);
+
+    // /reset removes every toxic.
+    let (status, _) = api(&lab, "POST", "/reset", "").await;
+    assert_eq!(status, 204);
+    let (_, body) = api(&lab, "GET", "/proxies/echo/toxics", "").await;
+    assert_eq!(body, "[]");
+}
+
 /// A client's install, or `None` (with a line saying so) when it is missing outside CI.
 fn client(what: &str, path: &str) -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -524,4 +625,115 @@ async fn toxiproxy_node_client_drives_the_lab_unchanged() {
     );
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     check_report(&report);
+}
+
+/// What both clients report of toxics, checked the same way: a latency toxic added
+/// (toxiproxy's defaults filled in), listed, felt on a round trip, changed (felt again),
+/// and removed.
+fn check_toxics_report(report: &Value) {
+    assert_eq!(report["added"]["name"], "latency_downstream", "{report}");
+    assert_eq!(report["added"]["stream"], "downstream", "{report}");
+    assert_eq!(report["added"]["toxicity"], 1, "{report}");
+    assert_eq!(report["added"]["attributes"]["latency"], 200, "{report}");
+    assert_eq!(report["listed"], serde_json::json!(["latency_downstream"]));
+    let ms = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
+    assert!(ms("rtt_ms") >= 200.0, "a 200 ms latency: {report}");
+    assert_eq!(report["updated"]["attributes"]["latency"], 400, "{report}");
+    assert!(ms("rtt_updated_ms") >= 400.0, "updated to 400 ms: {report}");
+    assert_eq!(report["after_remove"], serde_json::json!([]), "{report}");
+}
+
+const PYTHON_TOXICS: &str = r#"
+import json, os, socket, time
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+t = Toxiproxy()
+t.update_api_consumer("127.0.0.1", int(os.environ["API_PORT"]))
+def rtt(listen):
+    host, port = listen.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        start = time.monotonic(); s.sendall(b"ping"); got = b""
+        while len(got) < 4: got += s.recv(100)
+        return (time.monotonic() - start) * 1000
+p = t.create(upstream=os.environ["UPSTREAM"], name="client", listen="127.0.0.1:0")
+p.add_toxic(type="latency", attributes={"latency": 200})
+r = {"added": p.get_toxic("latency_downstream").__dict__}
+r["listed"] = sorted(p.toxics().keys())
+r["rtt_ms"] = rtt(p.listen)
+path = "/proxies/client/toxics/latency_downstream"
+r["updated"] = APIConsumer.post(path, json={"attributes": {"latency": 400}}).json()
+r["rtt_updated_ms"] = rtt(p.listen)
+p.destroy_toxic("latency_downstream")
+r["after_remove"] = sorted(p.toxics().keys())
+print(json.dumps(r))
+"#;
+
+#[tokio::test]
+async fn toxiproxy_python_adds_updates_and_removes_toxics() {
+    let Some(python) = client("toxiproxy-python", "target/py/bin/python") else {
+        return;
+    };
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let report = run_script(python, &["-c", PYTHON_TOXICS], &lab, &upstream).await;
+    check_toxics_report(&report);
+}
+
+const NODE_TOXICS: &str = r#"
+const net = require("net");
+const { Toxiproxy } = require("toxiproxy-node-client");
+const rtt = listen => new Promise((ok, fail) => {
+  const [host, port] = [listen.slice(0, listen.lastIndexOf(":")), +listen.slice(listen.lastIndexOf(":") + 1)];
+  let start;
+  const s = net.connect(port, host, () => { start = process.hrtime.bigint(); s.write("ping"); });
+  let got = "";
+  s.on("data", d => { got += d; if (got.length >= 4) { s.destroy(); ok(Number(process.hrtime.bigint() - start) / 1e6); } });
+  s.on("error", fail);
+});
+(async () => {
+  const t = new Toxiproxy(`http://127.0.0.1:${process.env.API_PORT}`);
+  const p = await t.createProxy({ name: "client", listen: "127.0.0.1:0", upstream: process.env.UPSTREAM });
+  const toxic = await p.addToxic({ type: "latency", attributes: { latency: 200 } });
+  const r = { added: toxic.toJson() };
+  const list = async () => (await p.api.get(`${p.getPath()}/toxics`)).data.map(x => x.name).sort();
+  r.listed = await list();
+  r.rtt_ms = await rtt(p.listen);
+  const updated = await toxic.update({ attributes: { latency: 400 } });
+  r.updated = (await p.getToxic(updated.name)).toJson();
+  r.rtt_updated_ms = await rtt(p.listen);
+  await updated.remove();
+  r.after_remove = await list();
+  console.log(JSON.stringify(r));
+})().catch(e => { console.error(e); process.exit(1); });
+"#;
+
+#[tokio::test]
+async fn toxiproxy_node_client_adds_updates_and_removes_toxics() {
+    let Some(modules) = client(
+        "toxiproxy-node-client",
+        "target/node-relay/node_modules/toxiproxy-node-client",
+    ) else {
+        return;
+    };
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args(["-e", NODE_TOXICS])
+        .current_dir(modules.join("../.."))
+        .env("API_PORT", lab.toxiproxy_api.unwrap().port().to_string())
+        .env("UPSTREAM", &upstream);
+    let out = output(command).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    check_toxics_report(&report);
 }

@@ -104,6 +104,25 @@ pub enum CommandKind {
     ProxySet { name: String, enabled: bool },
     /// Delete a proxy: it stops listening and its connections end.
     ProxyDelete { name: String },
+    /// Add a toxic (a fault) to `tcp` proxy `proxy`, as toxiproxy's `POST
+    /// /proxies/{proxy}/toxics` does, with its defaults: `name` `<kind>_<stream>`, `stream`
+    /// `downstream`, `toxicity` 1. It applies to the live connections too.
+    ToxicAdd {
+        proxy: String,
+        #[serde(default)]
+        name: String,
+        /// toxiproxy's type (`latency`, `bandwidth`, ...).
+        kind: String,
+        #[serde(default)]
+        stream: String,
+        #[serde(default)]
+        toxicity: Option<f32>,
+        /// toxiproxy's attributes, by name (`latency`, `jitter`, `rate`, ...).
+        #[serde(default)]
+        attributes: Vec<(String, i64)>,
+    },
+    /// Remove toxic `name` of proxy `proxy`.
+    ToxicRemove { proxy: String, name: String },
     /// Send bytes from the page toward one leg of relayed TCP connection `conn`: queued
     /// between the relayed chunks toward it, in order.
     RelaySend {
@@ -161,6 +180,18 @@ mod tests {
             },
             CommandKind::ProxyDelete {
                 name: "redis".into(),
+            },
+            CommandKind::ToxicAdd {
+                proxy: "redis".into(),
+                name: String::new(),
+                kind: "latency".into(),
+                stream: "both".into(),
+                toxicity: Some(0.5),
+                attributes: vec![("latency".into(), 300)],
+            },
+            CommandKind::ToxicRemove {
+                proxy: "redis".into(),
+                name: "latency_both".into(),
             },
             CommandKind::RelaySend {
                 conn: 4,

@@ -14,7 +14,7 @@ use crate::json::{Error, FromJson, Value};
 use crate::message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 use crate::payload::{Encoding, Payload};
 use crate::pool::{PoolSpec, PoolState, PoolStatus};
-use crate::proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
+use crate::proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo, ToxicInfo};
 use crate::state::{
     Counters, HttpConnInfo, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo,
     WsServiceClientInfo,
@@ -159,6 +159,8 @@ names! {
         "reset_from_page" => ResetFromPage,
         "idle_timeout" => IdleTimeout,
         "shutdown" => Shutdown,
+        "fault" => Fault,
+        "fault_reset" => FaultReset,
     }
     Encoding { "text" => Text, "base64" => Base64, "hex" => Hex }
     PoolState { "running" => Running, "done" => Done, "cancelled" => Cancelled, "failed" => Failed }
@@ -288,11 +290,13 @@ with_defaults! {
     LabState { ts_us, tcp, udp, ws, ws_service, http, pool, proxies, counters }
     ProxyInfo {
         name, listen, upstream, protocol, enabled, open, conns, refused, client_in, client_out,
-        upstream_in, upstream_out, dropped, legs,
+        upstream_in, upstream_out, dropped, legs, toxics,
     }
+    ToxicInfo { name, kind, stream, detail, conns, spared, bytes, dropped, cuts }
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
         client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,
+        faults,
     }
     TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
@@ -533,6 +537,20 @@ impl FromJson for EventKind {
                 peer: f.need("peer"),
                 reason: f.need("reason"),
             },
+            "relay_fault" => EventKind::RelayFault {
+                proxy: f.need("proxy"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                from: f.get("from", true, Leg::Client),
+                toxic: f.need("toxic"),
+                what: f.need("what"),
+            },
+            "toxic_change" => EventKind::ToxicChange {
+                proxy: f.need("proxy"),
+                toxic: f.need("toxic"),
+                action: f.need("action"),
+                detail: f.need("detail"),
+            },
             "relay_udp_open" => EventKind::RelayUdpOpen {
                 proxy: f.need("proxy"),
                 session: f.need("session"),
@@ -656,10 +674,12 @@ mod tests {
             proxies: vec![ProxyInfo {
                 protocol: ProxyProtocol::Udp,
                 legs: vec![RelayConnInfo {
+                    faults: vec!["latency_downstream".into()],
                     client_kernel: Some(TcpKernelInfo::default()),
                     upstream_kernel: Some(TcpKernelInfo::default()),
                     ..Default::default()
                 }],
+                toxics: vec![ToxicInfo::default()],
                 ..Default::default()
             }],
             ..Default::default()
@@ -765,6 +785,8 @@ mod tests {
         "reset_from_page",
         "idle_timeout",
         "shutdown",
+        "fault",
+        "fault_reset",
     ];
 
     /// Gives every number a different value, every bool `true`, and every string (but tags

@@ -101,6 +101,10 @@ pub enum CloseReason {
     IdleTimeout,
     /// The lab is shutting down.
     Shutdown,
+    /// A fault (a toxic: timeout, limit_data) closed it.
+    Fault,
+    /// A fault (a toxic: reset_peer) reset it (RST).
+    FaultReset,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -387,6 +391,26 @@ pub enum EventKind {
         from: Leg,
         detail: String,
     },
+    /// A toxic acted on a relayed connection, on the bytes coming `from` that leg: what
+    /// it did ("held 100 ms: ...", "cut into 37 writes: ...", "reset by reset_peer ...",
+    /// "closed after limit_data ...", "spared (toxicity 0.05)"). Said at most once a
+    /// second per toxic, connection and direction, with what it did since.
+    RelayFault {
+        proxy: String,
+        conn: u64,
+        peer: String,
+        from: Leg,
+        toxic: String,
+        what: String,
+    },
+    /// A proxy's toxic was added, changed or removed (`action`: `added`, `updated`,
+    /// `removed`), from the API or the page; `detail` says what it does.
+    ToxicChange {
+        proxy: String,
+        toxic: String,
+        action: String,
+        detail: String,
+    },
     /// Something the lab itself wants the user to know (a full disk, a refused client).
     Notice { level: String, message: String },
 }
@@ -405,7 +429,9 @@ impl EventKind {
             | EventKind::RelaySend { .. }
             | EventKind::RelayHalfClose { .. }
             | EventKind::RelayClose { .. }
-            | EventKind::RelayRefused { .. } => Protocol::Tcp,
+            | EventKind::RelayRefused { .. }
+            | EventKind::RelayFault { .. }
+            | EventKind::ToxicChange { .. } => Protocol::Tcp,
             EventKind::UdpDatagram { .. }
             | EventKind::RelayUdpOpen { .. }
             | EventKind::RelayDatagram { .. }
@@ -446,6 +472,7 @@ impl EventKind {
             | EventKind::RelayHalfClose { peer, .. }
             | EventKind::RelayClose { peer, .. }
             | EventKind::RelayRefused { peer, .. }
+            | EventKind::RelayFault { peer, .. }
             | EventKind::RelayUdpOpen { peer, .. }
             | EventKind::RelayDatagram { peer, .. }
             | EventKind::RelayUdpClose { peer, .. }
@@ -747,6 +774,20 @@ pub(crate) mod tests {
                 proxy: "redis".into(),
                 peer: "p".into(),
                 reason: "refused".into(),
+            },
+            EventKind::RelayFault {
+                proxy: "redis".into(),
+                conn: 1,
+                peer: "p".into(),
+                from: Leg::Upstream,
+                toxic: "latency_downstream".into(),
+                what: "held 100 ms".into(),
+            },
+            EventKind::ToxicChange {
+                proxy: "redis".into(),
+                toxic: "latency_downstream".into(),
+                action: "added".into(),
+                detail: "latency 100 ms".into(),
             },
             EventKind::RelayUdpOpen {
                 proxy: "dns".into(),

@@ -37,7 +37,7 @@ pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg, Pro
 pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 pub use payload::{Encoding, Payload};
 pub use pool::{PoolSpec, PoolState, PoolStatus};
-pub use proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo};
+pub use proxy::{ProxyInfo, ProxyProtocol, RelayConnInfo, ToxicInfo};
 pub use state::{
     Counters, LabState, TcpConnInfo, TcpKernelInfo, UdpPeerInfo, WsClientInfo, WsServiceClientInfo,
 };

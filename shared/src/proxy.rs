@@ -68,6 +68,33 @@ pub struct ProxyInfo {
     pub dropped: u64,
     /// The open connections, oldest first (at most 100 listed; `open` counts them all).
     pub legs: Vec<RelayConnInfo>,
+    /// Its toxics (faults), as toxiproxy lists them, with what each did.
+    pub toxics: Vec<ToxicInfo>,
+}
+
+/// One toxic of a proxy and what it did since it was added.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct ToxicInfo {
+    /// Unique among the proxy's toxics.
+    pub name: String,
+    /// toxiproxy's type: `latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`,
+    /// `slicer`, `limit_data`.
+    pub kind: String,
+    /// `upstream` (client → upstream), `downstream` or `both`.
+    pub stream: String,
+    /// What it does, in words: "latency 300 ms, toxicity 0.5".
+    pub detail: String,
+    /// Connections (per direction) that got it.
+    pub conns: u64,
+    /// Connections (per direction) its toxicity spared.
+    pub spared: u64,
+    /// Bytes it handled.
+    pub bytes: u64,
+    /// Bytes it dropped.
+    pub dropped: u64,
+    /// Connections it ended.
+    pub cuts: u64,
 }
 
 /// One open relayed connection: its client leg and its upstream leg.
@@ -95,4 +122,6 @@ pub struct RelayConnInfo {
     /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade: the page
     /// may send it messages (`relay_ws_send`).
     pub websocket: bool,
+    /// The names of the toxics (faults) that apply to it now, either way.
+    pub faults: Vec<String>,
 }

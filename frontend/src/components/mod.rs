@@ -5,6 +5,7 @@ pub mod app;
 pub mod charts_strip;
 pub mod chat_box;
 pub mod detail;
+pub mod faults_panel;
 pub mod filter_bar;
 pub mod forms;
 pub mod header;

@@ -1,19 +1,22 @@
 //! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
 //! to add one (the page's equal of `--proxy` and toxiproxy's API).
 //!
-//! Below them, the open relayed connections, both legs side by side (bytes, and the
+//! Below them, the `tcp` proxies' faults ([`super::faults_panel`]), then the open relayed
+//! connections, both legs side by side (bytes, and the
 //! kernel's rtt for each leg), each leg with RST and FIN buttons.
 //!
 //! Hooks: `#proxy-name`, `#proxy-protocol`, `#proxy-listen`, `#proxy-upstream`,
 //! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
 //! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
 //! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
-//! `[data-relay-fin=ID-upstream]`; the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
+//! `[data-relay-fin=ID-upstream]`, and `[data-relay-faults=ID]` (the toxics that apply
+//! to it); the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
 //! `#relay-send-input`, `#relay-send-button`.
 
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
+use crate::components::faults_panel::FaultsPanel;
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
@@ -43,6 +46,7 @@ const LEG_COLS: &[Col] = &[
     Col::num("client in/out").title("client leg: read / written"),
     Col::num("upstream in/out").title("upstream leg: read / written"),
     Col::num("rtt").title("kernel rtt: client leg / upstream leg"),
+    Col::text("faults").title("the proxy's toxics that apply to this connection"),
     Col::text("actions"),
 ];
 
@@ -202,6 +206,7 @@ pub fn ProxiesPanel() -> Html {
                     <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
                     <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
+                    <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
                     <td class="actions">{ buttons(Leg::Client, "client") }{ buttons(Leg::Upstream, "upstream") }</td>
                 </tr>
             }
@@ -251,6 +256,7 @@ pub fn ProxiesPanel() -> Html {
                     .to_owned()
             })) }
             { status_line(&lab, "proxy-row") }
+            <FaultsPanel />
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
                 { data_table("", LEG_COLS, legs.collect(), None) }

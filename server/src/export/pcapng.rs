@@ -241,8 +241,11 @@ impl PcapNg {
                 let (peer_side, lab_side) = (c.side(false), c.side(true));
                 match reason {
                     CloseReason::Reset | CloseReason::Error => self.rst(ts, &c, peer_side),
-                    CloseReason::ResetFromPage => self.rst(ts, &c, lab_side),
+                    CloseReason::ResetFromPage | CloseReason::FaultReset => {
+                        self.rst(ts, &c, lab_side)
+                    }
                     CloseReason::Fin
+                    | CloseReason::Fault
                     | CloseReason::ClosedFromPage
                     | CloseReason::IdleTimeout
                     | CloseReason::Shutdown => {

@@ -3,9 +3,10 @@
 //! ```text
 //!   socket ──read──▶ tap ──▶ stages ──▶ write ──▶ socket
 //!                    │        │
-//!                    │        └─ faults, breakpoints, TLS (later issues): each a
-//!                    │           [`Stage`]; none is installed yet, and an empty chain
-//!                    │           hands the read buffer straight to the write
+//!                    │        └─ faults (a proxy's toxics: a fault line per direction,
+//!                    │           [`crate::faults`]), breakpoints, TLS (later issues);
+//!                    │           with nothing to do, the read buffer goes straight to
+//!                    │           the write
 //!                    └─ counters (exact, every byte) and data events (reads merged
 //!                       per 16 ms window, the first `--snaplen` bytes captured)
 //! ```

@@ -57,6 +57,8 @@ pub enum PumpEnd {
     ReadFailed(io::Error),
     /// Writing failed (a reset, most often): the writing side is gone.
     WriteFailed(io::Error),
+    /// A stage (a fault) ends the connection: both legs closed, or reset (`reset`).
+    Cut { reset: bool, why: String },
 }
 
 /// One direction's parts.
@@ -105,16 +107,28 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
         // A disabled branch's future is made but never polled: no timer is registered.
         let deadline = p.tap.deadline();
         let ready = tokio::select! {
-            r = from.readable() => Wake::Readable(r),
+            r = from.readable(), if p.stages.has_room() => Wake::Readable(r),
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::Timer
             }
             Some(chunk) = recv(&mut p.inject), if p.held.is_none() => Wake::Inject(chunk),
+            () = p.stages.wait(), if p.stages.timed() => Wake::Stages,
         };
         let ready = match ready {
             Wake::Readable(r) => Some(r),
             Wake::Timer => None,
-            Wake::Inject(chunk) if !p.events.at_boundary(p.flow) => {
+            Wake::Stages => {
+                if let Err(end) = p.stages.release(to, p.write_counters).await {
+                    p.flush();
+                    return end;
+                }
+                if let Err(end) = inject_held(p, to).await {
+                    return end;
+                }
+                continue;
+            }
+            // A fault still holding some of the stream's bytes: they go first.
+            Wake::Inject(chunk) if !p.events.at_boundary(p.flow) || p.stages.holding() => {
                 p.held = Some(chunk);
                 continue;
             }
@@ -143,6 +157,9 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             match from.try_read_buf(&mut buf) {
                 Ok(0) => {
                     p.flush();
+                    if let Err(end) = p.stages.finish(to, p.write_counters).await {
+                        return end;
+                    }
                     let _ = SockRef::from(to).shutdown(Shutdown::Write);
                     p.events.half_close(p.flow);
                     return PumpEnd::Fin;
@@ -158,27 +175,25 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             p.tap.read(now, &buf, p.read_counters);
             p.events.read(p.flow, &buf, now);
             // Every byte written is counted, also those of a chunk cut short by an error.
-            let (written, result) = if p.stages.is_empty() {
-                write_all(to, &buf).await
-            } else {
-                match p.stages.run(p.flow, Bytes::copy_from_slice(&buf)) {
-                    Some(chunk) => write_all(to, &chunk).await,
-                    None => (0, Ok(())),
+            let result = if p.stages.is_empty() {
+                let (written, result) = write_all(to, &buf).await;
+                for c in p.write_counters {
+                    add(c, written as u64);
                 }
+                result.map_err(PumpEnd::WriteFailed)
+            } else {
+                let chunk = Bytes::copy_from_slice(&buf);
+                p.stages.carry(p.flow, chunk, to, p.write_counters).await
             };
-            for c in p.write_counters {
-                add(c, written as u64);
-            }
-            if let Err(e) = result {
+            if let Err(end) = result {
                 p.flush();
-                return PumpEnd::WriteFailed(e);
-            }
-            if p.held.is_some()
-                && p.events.at_boundary(p.flow)
-                && let Some(chunk) = p.held.take()
-                && let Err(end) = inject(p, to, &chunk).await
-            {
                 return end;
+            }
+            if let Err(end) = inject_held(p, to).await {
+                return end;
+            }
+            if !p.stages.has_room() {
+                break; // a fault holds its most: read again once it wrote some
             }
             // Under a flood the timer never gets its turn.
             if p.tap.due(Instant::now()) {
@@ -186,6 +201,19 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
         }
     }
+}
+
+/// Writes the chunk from elsewhere that waited, if there is one and the stream is now
+/// between two messages with none of its bytes held by a fault.
+async fn inject_held(p: &mut Pump<'_>, to: &TcpStream) -> Result<(), PumpEnd> {
+    if p.held.is_some()
+        && p.events.at_boundary(p.flow)
+        && !p.stages.holding()
+        && let Some(chunk) = p.held.take()
+    {
+        return inject(p, to, &chunk).await;
+    }
+    Ok(())
 }
 
 /// Writes a chunk from elsewhere (counted, and told once written).
@@ -210,6 +238,8 @@ enum Wake {
     Timer,
     /// A chunk to inject.
     Inject(Bytes),
+    /// A stage (a fault) has something due, or its faults changed.
+    Stages,
 }
 
 /// The next injected chunk; never, when there is no injection channel (or it closed).
@@ -228,7 +258,7 @@ async fn recv(inject: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
 
 /// Writes all of `bytes`, waiting for room as long as it takes (the back-pressure). Says
 /// how many were written, all of them or those before an error.
-async fn write_all(to: &TcpStream, bytes: &[u8]) -> (usize, io::Result<()>) {
+pub(super) async fn write_all(to: &TcpStream, bytes: &[u8]) -> (usize, io::Result<()>) {
     let mut done = 0;
     while done < bytes.len() {
         if let Err(e) = to.writable().await {

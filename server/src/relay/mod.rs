@@ -18,11 +18,15 @@
 //!   cannot be reached.
 //! - [`udp`](mod@udp): a `udp` proxy: a session per client address, each with its own
 //!   upstream socket, ended when idle.
+//! - [`faults`](mod@faults): a proxy's toxics added, changed and removed (the API and the
+//!   page alike), each change a timeline event; the toxics themselves are
+//!   [`crate::faults`].
 //! - [`toxiproxy`]: toxiproxy's HTTP API on its own listener (`--toxiproxy-api`).
 //!
 //! Nothing here holds the [`crate::App`]: the relay gets the hub, its settings and the
 //! shutdown token, which is all it uses.
 
+pub mod faults;
 pub mod http;
 pub mod proxy;
 pub mod spec;
@@ -266,8 +270,9 @@ impl Relays {
         Ok(())
     }
 
-    /// toxiproxy's `/reset`: every proxy enabled again (there are no toxics to remove yet).
+    /// toxiproxy's `/reset`: every toxic removed, every proxy enabled again.
     pub async fn reset(self: &Arc<Self>) -> Result<(), RelayError> {
+        self.toxics_clear();
         for proxy in self.all() {
             match self.start(&proxy).await {
                 Err(RelayError::NotFound) => {} // deleted meanwhile

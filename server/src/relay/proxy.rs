@@ -12,6 +12,8 @@ use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo
 
 use super::spec::ProxySpec;
 use super::tcp::ListenerSlot;
+use crate::faults::Toxics;
+use crate::faults::line::Shown;
 use crate::hub::lock;
 
 /// Open connections listed per proxy at most (`open` counts them all).
@@ -50,6 +52,8 @@ pub struct Proxy {
     pub open: Mutex<BTreeMap<u64, Arc<RelayConn>>>,
     /// One permit per open connection (`--max-proxy-conns`).
     pub limit: Arc<Semaphore>,
+    /// Its toxics (`tcp` proxies), applied to every connection, the live ones too.
+    pub toxics: Arc<Toxics>,
 }
 
 /// What may change after a proxy is made.
@@ -92,6 +96,7 @@ impl Proxy {
             figures: Figures::default(),
             open: Mutex::new(BTreeMap::new()),
             limit: Arc::new(Semaphore::new(max_conns.clamp(1, Semaphore::MAX_PERMITS))),
+            toxics: Arc::default(),
         }
     }
 
@@ -157,6 +162,7 @@ impl Proxy {
             upstream_out: f.upstream_out.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             legs: open.values().take(LEGS_LISTED).map(|c| c.info()).collect(),
+            toxics: self.toxics.list().iter().map(|e| e.info()).collect(),
         }
     }
 }
@@ -197,6 +203,8 @@ pub struct RelayConn {
     /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade, and no
     /// close frame has passed: the page may send messages.
     pub websocket: AtomicBool,
+    /// The toxics that apply to it now, client → upstream and back (TCP only).
+    pub faults: [Shown; 2],
 }
 
 /// An action of the page on one leg of a relayed connection.
@@ -236,6 +244,7 @@ impl RelayConn {
             wake: Default::default(),
             inject,
             websocket: AtomicBool::new(false),
+            faults: Default::default(),
         }
     }
 
@@ -254,6 +263,15 @@ impl RelayConn {
             client_half_closed: self.client_half_closed.load(Relaxed),
             upstream_half_closed: self.upstream_half_closed.load(Relaxed),
             websocket: self.websocket.load(Relaxed),
+            faults: {
+                let mut names = lock(&self.faults[0]).clone();
+                for name in lock(&self.faults[1]).iter() {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                names
+            },
             client_kernel: *lock(&self.client_kernel),
             upstream_kernel: *lock(&self.upstream_kernel),
         }

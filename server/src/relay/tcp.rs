@@ -30,6 +30,7 @@ use super::Relays;
 use super::http::{self, HttpView};
 use super::proxy::{Proxy, RelayConn};
 use crate::backoff::Backoff;
+use crate::faults::{Line, line::Reporter};
 use crate::hub::counters::add;
 use crate::hub::{Hub, lock, now_us};
 use crate::pipeline::merge::Merged;
@@ -523,10 +524,28 @@ async fn relay(
     let down_read = [&c.upstream_in, &p.upstream_in];
     let down_written = [&c.client_out, &p.client_out];
     let snaplen = relays.settings.snaplen;
+    let started_us = now_us();
+    let line = |flow| {
+        let seed = conn.id ^ started_us.rotate_left(17);
+        let (hub, proxy_name) = (relays.hub.clone(), proxy.name.clone());
+        let (id, peer) = (conn.id, conn.peer_text.clone());
+        let report: Reporter = Box::new(move |toxic: &str, what: String| {
+            hub.publish(EventKind::RelayFault {
+                proxy: proxy_name.clone(),
+                conn: id,
+                peer: peer.clone(),
+                from: source(flow),
+                toxic: toxic.to_owned(),
+                what,
+            });
+        });
+        let shown = conn.faults[flow as usize].clone();
+        Stages::faults(Line::new(flow, proxy.toxics.clone(), seed, report, shown))
+    };
     let mut up = Pump {
         flow: Flow::Up,
         tap: Tap::new(snaplen),
-        stages: Stages::default(),
+        stages: line(Flow::Up),
         read_counters: &up_read,
         write_counters: &up_written,
         events,
@@ -536,7 +555,7 @@ async fn relay(
     let mut down = Pump {
         flow: Flow::Down,
         tap: Tap::new(snaplen),
-        stages: Stages::default(),
+        stages: line(Flow::Down),
         read_counters: &down_read,
         write_counters: &down_written,
         events,
@@ -628,6 +647,7 @@ async fn relay(
                     }
                 }
                 PumpEnd::ReadFailed(e) => return failed(source(flow), &e, "reading from"),
+                PumpEnd::Cut { reset, why } => return cut(reset, why),
                 PumpEnd::WriteFailed(e) => {
                     let to = match flow {
                         Flow::Up => Leg::Upstream,
@@ -690,6 +710,23 @@ fn failed(leg: Leg, e: &io::Error, doing: &str) -> End {
         )),
         reset_client: leg == Leg::Upstream,
         reset_upstream: leg == Leg::Client,
+    }
+}
+
+/// A toxic ended the connection: both legs closed, or reset.
+fn cut(reset: bool, why: String) -> End {
+    End {
+        reason: match reset {
+            true => CloseReason::FaultReset,
+            false => CloseReason::Fault,
+        },
+        by: None,
+        detail: Some(format!(
+            "{why}; the lab {} both legs",
+            if reset { "reset (RST)" } else { "closed" }
+        )),
+        reset_client: reset,
+        reset_upstream: reset,
     }
 }
 

@@ -4,17 +4,19 @@
 //! (toxiproxy-python, toxiproxy-node-client, toxiproxy-cli) drive relay mode unchanged.
 //!
 //! - `GET /proxies`, `POST /proxies`, `POST /populate`, `GET|POST|PATCH|DELETE
-//!   /proxies/{name}`, `POST /reset`, `GET /version`.
+//!   /proxies/{name}`, `GET|POST /proxies/{name}/toxics`, `GET|POST|PATCH|DELETE
+//!   /proxies/{name}/toxics/{toxic}`, `POST /reset` (every toxic removed, every proxy
+//!   enabled), `GET /version`.
 //! - A proxy is `{"name","listen","upstream","enabled","toxics":[]}` plus wirelab's
 //!   `protocol` (`tcp` when left out). `listen` with port 0 is answered with the real
 //!   port; an empty `listen` means `127.0.0.1:0` (toxiproxy would listen on every
 //!   address).
 //! - Errors are toxiproxy's: `{"error":"proxy not found","status":404}`; an upstream off
 //!   loopback without `--allow-outbound` is 403.
-//! - Toxics come with the faults issue. Until then every proxy has none, and the toxics
-//!   endpoints answer as toxiproxy does for a toxic it does not know: `GET .../toxics` is
-//!   `[]`, `POST .../toxics` is 400 `invalid toxic type`, and `.../toxics/{toxic}` is 404
-//!   `toxic not found`.
+//! - A toxic is toxiproxy's `{"attributes","name","type","stream","toxicity"}`
+//!   ([`crate::faults::toxic`]); creating one answers 200, as toxiproxy does. Its errors:
+//!   400 `bad request body: ...`, `invalid toxic type`, `stream was invalid, ...`; 409
+//!   `toxic already exists`; 404 `toxic not found`. `stream` also takes `both`.
 //! - As toxiproxy, a request whose `User-Agent` starts with `Mozilla/` (a browser) is
 //!   refused with 403: a web page must not be able to make proxies on this machine.
 //! - No token (toxiproxy's clients cannot send one), so by default it binds loopback
@@ -36,7 +38,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::ProxyProtocol;
 
+use super::faults::ToxicOpError;
 use super::{Origin, Proxy, ProxySpec, RelayError, Relays};
+use crate::faults::Entry;
+use crate::faults::toxic::ToxicJson;
 
 /// The toxiproxy version whose API this follows, as `/version` reports it.
 pub const API_VERSION: &str = "2.12.0";
@@ -82,10 +87,10 @@ fn router(api: Api) -> Router {
         .route("/proxies/{proxy}/toxics", get(toxics).post(toxic_create))
         .route(
             "/proxies/{proxy}/toxics/{toxic}",
-            get(toxic_one)
-                .post(toxic_one)
-                .patch(toxic_one)
-                .delete(toxic_one),
+            get(toxic_show)
+                .post(toxic_update)
+                .patch(toxic_update)
+                .delete(toxic_delete),
         )
         .route("/version", get(version))
         .layer(middleware::from_fn_with_state(api.clone(), guard))
@@ -173,8 +178,8 @@ struct ProxyJson {
     listen: String,
     upstream: String,
     enabled: bool,
-    /// Always empty until the faults issue.
-    toxics: [(); 0],
+    /// As toxiproxy lists them: upstream, then downstream (then wirelab's `both`).
+    toxics: Vec<ToxicJson>,
     protocol: ProxyProtocol,
 }
 
@@ -186,7 +191,7 @@ impl ProxyJson {
             listen: spec.listen,
             upstream: spec.upstream,
             enabled: p.enabled(),
-            toxics: [],
+            toxics: toxics_json(&p.toxics.list()),
             protocol: p.protocol,
         }
     }
@@ -376,37 +381,62 @@ async fn version() -> Response {
 }
 
 async fn toxics(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match api.relays.get(&name) {
-        Ok(_) => json(StatusCode::OK, &[(); 0]),
-        Err(e) => relay_error(e),
+    match api.relays.toxics(&name) {
+        Ok(list) => json(StatusCode::OK, &toxics_json(&list)),
+        Err(e) => toxic_error(e),
     }
 }
 
+/// toxiproxy answers a new toxic with 200 (not 201) and the toxic.
 async fn toxic_create(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct ToxicInput {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    if let Err(e) = api.relays.get(&name) {
-        return relay_error(e);
-    }
-    match serde_json::from_slice::<ToxicInput>(&body) {
-        Ok(t) => error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid toxic type: {}", t.kind),
-        ),
-        Err(e) => bad_body(e),
+    match api.relays.toxic_add(&name, &body) {
+        Ok(entry) => json(StatusCode::OK, &entry.toxic.json()),
+        Err(e) => toxic_error(e),
     }
 }
 
-async fn toxic_one(
+async fn toxic_show(
     State(api): State<Api>,
-    Path((name, _toxic)): Path<(String, String)>,
+    Path((name, toxic)): Path<(String, String)>,
 ) -> Response {
-    match api.relays.get(&name) {
-        Ok(_) => error(StatusCode::NOT_FOUND, "toxic not found".into()),
-        Err(e) => relay_error(e),
+    match api.relays.toxic(&name, &toxic) {
+        Ok(entry) => json(StatusCode::OK, &entry.toxic.json()),
+        Err(e) => toxic_error(e),
     }
+}
+
+/// PATCH (and toxiproxy's deprecated POST): `attributes` and `toxicity` only.
+async fn toxic_update(
+    State(api): State<Api>,
+    Path((name, toxic)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    match api.relays.toxic_update(&name, &toxic, &body) {
+        Ok(entry) => json(StatusCode::OK, &entry.toxic.json()),
+        Err(e) => toxic_error(e),
+    }
+}
+
+async fn toxic_delete(
+    State(api): State<Api>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> Response {
+    match api.relays.toxic_remove(&name, &toxic) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => toxic_error(e),
+    }
+}
+
+fn toxic_error(e: ToxicOpError) -> Response {
+    match e {
+        ToxicOpError::Proxy(e) => relay_error(e),
+        ToxicOpError::Toxic(e) => {
+            let status = StatusCode::from_u16(e.status()).expect("toxiproxy's statuses");
+            error(status, e.to_string())
+        }
+    }
+}
+
+fn toxics_json(list: &[Arc<Entry>]) -> Vec<ToxicJson> {
+    list.iter().map(|e| e.toxic.json()).collect()
 }

@@ -79,6 +79,8 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::RelayHalfClose { .. } => "relay_half_close",
         EventKind::RelayClose { .. } => "relay_close",
         EventKind::RelayRefused { .. } => "relay_refused",
+        EventKind::RelayFault { .. } => "relay_fault",
+        EventKind::ToxicChange { .. } => "toxic_change",
         EventKind::RelayUdpOpen { .. } => "relay_udp_open",
         EventKind::RelayDatagram { .. } => "relay_datagram",
         EventKind::RelayUdpClose { .. } => "relay_udp_close",
@@ -179,6 +181,15 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
         EventKind::RelayUdpClose { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
         EventKind::RelayNotice { proxy, detail, .. } => line(out, &[proxy, " ", detail]),
         EventKind::RelayRefused { proxy, reason, .. } => line(out, &[proxy, " ", reason]),
+        EventKind::RelayFault {
+            proxy, toxic, what, ..
+        } => line(out, &[proxy, " ", toxic, " ", what]),
+        EventKind::ToxicChange {
+            proxy,
+            toxic,
+            action,
+            detail,
+        } => line(out, &[proxy, " ", toxic, " ", action, " ", detail]),
         EventKind::RelayClose { proxy, detail, .. } => {
             line(out, &[proxy, " ", detail.as_deref().unwrap_or("")])
         }

@@ -94,8 +94,30 @@ impl Metrics {
                 gauge!("wirelab_ws_missed_events", "class" => class).set(missed as f64);
                 gauge!("wirelab_ws_lagged", "class" => class).set(lagged as f64);
             }
+            toxics(app);
         });
         self.recorder.handle().render()
+    }
+}
+
+/// Each toxic's figures, labelled by proxy and toxic (a removed toxic keeps its last
+/// figures, as the recorder keeps every series it has seen).
+fn toxics(app: &App) {
+    for proxy in app.relays.all() {
+        for entry in proxy.toxics.list() {
+            let t = entry.info();
+            let figures = [
+                ("wirelab_toxic_connections_total", t.conns),
+                ("wirelab_toxic_spared_total", t.spared),
+                ("wirelab_toxic_bytes_total", t.bytes),
+                ("wirelab_toxic_dropped_bytes_total", t.dropped),
+                ("wirelab_toxic_ended_total", t.cuts),
+            ];
+            for (name, value) in figures {
+                let labels = [("proxy", proxy.name.clone()), ("toxic", t.name.clone())];
+                counter!(name, &labels).absolute(value);
+            }
+        }
     }
 }
 

@@ -98,6 +98,42 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
                 .map_err(|e| format!("{name}: {e}"))?;
             Ok(format!("proxy {name} deleted"))
         }
+        CommandKind::ToxicAdd {
+            proxy,
+            name,
+            kind,
+            stream,
+            toxicity,
+            attributes,
+        } => {
+            // The same JSON toxiproxy's API takes, so that both are checked alike.
+            let mut body = serde_json::json!({
+                "name": name,
+                "type": kind,
+                "attributes": attributes.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>(),
+            });
+            if !stream.is_empty() {
+                body["stream"] = stream.into();
+            }
+            if let Some(t) = toxicity {
+                body["toxicity"] = t.into();
+            }
+            let entry = app
+                .relays
+                .toxic_add(&proxy, body.to_string().as_bytes())
+                .map_err(|e| format!("{proxy}: {e}"))?;
+            let info = entry.info();
+            Ok(format!(
+                "toxic {} on {proxy}: {} ({})",
+                info.name, info.detail, info.stream
+            ))
+        }
+        CommandKind::ToxicRemove { proxy, name } => {
+            app.relays
+                .toxic_remove(&proxy, &name)
+                .map_err(|e| format!("{proxy}: {name}: {e}"))?;
+            Ok(format!("toxic {name} removed from {proxy}"))
+        }
         CommandKind::RelaySend {
             conn,
             leg,

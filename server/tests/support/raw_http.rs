@@ -21,3 +21,24 @@ pub(crate) async fn exchange(addr: SocketAddr, request: &str, within: Duration) 
         .unwrap();
     response
 }
+
+/// One JSON request (`Connection: close`, `User-Agent: ua`), as toxiproxy's API takes
+/// them: the status and the body.
+pub(crate) async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    ua: &str,
+) -> (u16, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {ua}\r\nContent-Type: \
+         application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = exchange(addr, &request, Duration::from_secs(10)).await;
+    let text = String::from_utf8(raw).expect("the answer is UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head[9..12].parse().expect("a status code");
+    (status, body.to_owned())
+}

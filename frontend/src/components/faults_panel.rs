@@ -1,0 +1,154 @@
+//! Faults on relay mode's `tcp` and `http` proxies: every proxy's toxics with what each did and a
+//! button to remove it, and a form to add one, from a preset (3G, satellite, flaky) or
+//! custom (toxiproxy's types and attributes). A toxic applies to the proxy's live
+//! connections too.
+//!
+//! Hooks: `#fault-proxy`, `#fault-preset`, `#fault-stream`, `#fault-type`,
+//! `#fault-attributes`, `#fault-toxicity`, `#fault-add`; rows `[data-toxic=PROXY/NAME]`
+//! with `[data-toxic-remove=PROXY/NAME]`.
+
+use wirelab_shared::{CommandKind, ProxyProtocol};
+use yew::prelude::*;
+
+use crate::components::forms::{node_value, on_submit};
+use crate::components::status_line::status_line;
+use crate::components::table::{Col, data_table};
+use crate::ctx::{use_commander, use_lab};
+use crate::faults::{PRESETS, TYPES, attributes, preset, toxicity};
+use crate::fmt;
+
+const COLS: &[Col] = &[
+    Col::text("proxy"),
+    Col::text("toxic"),
+    Col::text("stream"),
+    Col::text("does"),
+    Col::num("conns").title("connections (per direction) that got it / that its toxicity spared"),
+    Col::num("bytes").title("bytes it handled / dropped"),
+    Col::num("ended").title("connections it closed or reset"),
+    Col::text("actions"),
+];
+
+#[function_component]
+pub fn FaultsPanel() -> Html {
+    let lab = use_lab();
+    let cmd = use_commander();
+    // The form's fields: proxy, preset, stream, type, attributes, toxicity.
+    let refs = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
+    let tcp: Vec<_> = lab
+        .state
+        .proxies
+        .iter()
+        .filter(|p| p.protocol != ProxyProtocol::Udp)
+        .collect();
+    if tcp.is_empty() {
+        return html! {};
+    }
+
+    let add = {
+        let (cmd, refs) = (cmd.clone(), refs.clone());
+        on_submit(move || {
+            let [proxy, chosen, stream, kind, attrs, tox] = refs.each_ref().map(node_value);
+            if let Some(kinds) = preset(&proxy, &chosen, &stream) {
+                for kind in kinds {
+                    cmd.run("fault-add", format!("adding {chosen} to {proxy}"), kind);
+                }
+                return;
+            }
+            let (attributes, toxicity) = match (attributes(&attrs), toxicity(&tox)) {
+                (Ok(a), Ok(t)) => (a, t),
+                (Err(e), _) | (_, Err(e)) => return cmd.refuse("fault-add", e),
+            };
+            let what = format!("adding {kind} to {proxy}");
+            let kind = CommandKind::ToxicAdd {
+                proxy,
+                name: String::new(),
+                kind,
+                stream,
+                toxicity,
+                attributes,
+            };
+            cmd.run("fault-add", what, kind);
+        })
+    };
+    let remove = |proxy: &str, name: &str| {
+        let (cmd, proxy, name) = (cmd.clone(), proxy.to_owned(), name.to_owned());
+        Callback::from(move |_| {
+            let what = format!("removing {name} from {proxy}");
+            let kind = CommandKind::ToxicRemove {
+                proxy: proxy.clone(),
+                name: name.clone(),
+            };
+            cmd.run("fault-row", what, kind)
+        })
+    };
+    let rows = tcp.iter().flat_map(|p| {
+        p.toxics.iter().map(|t| {
+            let key = format!("{}/{}", p.name, t.name);
+            html! {
+                <tr key={key.clone()} data-toxic={key.clone()}>
+                    <td>{ &p.name }</td>
+                    <td>{ &t.name }</td>
+                    <td>{ &t.stream }</td>
+                    <td>{ &t.detail }</td>
+                    <td class="num">{ format!("{} / {}", t.conns, t.spared) }</td>
+                    <td class="num">{ format!("{} / {}", fmt::size(t.bytes), fmt::size(t.dropped)) }</td>
+                    <td class="num">{ t.cuts }</td>
+                    <td class="actions">
+                        <button class="small danger" data-toxic-remove={key} onclick={remove(&p.name, &t.name)}>
+                            {"remove"}
+                        </button>
+                    </td>
+                </tr>
+            }
+        })
+    });
+    let any = tcp.iter().any(|p| !p.toxics.is_empty());
+    let [
+        proxy_ref,
+        preset_ref,
+        stream_ref,
+        type_ref,
+        attrs_ref,
+        tox_ref,
+    ] = refs;
+
+    html! { <>
+        <h3>{"Faults"}</h3>
+        if any {
+            { data_table("", COLS, rows.collect(), None) }
+            { status_line(&lab, "fault-row") }
+        }
+        <form onsubmit={add} aria-label="add a fault">
+            <div class="row-form">
+                <select id="fault-proxy" ref={proxy_ref} aria-label="proxy">
+                    { for tcp.iter().map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
+                </select>
+                <select id="fault-preset" ref={preset_ref} aria-label="preset">
+                    { for PRESETS.iter().map(|(v, label)| html! { <option value={*v}>{ *label }</option> }) }
+                </select>
+                <select id="fault-stream" ref={stream_ref} aria-label="stream"
+                    title="downstream: upstream → client (toxiproxy's default); upstream: client → upstream">
+                    <option value="downstream" selected=true>{"downstream"}</option>
+                    <option value="upstream">{"upstream"}</option>
+                    <option value="both">{"both"}</option>
+                </select>
+                <select id="fault-type" ref={type_ref} aria-label="custom: type">
+                    { for TYPES.iter().map(|t| html! { <option value={*t}>{ *t }</option> }) }
+                </select>
+                <input id="fault-attributes" ref={attrs_ref} type="text" aria-label="custom: attributes"
+                    placeholder="latency=100 jitter=10" />
+                <input id="fault-toxicity" ref={tox_ref} type="text" aria-label="custom: toxicity"
+                    placeholder="toxicity 1" />
+                <button id="fault-add" class="primary" type="submit">{"Add fault"}</button>
+            </div>
+            { status_line(&lab, "fault-add") }
+        </form>
+    </> }
+}

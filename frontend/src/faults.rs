@@ -1,0 +1,128 @@
+//! The Proxies panel's "add fault" form, without the browser: its presets (3G, satellite,
+//! flaky) and the custom form's attributes, each made into `toxic_add` commands.
+
+use wirelab_shared::CommandKind;
+
+/// The presets, as the form lists them: value, label.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("3g", "3G: 300 ms latency + 750 KB/s"),
+    ("satellite", "satellite: 600 ms latency"),
+    ("flaky", "flaky: 5% of connections reset"),
+    ("custom", "custom…"),
+];
+
+/// toxiproxy's types the custom form offers.
+pub const TYPES: &[&str] = &[
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+];
+
+/// The commands preset `preset` makes on proxy `proxy`, on `stream`; `None` for
+/// `custom` (or an unknown name).
+pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind>> {
+    let add = |name: &str, kind: &str, toxicity: Option<f32>, attributes: &[(&str, i64)]| {
+        CommandKind::ToxicAdd {
+            proxy: proxy.to_owned(),
+            name: format!("{name}_{stream}"),
+            kind: kind.to_owned(),
+            stream: stream.to_owned(),
+            toxicity,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+        }
+    };
+    Some(match preset {
+        "3g" => vec![
+            add("3g_latency", "latency", None, &[("latency", 300)]),
+            add("3g_bandwidth", "bandwidth", None, &[("rate", 750)]),
+        ],
+        "satellite" => vec![add("satellite", "latency", None, &[("latency", 600)])],
+        "flaky" => vec![add("flaky", "reset_peer", Some(0.05), &[("timeout", 0)])],
+        _ => return None,
+    })
+}
+
+/// `latency=100 jitter=10` (spaces or commas between) as attributes.
+pub fn attributes(text: &str) -> Result<Vec<(String, i64)>, String> {
+    text.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?}: write name=number, e.g. latency=100"))?;
+            let n = value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{pair:?}: {value:?} is not a whole number"))?;
+            Ok((name.trim().to_owned(), n))
+        })
+        .collect()
+}
+
+/// A toxicity typed in the form: empty is toxiproxy's 1; else 0 to 1, or a percentage.
+pub fn toxicity(text: &str) -> Result<Option<f32>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (number, pct) = match text.strip_suffix('%') {
+        Some(n) => (n.trim(), true),
+        None => (text, false),
+    };
+    let t: f32 = number
+        .parse()
+        .map_err(|_| format!("toxicity {text:?}: a number from 0 to 1, or a percentage"))?;
+    let t = if pct { t / 100.0 } else { t };
+    match (0.0..=1.0).contains(&t) {
+        true => Ok(Some(t)),
+        false => Err(format!("toxicity {text:?} is not between 0 and 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_make_the_toxics_the_issue_names() {
+        let three_g = preset("redis", "3g", "downstream").unwrap();
+        assert_eq!(three_g.len(), 2);
+        let CommandKind::ToxicAdd {
+            kind, attributes, ..
+        } = &three_g[1]
+        else {
+            panic!("a toxic_add")
+        };
+        assert_eq!(
+            (kind.as_str(), attributes.as_slice()),
+            ("bandwidth", &[("rate".to_owned(), 750)][..])
+        );
+        let flaky = preset("redis", "flaky", "both").unwrap();
+        let CommandKind::ToxicAdd { toxicity, name, .. } = &flaky[0] else {
+            panic!("a toxic_add")
+        };
+        assert_eq!((*toxicity, name.as_str()), (Some(0.05), "flaky_both"));
+        assert!(preset("redis", "custom", "both").is_none());
+    }
+
+    #[test]
+    fn attributes_and_toxicity_are_read_or_refused_with_a_reason() {
+        assert_eq!(
+            attributes("latency=100, jitter=10").unwrap(),
+            [("latency".to_owned(), 100), ("jitter".to_owned(), 10)]
+        );
+        assert!(attributes("latency").unwrap_err().contains("name=number"));
+        assert!(attributes("rate=fast").is_err());
+        assert_eq!(toxicity("").unwrap(), None);
+        assert_eq!(toxicity("5%").unwrap(), Some(0.05));
+        assert_eq!(toxicity("0.5").unwrap(), Some(0.5));
+        assert!(toxicity("2").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! What each toxic does to the pieces of one chunk, on one direction of one connection:
+//! the instants they may be written at, their sizes, the bytes dropped, and the state a
+//! toxic keeps per connection (toxiproxy's units: ms, KB/s of 1,000 bytes, µs).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::set::Counters;
+use super::toxic::Kind;
+use crate::hub::counters::add;
+
+/// A piece of a chunk and when it may be written.
+#[derive(Debug)]
+pub(super) struct Piece {
+    pub(super) at: Instant,
+    pub(super) bytes: Bytes,
+}
+
+/// A toxic's state on one connection.
+pub(super) enum State {
+    None,
+    /// bandwidth: when the link is free again.
+    Free(Instant),
+    /// limit_data: bytes let through.
+    Sent(u64),
+    /// timeout (from when it applied, then from each chunk it drops) and reset_peer
+    /// (from the first chunk): when the connection ends; `None`: not armed.
+    EndAt(Option<Instant>),
+}
+
+impl State {
+    /// The state toxic `kind` starts with on a connection it applies to at `now`.
+    pub(super) fn new(kind: &Kind, now: Instant) -> State {
+        match *kind {
+            Kind::Bandwidth { .. } => State::Free(now),
+            Kind::LimitData { .. } => State::Sent(0),
+            Kind::Timeout { timeout: 0 } | Kind::ResetPeer { .. } => State::EndAt(None),
+            Kind::Timeout { timeout } => State::EndAt(Some(now + ms(timeout))),
+            _ => State::None,
+        }
+    }
+}
+
+/// What a toxic did to one chunk.
+pub(super) struct Effect {
+    /// What is left of it.
+    pub(super) pieces: Vec<Piece>,
+    /// How long its last byte now waits, in ms (for the notes).
+    pub(super) held_ms: u64,
+    /// limit_data: its count is reached; the connection closes once this is written.
+    pub(super) limit_reached: bool,
+}
+
+/// A small xorshift64* generator, for toxicity, jitter and slice sizes.
+pub(super) struct Rng(pub(super) u64);
+
+impl Rng {
+    /// The next number.
+    pub(super) fn draw(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `-spread..=spread`.
+    fn wobble(&mut self, spread: i64) -> i64 {
+        match spread {
+            0 => 0,
+            s => (self.draw() % (2 * s as u64 + 1)) as i64 - s,
+        }
+    }
+}
+
+/// Toxic `kind` (with its `state` here) on `pieces`, `len` bytes in all, read at `now`.
+pub(super) fn apply(
+    kind: &Kind,
+    state: &mut State,
+    now: Instant,
+    pieces: Vec<Piece>,
+    len: usize,
+    rng: &mut Rng,
+    counters: &Counters,
+) -> Effect {
+    let mut effect = Effect {
+        pieces: Vec::new(),
+        held_ms: 0,
+        limit_reached: false,
+    };
+    effect.pieces = match (*kind, &mut *state) {
+        (Kind::Latency { latency, jitter }, _) => {
+            let held = (latency + rng.wobble(jitter)).max(0);
+            effect.held_ms = held as u64;
+            let by = ms(held);
+            pieces
+                .into_iter()
+                .map(|p| Piece {
+                    at: p.at + by,
+                    bytes: p.bytes,
+                })
+                .collect()
+        }
+        // Pieces of at most 100 ms' worth (toxiproxy sends 100 ms slices too), each
+        // released once its time at `rate` has passed.
+        (Kind::Bandwidth { rate }, State::Free(free)) if rate > 0 => {
+            let slice = (rate as usize * 100).max(1);
+            let mut out = Vec::new();
+            for p in pieces {
+                for part in cut(p.bytes, || slice) {
+                    let cost = Duration::from_micros(part.len() as u64 * 1000 / rate as u64);
+                    *free = (*free).max(p.at) + cost;
+                    out.push(Piece {
+                        at: *free,
+                        bytes: part,
+                    });
+                }
+            }
+            effect.held_ms = free.saturating_duration_since(now).as_millis() as u64;
+            out
+        }
+        (
+            Kind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            },
+            _,
+        ) => {
+            let gap = Duration::from_micros(delay as u64);
+            let mut out = Vec::new();
+            for p in pieces {
+                let size = || (average_size + rng.wobble(size_variation)).max(1) as usize;
+                let mut at = p.at;
+                for part in cut(p.bytes, size) {
+                    out.push(Piece { at, bytes: part });
+                    at += gap;
+                }
+            }
+            out
+        }
+        (Kind::LimitData { bytes }, State::Sent(sent)) => {
+            let mut left = (bytes as u64).saturating_sub(*sent);
+            let mut out = Vec::new();
+            for mut p in pieces {
+                let n = (p.bytes.len() as u64).min(left);
+                left -= n;
+                *sent += n;
+                if n < p.bytes.len() as u64 {
+                    add(&counters.dropped, p.bytes.len() as u64 - n);
+                    p.bytes.truncate(n as usize);
+                }
+                out.push(p);
+            }
+            effect.limit_reached = left == 0;
+            out
+        }
+        (Kind::Timeout { timeout }, State::EndAt(end)) => {
+            // Waits again from each chunk it drops (0: never ends).
+            if end.is_some() {
+                *end = Some(now + ms(timeout));
+            }
+            add(&counters.dropped, len as u64);
+            Vec::new()
+        }
+        (Kind::ResetPeer { timeout }, State::EndAt(end)) => {
+            // The first chunk starts its wait.
+            end.get_or_insert(now + ms(timeout));
+            add(&counters.dropped, len as u64);
+            Vec::new()
+        }
+        _ => pieces, // bandwidth at 0 (no limit), slow_close (at the FIN only)
+    };
+    add(&counters.bytes, len as u64);
+    effect
+}
+
+fn ms(n: i64) -> Duration {
+    Duration::from_millis(n.max(0) as u64)
+}
+
+/// `bytes` cut into parts of the sizes `size` gives (the last may be shorter).
+fn cut(mut bytes: Bytes, mut size: impl FnMut() -> usize) -> Vec<Bytes> {
+    let mut parts = Vec::new();
+    while !bytes.is_empty() {
+        let n = size().min(bytes.len());
+        parts.push(bytes.split_to(n));
+    }
+    parts
+}

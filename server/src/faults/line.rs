@@ -1,0 +1,481 @@
+//! One direction of one connection going through its proxy's toxics: what each toxic
+//! does to the chunks read, which pieces wait until when, and when the connection must
+//! end.
+//!
+//! Every chunk read becomes pieces, each with the instant it may be written: latency
+//! moves it later, bandwidth spaces it by its size, slicer cuts it into pieces apart,
+//! limit_data trims it, timeout and reset_peer drop it. Pieces are written in order (an
+//! instant never goes back), so a connection's bytes are never reordered. The pump asks
+//! [`Line::next`] what is due. What is held is bounded ([`HELD_MAX`]): past it the pump
+//! stops reading (back-pressure).
+//!
+//! As in toxiproxy, a timeout toxic closes the connection `timeout` ms after the last
+//! chunk it dropped (or after it applied, when none came), and, when removed, closes the
+//! connections it held (its `Cleanup`).
+//!
+//! A toxic applies to a connection, or not, once (its toxicity drawn when the connection
+//! first meets it); a change of the proxy's toxics reaches the connection at its next
+//! read or wake, with the state of toxics it keeps (bytes sent under a limit).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::effect::{self, Piece, Rng, State};
+use super::set::{Entry, Toxics};
+use super::toxic::Kind;
+use crate::hub::counters::add;
+use crate::hub::lock;
+use crate::pipeline::Flow;
+
+/// Bytes held (waiting for their instant) per direction per connection at most; past
+/// it the pump stops reading. toxiproxy holds up to 1,024 chunks of up to 32 KiB.
+pub const HELD_MAX: usize = 1 << 20;
+/// A toxic says what it did at most this often per connection and direction.
+const NOTE_EVERY: Duration = Duration::from_secs(1);
+
+/// Spreads toxic ids over the seed's bits (2^64 / φ).
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Says what a toxic did to the connection: the toxic's name and a few words.
+pub type Reporter = Box<dyn Fn(&str, String) + Send + Sync>;
+
+/// The names of the toxics that apply to the line now, for its connection's row.
+pub type Shown = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// What is due now.
+#[derive(Debug, PartialEq)]
+pub enum Due {
+    /// These bytes may be written.
+    Write(Bytes),
+    /// The connection ends: both legs reset (`reset`) or closed, and why.
+    Cut { reset: bool, why: String },
+    /// Nothing until this instant.
+    Wait(Instant),
+    /// Nothing until more is read (or the toxics change).
+    Idle,
+}
+
+/// A toxic that applies to this connection, and its state here.
+struct Applied {
+    entry: Arc<Entry>,
+    state: State,
+    /// What it did since its last note.
+    tally: Tally,
+}
+
+#[derive(Default)]
+struct Tally {
+    chunks: u64,
+    pieces: u64,
+    bytes: u64,
+    most_ms: u64,
+    noted: Option<Instant>,
+}
+
+/// See the module docs.
+pub struct Line {
+    /// Which way.
+    flow: Flow,
+    /// The proxy's toxics.
+    toxics: Arc<Toxics>,
+    /// Woken at each change of them.
+    changes: watch::Receiver<u64>,
+    /// Their generation last applied.
+    seen: u64,
+    /// Those that apply here, in chain order.
+    applied: Vec<Applied>,
+    /// Toxic ids met, and whether the connection got them (drawn once).
+    decided: Vec<(u64, bool)>,
+    /// Pieces waiting, in order.
+    held: VecDeque<Piece>,
+    /// Their bytes.
+    held_bytes: usize,
+    /// The last piece's instant: none may come before it.
+    last_at: Instant,
+    /// limit_data was reached: the connection closes once `held` is written.
+    closing: Option<String>,
+    /// The connection's seed, for toxicity (drawn per toxic, the same both ways).
+    seed: u64,
+    /// For jitter and slice sizes.
+    rng: Rng,
+    /// Where notes go.
+    report: Reporter,
+    /// Where the names of the toxics that apply go.
+    shown: Shown,
+}
+
+impl Line {
+    /// The line of `flow` through `toxics`; `seed` makes its draws (any number: the
+    /// connection's id and the time do). Both directions of a connection take the same
+    /// seed, so that a toxic on `both` applies to both or to neither.
+    pub fn new(flow: Flow, toxics: Arc<Toxics>, seed: u64, report: Reporter, shown: Shown) -> Line {
+        let changes = toxics.subscribe();
+        let mut line = Line {
+            flow,
+            toxics,
+            changes,
+            seen: u64::MAX,
+            applied: Vec::new(),
+            decided: Vec::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            last_at: Instant::now(),
+            closing: None,
+            seed,
+            rng: Rng((seed ^ (flow as u64) << 63) | 1),
+            report,
+            shown,
+        };
+        line.sync(Instant::now());
+        line
+    }
+
+    /// Nothing to do: no toxic applies, nothing is held, and the toxics have not changed
+    /// since (one relaxed load).
+    pub fn quiet(&self) -> bool {
+        self.applied.is_empty()
+            && self.held.is_empty()
+            && self.closing.is_none()
+            && self.toxics.generation() == self.seen
+    }
+
+    /// Whether another chunk may be read.
+    pub fn has_room(&self) -> bool {
+        self.held_bytes < HELD_MAX
+    }
+
+    /// The instant the first held piece may be written.
+    pub fn head_at(&self) -> Option<Instant> {
+        self.held.front().map(|p| p.at)
+    }
+
+    /// The longest slow_close delay that applies (the FIN is passed on that late).
+    pub fn close_delay(&mut self) -> Duration {
+        self.sync(Instant::now());
+        let ms = self
+            .applied
+            .iter()
+            .filter_map(|a| match a.entry.toxic.kind {
+                Kind::SlowClose { delay } => Some(delay),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        Duration::from_millis(ms as u64)
+    }
+
+    /// Until something is due or the toxics change.
+    pub async fn wait(&mut self) {
+        let at = match self.next(Instant::now(), false) {
+            Due::Wait(at) => Some(at),
+            Due::Idle => None,
+            _ => return,
+        };
+        tokio::select! {
+            _ = sleep_until(at.unwrap_or_else(Instant::now)), if at.is_some() => {}
+            r = self.changes.changed() => {
+                if r.is_err() {
+                    // The proxy is gone (its connections end): nothing will change.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
+    /// What is due at `now`; `take`: a due piece is taken out (else only looked at).
+    pub fn next(&mut self, now: Instant, take: bool) -> Due {
+        self.sync(now);
+        for a in &self.applied {
+            if let State::EndAt(Some(at)) = a.state
+                && at <= now
+            {
+                let (reset, why) = match a.entry.toxic.kind {
+                    Kind::ResetPeer { timeout } => (
+                        true,
+                        format!(
+                            "reset by reset_peer {:?} after {timeout} ms",
+                            a.entry.toxic.name
+                        ),
+                    ),
+                    _ => (false, format!("closed by timeout {:?}", a.entry.toxic.name)),
+                };
+                if take {
+                    add(&a.entry.counters.cuts, 1);
+                    (self.report)(&a.entry.toxic.name, why.clone());
+                }
+                return Due::Cut { reset, why };
+            }
+        }
+        match self.held.front() {
+            Some(p) if p.at <= now => {
+                if !take {
+                    return Due::Write(Bytes::new());
+                }
+                let p = self.held.pop_front().expect("a front");
+                self.held_bytes -= p.bytes.len();
+                return Due::Write(p.bytes);
+            }
+            Some(p) => return Due::Wait(self.earliest(p.at)),
+            None => {}
+        }
+        if let Some(why) = &self.closing {
+            return Due::Cut {
+                reset: false,
+                why: why.clone(),
+            };
+        }
+        let ends = self.applied.iter().filter_map(|a| match a.state {
+            State::EndAt(at) => at,
+            _ => None,
+        });
+        ends.min().map_or(Due::Idle, Due::Wait)
+    }
+
+    fn earliest(&self, at: Instant) -> Instant {
+        let ends = self.applied.iter().filter_map(|a| match a.state {
+            State::EndAt(at) => at,
+            _ => None,
+        });
+        ends.fold(at, Instant::min)
+    }
+
+    /// A chunk read at `now` goes through the toxics; its pieces wait their turn.
+    pub fn push(&mut self, now: Instant, chunk: Bytes) {
+        self.sync(now);
+        let mut pieces = vec![Piece {
+            at: now,
+            bytes: chunk,
+        }];
+        for i in 0..self.applied.len() {
+            let len: usize = pieces.iter().map(|p| p.bytes.len()).sum();
+            if len == 0 {
+                break;
+            }
+            pieces = self.apply(i, now, pieces, len);
+        }
+        for mut p in pieces {
+            if p.bytes.is_empty() {
+                continue;
+            }
+            p.at = p.at.max(self.last_at);
+            self.last_at = p.at;
+            self.held_bytes += p.bytes.len();
+            self.held.push_back(p);
+        }
+    }
+
+    /// Toxic `i` on `pieces` (`len` bytes in all).
+    fn apply(&mut self, i: usize, now: Instant, pieces: Vec<Piece>, len: usize) -> Vec<Piece> {
+        let a = &mut self.applied[i];
+        let (kind, counters) = (&a.entry.toxic.kind, &a.entry.counters);
+        let effect = effect::apply(
+            kind,
+            &mut a.state,
+            now,
+            pieces,
+            len,
+            &mut self.rng,
+            counters,
+        );
+        if effect.limit_reached && self.closing.is_none() {
+            add(&counters.cuts, 1);
+            let why = format!(
+                "closed after limit_data {:?}: {} bytes",
+                a.entry.toxic.name,
+                match kind {
+                    Kind::LimitData { bytes } => *bytes,
+                    _ => 0,
+                }
+            );
+            (self.report)(&a.entry.toxic.name, why.clone());
+            self.closing = Some(why);
+        }
+        let parts = effect.pieces.len() as u64;
+        self.tally(i, now, len as u64, parts, effect.held_ms);
+        effect.pieces
+    }
+
+    /// Counts what toxic `i` did to a chunk, and says so at most once per
+    /// [`NOTE_EVERY`].
+    fn tally(&mut self, i: usize, now: Instant, bytes: u64, pieces: u64, held_ms: u64) {
+        let a = &mut self.applied[i];
+        let t = &mut a.tally;
+        t.chunks += 1;
+        t.bytes += bytes;
+        t.pieces += pieces;
+        t.most_ms = t.most_ms.max(held_ms);
+        if t.noted.is_some_and(|at| now < at + NOTE_EVERY) {
+            return;
+        }
+        let way = match self.flow {
+            Flow::Up => "client → upstream",
+            Flow::Down => "upstream → client",
+        };
+        let what = match a.entry.toxic.kind {
+            Kind::Latency { .. } => format!("held {} ms", t.most_ms),
+            Kind::Bandwidth { .. } => format!("slowed: the last byte waits {} ms", t.most_ms),
+            Kind::Slicer { .. } => format!("cut into {} writes", t.pieces),
+            Kind::LimitData { .. } => "counted toward the limit".to_owned(),
+            Kind::Timeout { .. } => "dropped (timeout)".to_owned(),
+            Kind::ResetPeer { .. } => "dropped; a reset follows".to_owned(),
+            Kind::SlowClose { .. } => "passed; the FIN will be late".to_owned(),
+        };
+        let note = format!("{what}: {} bytes in {} chunks ({way})", t.bytes, t.chunks);
+        *t = Tally {
+            noted: Some(now),
+            ..Tally::default()
+        };
+        (self.report)(&a.entry.toxic.name, note);
+    }
+
+    /// Takes the proxy's toxics as they are now, if they changed.
+    fn sync(&mut self, now: Instant) {
+        let generation = self.toxics.generation();
+        if generation == self.seen {
+            return;
+        }
+        self.seen = generation;
+        let mut before = std::mem::take(&mut self.applied);
+        let now_applied = self.toxics.for_flow(self.flow);
+        // As toxiproxy's `Cleanup`, a timeout toxic removed closes the connections it
+        // held.
+        for gone in &before {
+            if let Kind::Timeout { .. } = gone.entry.toxic.kind
+                && !now_applied.iter().any(|e| e.id == gone.entry.id)
+                && self.closing.is_none()
+            {
+                let why = format!(
+                    "closed: timeout {:?} was removed (toxiproxy closes what it held)",
+                    gone.entry.toxic.name
+                );
+                (self.report)(&gone.entry.toxic.name, why.clone());
+                self.closing = Some(why);
+            }
+        }
+        for entry in now_applied {
+            if let Some(at) = before.iter().position(|a| a.entry.id == entry.id) {
+                let mut kept = before.swap_remove(at);
+                kept.entry = entry;
+                self.applied.push(kept);
+                continue;
+            }
+            let got = match self.decided.iter().find(|(id, _)| *id == entry.id) {
+                Some((_, got)) => *got,
+                None => {
+                    let t = entry.toxic.toxicity;
+                    let mut draw = Rng((self.seed ^ entry.id.wrapping_mul(GOLDEN)) | 1);
+                    let got = t >= 1.0 || (draw.draw() as f64 / u64::MAX as f64) < t as f64;
+                    self.decided.push((entry.id, got));
+                    let c = &entry.counters;
+                    add(if got { &c.conns } else { &c.spared }, 1);
+                    if !got {
+                        let why = format!("spared (toxicity {t})");
+                        (self.report)(&entry.toxic.name, why);
+                    }
+                    got
+                }
+            };
+            if !got {
+                continue;
+            }
+            let state = State::new(&entry.toxic.kind, now);
+            self.applied.push(Applied {
+                entry,
+                state,
+                tally: Tally::default(),
+            });
+        }
+        *lock(&self.shown) = self
+            .applied
+            .iter()
+            .map(|a| a.entry.toxic.name.clone())
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(flow: Flow, toxics: &Arc<Toxics>) -> Line {
+        Line::new(
+            flow,
+            toxics.clone(),
+            7,
+            Box::new(|_, _| {}),
+            Shown::default(),
+        )
+    }
+
+    #[test]
+    fn a_latency_toxic_holds_at_most_its_bound_in_order() {
+        let toxics = Arc::new(Toxics::default());
+        let mut up = line(Flow::Up, &toxics);
+        assert!(up.quiet());
+        toxics
+            .add(br#"{"type":"latency","stream":"upstream","attributes":{"latency":1000}}"#)
+            .unwrap();
+        assert!(!up.quiet(), "a change is seen at the next read");
+        let now = Instant::now();
+        let mut pushed = 0u8;
+        while up.has_room() {
+            up.push(now, Bytes::from(vec![pushed; 64 * 1024]));
+            pushed += 1;
+        }
+        assert_eq!(up.held_bytes, HELD_MAX, "stops reading at its bound");
+        assert_eq!(up.next(now, true), Due::Wait(now + Duration::from_secs(1)));
+        let later = now + Duration::from_secs(1);
+        let Due::Write(first) = up.next(later, true) else {
+            panic!("due after its latency")
+        };
+        assert_eq!(first[0], 0, "in order");
+        // The other direction is not touched.
+        assert!(line(Flow::Down, &toxics).quiet());
+    }
+
+    #[test]
+    fn slicer_cuts_and_limit_data_trims_then_closes() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"slicer","attributes":{"average_size":3,"delay":0}}"#)
+            .unwrap();
+        toxics
+            .add(br#"{"type":"limit_data","attributes":{"bytes":7}}"#)
+            .unwrap();
+        let mut down = line(Flow::Down, &toxics);
+        let now = Instant::now();
+        down.push(now, Bytes::from_static(b"0123456789"));
+        let mut parts = Vec::new();
+        while let Due::Write(b) = down.next(now, true) {
+            parts.push(b);
+        }
+        assert_eq!(parts, [&b"012"[..], b"345", b"6"]);
+        assert!(matches!(
+            down.next(now, true),
+            Due::Cut { reset: false, .. }
+        ));
+    }
+
+    #[test]
+    fn a_toxic_on_both_streams_applies_to_both_directions_or_neither() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"timeout","stream":"both","toxicity":0.5}"#)
+            .unwrap();
+        let got = |line: &Line| !line.applied.is_empty();
+        let mut both = 0;
+        for seed in 0..200 {
+            let quiet = || -> Reporter { Box::new(|_, _| {}) };
+            let up = Line::new(Flow::Up, toxics.clone(), seed, quiet(), Shown::default());
+            let down = Line::new(Flow::Down, toxics.clone(), seed, quiet(), Shown::default());
+            assert_eq!(got(&up), got(&down), "seed {seed}");
+            both += usize::from(got(&up));
+        }
+        assert!((50..150).contains(&both), "about half: {both}");
+    }
+}

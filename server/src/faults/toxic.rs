@@ -1,0 +1,422 @@
+//! One toxic as toxiproxy defines it: a name, a type with its attributes (toxiproxy's
+//! names and units), a stream and a toxicity; read from and written as toxiproxy's JSON.
+//!
+//! Reading follows toxiproxy's `AddToxicJson` step by step, so that the same mistakes get
+//! the same answers: the body, then the stream, then the name (`<type>_<stream>` when
+//! left out), then the type; the caller then checks the name is free, then the
+//! attributes are read. An update (`UpdateToxicJson`) changes `attributes` and
+//! `toxicity` only.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::pipeline::Flow;
+
+/// The stream a toxic applies to, as toxiproxy names it ("upstream": from the client
+/// toward the upstream), plus wirelab's `both`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Client → upstream ([`Flow::Up`]).
+    Upstream,
+    /// Upstream → client ([`Flow::Down`]); toxiproxy's default.
+    Downstream,
+    /// Both ways (wirelab's extension; toxiproxy #132).
+    Both,
+}
+
+impl Stream {
+    /// As the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Upstream => "upstream",
+            Stream::Downstream => "downstream",
+            Stream::Both => "both",
+        }
+    }
+
+    /// toxiproxy's `ParseDirection` (case does not matter), plus `both`.
+    pub fn parse(s: &str) -> Option<Stream> {
+        match s.to_ascii_lowercase().as_str() {
+            "upstream" => Some(Stream::Upstream),
+            "downstream" => Some(Stream::Downstream),
+            "both" => Some(Stream::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether bytes travelling `flow` get it.
+    pub fn covers(self, flow: Flow) -> bool {
+        matches!(
+            (self, flow),
+            (Stream::Both, _) | (Stream::Upstream, Flow::Up) | (Stream::Downstream, Flow::Down)
+        )
+    }
+}
+
+/// What a toxic does, with toxiproxy's attributes and units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Each chunk is held `latency` ms, ± up to `jitter` ms.
+    Latency { latency: i64, jitter: i64 },
+    /// At most `rate` KB/s (1 KB = 1,000 bytes, as toxiproxy); 0: no limit.
+    Bandwidth { rate: i64 },
+    /// The FIN is passed on `delay` ms late.
+    SlowClose { delay: i64 },
+    /// Nothing gets through; the connection is closed `timeout` ms after the toxic
+    /// applies to it or last dropped a chunk (0: held open, data dropped, until the toxic
+    /// is removed, which closes it, as toxiproxy does).
+    Timeout { timeout: i64 },
+    /// The first chunk (dropped) starts a `timeout` ms wait, then both legs get a RST.
+    ResetPeer { timeout: i64 },
+    /// Chunks cut into pieces of `average_size` ± `size_variation` bytes, `delay` µs
+    /// apart.
+    Slicer {
+        average_size: i64,
+        size_variation: i64,
+        delay: i64,
+    },
+    /// The connection is closed once `bytes` bytes have gone through this way.
+    LimitData { bytes: i64 },
+}
+
+impl Kind {
+    /// toxiproxy's type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Kind::Latency { .. } => "latency",
+            Kind::Bandwidth { .. } => "bandwidth",
+            Kind::SlowClose { .. } => "slow_close",
+            Kind::Timeout { .. } => "timeout",
+            Kind::ResetPeer { .. } => "reset_peer",
+            Kind::Slicer { .. } => "slicer",
+            Kind::LimitData { .. } => "limit_data",
+        }
+    }
+
+    /// The toxic of type `name` with toxiproxy's defaults (every attribute 0), or `None`
+    /// for a type toxiproxy or wirelab does not have.
+    pub fn default_of(name: &str) -> Option<Kind> {
+        Some(match name {
+            "latency" => Kind::Latency {
+                latency: 0,
+                jitter: 0,
+            },
+            "bandwidth" => Kind::Bandwidth { rate: 0 },
+            "slow_close" => Kind::SlowClose { delay: 0 },
+            "timeout" => Kind::Timeout { timeout: 0 },
+            "reset_peer" => Kind::ResetPeer { timeout: 0 },
+            "slicer" => Kind::Slicer {
+                average_size: 0,
+                size_variation: 0,
+                delay: 0,
+            },
+            "limit_data" => Kind::LimitData { bytes: 0 },
+            _ => return None,
+        })
+    }
+
+    /// Its attributes by name, in toxiproxy's order.
+    fn fields(&self) -> Vec<(&'static str, i64)> {
+        match *self {
+            Kind::Latency { latency, jitter } => vec![("latency", latency), ("jitter", jitter)],
+            Kind::Bandwidth { rate } => vec![("rate", rate)],
+            Kind::SlowClose { delay } => vec![("delay", delay)],
+            Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => vec![("timeout", timeout)],
+            Kind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => vec![
+                ("average_size", average_size),
+                ("size_variation", size_variation),
+                ("delay", delay),
+            ],
+            Kind::LimitData { bytes } => vec![("bytes", bytes)],
+        }
+    }
+
+    fn field_mut(&mut self, name: &str) -> Option<&mut i64> {
+        match (self, name) {
+            (Kind::Latency { latency, .. }, "latency") => Some(latency),
+            (Kind::Latency { jitter, .. }, "jitter") => Some(jitter),
+            (Kind::Bandwidth { rate }, "rate") => Some(rate),
+            (Kind::SlowClose { delay }, "delay") => Some(delay),
+            (Kind::Timeout { timeout } | Kind::ResetPeer { timeout }, "timeout") => Some(timeout),
+            (Kind::Slicer { average_size, .. }, "average_size") => Some(average_size),
+            (Kind::Slicer { size_variation, .. }, "size_variation") => Some(size_variation),
+            (Kind::Slicer { delay, .. }, "delay") => Some(delay),
+            (Kind::LimitData { bytes }, "bytes") => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Sets the attributes `attributes` names (others are kept; unknown names are
+    /// ignored, as Go's decoder ignores them). A value that is not a whole number is
+    /// toxiproxy's 400; a negative one is wirelab's (toxiproxy would take it and do
+    /// nothing sensible with it).
+    pub fn set(&mut self, attributes: &Map<String, Value>) -> Result<(), ToxicError> {
+        for (name, value) in attributes {
+            let Some(slot) = self.field_mut(name) else {
+                continue;
+            };
+            let Some(n) = value.as_i64() else {
+                return Err(ToxicError::BadBody(format!(
+                    "json: cannot unmarshal {value} into Go struct field .attributes.{name} of \
+                     type int64"
+                )));
+            };
+            if n < 0 {
+                return Err(ToxicError::BadBody(format!(
+                    "attribute {name} must not be negative (got {n})"
+                )));
+            }
+            *slot = n;
+        }
+        Ok(())
+    }
+
+    /// A few words for the page: "latency 300 ms ± 10 ms".
+    pub fn describe(&self) -> String {
+        match *self {
+            Kind::Latency { latency, jitter: 0 } => format!("latency {latency} ms"),
+            Kind::Latency { latency, jitter } => format!("latency {latency} ms ± {jitter} ms"),
+            Kind::Bandwidth { rate } => format!("bandwidth {rate} KB/s"),
+            Kind::SlowClose { delay } => format!("slow_close {delay} ms"),
+            Kind::Timeout { timeout: 0 } => "timeout (held until removed)".to_owned(),
+            Kind::Timeout { timeout } => format!("timeout {timeout} ms"),
+            Kind::ResetPeer { timeout } => format!("reset_peer after {timeout} ms"),
+            Kind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => format!("slicer {average_size} ± {size_variation} bytes, {delay} µs apart"),
+            Kind::LimitData { bytes } => format!("limit_data {bytes} bytes"),
+        }
+    }
+}
+
+/// A toxic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toxic {
+    /// Unique among the proxy's toxics.
+    pub name: String,
+    /// What it does.
+    pub kind: Kind,
+    /// Which way.
+    pub stream: Stream,
+    /// The chance (0 to 1) that a connection gets it, drawn once per connection.
+    pub toxicity: f32,
+}
+
+/// Why a toxic was refused, with toxiproxy's words and statuses.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToxicError {
+    /// 400 `bad request body: ...`.
+    BadBody(String),
+    /// 400.
+    InvalidStream,
+    /// 400.
+    InvalidType,
+    /// 409.
+    Exists,
+    /// 404.
+    NotFound,
+}
+
+impl ToxicError {
+    /// toxiproxy's HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ToxicError::BadBody(_) | ToxicError::InvalidStream | ToxicError::InvalidType => 400,
+            ToxicError::Exists => 409,
+            ToxicError::NotFound => 404,
+        }
+    }
+}
+
+impl std::fmt::Display for ToxicError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToxicError::BadBody(why) => write!(f, "bad request body: {why}"),
+            ToxicError::InvalidStream => {
+                f.write_str("stream was invalid, can be either upstream or downstream")
+            }
+            ToxicError::InvalidType => f.write_str("invalid toxic type"),
+            ToxicError::Exists => f.write_str("toxic already exists"),
+            ToxicError::NotFound => f.write_str("toxic not found"),
+        }
+    }
+}
+
+/// A toxic as a client sends it to create one.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Input {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    stream: Option<String>,
+    toxicity: Option<f32>,
+    attributes: Option<Map<String, Value>>,
+}
+
+/// An update: only these two may change.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Update {
+    toxicity: Option<f32>,
+    attributes: Option<Map<String, Value>>,
+}
+
+impl Toxic {
+    /// Reads a new toxic from a create request's body, up to (not including) the check
+    /// that its name is free; then [`Toxic::parse_attributes`].
+    pub fn parse(body: &[u8]) -> Result<(Toxic, Map<String, Value>), ToxicError> {
+        let input: Input =
+            serde_json::from_slice(body).map_err(|e| ToxicError::BadBody(e.to_string()))?;
+        let stream = match input.stream.as_deref() {
+            None => Stream::Downstream,
+            Some(s) => Stream::parse(s).ok_or(ToxicError::InvalidStream)?,
+        };
+        let name = match input.name.is_empty() {
+            true => format!("{}_{}", input.kind, stream.as_str()),
+            false => input.name,
+        };
+        let kind = Kind::default_of(&input.kind).ok_or(ToxicError::InvalidType)?;
+        let toxicity = checked_toxicity(input.toxicity.unwrap_or(1.0))?;
+        let toxic = Toxic {
+            name,
+            kind,
+            stream,
+            toxicity,
+        };
+        Ok((toxic, input.attributes.unwrap_or_default()))
+    }
+
+    /// Sets the attributes read by [`Toxic::parse`].
+    pub fn parse_attributes(&mut self, attributes: &Map<String, Value>) -> Result<(), ToxicError> {
+        self.kind.set(attributes)
+    }
+
+    /// This toxic with an update's `attributes` and `toxicity` (each kept when left out).
+    pub fn updated(&self, body: &[u8]) -> Result<Toxic, ToxicError> {
+        let update: Update =
+            serde_json::from_slice(body).map_err(|e| ToxicError::BadBody(e.to_string()))?;
+        let mut next = self.clone();
+        if let Some(attributes) = &update.attributes {
+            next.kind.set(attributes)?;
+        }
+        if let Some(t) = update.toxicity {
+            next.toxicity = checked_toxicity(t)?;
+        }
+        Ok(next)
+    }
+
+    /// As toxiproxy writes it: `attributes`, `name`, `type`, `stream`, `toxicity`.
+    pub fn json(&self) -> ToxicJson {
+        ToxicJson {
+            attributes: Attributes(self.kind.fields()),
+            name: self.name.clone(),
+            kind: self.kind.type_name(),
+            stream: self.stream.as_str(),
+            toxicity: self.toxicity,
+        }
+    }
+}
+
+/// toxiproxy's JSON of a toxic.
+#[derive(Serialize, Debug)]
+pub struct ToxicJson {
+    attributes: Attributes,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stream: &'static str,
+    #[serde(serialize_with = "as_go_writes_it")]
+    toxicity: f32,
+}
+
+/// A toxic's attributes, written in toxiproxy's order (Go writes a struct's fields in
+/// order; a JSON map here would sort them).
+#[derive(Debug)]
+struct Attributes(Vec<(&'static str, i64)>);
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
+}
+
+/// Go writes a whole float32 without a fraction (`1`, not `1.0`), and others as short as
+/// they read back (`0.05`).
+fn as_go_writes_it<S: serde::Serializer>(t: &f32, s: S) -> Result<S::Ok, S::Error> {
+    match t.fract() == 0.0 {
+        true => s.serialize_i64(*t as i64),
+        false => s.serialize_f32(*t),
+    }
+}
+
+/// Toxicity is a chance: 0 to 1.
+fn checked_toxicity(t: f32) -> Result<f32, ToxicError> {
+    match (0.0..=1.0).contains(&t) {
+        true => Ok(t),
+        false => Err(ToxicError::BadBody(format!(
+            "toxicity must be between 0 and 1 (got {t})"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toxic_is_read_as_toxiproxy_reads_it() {
+        let (mut t, attrs) =
+            Toxic::parse(br#"{"type":"latency","attributes":{"latency":100,"x":1}}"#).unwrap();
+        t.parse_attributes(&attrs).unwrap();
+        assert_eq!(t.name, "latency_downstream");
+        assert_eq!(t.stream, Stream::Downstream);
+        assert_eq!(t.toxicity, 1.0);
+        assert_eq!(
+            t.kind,
+            Kind::Latency {
+                latency: 100,
+                jitter: 0
+            }
+        );
+        let json = serde_json::to_string(&t.json()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#
+        );
+        let err = |body: &[u8]| Toxic::parse(body).unwrap_err();
+        assert_eq!(err(br#"{"type":"nope"}"#), ToxicError::InvalidType);
+        assert_eq!(
+            err(br#"{"type":"latency","stream":"sideways"}"#),
+            ToxicError::InvalidStream
+        );
+        assert!(matches!(err(b"{nope"), ToxicError::BadBody(_)));
+        let (mut t, attrs) =
+            Toxic::parse(br#"{"type":"slicer","attributes":{"delay":"x"}}"#).unwrap();
+        assert_eq!(t.parse_attributes(&attrs).unwrap_err().status(), 400);
+        let both = Toxic::parse(br#"{"type":"timeout","stream":"Both"}"#)
+            .unwrap()
+            .0;
+        assert_eq!(both.name, "timeout_both");
+        assert!(both.stream.covers(Flow::Up) && both.stream.covers(Flow::Down));
+    }
+
+    #[test]
+    fn an_update_changes_attributes_and_toxicity_only() {
+        let (mut t, attrs) =
+            Toxic::parse(br#"{"type":"bandwidth","attributes":{"rate":10}}"#).unwrap();
+        t.parse_attributes(&attrs).unwrap();
+        let next = t
+            .updated(br#"{"attributes":{"rate":20},"toxicity":0.5,"stream":"upstream"}"#)
+            .unwrap();
+        assert_eq!(next.kind, Kind::Bandwidth { rate: 20 });
+        assert_eq!((next.toxicity, next.stream), (0.5, Stream::Downstream));
+        assert_eq!(t.updated(br#"{"toxicity":2}"#).unwrap_err().status(), 400);
+    }
+}

@@ -1,0 +1,103 @@
+//! A proxy's toxics changed from the API or the page, alike: each change is checked as
+//! toxiproxy checks it, applied (to the live connections too), and a timeline event.
+
+use std::sync::Arc;
+
+use wirelab_shared::{EventKind, ProxyProtocol};
+
+use super::{RelayError, Relays};
+use crate::faults::{Entry, ToxicError};
+
+/// Why a change of toxics failed: the proxy, or the toxic.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToxicOpError {
+    /// The proxy (toxiproxy's 404 `proxy not found`).
+    Proxy(RelayError),
+    /// The toxic (toxiproxy's statuses and words).
+    Toxic(ToxicError),
+}
+
+impl From<ToxicError> for ToxicOpError {
+    fn from(e: ToxicError) -> ToxicOpError {
+        ToxicOpError::Toxic(e)
+    }
+}
+
+impl std::fmt::Display for ToxicOpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToxicOpError::Proxy(e) => e.fmt(f),
+            ToxicOpError::Toxic(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Relays {
+    /// The toxics of proxy `proxy`, as toxiproxy lists them.
+    pub fn toxics(&self, proxy: &str) -> Result<Vec<Arc<Entry>>, ToxicOpError> {
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        Ok(p.toxics.list())
+    }
+
+    /// Toxic `toxic` of proxy `proxy`.
+    pub fn toxic(&self, proxy: &str, toxic: &str) -> Result<Arc<Entry>, ToxicOpError> {
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        Ok(p.toxics.get(toxic)?)
+    }
+
+    /// Adds the toxic `body` describes (toxiproxy's JSON) to proxy `proxy`.
+    pub fn toxic_add(&self, proxy: &str, body: &[u8]) -> Result<Arc<Entry>, ToxicOpError> {
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        // An http proxy's bytes go through the same pumps as a tcp proxy's.
+        if p.protocol == ProxyProtocol::Udp {
+            return Err(ToxicError::BadBody(format!(
+                "toxics apply to tcp and http proxies; {proxy} is a udp proxy (UDP faults \
+                 come later)"
+            ))
+            .into());
+        }
+        let entry = p.toxics.add(body)?;
+        self.toxic_event(proxy, &entry, "added");
+        Ok(entry)
+    }
+
+    /// Changes toxic `toxic`'s attributes and toxicity as `body` says.
+    pub fn toxic_update(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        body: &[u8],
+    ) -> Result<Arc<Entry>, ToxicOpError> {
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        let entry = p.toxics.update(toxic, body)?;
+        self.toxic_event(proxy, &entry, "updated");
+        Ok(entry)
+    }
+
+    /// Removes toxic `toxic` of proxy `proxy`.
+    pub fn toxic_remove(&self, proxy: &str, toxic: &str) -> Result<(), ToxicOpError> {
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        let gone = p.toxics.remove(toxic)?;
+        self.toxic_event(proxy, &gone, "removed");
+        Ok(())
+    }
+
+    /// Removes every toxic of every proxy (toxiproxy's `/reset`).
+    pub(super) fn toxics_clear(&self) {
+        for p in self.all() {
+            for gone in p.toxics.clear() {
+                self.toxic_event(&p.name, &gone, "removed");
+            }
+        }
+    }
+
+    fn toxic_event(&self, proxy: &str, entry: &Entry, action: &str) {
+        let info = entry.info();
+        self.hub.publish(EventKind::ToxicChange {
+            proxy: proxy.to_owned(),
+            toxic: info.name,
+            action: action.to_owned(),
+            detail: format!("{}, {}", info.detail, info.stream),
+        });
+    }
+}

@@ -1,0 +1,495 @@
+//! Faults on real sockets: each toxic on a `tcp` proxy in front of a real echo upstream,
+//! added through toxiproxy's API, and its effect measured from the client's side, both
+//! directions. Timings are lower bounds only (the machine may be loaded): a toxic that
+//! does nothing fails them.
+
+mod support;
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::events::Events;
+use support::lab::{self, TestLab};
+use support::raw_http::call;
+use support::tools::echo_upstream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, timeout};
+use wirelab_shared::{CloseReason, EventKind};
+
+/// How long anything a test waits for may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn api(lab: &TestLab, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = lab.toxiproxy_api.expect("the API runs");
+    call(addr, method, path, body, "curl/8.0").await
+}
+
+/// A proxy `name` in front of a new echo upstream; its listen address.
+async fn echo_proxy(lab: &TestLab, name: &str) -> String {
+    let upstream = echo_upstream().await;
+    let make = format!(r#"{{"name":"{name}","listen":"127.0.0.1:0","upstream":"{upstream}"}}"#);
+    let (status, body) = api(lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    made["listen"].as_str().unwrap().to_owned()
+}
+
+/// Adds a toxic to proxy `proxy`.
+async fn toxic(lab: &TestLab, proxy: &str, json: &str) {
+    let (status, body) = api(lab, "POST", &format!("/proxies/{proxy}/toxics"), json).await;
+    assert_eq!(status, 200, "{json}: {body}");
+}
+
+async fn remove(lab: &TestLab, proxy: &str, toxic: &str) {
+    let path = format!("/proxies/{proxy}/toxics/{toxic}");
+    let (status, body) = api(lab, "DELETE", &path, "").await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// Sends `text` and reads its echo; how long that took.
+async fn round_trip(s: &mut TcpStream, text: &[u8]) -> Duration {
+    let start = Instant::now();
+    s.write_all(text).await.unwrap();
+    let mut back = vec![0u8; text.len()];
+    timeout(WAIT, s.read_exact(&mut back))
+        .await
+        .expect("the echo in time")
+        .expect("the echo");
+    assert_eq!(back, text);
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn latency_adds_to_a_round_trip_each_way_and_reaches_live_connections() {
+    let lab = lab::start().await;
+    let mut events = Events::connect(&lab).await;
+    let listen = echo_proxy(&lab, "slow").await;
+    // A connection made before the toxic gets it too.
+    let mut live = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut live, b"before").await;
+    toxic(
+        &lab,
+        "slow",
+        r#"{"type":"latency","attributes":{"latency":150}}"#,
+    )
+    .await;
+    let took = round_trip(&mut live, b"down").await;
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+    toxic(
+        &lab,
+        "slow",
+        r#"{"type":"latency","stream":"upstream","attributes":{"latency":100}}"#,
+    )
+    .await;
+    let took = round_trip(&mut live, b"both ways").await;
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    // The connection's row lists the toxics that apply to it.
+    let legs = &lab.app.lab_state().proxies[0].legs;
+    assert_eq!(legs[0].faults, ["latency_upstream", "latency_downstream"]);
+    // A new connection, with the jitter's lower end.
+    remove(&lab, "slow", "latency_upstream").await;
+    let patch = r#"{"attributes":{"latency":200,"jitter":50}}"#;
+    let path = "/proxies/slow/toxics/latency_downstream";
+    assert_eq!(api(&lab, "PATCH", path, patch).await.0, 200);
+    let mut fresh = TcpStream::connect(&listen).await.unwrap();
+    let took = round_trip(&mut fresh, b"new").await;
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+
+    // Seen: the change and what the toxic did are events.
+    events
+        .wait("the toxic's addition", |k| {
+            matches!(k, EventKind::ToxicChange { toxic, action, detail, .. }
+                if toxic == "latency_downstream" && action == "added"
+                    && detail.contains("latency 150 ms"))
+        })
+        .await;
+    events
+        .wait("the toxic's removal", |k| {
+            matches!(k, EventKind::ToxicChange { toxic, action, .. }
+                if toxic == "latency_upstream" && action == "removed")
+        })
+        .await;
+    events
+        .wait("what the toxic did", |k| {
+            matches!(k, EventKind::RelayFault { toxic, what, .. }
+                if toxic == "latency_downstream" && what.starts_with("held 150 ms"))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn timeout_drops_data_until_removed_or_closes_after_its_time() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "stuck").await;
+    let mut live = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut live, b"ok").await;
+    // timeout 0: nothing gets through, the connection stays.
+    toxic(&lab, "stuck", r#"{"type":"timeout","stream":"upstream"}"#).await;
+    live.write_all(b"lost").await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = timeout(Duration::from_millis(500), live.read(&mut buf)).await;
+    assert!(read.is_err(), "the client's read must time out: {read:?}");
+    // Removed: as toxiproxy, the connection it held is closed, and "lost" was dropped.
+    remove(&lab, "stuck", "timeout_upstream").await;
+    assert_eq!(read_until_closed(&mut live).await, 0);
+    // A new connection relays again.
+    let mut again = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut again, b"back").await;
+
+    // timeout 300: the connection is closed 300 ms after the toxic applies.
+    toxic(
+        &lab,
+        "stuck",
+        r#"{"type":"timeout","attributes":{"timeout":300}}"#,
+    )
+    .await;
+    let start = Instant::now();
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    s.write_all(b"never echoed").await.unwrap();
+    let mut got = Vec::new();
+    timeout(WAIT, s.read_to_end(&mut got))
+        .await
+        .expect("closed in time")
+        .expect("closed with a FIN");
+    assert!(got.is_empty(), "downstream data dropped: {got:?}");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn reset_peer_gives_the_client_a_reset_either_way() {
+    let lab = lab::start().await;
+    let mut events = Events::connect(&lab).await;
+    let listen = echo_proxy(&lab, "flaky").await;
+    for (stream, wait_ms) in [("downstream", 0), ("upstream", 200)] {
+        let json = format!(
+            r#"{{"type":"reset_peer","stream":"{stream}","attributes":{{"timeout":{wait_ms}}}}}"#
+        );
+        toxic(&lab, "flaky", &json).await;
+        let mut s = TcpStream::connect(&listen).await.unwrap();
+        let start = Instant::now();
+        s.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = timeout(WAIT, s.read(&mut buf)).await.expect("in time");
+        assert_eq!(
+            read.map_err(|e| e.kind()),
+            Err(ErrorKind::ConnectionReset),
+            "{stream}"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(wait_ms));
+        remove(&lab, "flaky", &format!("reset_peer_{stream}")).await;
+    }
+    events
+        .wait("a close by reset_peer", |k| {
+            matches!(k, EventKind::RelayClose { reason: CloseReason::FaultReset, detail: Some(d), .. }
+                if d.contains("reset_peer"))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn limit_data_closes_after_the_byte_count_either_way() {
+    let lab = lab::start().await;
+    // Downstream: the client reads the first 1,000 bytes of the echo, then the end.
+    let listen = echo_proxy(&lab, "limited").await;
+    let json = r#"{"type":"limit_data","attributes":{"bytes":1000}}"#;
+    toxic(&lab, "limited", json).await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    s.write_all(&[b'x'; 5000]).await.unwrap();
+    assert_eq!(read_until_closed(&mut s).await, 1000);
+
+    // Upstream: the upstream reads 300 bytes, then the end; so does the client.
+    let sink = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let make = format!(
+        r#"{{"name":"sink","listen":"127.0.0.1:0","upstream":"{}"}}"#,
+        sink.local_addr().unwrap()
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json = r#"{"type":"limit_data","stream":"upstream","attributes":{"bytes":300}}"#;
+    toxic(&lab, "sink", json).await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, sink.accept()).await.unwrap().unwrap();
+    s.write_all(&[b'y'; 5000]).await.unwrap();
+    assert_eq!(read_until_closed(&mut upstream).await, 300);
+    assert_eq!(read_until_closed(&mut s).await, 0);
+}
+
+/// Bytes read until the peer closed: by a FIN or, when it closed with bytes unread, a RST.
+async fn read_until_closed(s: &mut TcpStream) -> usize {
+    let mut got = 0;
+    let mut buf = [0u8; 8192];
+    loop {
+        match timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("closed in time")
+        {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got += n,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slicer_makes_the_reader_see_many_small_reads() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "sliced").await;
+    toxic(
+        &lab,
+        "sliced",
+        r#"{"type":"slicer","attributes":{"average_size":10,"size_variation":0,"delay":20000}}"#,
+    )
+    .await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let sent: Vec<u8> = (0..200u8).collect();
+    let start = Instant::now();
+    s.write_all(&sent).await.unwrap();
+    let (mut got, mut reads) = (Vec::new(), 0);
+    let mut buf = [0u8; 4096];
+    while got.len() < sent.len() {
+        let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+        reads += 1;
+    }
+    assert_eq!(got, sent, "the bytes, in order");
+    // 20 slices 20 ms apart: the client sees them apart (a loaded machine may merge some).
+    assert!(reads >= 5, "{reads} reads");
+    assert!(start.elapsed() >= Duration::from_millis(19 * 20));
+}
+
+#[tokio::test]
+async fn bandwidth_makes_a_transfer_take_its_size_over_the_rate_each_way() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "thin").await;
+    for stream in ["downstream", "upstream"] {
+        let json =
+            format!(r#"{{"type":"bandwidth","stream":"{stream}","attributes":{{"rate":100}}}}"#);
+        toxic(&lab, "thin", &json).await;
+        let mut s = TcpStream::connect(&listen).await.unwrap();
+        // 50,000 bytes at 100 KB/s: half a second at least.
+        let took = round_trip(&mut s, &[7u8; 50_000]).await;
+        assert!(took >= Duration::from_millis(500), "{stream}: {took:?}");
+        remove(&lab, "thin", &format!("bandwidth_{stream}")).await;
+    }
+}
+
+#[tokio::test]
+async fn slow_close_passes_the_fin_late() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "lingering").await;
+    toxic(
+        &lab,
+        "lingering",
+        r#"{"type":"slow_close","attributes":{"delay":300}}"#,
+    )
+    .await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    s.write_all(b"bye").await.unwrap();
+    let start = Instant::now();
+    s.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    timeout(WAIT, s.read_to_end(&mut got))
+        .await
+        .expect("the FIN in time")
+        .unwrap();
+    assert_eq!(got, b"bye");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn toxicity_zero_spares_every_connection_and_says_so() {
+    let lab = lab::start().await;
+    let mut events = Events::connect(&lab).await;
+    let listen = echo_proxy(&lab, "lucky").await;
+    toxic(
+        &lab,
+        "lucky",
+        r#"{"type":"reset_peer","toxicity":0,"stream":"both"}"#,
+    )
+    .await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut s, b"still here").await;
+    events
+        .wait("the toxic sparing the connection", |k| {
+            matches!(k, EventKind::RelayFault { toxic, what, .. }
+                if toxic == "reset_peer_both" && what == "spared (toxicity 0)")
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_page_adds_a_preset_fault_sees_it_listed_and_removes_it() {
+    let lab = lab::start().await;
+    let listen = echo_proxy(&lab, "page").await;
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    // The satellite preset, as the page sends it.
+    page.send_text(
+        r#"{"type":"toxic_add","id":1,"proxy":"page","name":"satellite_both","kind":"latency","stream":"both","attributes":[["latency",300]]}"#,
+    )
+    .await;
+    let said = page.reply(1).await.expect("added").unwrap();
+    assert!(said.contains("latency 300 ms"), "{said}");
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let took = round_trip(&mut s, b"far away").await;
+    assert!(
+        took >= Duration::from_millis(600),
+        "300 ms each way: {took:?}"
+    );
+    let state = lab.app.lab_state();
+    let toxics = &state.proxies[0].toxics;
+    assert_eq!(toxics.len(), 1);
+    assert_eq!(
+        (toxics[0].name.as_str(), toxics[0].conns),
+        ("satellite_both", 2)
+    );
+    assert!(toxics[0].bytes >= 16, "{:?}", toxics[0]);
+    let metrics = lab.app.metrics.render(&lab.app);
+    let line = r#"wirelab_toxic_connections_total{proxy="page",toxic="satellite_both"} 2"#;
+    assert!(metrics.contains(line), "{metrics}");
+    // Refused as toxiproxy refuses it, said to the page.
+    page.send_text(r#"{"type":"toxic_add","id":2,"proxy":"page","kind":"nope"}"#)
+        .await;
+    assert_eq!(page.reply(2).await.unwrap_err(), "page: invalid toxic type");
+    page.send_text(r#"{"type":"toxic_remove","id":3,"proxy":"page","name":"satellite_both"}"#)
+        .await;
+    page.reply(3).await.expect("removed");
+    assert!(lab.app.lab_state().proxies[0].toxics.is_empty());
+    page.send_text(r#"{"type":"toxic_remove","id":4,"proxy":"page","name":"satellite_both"}"#)
+        .await;
+    assert_eq!(
+        page.reply(4).await.unwrap_err(),
+        "page: satellite_both: toxic not found"
+    );
+}
+
+#[tokio::test]
+async fn under_a_flood_a_latency_toxic_stops_reading_past_its_bound() {
+    let lab = lab::start().await;
+    // An upstream that reads everything and counts it.
+    let sink = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let make = format!(
+        r#"{{"name":"flood","listen":"127.0.0.1:0","upstream":"{}"}}"#,
+        sink.local_addr().unwrap()
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json = r#"{"type":"latency","stream":"upstream","attributes":{"latency":5000}}"#;
+    toxic(&lab, "flood", json).await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, sink.accept()).await.unwrap().unwrap();
+    let arrived = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0;
+        while let Ok(Ok(got @ 1..)) = timeout(Duration::from_secs(2), upstream.read(&mut buf)).await
+        {
+            n += got;
+        }
+        n
+    });
+    // Two seconds of writing as fast as the lab reads.
+    let chunk = vec![b'z'; 1 << 16];
+    let mut written = 0usize;
+    let _ = timeout(Duration::from_secs(2), async {
+        loop {
+            s.write_all(&chunk).await.unwrap();
+            written += chunk.len();
+        }
+    })
+    .await;
+    // The lab holds 1 MiB at most: the rest waits in the kernel's buffers (4 MiB went in
+    // all told when this was written), not in the lab; with the bound lifted, 1.25 GB.
+    assert!(written < 16 << 20, "{written} bytes went in");
+    assert!(written > 0);
+    assert_eq!(arrived.await.unwrap(), 0, "nothing before its 5 s");
+}
+
+#[tokio::test]
+async fn an_http_proxy_takes_toxics_and_a_udp_proxy_says_it_does_not_yet() {
+    let lab = lab::start().await;
+    // An http proxy in front of the lab's own HTTP service, 200 ms late each way.
+    let make = format!(
+        r#"{{"name":"web","listen":"127.0.0.1:0","upstream":"{}","protocol":"http"}}"#,
+        lab.http
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen: std::net::SocketAddr = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    toxic(
+        &lab,
+        "web",
+        r#"{"type":"latency","stream":"both","attributes":{"latency":200}}"#,
+    )
+    .await;
+    let start = Instant::now();
+    let request = format!("GET / HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+    let response = support::raw_http::exchange(listen, &request, WAIT).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    assert!(start.elapsed() >= Duration::from_millis(400));
+
+    let make =
+        r#"{"name":"dns","listen":"127.0.0.1:0","upstream":"127.0.0.1:53","protocol":"udp"}"#;
+    let (status, body) = api(&lab, "POST", "/proxies", make).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(&lab, "POST", "/proxies/dns/toxics", r#"{"type":"latency"}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("udp proxy"), "{body}");
+}
+
+#[tokio::test]
+async fn bytes_from_the_page_wait_behind_what_a_fault_holds() {
+    let lab = lab::start().await;
+    let sink = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let make = format!(
+        r#"{{"name":"order","listen":"127.0.0.1:0","upstream":"{}"}}"#,
+        sink.local_addr().unwrap()
+    );
+    let (status, body) = api(&lab, "POST", "/proxies", &make).await;
+    assert_eq!(status, 201, "{body}");
+    let listen = serde_json::from_str::<Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json = r#"{"type":"latency","stream":"upstream","attributes":{"latency":300}}"#;
+    toxic(&lab, "order", json).await;
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, sink.accept()).await.unwrap().unwrap();
+    s.write_all(b"first,").await.unwrap();
+    // The client's bytes are held 300 ms; the page's, sent meanwhile, go after them.
+    let mut events = Events::connect(&lab).await;
+    let open = events
+        .wait("the connection", |k| {
+            matches!(k, EventKind::RelayOpen { .. })
+        })
+        .await;
+    let EventKind::RelayOpen { conn, .. } = open.kind else {
+        unreachable!()
+    };
+    let mut page = lab::Client::connect(&lab, "").await;
+    page.handshake().await;
+    let send = format!(
+        r#"{{"type":"relay_send","id":1,"conn":{conn},"leg":"upstream","data":"then the page"}}"#
+    );
+    page.send_text(&send).await;
+    page.reply(1).await.expect("queued");
+    let mut got = vec![0u8; "first,then the page".len()];
+    timeout(WAIT, upstream.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .unwrap();
+    assert_eq!(got, b"first,then the page");
+}
