@@ -25,7 +25,7 @@ pub const TYPES: &[&str] = &[
 /// The commands preset `preset` makes on proxy `proxy`, on `stream`; `None` for
 /// `custom` (or an unknown name).
 pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind>> {
-    let add = |name: &str, kind: &str, toxicity: Option<f32>, attributes: &[(&str, i64)]| {
+    let add = |name: &str, kind: &str, toxicity: Option<f64>, attributes: &[(&str, i64)]| {
         CommandKind::ToxicAdd {
             proxy: proxy.to_owned(),
             name: format!("{name}_{stream}"),
@@ -67,7 +67,7 @@ pub fn attributes(text: &str) -> Result<Vec<(String, i64)>, String> {
 }
 
 /// A toxicity typed in the form: empty is toxiproxy's 1; else 0 to 1, or a percentage.
-pub fn toxicity(text: &str) -> Result<Option<f32>, String> {
+pub fn toxicity(text: &str) -> Result<Option<f64>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -76,14 +76,33 @@ pub fn toxicity(text: &str) -> Result<Option<f32>, String> {
         Some(n) => (n.trim(), true),
         None => (text, false),
     };
-    let t: f32 = number
-        .parse()
-        .map_err(|_| format!("toxicity {text:?}: a number from 0 to 1, or a percentage"))?;
+    let t = decimal(number)
+        .ok_or_else(|| format!("toxicity {text:?}: a number from 0 to 1, or a percentage"))?;
     let t = if pct { t / 100.0 } else { t };
     match (0.0..=1.0).contains(&t) {
         true => Ok(Some(t)),
         false => Err(format!("toxicity {text:?} is not between 0 and 1")),
     }
+}
+
+/// `12`, `0.05`, `.5`: digits with at most one point. Read by hand: std's float parser
+/// is some 10 KiB of the page's wasm, for one form field.
+fn decimal(text: &str) -> Option<f64> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || whole.len() > 6 {
+        return None;
+    }
+    let mut value = 0f64;
+    for b in whole.bytes() {
+        value = value * 10.0 + f64::from(b - b'0');
+    }
+    let mut scale = 1f64;
+    for b in frac.bytes().take(6) {
+        scale /= 10.0;
+        value += f64::from(b - b'0') * scale;
+    }
+    Some(value)
 }
 
 #[cfg(test)]
@@ -124,5 +143,10 @@ mod tests {
         assert_eq!(toxicity("5%").unwrap(), Some(0.05));
         assert_eq!(toxicity("0.5").unwrap(), Some(0.5));
         assert!(toxicity("2").is_err());
+        assert_eq!(toxicity(".25").unwrap(), Some(0.25));
+        assert_eq!(toxicity("1.").unwrap(), Some(1.0));
+        for bad in [".", "1.2.3", "-0.5", "0,5", "1e-1", "half"] {
+            assert!(toxicity(bad).is_err(), "{bad}");
+        }
     }
 }

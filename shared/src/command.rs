@@ -116,7 +116,7 @@ pub enum CommandKind {
         #[serde(default)]
         stream: String,
         #[serde(default)]
-        toxicity: Option<f32>,
+        toxicity: Option<f64>,
         /// toxiproxy's attributes, by name (`latency`, `jitter`, `rate`, ...).
         #[serde(default)]
         attributes: Vec<(String, i64)>,
