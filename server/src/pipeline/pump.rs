@@ -7,6 +7,13 @@
 //! the sender: memory stays at one window per direction whatever the transfer's size.
 //! The window's buffer exists only while bytes are moving: an idle stream holds none
 //! (1,000 idle relayed connections cost no buffers at all).
+//!
+//! Which way a window's bytes go is chosen per window: through that buffer (read, tap,
+//! stages, write) while the open data-event window still captures or a stage is
+//! installed; else, on Linux, through a pipe of the pump's own with splice(2)
+//! ([`super::splice`]), counted but never copied into the lab. Under a flood that is all
+//! but the first `--snaplen` bytes of each 16 ms window. The pipe is made at the first
+//! such window and kept until the pump ends (two file descriptors).
 
 use std::io;
 use std::net::Shutdown;
@@ -19,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::merge::Merged;
+use super::splice::{Pipe, drain_all};
 use super::{Flow, Stages, Tap};
 use crate::hub::counters::add;
 
@@ -77,6 +85,9 @@ impl Pump<'_> {
 /// Carries bytes from `from` to `to` until `from` sends FIN (passed on to `to` as a FIN)
 /// or either fails. Cancel-safe between chunks: dropping it loses no byte it counted.
 pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd {
+    // The window's buffer, while bytes move; the pipe, once a flood needs one.
+    let mut buf = Vec::new();
+    let (mut pipe, mut no_pipe) = (None, false);
     loop {
         // Wait for bytes (or a chunk to inject), closing the data-event window when due.
         // A disabled branch's future is made but never polled: no timer is registered.
@@ -115,48 +126,110 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             }
             Some(Ok(())) => {}
         }
-        // Bytes are moving: take a window's buffer until the socket has no more.
-        let mut buf = Vec::with_capacity(WINDOW);
+        // Bytes are moving: carry windows until the socket has no more.
         loop {
-            buf.clear();
-            match from.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    p.flush();
-                    let _ = SockRef::from(to).shutdown(Shutdown::Write);
-                    p.events.half_close(p.flow);
-                    return PumpEnd::Fin;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    p.flush();
-                    return PumpEnd::ReadFailed(e);
-                }
+            // Once the open data-event window has its capture and no stage runs, the
+            // kernel moves the bytes; otherwise they pass through `buf`.
+            if p.stages.is_empty() && p.tap.full() && pipe.is_none() && !no_pipe {
+                pipe = Pipe::new(WINDOW).ok();
+                // Out of file descriptors, say: copying still works.
+                no_pipe = pipe.is_none();
             }
-            let now = Instant::now();
-            p.tap.read(now, &buf, p.read_counters);
-            // Every byte written is counted, also those of a chunk cut short by an error.
-            let (written, result) = if p.stages.is_empty() {
-                write_all(to, &buf).await
-            } else {
-                match p.stages.run(p.flow, Bytes::copy_from_slice(&buf)) {
-                    Some(chunk) => write_all(to, &chunk).await,
-                    None => (0, Ok(())),
+            let step = match &pipe {
+                Some(pipe) if p.stages.is_empty() && p.tap.full() => {
+                    spliced(p, pipe, from, to).await
                 }
+                _ => copied(p, &mut buf, from, to).await,
             };
-            for c in p.write_counters {
-                add(c, written as u64);
-            }
-            if let Err(e) = result {
-                p.flush();
-                return PumpEnd::WriteFailed(e);
+            match step {
+                Step::Moved => {}
+                Step::Drained => break,
+                Step::Ended(end) => return end,
             }
             // Under a flood the timer never gets its turn.
             if p.tap.due(Instant::now()) {
                 p.flush();
             }
         }
+        // Idle again: the buffer goes (an idle stream holds none); the pipe, made for a
+        // flood, stays for the next.
+        buf = Vec::new();
     }
+}
+
+/// What one window's read and write came to.
+enum Step {
+    /// Bytes were read and written.
+    Moved,
+    /// The reading side has no more for now.
+    Drained,
+    /// The pump is over.
+    Ended(PumpEnd),
+}
+
+/// One window through `buf`: read, tapped (counted and captured), through the stages,
+/// written.
+async fn copied(p: &mut Pump<'_>, buf: &mut Vec<u8>, from: &TcpStream, to: &TcpStream) -> Step {
+    buf.clear();
+    buf.reserve_exact(WINDOW);
+    match from.try_read_buf(buf) {
+        Ok(0) => return Step::Ended(fin(p, to)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Drained,
+        Err(e) => {
+            p.flush();
+            return Step::Ended(PumpEnd::ReadFailed(e));
+        }
+    }
+    p.tap.read(Instant::now(), buf, p.read_counters);
+    let (written, result) = if p.stages.is_empty() {
+        write_all(to, buf).await
+    } else {
+        match p.stages.run(p.flow, Bytes::copy_from_slice(buf)) {
+            Some(chunk) => write_all(to, &chunk).await,
+            None => (0, Ok(())),
+        }
+    };
+    wrote(p, written, result)
+}
+
+/// One window through `pipe`, in the kernel: read, counted (not captured: the window's
+/// capture is full), written.
+async fn spliced(p: &mut Pump<'_>, pipe: &Pipe, from: &TcpStream, to: &TcpStream) -> Step {
+    let n = match pipe.fill(from, WINDOW) {
+        Ok(0) => return Step::Ended(fin(p, to)),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Drained,
+        Err(e) => {
+            p.flush();
+            return Step::Ended(PumpEnd::ReadFailed(e));
+        }
+    };
+    p.tap.count(Instant::now(), n, p.read_counters);
+    let (written, result) = drain_all(pipe, to, n).await;
+    wrote(p, written, result)
+}
+
+/// Counts what was written (every byte, also those of a window cut short by an error).
+fn wrote(p: &mut Pump<'_>, written: usize, result: io::Result<()>) -> Step {
+    for c in p.write_counters {
+        add(c, written as u64);
+    }
+    match result {
+        Ok(()) => Step::Moved,
+        Err(e) => {
+            p.flush();
+            Step::Ended(PumpEnd::WriteFailed(e))
+        }
+    }
+}
+
+/// The reading side sent FIN: passed on.
+fn fin(p: &mut Pump<'_>, to: &TcpStream) -> PumpEnd {
+    p.flush();
+    let _ = SockRef::from(to).shutdown(Shutdown::Write);
+    p.events.half_close(p.flow);
+    PumpEnd::Fin
 }
 
 /// What a pump woke up for.
@@ -206,6 +279,68 @@ mod tests {
     use socket2::{Domain, Socket, Type};
     use std::time::Duration;
     use tokio::net::TcpListener;
+
+    /// Collects a pump's data events.
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<Merged>>);
+
+    impl Events for Seen {
+        fn data(&self, _flow: Flow, merged: Merged) {
+            self.0.lock().unwrap().push(merged);
+        }
+        fn half_close(&self, _flow: Flow) {}
+        fn sent(&self, _flow: Flow, _bytes: &[u8]) {}
+    }
+
+    /// A connected pair of loopback sockets.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(listener.local_addr().unwrap());
+        let (a, b) = tokio::join!(a, listener.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn a_flood_arrives_whole_counted_and_captured_once_per_window() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // sender → [from | pump | to] → receiver; 8 MiB of bytes that are never alike.
+        let ((mut sender, from), (to, mut receiver)) = (pair().await, pair().await);
+        let bytes: Vec<u8> = (0..8u32 << 20).map(|i| (i ^ (i >> 9)) as u8).collect();
+        let sending = bytes.clone();
+        let send = tokio::spawn(async move {
+            sender.write_all(&sending).await.unwrap();
+            sender.shutdown().await.unwrap();
+        });
+        let receive = tokio::spawn(async move {
+            let mut got = Vec::new();
+            receiver.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let (read, written, seen) = (AtomicU64::new(0), AtomicU64::new(0), Seen::default());
+        let mut p = Pump {
+            flow: Flow::Up,
+            tap: Tap::new(100),
+            stages: Stages::default(),
+            read_counters: &[&read],
+            write_counters: &[&written],
+            events: &seen,
+            inject: None,
+        };
+        assert!(matches!(pump(&mut p, &from, &to).await, PumpEnd::Fin));
+        drop(to);
+        send.await.unwrap();
+        assert!(receive.await.unwrap() == bytes, "the bytes arrived changed");
+        let n = bytes.len() as u64;
+        assert_eq!((read.into_inner(), written.into_inner()), (n, n));
+        // Every window's event counts its bytes; the first captures the first bytes.
+        let events = seen.0.into_inner().unwrap();
+        assert_eq!(events.iter().map(|m| m.size).sum::<u64>(), n);
+        assert_eq!(events[0].head, bytes[..100]);
+        for m in &events {
+            assert_eq!(m.head.len() as u64, m.size.min(100));
+            assert_eq!(m.payload.cut, m.size - m.head.len() as u64);
+        }
+    }
 
     #[tokio::test]
     async fn a_write_cut_short_says_how_much_went_out() {
