@@ -7,6 +7,8 @@
 //! - [`idle`]: `ws-idle`: N idle WebSocket clients, held open.
 //! - [`ingest`]: `tcp-ingest`: one sender streaming into a TCP port.
 //! - [`dash`]: `dash`: one dashboard-like client reading every frame, until stdin closes.
+//! - [`relayload`]: `udp-echo` (closed-loop datagrams through a relay) and `tcp-hold`
+//!   (idle connections through a relay), for figure 5's relay rows.
 //! - [`suite`]: `suite`: runs everything and writes the report.
 //!
 //! Each load generator prints one `RESULT key=value ...` line that the suite reads.
@@ -15,6 +17,7 @@ mod dash;
 mod fanout;
 mod idle;
 mod ingest;
+mod relayload;
 mod suite;
 mod util;
 
@@ -43,6 +46,10 @@ enum Tool {
     TcpIngest(ingest::Args),
     /// One dashboard-like client reading every frame, until stdin closes.
     Dash(dash::Args),
+    /// Closed-loop UDP datagrams through a relay to an echo upstream of its own.
+    UdpEcho(relayload::UdpArgs),
+    /// N idle TCP connections through a relay to a listener of its own, held.
+    TcpHold(relayload::HoldArgs),
     /// Runs everything (or --only some parts) and writes the report.
     // `cargo xtask bench` passes its own `--root` first: one given after it wins.
     #[command(args_override_self = true)]
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
         Tool::WsIdle(args) => ("ws-idle", idle::main(args)),
         Tool::TcpIngest(args) => ("tcp-ingest", ingest::main(args)),
         Tool::Dash(args) => ("dash", dash::main(args)),
+        Tool::UdpEcho(args) => ("udp-echo", relayload::udp_echo(args)),
+        Tool::TcpHold(args) => ("tcp-hold", relayload::tcp_hold(args)),
         Tool::Suite(args) => ("suite", suite::main(args)),
     };
     match result {
