@@ -16,20 +16,23 @@
 //! but the first `--snaplen` bytes of each 16 ms window. The pipe is made at the first
 //! such window and kept until the pump ends (two file descriptors).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use socket2::SockRef;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use super::merge::Merged;
 use super::splice::{Pipe, drain_all};
 use super::{Flow, Stages, Tap};
 use crate::hub::counters::add;
+use crate::hub::lock;
 
 /// Bytes read at most before they are written (per direction, per stream). 256 KiB: a
 /// flood on loopback moved at about 1.0 GB/s with 64 KiB windows, 1.2 to 1.5 with 256 KiB,
@@ -77,7 +80,74 @@ pub struct Pump<'a> {
     /// Where its events go.
     pub events: &'a dyn Events,
     /// Chunks from elsewhere (the page) to write between the relayed ones, in order.
-    pub inject: Option<mpsc::Receiver<Bytes>>,
+    pub inject: Option<&'a Inject>,
+}
+
+/// Chunks from elsewhere (the page) that a pump writes between the relayed ones, in
+/// order; bounded. Nothing is allocated until a chunk comes (a channel's buffer was
+/// allocated for every relayed connection, a third of an idle one's memory).
+#[derive(Debug)]
+pub struct Inject {
+    /// The chunks, oldest first.
+    queue: Mutex<VecDeque<Bytes>>,
+    /// Chunks waiting at most.
+    cap: usize,
+    /// Wakes the pump when a chunk comes (one consumer: a permit is kept).
+    ready: Notify,
+    /// Set once the pump has ended: nothing more is written.
+    closed: AtomicBool,
+}
+
+/// Why a chunk was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InjectError {
+    /// `cap` chunks wait already: the side is not reading.
+    Full,
+    /// The pump has ended.
+    Closed,
+}
+
+impl Inject {
+    /// An empty queue of `cap` chunks at most.
+    pub fn new(cap: usize) -> Inject {
+        Inject {
+            queue: Mutex::new(VecDeque::new()),
+            cap,
+            ready: Notify::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues `chunk` behind the others.
+    pub fn push(&self, chunk: Bytes) -> Result<(), InjectError> {
+        if self.closed.load(Relaxed) {
+            return Err(InjectError::Closed);
+        }
+        let mut queue = lock(&self.queue);
+        if queue.len() >= self.cap {
+            return Err(InjectError::Full);
+        }
+        queue.push_back(chunk);
+        drop(queue);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Says the pump has ended: later chunks are refused, waiting ones dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Relaxed);
+        lock(&self.queue).clear();
+    }
+
+    /// The next chunk, once there is one. Cancel-safe: a chunk is taken only when returned.
+    async fn next(&self) -> Bytes {
+        loop {
+            if let Some(chunk) = lock(&self.queue).pop_front() {
+                return chunk;
+            }
+            self.ready.notified().await;
+        }
+    }
 }
 
 impl Pump<'_> {
@@ -105,7 +175,7 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::Timer
             }
-            Some(chunk) = recv(&mut p.inject) => Wake::Inject(chunk),
+            Some(chunk) = recv(p.inject) => Wake::Inject(chunk),
         };
         let ready = match ready {
             Wake::Readable(r) => Some(r),
@@ -250,16 +320,10 @@ enum Wake {
     Inject(Bytes),
 }
 
-/// The next injected chunk; never, when there is no injection channel (or it closed).
-async fn recv(inject: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+/// The next injected chunk; never, when there is no injection queue.
+async fn recv(inject: Option<&Inject>) -> Option<Bytes> {
     match inject {
-        Some(rx) => match rx.recv().await {
-            Some(b) => Some(b),
-            None => {
-                *inject = None;
-                std::future::pending().await
-            }
-        },
+        Some(queue) => Some(queue.next().await),
         None => std::future::pending().await,
     }
 }
@@ -348,6 +412,27 @@ mod tests {
             assert_eq!(m.head.len() as u64, m.size.min(100));
             assert_eq!(m.payload.cut, m.size - m.head.len() as u64);
         }
+    }
+
+    #[tokio::test]
+    async fn injected_chunks_come_in_order_bounded_and_not_after_the_close() {
+        let q = Inject::new(2);
+        assert_eq!(q.push(Bytes::from_static(b"a")), Ok(()));
+        assert_eq!(q.push(Bytes::from_static(b"b")), Ok(()));
+        assert_eq!(q.push(Bytes::from_static(b"c")), Err(InjectError::Full));
+        assert_eq!(q.next().await, "a");
+        assert_eq!(q.next().await, "b");
+        // Waiting for one: a push wakes it.
+        let (got, ()) = tokio::join!(q.next(), async {
+            tokio::task::yield_now().await;
+            q.push(Bytes::from_static(b"d")).unwrap();
+        });
+        assert_eq!(got, "d");
+        q.push(Bytes::from_static(b"e")).unwrap();
+        q.close();
+        assert_eq!(q.push(Bytes::from_static(b"f")), Err(InjectError::Closed));
+        let none = tokio::time::timeout(Duration::from_millis(50), q.next()).await;
+        assert!(none.is_err(), "a chunk waiting at the close was dropped");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use wirelab_shared::{Leg, ProxyInfo, ProxyProtocol, RelayConnInfo, TcpKernelInfo
 use super::spec::ProxySpec;
 use super::tcp::ListenerSlot;
 use crate::hub::lock;
+use crate::pipeline::pump::Inject;
 
 /// Open connections listed per proxy at most (`open` counts them all).
 pub const LEGS_LISTED: usize = 100;
@@ -193,7 +194,7 @@ pub struct RelayConn {
     pub wake: tokio::sync::Notify,
     /// Bytes from the page toward the client leg and toward the upstream leg (TCP only),
     /// each queue bounded in chunks.
-    pub inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+    pub inject: Option<[Inject; 2]>,
 }
 
 /// An action of the page on one leg of a relayed connection.
@@ -214,7 +215,7 @@ impl RelayConn {
         listen: SocketAddr,
         upstream_local: SocketAddr,
         upstream: SocketAddr,
-        inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+        inject: Option<[Inject; 2]>,
     ) -> RelayConn {
         RelayConn {
             id,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg};
@@ -32,7 +32,7 @@ use crate::backoff::Backoff;
 use crate::hub::counters::add;
 use crate::hub::{Hub, lock, now_us};
 use crate::pipeline::merge::Merged;
-use crate::pipeline::pump::{Events, Pump};
+use crate::pipeline::pump::{Events, Inject, Pump};
 use crate::pipeline::{Flow, PumpEnd, Stages, Tap, pump};
 use crate::tcp::show;
 
@@ -276,15 +276,13 @@ async fn serve(
         let _ = leg.set_nodelay(true);
         let _ = SockRef::from(leg).set_tcp_keepalive(&keepalive);
     }
-    let (to_client_tx, to_client_rx) = mpsc::channel(INJECT_CHUNKS);
-    let (to_upstream_tx, to_upstream_rx) = mpsc::channel(INJECT_CHUNKS);
     let conn = Arc::new(RelayConn::new(
         relays.next_id(),
         peer,
         listen,
         upstream_local,
         upstream_addr,
-        Some([to_client_tx, to_upstream_tx]),
+        Some([Inject::new(INJECT_CHUNKS), Inject::new(INJECT_CHUNKS)]),
     ));
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
@@ -302,17 +300,10 @@ async fn serve(
         upstream_local: show(upstream_local),
         connect_us,
     });
-    let inject = [to_client_rx, to_upstream_rx];
-    let end = relay(
-        &relays,
-        &proxy,
-        &conn,
-        [&client, &upstream],
-        &ended,
-        &stop,
-        inject,
-    )
-    .await;
+    let end = relay(&relays, &proxy, &conn, [&client, &upstream], &ended, &stop).await;
+    for queue in conn.inject.iter().flatten() {
+        queue.close();
+    }
     if end.reset_client {
         reset(&client);
     }
@@ -428,9 +419,11 @@ async fn relay(
     [client, upstream]: [&TcpStream; 2],
     ended: &CancellationToken,
     stop: &CancellationToken,
-    inject: [mpsc::Receiver<bytes::Bytes>; 2],
 ) -> End {
-    let [to_client, to_upstream] = inject;
+    let (to_client, to_upstream) = match &conn.inject {
+        Some([c, u]) => (Some(c), Some(u)),
+        None => (None, None),
+    };
     let events = ConnEvents {
         hub: &relays.hub,
         proxy: &proxy.name,
@@ -450,7 +443,7 @@ async fn relay(
         read_counters: &up_read,
         write_counters: &up_written,
         events: &events,
-        inject: Some(to_upstream),
+        inject: to_upstream,
     };
     let mut down = Pump {
         flow: Flow::Down,
@@ -459,7 +452,7 @@ async fn relay(
         read_counters: &down_read,
         write_counters: &down_written,
         events: &events,
-        inject: Some(to_client),
+        inject: to_client,
     };
     // `return` in here ends the block: the pumps are dropped after it.
     let end = async {
