@@ -189,7 +189,9 @@ fn udp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
 
         let listen = format!("UDP-LISTEN:{UDP_SOCAT},fork,reuseaddr,bind=127.0.0.1");
         let connect = format!("UDP:{upstream}");
-        let cmd = ["socat", &listen, &connect];
+        // `-T 1`: each forked child (one per client address) ends a second after its last
+        // datagram; killing the listening parent leaves them running otherwise.
+        let cmd = ["socat", "-T", "1", &listen, &connect];
         let s = Server::spawn_on(procs::SERVER_CORE, &cmd, &[], &ctx.root)?;
         std::thread::sleep(Duration::from_millis(300));
         let (rate, l) = udp_echo(ctx, UDP_SOCAT, secs)?;
