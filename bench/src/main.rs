@@ -8,6 +8,8 @@
 //! - [`ingest`]: `tcp-ingest`: one sender streaming into a TCP port.
 //! - [`dash`]: `dash`: one dashboard-like client reading every frame, until stdin closes.
 //! - [`http_rate`]: `http-rate`: GET requests at a fixed rate, latency from when each was due.
+//! - [`relayload`]: `udp-echo` (closed-loop datagrams through a relay) and `tcp-hold`
+//!   (idle connections through a relay), for figure 5's relay rows.
 //! - [`suite`]: `suite`: runs everything and writes the report.
 //!
 //! Each load generator prints one `RESULT key=value ...` line that the suite reads.
@@ -17,6 +19,7 @@ mod fanout;
 mod http_rate;
 mod idle;
 mod ingest;
+mod relayload;
 mod suite;
 mod util;
 
@@ -47,6 +50,10 @@ enum Tool {
     Dash(dash::Args),
     /// GET requests at a fixed rate over kept-alive connections.
     HttpRate(http_rate::Args),
+    /// Closed-loop UDP datagrams through a relay to an echo upstream of its own.
+    UdpEcho(relayload::UdpArgs),
+    /// N idle TCP connections through a relay to a listener of its own, held.
+    TcpHold(relayload::HoldArgs),
     /// Runs everything (or --only some parts) and writes the report.
     // `cargo xtask bench` passes its own `--root` first: one given after it wins.
     #[command(args_override_self = true)]
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
         Tool::TcpIngest(args) => ("tcp-ingest", ingest::main(args)),
         Tool::Dash(args) => ("dash", dash::main(args)),
         Tool::HttpRate(args) => ("http-rate", http_rate::main(args)),
+        Tool::UdpEcho(args) => ("udp-echo", relayload::udp_echo(args)),
+        Tool::TcpHold(args) => ("tcp-hold", relayload::tcp_hold(args)),
         Tool::Suite(args) => ("suite", suite::main(args)),
     };
     match result {

@@ -19,6 +19,10 @@ use tokio::process::{Child, Command};
 use wirelab::relay::{Origin, ProxySpec};
 use wirelab_shared::{EventKind, HttpExchange, Leg};
 
+/// The size of the big file nginx serves: a flood for the proxy (it may not move it past
+/// its reading, as a `tcp` proxy moves a flood with splice).
+const BIG: usize = 3 << 20;
+
 /// nginx's dynamic echo module, as Debian installs it.
 const ECHO_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
 
@@ -26,6 +30,8 @@ const ECHO_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
 async fn nginx(program: &Path, dir: &Path, port: u16) -> Child {
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::write(dir.join("www/page.txt"), "a static page\n".repeat(100)).unwrap();
+    let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("www/big.bin"), big).unwrap();
     let d = dir.display();
     let conf = format!(
         "load_module {ECHO_MODULE};\n\
@@ -206,6 +212,22 @@ async fn curl_through_an_http_proxy_to_nginx() {
             .any(|(k, v)| k == "Server" && v.starts_with("nginx"))
     );
 
+    // A flood: read whole as it passes, every byte counted.
+    let out = Command::new(&curl_bin)
+        .args(["-sS", "-o", "/dev/null", "-w", "%{size_download}"])
+        .arg(format!("{base}/big.bin"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), BIG.to_string());
+    let (big, note, _) = exchange(&mut events, "web", "/big.bin", &[]).await;
+    assert_eq!((big.status, big.resp_size, note), (200, BIG as u64, None));
+    assert_eq!(
+        big.resp_body.bytes()[..4],
+        [0, 1, 2, 3],
+        "its first bytes kept"
+    );
+
     // A 100-continue upload: nginx answers 100 before the body, then echoes the body.
     let upload = format!("{base}/upload");
     let body = "x".repeat(3000);
@@ -284,14 +306,22 @@ async fn curl_through_an_http_proxy_to_nginx() {
             .filter(|e| e["_proxy"] == "web")
             .map(|e| e["request"]["url"].as_str().unwrap_or("").to_owned())
             .collect();
-        if relayed.len() >= 5 {
+        if relayed.len() >= 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         relayed,
-        ["/hello", "/page.txt", "/chunked", "/upload", "/hello"].map(|p| format!("{base}{p}")),
+        [
+            "/hello",
+            "/page.txt",
+            "/chunked",
+            "/big.bin",
+            "/upload",
+            "/hello"
+        ]
+        .map(|p| format!("{base}{p}")),
         "the relayed exchanges in the HAR, in order"
     );
     let _ = std::fs::remove_dir_all(dir);

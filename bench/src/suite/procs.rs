@@ -96,6 +96,27 @@ impl Server {
                 cmd[0]
             ));
         }
+        let server = Server::spawn_on(core, cmd, env, cwd)?;
+        let until = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > until {
+                return Err(format!("{cmd:?} did not open port {port} within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A moment for whatever binds after the probed port (the relay's UDP socket).
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(server)
+    }
+
+    /// Starts `cmd` pinned to `core`, without waiting for a port (a server that listens
+    /// on UDP only: give it a moment before sending).
+    pub(crate) fn spawn_on(
+        core: &str,
+        cmd: &[&str],
+        env: &[(&str, String)],
+        cwd: &Path,
+    ) -> Result<Server, String> {
         let mut c = scheduled(core);
         c.args(cmd).current_dir(cwd);
         for (k, v) in env {
@@ -117,17 +138,7 @@ impl Server {
         };
         c.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = c.spawn().map_err(|e| format!("starting {cmd:?}: {e}"))?;
-        let server = Server { child };
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > until {
-                return Err(format!("{cmd:?} did not open port {port} within 10 s"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // A moment for whatever binds after the probed port (the relay's UDP socket).
-        std::thread::sleep(Duration::from_millis(300));
-        Ok(server)
+        Ok(Server { child })
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -75,6 +75,25 @@ impl Merger {
         self.size += bytes.len() as u64;
     }
 
+    /// Whether the open window has captured all it keeps: what is read before it closes
+    /// is only counted ([`Merger::count`]), so its bytes need not pass through the lab.
+    pub fn full(&self) -> bool {
+        self.deadline.is_some() && self.captured.len() >= self.snaplen.saturating_add(UTF8_SLACK)
+    }
+
+    /// Adds `n` bytes read at `now` that were not seen (moved by the kernel while the
+    /// window is [`Merger::full`]): counted, not captured, as [`Merger::push`] would.
+    pub fn count(&mut self, now: Instant, n: usize) {
+        if n == 0 {
+            return;
+        }
+        debug_assert!(self.full(), "uncaptured bytes in a window that captures");
+        if self.deadline.is_none() {
+            self.deadline = Some(now + WINDOW);
+        }
+        self.size += n as u64;
+    }
+
     /// When the open window closes, if one is open.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -144,6 +163,23 @@ mod tests {
         assert_eq!(got.payload.data, "x".repeat(10));
         assert_eq!(got.payload.cut, 4_096_000 - 10);
         assert_eq!(got.head.len(), 10);
+    }
+
+    #[test]
+    fn a_full_window_counts_what_it_does_not_see() {
+        let t0 = Instant::now();
+        let mut m = Merger::new(4);
+        assert!(!m.full(), "no window open");
+        m.push(t0, b"abcdef");
+        assert!(!m.full(), "the slack past the snaplen is not captured yet");
+        m.push(t0, b"ghij");
+        assert!(m.full());
+        m.count(t0, 1000);
+        m.count(t0, 0);
+        let got = m.take().unwrap();
+        assert_eq!((got.size, got.payload.cut), (1010, 1006));
+        assert_eq!(got.payload.data, "abcd");
+        assert!(!m.full(), "a new window captures again");
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //!   it reads at most [`pump::WINDOW`] bytes, and reads again only once they have been
 //!   written, so a slow side stops the reads from the fast one (back-pressure) and memory
 //!   stays flat whatever the transfer's size.
+//! - [`splice`]: a flood's bytes moved socket to socket in the kernel (splice(2) through a
+//!   pipe) once the window's capture is full and no stage runs; counted all the same.
 //!
 //! Who uses what: a proxy's connections run two [`pump()`]s (one per flow). The TCP
 //! service is many-to-many (broadcast, echo), so it keeps its own loop and queues, and
@@ -31,6 +33,7 @@
 
 pub mod merge;
 pub mod pump;
+pub mod splice;
 pub mod stage;
 pub mod tap;
 

@@ -32,6 +32,20 @@ impl Tap {
         self.merger.push(now, bytes);
     }
 
+    /// `n` bytes were read at `now` without the lab seeing them (spliced, while
+    /// [`Tap::full`]): counts them in each of `counters` and in the open window.
+    pub fn count(&mut self, now: Instant, n: usize, counters: &[&AtomicU64]) {
+        for c in counters {
+            add(c, n as u64);
+        }
+        self.merger.count(now, n);
+    }
+
+    /// Whether the open window has captured all it keeps (bytes need not be seen).
+    pub fn full(&self) -> bool {
+        self.merger.full()
+    }
+
     /// When the open window closes, if one is open (for the owner's timer).
     pub fn deadline(&self) -> Option<Instant> {
         self.merger.deadline()

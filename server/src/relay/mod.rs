@@ -45,6 +45,7 @@ use wirelab_shared::{ProxyInfo, ProxyProtocol};
 
 use crate::config::Config;
 use crate::hub::{Hub, lock};
+use crate::pipeline::pump::InjectError;
 pub use proxy::Proxy;
 pub use spec::ProxySpec;
 
@@ -314,12 +315,12 @@ impl Relays {
             wirelab_shared::Leg::Upstream => (&queues[1], "upstream"),
         };
         let n = bytes.len();
-        match queue.try_send(bytes) {
+        match queue.push(bytes) {
             Ok(()) => Ok(format!("sending {n} bytes toward #{conn}'s {side}")),
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(format!(
+            Err(InjectError::Full) => Err(format!(
                 "#{conn}'s {side} is not reading: its queue from the page is full"
             )),
-            Err(_) => Err(format!("#{conn} is closing")),
+            Err(InjectError::Closed) => Err(format!("#{conn} is closing")),
         }
     }
 

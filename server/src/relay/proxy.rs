@@ -15,6 +15,7 @@ use super::tcp::ListenerSlot;
 use crate::faults::Toxics;
 use crate::faults::line::Shown;
 use crate::hub::lock;
+use crate::pipeline::pump::Inject;
 
 /// Open connections listed per proxy at most (`open` counts them all).
 pub const LEGS_LISTED: usize = 100;
@@ -199,7 +200,7 @@ pub struct RelayConn {
     pub wake: tokio::sync::Notify,
     /// Bytes from the page toward the client leg and toward the upstream leg (TCP only),
     /// each queue bounded in chunks.
-    pub inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+    pub inject: Option<[Inject; 2]>,
     /// An `http` proxy's connection whose upstream accepted a WebSocket upgrade, and no
     /// close frame has passed: the page may send messages.
     pub websocket: AtomicBool,
@@ -225,7 +226,7 @@ impl RelayConn {
         listen: SocketAddr,
         upstream_local: SocketAddr,
         upstream: SocketAddr,
-        inject: Option<[tokio::sync::mpsc::Sender<bytes::Bytes>; 2]>,
+        inject: Option<[Inject; 2]>,
     ) -> RelayConn {
         RelayConn {
             id,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg, ProxyProtocol};
@@ -34,7 +34,7 @@ use crate::faults::{Line, line::Reporter};
 use crate::hub::counters::add;
 use crate::hub::{Hub, lock, now_us};
 use crate::pipeline::merge::Merged;
-use crate::pipeline::pump::{Events, Pump};
+use crate::pipeline::pump::{Events, Inject, Pump};
 use crate::pipeline::{Flow, PumpEnd, Stages, Tap, pump};
 use crate::tcp::show;
 
@@ -284,15 +284,13 @@ async fn serve(
         let _ = leg.set_nodelay(true);
         let _ = SockRef::from(leg).set_tcp_keepalive(&keepalive);
     }
-    let (to_client_tx, to_client_rx) = mpsc::channel(INJECT_CHUNKS);
-    let (to_upstream_tx, to_upstream_rx) = mpsc::channel(INJECT_CHUNKS);
     let conn = Arc::new(RelayConn::new(
         relays.next_id(),
         peer,
         listen,
         upstream_local,
         upstream_addr,
-        Some([to_client_tx, to_upstream_tx]),
+        Some([Inject::new(INJECT_CHUNKS), Inject::new(INJECT_CHUNKS)]),
     ));
     lock(&proxy.open).insert(conn.id, conn.clone());
     let registered = Registered {
@@ -310,7 +308,6 @@ async fn serve(
         upstream_local: show(upstream_local),
         connect_us,
     });
-    let inject = [to_client_rx, to_upstream_rx];
     let view = (proxy.protocol == ProxyProtocol::Http).then(|| {
         let ids = relays.exchange_ids.clone();
         let snaplen = relays.settings.snaplen;
@@ -331,7 +328,10 @@ async fn serve(
         http: view.map(Mutex::new),
     };
     let legs = [&client, &upstream];
-    let end = relay(&relays, &proxy, &events, legs, &ended, &stop, inject).await;
+    let end = relay(&relays, &proxy, &events, legs, &ended, &stop).await;
+    for queue in conn.inject.iter().flatten() {
+        queue.close();
+    }
     if end.reset_client {
         reset(&client);
     }
@@ -442,6 +442,10 @@ impl Events for ConnEvents<'_> {
         });
     }
 
+    fn reads(&self) -> bool {
+        self.http.is_some()
+    }
+
     fn read(&self, flow: Flow, bytes: &[u8], now: Instant) {
         self.observe(flow, bytes, now, false);
     }
@@ -514,10 +518,12 @@ async fn relay(
     [client, upstream]: [&TcpStream; 2],
     ended: &CancellationToken,
     stop: &CancellationToken,
-    inject: [mpsc::Receiver<bytes::Bytes>; 2],
 ) -> End {
-    let [to_client, to_upstream] = inject;
     let conn = events.conn;
+    let (to_client, to_upstream) = match &conn.inject {
+        Some([c, u]) => (Some(c), Some(u)),
+        None => (None, None),
+    };
     let (c, p) = (&conn.figures, &proxy.figures);
     let up_read = [&c.client_in, &p.client_in];
     let up_written = [&c.upstream_out, &p.upstream_out];
@@ -549,7 +555,7 @@ async fn relay(
         read_counters: &up_read,
         write_counters: &up_written,
         events,
-        inject: Some(to_upstream),
+        inject: to_upstream,
         held: None,
     };
     let mut down = Pump {
@@ -559,7 +565,7 @@ async fn relay(
         read_counters: &down_read,
         write_counters: &down_written,
         events,
-        inject: Some(to_client),
+        inject: to_client,
         held: None,
     };
     // `return` in here ends the block: the pumps are dropped after it.

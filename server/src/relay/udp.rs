@@ -75,19 +75,29 @@ pub(super) async fn run(
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut last_refusal: Option<Instant> = None;
     loop {
-        let (n, client) = tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(got) => got,
-                // An ICMP error for an earlier send to a client: nothing to do here.
-                Err(_) => continue,
-            },
-            Some((addr, id)) = ended_rx.recv() => {
-                if sessions.get(&addr).is_some_and(|s| s.conn.id == id) {
-                    sessions.remove(&addr);
+        // Under a flood the next datagram is there already: taken without a select (whose
+        // futures cost a registration each), the stop still seen; ended sessions are
+        // forgotten once it pauses (a datagram from one opens a new one meanwhile).
+        if stop.is_cancelled() {
+            break;
+        }
+        let ready = match socket.try_recv_from(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::select! {
+                r = socket.recv_from(&mut buf) => r,
+                Some((addr, id)) = ended_rx.recv() => {
+                    if sessions.get(&addr).is_some_and(|s| s.conn.id == id) {
+                        sessions.remove(&addr);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            _ = stop.cancelled() => break,
+                _ = stop.cancelled() => break,
+            },
+            r => r,
+        };
+        let (n, client) = match ready {
+            Ok(got) => got,
+            // An ICMP error for an earlier send to a client: nothing to do here.
+            Err(_) => continue,
         };
         let data = &buf[..n];
         if sessions.get(&client).is_some_and(|s| s.ended.load(Relaxed)) {
@@ -271,26 +281,29 @@ impl Back {
                     idle.as_secs()
                 );
             }
-            tokio::select! {
-                r = self.upstream.recv(&mut buf) => match r {
-                    Ok(n) => self.relay_back(&buf[..n]).await,
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        break format!(
-                            "the upstream {} answered that nothing listens on its port \
-                             (ICMP port unreachable)",
-                            show(self.conn.upstream)
-                        );
-                    }
-                    Err(e) => break format!("reading from the upstream: {e}"),
+            if stop.is_cancelled() {
+                break self.stopped();
+            }
+            // As the receive loop: a datagram there already is taken without a select
+            // (nor a timer registered per datagram).
+            let ready = match self.upstream.try_recv(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::select! {
+                    r = self.upstream.recv(&mut buf) => r,
+                    _ = sleep_until(Instant::now() + left) => continue,
+                    _ = stop.cancelled() => break self.stopped(),
                 },
-                _ = sleep_until(Instant::now() + left) => {}
-                _ = stop.cancelled() => {
-                    break match (self.relays.shutdown.is_cancelled(), self.proxy.enabled()) {
-                        (true, _) => "the lab is stopping".to_owned(),
-                        (false, false) => "the proxy was disabled or deleted".to_owned(),
-                        (false, true) => "the proxy's upstream changed".to_owned(),
-                    };
+                r => r,
+            };
+            match ready {
+                Ok(n) => self.relay_back(&buf[..n]).await,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    break format!(
+                        "the upstream {} answered that nothing listens on its port \
+                         (ICMP port unreachable)",
+                        show(self.conn.upstream)
+                    );
                 }
+                Err(e) => break format!("reading from the upstream: {e}"),
             }
         };
         self.ended.store(true, Relaxed);
@@ -307,6 +320,15 @@ impl Back {
             upstream_in: f.upstream_in.load(Relaxed),
             upstream_out: f.upstream_out.load(Relaxed),
         });
+    }
+
+    /// Why the session ends when its token is cancelled.
+    fn stopped(&self) -> String {
+        match (self.relays.shutdown.is_cancelled(), self.proxy.enabled()) {
+            (true, _) => "the lab is stopping".to_owned(),
+            (false, false) => "the proxy was disabled or deleted".to_owned(),
+            (false, true) => "the proxy's upstream changed".to_owned(),
+        }
     }
 
     /// One datagram from the upstream, to the client.
