@@ -13,9 +13,12 @@
 //! chunk it dropped (or after it applied, when none came), and, when removed, closes the
 //! connections it held (its `Cleanup`).
 //!
-//! A toxic applies to a connection, or not, once (its toxicity drawn when the connection
-//! first meets it); a change of the proxy's toxics reaches the connection at its next
-//! read or wake, with the state of toxics it keeps (bytes sent under a limit).
+//! A toxic applies to a connection, or not, by a draw made once (when the connection first
+//! meets it) and checked against the toxicity again at each update. A change of the
+//! proxy's toxics reaches the connection at its next read or wake: as toxiproxy flushes
+//! what its toxics hold when one is removed or updated, a delaying toxic (latency,
+//! bandwidth, slicer) removed or changed lets every held byte go at once; an updated
+//! toxic starts again from its new attributes, but limit_data keeps its count.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,9 +35,13 @@ use crate::hub::counters::add;
 use crate::hub::lock;
 use crate::pipeline::Flow;
 
-/// Bytes held (waiting for their instant) per direction per connection at most; past
-/// it the pump stops reading. toxiproxy holds up to 1,024 chunks of up to 32 KiB.
+/// Bytes held (waiting for their instant) per direction per connection at most, each
+/// piece counted [`PIECE_COST`] more for its own keeping (a slicer of 1-byte pieces would
+/// otherwise hold a million of them); past it the pump stops reading. toxiproxy holds up
+/// to 1,024 chunks of up to 32 KiB.
 pub const HELD_MAX: usize = 1 << 20;
+/// What one held piece costs beyond its bytes (its `Bytes` handle and instant).
+const PIECE_COST: usize = 64;
 /// A toxic says what it did at most this often per connection and direction.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 
@@ -89,8 +96,9 @@ pub struct Line {
     seen: u64,
     /// Those that apply here, in chain order.
     applied: Vec<Applied>,
-    /// Toxic ids met, and whether the connection got them (drawn once).
-    decided: Vec<(u64, bool)>,
+    /// Toxic ids met, and the connection's draw for each (in [0, 1): it gets the toxic
+    /// while the draw is under the toxicity; drawn once, checked again at each update).
+    decided: Vec<(u64, f64)>,
     /// Pieces waiting, in order.
     held: VecDeque<Piece>,
     /// Their bytes.
@@ -169,6 +177,28 @@ impl Line {
         Duration::from_millis(ms as u64)
     }
 
+    /// The reading side sent FIN: a reset_peer that had not started starts now (toxiproxy
+    /// resets at its timeout after the stream's end too), and the instant a toxic ends
+    /// the connection, if one will.
+    pub fn fin(&mut self, now: Instant) -> Option<Instant> {
+        self.sync(now);
+        for a in &mut self.applied {
+            if let (Kind::ResetPeer { timeout }, State::EndAt(end)) =
+                (&a.entry.toxic.kind, &mut a.state)
+            {
+                end.get_or_insert(now + Duration::from_millis(*timeout as u64));
+            }
+        }
+        self.applied
+            .iter()
+            .filter(|a| matches!(a.entry.toxic.kind, Kind::ResetPeer { .. }))
+            .filter_map(|a| match a.state {
+                State::EndAt(at) => at,
+                _ => None,
+            })
+            .min()
+    }
+
     /// Until something is due or the toxics change.
     pub async fn wait(&mut self) {
         let at = match self.next(Instant::now(), false) {
@@ -217,7 +247,7 @@ impl Line {
                     return Due::Write(Bytes::new());
                 }
                 let p = self.held.pop_front().expect("a front");
-                self.held_bytes -= p.bytes.len();
+                self.held_bytes -= p.bytes.len() + PIECE_COST;
                 return Due::Write(p.bytes);
             }
             Some(p) => return Due::Wait(self.earliest(p.at)),
@@ -264,7 +294,7 @@ impl Line {
             }
             p.at = p.at.max(self.last_at);
             self.last_at = p.at;
-            self.held_bytes += p.bytes.len();
+            self.held_bytes += p.bytes.len() + PIECE_COST;
             self.held.push_back(p);
         }
     }
@@ -357,38 +387,69 @@ impl Line {
                 self.closing = Some(why);
             }
         }
-        for entry in now_applied {
-            if let Some(at) = before.iter().position(|a| a.entry.id == entry.id) {
-                let mut kept = before.swap_remove(at);
-                kept.entry = entry;
-                self.applied.push(kept);
-                continue;
+        // A delaying toxic removed or changed: what is held goes now (toxiproxy's
+        // latency and bandwidth flush their chunk when interrupted).
+        let delaying = |k: &Kind| {
+            matches!(
+                k,
+                Kind::Latency { .. } | Kind::Bandwidth { .. } | Kind::Slicer { .. }
+            )
+        };
+        let flush = before.iter().any(|a| {
+            delaying(&a.entry.toxic.kind)
+                && !now_applied
+                    .iter()
+                    .any(|e| e.id == a.entry.id && Arc::ptr_eq(e, &a.entry))
+        });
+        if flush {
+            for p in &mut self.held {
+                p.at = p.at.min(now);
             }
-            let got = match self.decided.iter().find(|(id, _)| *id == entry.id) {
-                Some((_, got)) => *got,
+            self.last_at = self.held.back().map_or(now, |p| p.at);
+        }
+        self.decided
+            .retain(|(id, _)| now_applied.iter().any(|e| e.id == *id));
+        for entry in now_applied {
+            let t = f64::from(entry.toxic.toxicity);
+            let u = match self.decided.iter().find(|(id, _)| *id == entry.id) {
+                Some((_, u)) => *u,
                 None => {
-                    let t = entry.toxic.toxicity;
                     let mut draw = Rng((self.seed ^ entry.id.wrapping_mul(GOLDEN)) | 1);
-                    let got = t >= 1.0 || (draw.draw() as f64 / u64::MAX as f64) < t as f64;
-                    self.decided.push((entry.id, got));
+                    let u = draw.draw() as f64 / (u64::MAX as f64 + 1.0);
+                    self.decided.push((entry.id, u));
+                    let got = t >= 1.0 || u < t;
                     let c = &entry.counters;
                     add(if got { &c.conns } else { &c.spared }, 1);
                     if !got {
-                        let why = format!("spared (toxicity {t})");
-                        (self.report)(&entry.toxic.name, why);
+                        (self.report)(&entry.toxic.name, format!("spared (toxicity {t})"));
                     }
-                    got
+                    u
                 }
             };
-            if !got {
+            if !(t >= 1.0 || u < t) {
                 continue;
             }
-            let state = State::new(&entry.toxic.kind, now);
-            self.applied.push(Applied {
-                entry,
-                state,
-                tally: Tally::default(),
-            });
+            match before.iter().position(|a| a.entry.id == entry.id) {
+                // Unchanged: as it was. Updated: from its new attributes, limit_data
+                // keeping its count (as toxiproxy keeps a link's state).
+                Some(at) => {
+                    let mut kept = before.swap_remove(at);
+                    let changed = !Arc::ptr_eq(&kept.entry, &entry);
+                    if changed && !matches!(entry.toxic.kind, Kind::LimitData { .. }) {
+                        kept.state = State::new(&entry.toxic.kind, now);
+                    }
+                    kept.entry = entry;
+                    self.applied.push(kept);
+                }
+                None => {
+                    let state = State::new(&entry.toxic.kind, now);
+                    self.applied.push(Applied {
+                        entry,
+                        state,
+                        tally: Tally::default(),
+                    });
+                }
+            }
         }
         *lock(&self.shown) = self
             .applied
@@ -427,7 +488,11 @@ mod tests {
             up.push(now, Bytes::from(vec![pushed; 64 * 1024]));
             pushed += 1;
         }
-        assert_eq!(up.held_bytes, HELD_MAX, "stops reading at its bound");
+        assert!(
+            (HELD_MAX..HELD_MAX + 64 * 1024 + PIECE_COST).contains(&up.held_bytes),
+            "stops reading at its bound: {}",
+            up.held_bytes
+        );
         assert_eq!(up.next(now, true), Due::Wait(now + Duration::from_secs(1)));
         let later = now + Duration::from_secs(1);
         let Due::Write(first) = up.next(later, true) else {
@@ -436,6 +501,78 @@ mod tests {
         assert_eq!(first[0], 0, "in order");
         // The other direction is not touched.
         assert!(line(Flow::Down, &toxics).quiet());
+    }
+
+    #[test]
+    fn a_delaying_toxic_removed_or_updated_lets_what_it_held_go() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"name":"slow","type":"latency","stream":"upstream","attributes":{"latency":3600000}}"#)
+            .unwrap();
+        let mut up = line(Flow::Up, &toxics);
+        let now = Instant::now();
+        up.push(now, Bytes::from_static(b"held for an hour"));
+        assert!(matches!(up.next(now, true), Due::Wait(_)));
+        toxics
+            .update("slow", br#"{"attributes":{"latency":0}}"#)
+            .unwrap();
+        assert_eq!(
+            up.next(now, true),
+            Due::Write(Bytes::from_static(b"held for an hour")),
+            "released at the update"
+        );
+        up.push(now, Bytes::from_static(b"next"));
+        assert_eq!(up.next(now, true), Due::Write(Bytes::from_static(b"next")));
+    }
+
+    #[test]
+    fn an_updated_timeout_starts_again_from_its_new_attributes() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"name":"t","type":"timeout","stream":"upstream","attributes":{"timeout":0}}"#)
+            .unwrap();
+        let mut up = line(Flow::Up, &toxics);
+        let now = Instant::now();
+        up.push(now, Bytes::from_static(b"dropped"));
+        assert_eq!(up.next(now, true), Due::Idle, "0: held until removed");
+        toxics
+            .update("t", br#"{"attributes":{"timeout":500}}"#)
+            .unwrap();
+        assert_eq!(
+            up.next(now, false),
+            Due::Wait(now + Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn a_toxicity_update_reaches_live_connections() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"name":"t","type":"timeout","stream":"upstream"}"#)
+            .unwrap();
+        let mut up = line(Flow::Up, &toxics);
+        assert!(!up.quiet());
+        toxics.update("t", br#"{"toxicity":0}"#).unwrap();
+        let now = Instant::now();
+        up.push(now, Bytes::from_static(b"through"));
+        assert_eq!(
+            up.next(now, true),
+            Due::Write(Bytes::from_static(b"through"))
+        );
+        assert!(up.applied.is_empty(), "switched off by its toxicity");
+    }
+
+    #[test]
+    fn a_reset_peer_waiting_for_a_chunk_starts_at_the_fin() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"reset_peer","stream":"upstream","attributes":{"timeout":200}}"#)
+            .unwrap();
+        let mut up = line(Flow::Up, &toxics);
+        let now = Instant::now();
+        assert_eq!(up.fin(now), Some(now + Duration::from_millis(200)));
+        let later = now + Duration::from_millis(200);
+        assert!(matches!(up.next(later, true), Due::Cut { reset: true, .. }));
     }
 
     #[test]

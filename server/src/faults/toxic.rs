@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::pipeline::Flow;
 
+/// The largest attribute taken (a year in ms, a TB/s in KB/s, a TB in bytes): past it the
+/// arithmetic on instants and sizes could overflow, and no test wants more.
+pub const ATTRIBUTE_MAX: i64 = 1_000_000_000_000;
+
 /// The stream a toxic applies to, as toxiproxy names it ("upstream": from the client
 /// toward the upstream), plus wirelab's `both`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +172,11 @@ impl Kind {
             if n < 0 {
                 return Err(ToxicError::BadBody(format!(
                     "attribute {name} must not be negative (got {n})"
+                )));
+            }
+            if n > ATTRIBUTE_MAX {
+                return Err(ToxicError::BadBody(format!(
+                    "attribute {name} must be at most {ATTRIBUTE_MAX} (got {n})"
                 )));
             }
             *slot = n;

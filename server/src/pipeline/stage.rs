@@ -131,10 +131,18 @@ impl Stages {
         }
     }
 
-    /// The reading side sent FIN: what the fault line holds is written when due, then
-    /// the FIN waits out slow_close.
+    /// The reading side sent FIN: what the fault line holds is written when due; a
+    /// reset_peer ends the connection at its time (armed now if no chunk armed it);
+    /// else the FIN waits out slow_close.
     pub async fn finish(&mut self, to: &TcpStream, counted: &[&AtomicU64]) -> Result<(), PumpEnd> {
         while let Some(at) = self.line.as_ref().and_then(|l| l.head_at()) {
+            sleep_until(at).await;
+            self.release(to, counted).await?;
+        }
+        let Some(line) = &mut self.line else {
+            return Ok(());
+        };
+        if let Some(at) = line.fin(Instant::now()) {
             sleep_until(at).await;
             self.release(to, counted).await?;
         }

@@ -86,7 +86,14 @@ pub(super) async fn relay(
         // The leg the page sent a FIN toward, for the close's detail.
         let mut page_fin = None;
         // Bytes read either way so far, for the idle check.
-        let moved = || c.client_in.load(Relaxed) + c.upstream_in.load(Relaxed);
+        // Bytes read or written either way: a toxic still delivering what it held keeps
+        // the pair from looking idle.
+        let moved = || {
+            c.client_in.load(Relaxed)
+                + c.upstream_in.load(Relaxed)
+                + c.client_out.load(Relaxed)
+                + c.upstream_out.load(Relaxed)
+        };
         // Once half-closed: when to look again, and what `moved` was at the last look.
         let mut idle_check: Option<(Instant, u64)> = None;
         loop {
