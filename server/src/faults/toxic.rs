@@ -287,9 +287,11 @@ impl Toxic {
             None => Stream::Downstream,
             Some(s) => Stream::parse(s).ok_or(ToxicError::InvalidStream)?,
         };
-        let name = match input.name.is_empty() {
-            true => format!("{}_{}", input.kind, stream.as_str()),
-            false => input.name,
+        // toxiproxy names it with the stream as the client wrote it ("Upstream" stays).
+        let name = match (input.name.is_empty(), input.stream.as_deref()) {
+            (true, Some(written)) => format!("{}_{written}", input.kind),
+            (true, None) => format!("{}_{}", input.kind, stream.as_str()),
+            (false, _) => input.name,
         };
         let kind = Kind::default_of(&input.kind).ok_or(ToxicError::InvalidType)?;
         let toxicity = checked_toxicity(input.toxicity.unwrap_or(1.0))?;
@@ -409,10 +411,15 @@ mod tests {
         let (mut t, attrs) =
             Toxic::parse(br#"{"type":"slicer","attributes":{"delay":"x"}}"#).unwrap();
         assert_eq!(t.parse_attributes(&attrs).unwrap_err().status(), 400);
+        let (upper, _) = Toxic::parse(br#"{"type":"latency","stream":"Upstream"}"#).unwrap();
+        assert_eq!(
+            upper.name, "latency_Upstream",
+            "named as toxiproxy names it"
+        );
         let both = Toxic::parse(br#"{"type":"timeout","stream":"Both"}"#)
             .unwrap()
             .0;
-        assert_eq!(both.name, "timeout_both");
+        assert_eq!(both.name, "timeout_Both");
         assert!(both.stream.covers(Flow::Up) && both.stream.covers(Flow::Down));
     }
 
