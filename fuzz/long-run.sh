@@ -21,8 +21,9 @@ run_one() {
     local t=$1 cpu=0
     mkdir -p "target/corpus/$t"
     echo "start $(date -u +%FT%TZ)" >"$OUT/$t.times"
+    mkdir -p "artifacts/$t"
     nice -n 19 "$BIN/$t" "target/corpus/$t" "corpus/$t" -max_total_time=360000 \
-        -print_final_stats=1 >"$OUT/$t.log" 2>&1 &
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$OUT/$t.log" 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         sleep 15
