@@ -10,6 +10,7 @@
 //! wirelab `udp` proxy with a dashboard connected. Figure 5c: 1,000 idle connections
 //! through a wirelab `tcp` proxy (`wirelab-bench tcp-hold`), the lab's RSS per connection.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::procs::{self, Held, Server};
@@ -31,6 +32,28 @@ const UPSTREAM: u16 = 31099;
 const UDP_WINDOW: u64 = 32;
 /// Bytes per datagram in figure 5b.
 const UDP_SIZE: usize = 64;
+
+/// Runs `measure` against a lab with the proxy `spec` (`--proxy`'s form) and one
+/// dashboard connected, as every relay figure's wirelab row is measured: what `measure`
+/// gave, and the dashboard's figures (frames, events, missed).
+pub(super) fn through_lab<T>(
+    ctx: &Ctx,
+    spec: &str,
+    measure: impl FnOnce() -> Result<T, String>,
+) -> Result<(T, HashMap<String, String>), String> {
+    let lab = ctx.wirelab_with(LabPorts::suite(), &["--proxy", spec])?;
+    let url = format!("ws://127.0.0.1:{DASH}/ws");
+    let (dash, _) = Held::start(
+        &ctx.bench,
+        &ctx.bench_args(&["dash", "--ws", &url]),
+        Duration::from_secs(10),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    let measured = measure()?;
+    let dashboard = dash.finish()?;
+    drop(lab);
+    Ok((measured, dashboard))
+}
 
 /// One iperf3 run of `secs` to `port`, in MB/s received.
 fn iperf(port: u16, secs: u64) -> Result<f64, String> {
@@ -92,17 +115,8 @@ fn tcp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         drop(s);
 
         let proxy = format!("bench=tcp://127.0.0.1:{PROXY}->{upstream}");
-        let lab = ctx.wirelab_with(LabPorts::suite(), &["--proxy", &proxy])?;
-        let url = format!("ws://127.0.0.1:{DASH}/ws");
-        let (dash, _) = Held::start(
-            &ctx.bench,
-            &ctx.bench_args(&["dash", "--ws", &url]),
-            Duration::from_secs(10),
-        )?;
-        std::thread::sleep(Duration::from_millis(300));
-        wirelab.push(iperf(PROXY, secs)?);
-        let d = dash.finish()?;
-        drop(lab);
+        let (rate, d) = through_lab(ctx, &proxy, || iperf(PROXY, secs))?;
+        wirelab.push(rate);
         let g = |k: &str| d.get(k).map_or("?", String::as_str).to_owned();
         notes.push(format!(
             "run {i}: the dashboard got {} frames, {} missed",
@@ -200,19 +214,9 @@ fn udp(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         drop(s);
 
         let proxy = format!("bench=udp://127.0.0.1:{UDP_PROXY}->{upstream}");
-        let lab = ctx.wirelab_with(LabPorts::suite(), &["--proxy", &proxy])?;
-        let url = format!("ws://127.0.0.1:{DASH}/ws");
-        let (dash, _) = Held::start(
-            &ctx.bench,
-            &ctx.bench_args(&["dash", "--ws", &url]),
-            Duration::from_secs(10),
-        )?;
-        std::thread::sleep(Duration::from_millis(300));
-        let (rate, l) = udp_echo(ctx, UDP_PROXY, secs)?;
+        let ((rate, l), d) = through_lab(ctx, &proxy, || udp_echo(ctx, UDP_PROXY, secs))?;
         wirelab.push(rate);
         lost.push(("wirelab", l));
-        let d = dash.finish()?;
-        drop(lab);
         let g = |k: &str| d.get(k).map_or("?", String::as_str).to_owned();
         notes.push(format!(
             "run {i}: the dashboard got {} frames holding {} events, {} missed",

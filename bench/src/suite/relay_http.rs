@@ -12,16 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::procs::{self, Held, Server};
+use super::procs::{self, Server};
+use super::relay::through_lab;
 use super::report::{Figure, Report, Stat};
-use super::{Ctx, DASH, LabPorts, procs_has};
+use super::{Ctx, procs_has};
 
-/// Where nginx listens.
-const NGINX: u16 = 31097;
+/// Where nginx listens (figure 5's ports end at 31099).
+const NGINX: u16 = 31100;
 /// Where the wirelab proxy listens.
-const PROXY: u16 = 31098;
+const PROXY: u16 = 31101;
 /// Where mitmdump listens.
-const MITM: u16 = 31099;
+const MITM: u16 = 31102;
 /// The fixed rate of the latency runs.
 const RATE: u32 = 1000;
 
@@ -124,17 +125,7 @@ pub(super) fn relay_http(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         straight.measure(ctx, NGINX, secs)?;
 
         let proxy = format!("bench=http://127.0.0.1:{PROXY}->{upstream}");
-        let lab = ctx.wirelab_with(LabPorts::suite(), &["--proxy", &proxy])?;
-        let url = format!("ws://127.0.0.1:{DASH}/ws");
-        let (dash, _) = Held::start(
-            &ctx.bench,
-            &ctx.bench_args(&["dash", "--ws", &url]),
-            Duration::from_secs(10),
-        )?;
-        std::thread::sleep(Duration::from_millis(300));
-        wirelab.measure(ctx, PROXY, secs)?;
-        let d = dash.finish()?;
-        drop(lab);
+        let ((), d) = through_lab(ctx, &proxy, || wirelab.measure(ctx, PROXY, secs))?;
         let g = |k: &str| d.get(k).map_or("?", String::as_str).to_owned();
         notes.push(format!(
             "run {i}: the dashboard got {} frames, {} missed",
