@@ -3,7 +3,7 @@
 //! `state`. The services themselves do not hold it: each holds what it uses (the hub, its
 //! settings, the shutdown token, the bridge).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -65,11 +65,7 @@ impl App {
             .find(|s| s.name == "http")
             .and_then(|s| s.addr.parse().ok())
             .ok_or("the HTTP service has no address")?;
-        Ok(match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-            IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-            _ => addr,
-        })
+        Ok(crate::tcp::reachable(addr))
     }
 }
 

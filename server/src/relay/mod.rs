@@ -367,13 +367,7 @@ impl Relays {
         let addr: std::net::SocketAddr = listen
             .parse()
             .map_err(|_| format!("{name} listens on {listen}, not an address"))?;
-        Ok(match addr.ip() {
-            ip if ip.is_unspecified() && addr.is_ipv4() => {
-                (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
-            }
-            ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
-            _ => addr,
-        })
+        Ok(crate::tcp::reachable(addr))
     }
 
     /// Whether relayed TCP connection `conn` is open, from client `peer`.

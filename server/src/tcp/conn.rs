@@ -3,7 +3,7 @@
 //! [`open`], which registers it, publishes `TcpOpen` and starts that loop.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +44,16 @@ pub(crate) fn open(
     tcp.tasks
         .spawn(session::serve(tcp.clone(), stream, conn, rx, permit));
     Ok(id)
+}
+
+/// Where a socket bound to `addr` is reached from the lab itself: an unspecified IP
+/// (`0.0.0.0`, `::`) made loopback.
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 /// An address as events show it: an IPv4 client of a dual-stack (`[::]`) listener as

@@ -60,7 +60,7 @@ use conn::Conn;
 use queue::PushError;
 
 pub use accept::run;
-pub(crate) use conn::show;
+pub(crate) use conn::{reachable, show};
 pub use connect::connect;
 pub(crate) use connect::resolve;
 
