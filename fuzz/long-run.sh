@@ -7,8 +7,9 @@
 #
 #   cargo +nightly fuzz build && fuzz/long-run.sh
 #
-# TARGETS picks and orders the targets (default: all six); the corpus in target/corpus/ is
-# kept between runs, so a second run of a target continues where the first stopped.
+# TARGETS picks and orders the targets (default: all six), each optionally with its own limit
+# (`ws_frames:1800`); LANES (default 2) is how many run at once. The corpus in target/corpus/
+# is kept between runs, so a second run of a target continues where the first stopped.
 set -euo pipefail
 cd "$(dirname "$0")"
 LIMIT=${LIMIT:-3600}
@@ -18,7 +19,8 @@ TCK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
 
 run_one() {
-    local t=$1 cpu=0
+    local t=${1%%:*} limit=$LIMIT cpu=0
+    [[ $1 == *:* ]] && limit=${1##*:}
     mkdir -p "target/corpus/$t"
     echo "start $(date -u +%FT%TZ)" >"$OUT/$t.times"
     mkdir -p "artifacts/$t"
@@ -32,7 +34,7 @@ run_one() {
         # utime and stime: fields 14 and 15, in clock ticks.
         cpu=$(awk -v tck="$TCK" '{print int(($14 + $15) / tck)}' <<<"$stat")
         echo "$(date -u +%T) cpu=$cpu" >"$OUT/$t.cpu"
-        if ((cpu >= LIMIT)); then kill -INT "$pid"; fi
+        if ((cpu >= limit)); then kill -INT "$pid"; fi
     done
     local rc=0
     wait "$pid" || rc=$?
@@ -40,10 +42,10 @@ run_one() {
 }
 
 read -r -a targets <<<"${TARGETS:-ws_frames ws_inflate ws_command http_head http_chunked relay_http}"
-lane() { # every other target, from the $1-th
+LANES=${LANES:-2}
+lane() { # every LANES-th target, from the $1-th
     local i
-    for ((i = $1; i < ${#targets[@]}; i += 2)); do run_one "${targets[i]}"; done
+    for ((i = $1; i < ${#targets[@]}; i += LANES)); do run_one "${targets[i]}"; done
 }
-lane 0 &
-lane 1 &
+for ((l = 0; l < LANES; l++)); do lane "$l" & done
 wait
