@@ -1,6 +1,9 @@
 //! Exports: the timeline as JSON Lines (one `Event` per line, exactly as the server sent
 //! it) and the HTTP exchanges as a HAR 1.2 log that browsers' network panels import.
 //!
+//! Events are written by [`wirelab_shared::encode`], the server's own writer: serde's
+//! `Serialize` for them was 11 KB of the wasm.
+//!
 //! No `serde_json::Value` here: the HAR log is `wirelab_shared::har`'s (serialized
 //! straight from its types) and indented by [`indent`], like the detail pane's JSON.
 //! `Value` (its own serializer and deserializer, B-tree maps, float printing) cost the
@@ -8,15 +11,14 @@
 
 use std::rc::Rc;
 
+use wirelab_shared::encode::event_json;
 use wirelab_shared::har;
 
 use crate::row::Row;
 
 /// An event as indented JSON, for reading, its keys in the wire's order.
 pub fn pretty(event: &wirelab_shared::Event) -> String {
-    serde_json::to_string(event)
-        .map(|compact| indent(&compact))
-        .unwrap_or_default()
+    indent(&event_json(event))
 }
 
 /// Compact JSON (as `serde_json::to_string` writes it: no whitespace between tokens)
@@ -80,10 +82,8 @@ pub fn indent(compact: &str) -> String {
 pub fn jsonl<'a>(rows: impl Iterator<Item = &'a Rc<Row>>) -> String {
     let mut out = String::new();
     for r in rows {
-        if let Ok(line) = serde_json::to_string(&r.event) {
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&event_json(&r.event));
+        out.push('\n');
     }
     out
 }

@@ -56,11 +56,11 @@ pub fn attributes(text: &str) -> Result<Vec<(String, i64)>, String> {
         .map(|pair| {
             let (name, value) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("{pair:?}: write name=number, e.g. latency=100"))?;
+                .ok_or_else(|| format!("`{pair}`: write name=number, e.g. latency=100"))?;
             let n = value
                 .trim()
                 .parse::<i64>()
-                .map_err(|_| format!("{pair:?}: {value:?} is not a whole number"))?;
+                .map_err(|_| format!("`{pair}`: `{value}` is not a whole number"))?;
             Ok((name.trim().to_owned(), n))
         })
         .collect()
@@ -77,11 +77,11 @@ pub fn toxicity(text: &str) -> Result<Option<f64>, String> {
         None => (text, false),
     };
     let t = decimal(number)
-        .ok_or_else(|| format!("toxicity {text:?}: a number from 0 to 1, or a percentage"))?;
+        .ok_or_else(|| format!("toxicity `{text}`: a number from 0 to 1, or a percentage"))?;
     let t = if pct { t / 100.0 } else { t };
     match (0.0..=1.0).contains(&t) {
         true => Ok(Some(t)),
-        false => Err(format!("toxicity {text:?} is not between 0 and 1")),
+        false => Err(format!("toxicity `{text}` is not between 0 and 1")),
     }
 }
 

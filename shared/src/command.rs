@@ -161,12 +161,12 @@ pub enum CommandKind {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn every_command_round_trips_through_json() {
-        let kinds = vec![
+    /// A command of every kind.
+    pub(crate) fn samples() -> Vec<CommandKind> {
+        vec![
             CommandKind::Ping,
             CommandKind::ProxyAdd {
                 name: "redis".into(),
@@ -250,10 +250,33 @@ mod tests {
                 drop: false,
             },
             CommandKind::Subscribe {
-                protocols: vec![Protocol::Udp],
+                protocols: vec![Protocol::Udp, Protocol::System],
             },
-        ];
-        for (id, kind) in kinds.into_iter().enumerate() {
+            CommandKind::ToxicAdd {
+                proxy: "web".into(),
+                name: "t\u{1}".into(),
+                kind: "timeout".into(),
+                stream: String::new(),
+                toxicity: None,
+                attributes: vec![],
+            },
+            CommandKind::UdpSend {
+                peer: Some("127.0.0.1:9".into()),
+                data: "\"\\\n".into(),
+                enc: Encoding::Base64,
+            },
+            CommandKind::WsServiceClose {
+                client: u64::MAX,
+                code: None,
+                reason: String::new(),
+                drop: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_command_round_trips_through_json() {
+        for (id, kind) in samples().into_iter().enumerate() {
             let cmd = Command {
                 id: id as u64,
                 kind,

@@ -129,9 +129,17 @@ impl FromJson for (String, String) {
     }
 }
 
-/// Unit enums, by their snake_case names.
+/// Unit enums, by their snake_case names: read here, and written by [`crate::encode`].
 macro_rules! names {
     ($($ty:ident { $($name:literal => $variant:ident),* $(,)? })*) => {$(
+        impl crate::encode::Word for $ty {
+            fn word(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+        }
+
         impl FromJson for $ty {
             fn from_json(value: Value<'_>) -> Result<Self, Error> {
                 match &*text(value)? {
@@ -209,11 +217,19 @@ impl<'a> Fields<'a> {
         match self.take(key, needed).map(T::from_json) {
             Some(Ok(t)) => t,
             Some(Err(e)) => {
-                self.fail(format_args!("field `{key}`: {e}"));
+                self.fail_field(key, e);
                 fallback
             }
             None => fallback,
         }
+    }
+
+    /// Keeps a field's error (not inlined: formatting it at every call was a fifth of the
+    /// dashboard's decoding code).
+    #[cold]
+    #[inline(never)]
+    fn fail_field(&mut self, key: &str, e: Error) {
+        self.fail(format_args!("field `{key}`: {e}"));
     }
 
     /// The value of `key`, taken out; when it is not there, `None`, and an error if

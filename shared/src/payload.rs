@@ -103,7 +103,7 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
             b'+' | b'-' => 62,
             b'/' | b'_' => 63,
             b'=' | b' ' | b'\n' | b'\r' | b'\t' => continue,
-            _ => return Err(format!("not base64: {:?} at offset {i}", c as char)),
+            _ => return Err(not_base64(c, i)),
         };
         symbols += 1;
         bits = (bits << 6) | u32::from(value);
@@ -119,6 +119,15 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
         return Err(format!("not base64: Invalid input length: {symbols}"));
     }
     Ok(out)
+}
+
+/// The error for byte `c` at offset `i`: printable ASCII quoted, any other byte in hex.
+/// (Not `{:?}`: Debug's escaping brings Unicode tables into the dashboard's wasm.)
+fn not_base64(c: u8, i: usize) -> String {
+    match c.is_ascii_graphic() {
+        true => format!("not base64: `{}` at offset {i}", c as char),
+        false => format!("not base64: byte {c:#04x} at offset {i}"),
+    }
 }
 
 /// Decodes hex digits; spaces, newlines, `:` and `-` between bytes are ignored, and a
@@ -142,9 +151,9 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
             let s = std::str::from_utf8(pair).map_err(|_| "not hex".to_owned())?;
             // from_str_radix alone would take a sign: `+f` as 15.
             if !pair.iter().all(u8::is_ascii_hexdigit) {
-                return Err(format!("not a hex byte: {s:?}"));
+                return Err(format!("not a hex byte: `{s}`"));
             }
-            u8::from_str_radix(s, 16).map_err(|_| format!("not a hex byte: {s:?}"))
+            u8::from_str_radix(s, 16).map_err(|_| format!("not a hex byte: `{s}`"))
         })
         .collect()
 }
@@ -170,7 +179,11 @@ mod tests {
         assert!(
             base64_decode("a*b")
                 .unwrap_err()
-                .contains("'*' at offset 1")
+                .contains("`*` at offset 1")
+        );
+        assert_eq!(
+            base64_decode("ab\u{e9}").unwrap_err(),
+            "not base64: byte 0xc3 at offset 2"
         );
         // Unpadded, wrapped, URL-safe, and with stray bits after the last byte.
         assert_eq!(base64_decode("aGVs\nbG8").unwrap(), b"hello");
@@ -202,7 +215,7 @@ mod tests {
                     b'-' => clean.push(b'+'),
                     b'_' => clean.push(b'/'),
                     b'=' | b' ' | b'\n' | b'\r' | b'\t' => {}
-                    _ => return Err(format!("not base64: {:?} at offset {i}", c as char)),
+                    _ => return Err(not_base64(c, i)),
                 }
             }
             LENIENT

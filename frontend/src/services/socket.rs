@@ -20,6 +20,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use wirelab_shared::encode::command_json;
 use wirelab_shared::json;
 use wirelab_shared::{Command, CommandKind, ServerMsg};
 use yew::Callback;
@@ -225,7 +226,7 @@ impl Socket {
         }
         i.next_id += 1;
         let id = i.next_id;
-        let json = serde_json::to_string(&Command { id, kind }).map_err(|e| e.to_string())?;
+        let json = command_json(&Command { id, kind });
         i.ws.as_ref()
             .expect("checked open above")
             .send_with_str(&json)

@@ -137,7 +137,7 @@ pub fn events_text_spans<'a>(
             out.push(b',');
         }
         let start = out.len();
-        super::json::write_event(&mut out, ev);
+        wirelab_shared::encode::write_event(&mut out, ev);
         spans.push(start..out.len());
     }
     out.extend_from_slice(b"]}");

@@ -7,7 +7,6 @@
 
 pub mod counters;
 pub mod frame;
-pub mod json;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

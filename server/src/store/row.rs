@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
+use wirelab_shared::encode::Word;
 use wirelab_shared::payload::{Encoding, decode, hex_encode};
-use wirelab_shared::{Direction, Event, EventKind, HttpExchange, Payload};
+use wirelab_shared::{Event, EventKind, HttpExchange, Payload};
 
 /// Bytes of binary payload turned into hex for the search text (hex doubles the size, and
 /// nobody types a longer hex string into a search box).
@@ -28,8 +29,7 @@ pub struct Row<'a> {
 impl<'a> Row<'a> {
     /// The row for `ev`, serializing it.
     pub fn of(ev: &'a Event) -> Row<'a> {
-        let json = serde_json::to_string(ev).expect("events serialize");
-        Row::with_json(ev, Cow::Owned(json))
+        Row::with_json(ev, Cow::Owned(wirelab_shared::encode::event_json(ev)))
     }
 
     /// The row for `ev`, whose JSON (exactly what `serde_json` gives for it) is `json`:
@@ -41,53 +41,13 @@ impl<'a> Row<'a> {
             seq: ev.seq as i64,
             ts_us: ev.ts_us as i64,
             protocol: ev.kind.protocol().as_str(),
-            kind: kind_name(&ev.kind),
+            kind: ev.kind.tag(),
             peer: ev.kind.peer(),
-            dir: ev.kind.direction().map(|d| match d {
-                Direction::In => "in",
-                Direction::Out => "out",
-            }),
+            dir: ev.kind.direction().map(Word::word),
             size: ev.kind.size() as i64,
             text,
             json,
         }
-    }
-}
-
-/// The event's `type` tag, as serde writes it (`rename_all = "snake_case"`).
-pub fn kind_name(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::TcpOpen { .. } => "tcp_open",
-        EventKind::TcpData { .. } => "tcp_data",
-        EventKind::TcpHalfClose { .. } => "tcp_half_close",
-        EventKind::TcpClose { .. } => "tcp_close",
-        EventKind::TcpRefused { .. } => "tcp_refused",
-        EventKind::UdpDatagram { .. } => "udp_datagram",
-        EventKind::Http(_) => "http",
-        EventKind::WsOpen { .. } => "ws_open",
-        EventKind::WsClose { .. } => "ws_close",
-        EventKind::WsMessage { .. } => "ws_message",
-        EventKind::Chat { .. } => "chat",
-        EventKind::WsServiceOpen { .. } => "ws_service_open",
-        EventKind::WsServiceFrame { .. } => "ws_service_frame",
-        EventKind::WsServiceClose { .. } => "ws_service_close",
-        EventKind::PoolStarted { .. } => "pool_started",
-        EventKind::PoolFinished { .. } => "pool_finished",
-        EventKind::RelayOpen { .. } => "relay_open",
-        EventKind::RelayData { .. } => "relay_data",
-        EventKind::RelaySend { .. } => "relay_send",
-        EventKind::RelayHalfClose { .. } => "relay_half_close",
-        EventKind::RelayClose { .. } => "relay_close",
-        EventKind::RelayRefused { .. } => "relay_refused",
-        EventKind::RelayFault { .. } => "relay_fault",
-        EventKind::ToxicChange { .. } => "toxic_change",
-        EventKind::RelayUdpOpen { .. } => "relay_udp_open",
-        EventKind::RelayDatagram { .. } => "relay_datagram",
-        EventKind::RelayUdpClose { .. } => "relay_udp_close",
-        EventKind::RelayHttp { .. } => "relay_http",
-        EventKind::RelayWsFrame { .. } => "relay_ws_frame",
-        EventKind::RelayNotice { .. } => "relay_notice",
-        EventKind::Notice { .. } => "notice",
     }
 }
 
@@ -232,6 +192,7 @@ fn head(p: &Payload, max: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wirelab_shared::Direction;
 
     #[test]
     fn a_row_has_the_filter_columns_and_the_json() {
@@ -319,51 +280,5 @@ mod tests {
             kind,
         };
         assert_eq!(Row::of(&ev).kind, "http");
-    }
-
-    #[test]
-    fn kind_names_match_the_json_tag() {
-        let kinds = [
-            EventKind::TcpHalfClose {
-                conn: 1,
-                peer: "p".into(),
-            },
-            EventKind::Http(Box::default()),
-            EventKind::RelayHalfClose {
-                proxy: "r".into(),
-                conn: 1,
-                peer: "p".into(),
-                from: wirelab_shared::Leg::Upstream,
-            },
-            EventKind::WsClose {
-                client: 1,
-                peer: "p".into(),
-                code: None,
-                reason: String::new(),
-                duration_us: 0,
-            },
-            EventKind::Notice {
-                level: "info".into(),
-                message: "m".into(),
-            },
-            EventKind::WsServiceFrame {
-                client: 1,
-                peer: "p".into(),
-                dir: wirelab_shared::Direction::In,
-                opcode: 1,
-                fin: true,
-                rsv1: false,
-                size: 0,
-                payload: Default::default(),
-                close_code: None,
-                close_reason: None,
-                skipped: 0,
-            },
-        ];
-        for kind in kinds {
-            let json = serde_json::to_string(&kind).unwrap();
-            let tag = format!(r#""type":"{}""#, kind_name(&kind));
-            assert!(json.starts_with(&format!("{{{tag}")), "{json} vs {tag}");
-        }
     }
 }

@@ -27,9 +27,10 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use wirelab_shared::{Direction, EventKind};
+use wirelab_shared::EventKind;
+use wirelab_shared::encode::Word;
 
-use super::row::{kind_name, search_text_into};
+use super::row::search_text_into;
 use super::schema::LAST_SEQ;
 use super::{Store, WriteConn};
 use crate::hub::{Frame, Hub, counters::add, lock};
@@ -103,15 +104,12 @@ pub fn commit(conn: &mut Connection, parts: &[Part]) -> rusqlite::Result<usize> 
                 let kind = &ev.kind;
                 text.clear();
                 search_text_into(&mut text, kind);
-                let dir = kind.direction().map(|d| match d {
-                    Direction::In => "in",
-                    Direction::Out => "out",
-                });
+                let dir = kind.direction().map(Word::word);
                 added += insert.execute(params![
                     ev.seq as i64,
                     ev.ts_us as i64,
                     kind.protocol().as_str(),
-                    kind_name(kind),
+                    kind.tag(),
                     kind.peer(),
                     dir,
                     kind.size() as i64,
