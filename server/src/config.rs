@@ -116,8 +116,9 @@ pub struct Config {
     pub allow_outbound: bool,
 
     /// A proxy of relay mode (repeatable): `NAME=PROTO://LISTEN->UPSTREAM`, for example
-    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` or `udp` (`http`
-    /// comes later). The upstream may be any host: whoever starts the lab chose it.
+    /// `redis=tcp://127.0.0.1:16379->127.0.0.1:6379`. PROTO is `tcp` (raw bytes), `http`
+    /// (the same bytes, each exchange and WebSocket frame also read and shown) or `udp`.
+    /// The upstream may be any host: whoever starts the lab chose it.
     #[arg(long = "proxy", env = "WIRELAB_PROXY", value_delimiter = ',')]
     pub proxies: Vec<crate::relay::ProxySpec>,
 

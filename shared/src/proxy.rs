@@ -12,7 +12,7 @@ pub enum ProxyProtocol {
     /// Raw bytes, both ways.
     #[default]
     Tcp,
-    /// HTTP/1.1 exchanges (not relayed yet: such a proxy is refused, as the error says).
+    /// Raw bytes too, each HTTP/1.1 exchange and WebSocket frame also read and shown.
     Http,
     /// Datagrams, a session per client address.
     Udp,

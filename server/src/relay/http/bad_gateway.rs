@@ -84,7 +84,9 @@ async fn read_until(
     mut enough: impl FnMut(&[u8]) -> bool,
     quiet: Option<Duration>,
 ) -> io::Result<()> {
-    let mut chunk = [0u8; 8192];
+    // On the heap: held across awaits, an array would make every relayed connection's
+    // task 8 KiB larger for as long as it lives (this path is rare; the task is not).
+    let mut chunk = vec![0u8; 8192];
     loop {
         match quiet {
             Some(q) => match timeout(q, client.readable()).await {
