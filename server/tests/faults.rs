@@ -361,6 +361,12 @@ async fn the_page_adds_a_preset_fault_sees_it_listed_and_removes_it() {
         .await;
     page.reply(3).await.expect("removed");
     assert!(lab.app.lab_state().proxies[0].toxics.is_empty());
+    // Its series leave /metrics (the recorder drops what a scrape no longer writes), and
+    // the lab's own stay.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let metrics = lab.app.metrics.render(&lab.app);
+    assert!(!metrics.contains("wirelab_toxic_"), "{metrics}");
+    assert!(metrics.contains("wirelab_events_total "), "{metrics}");
     page.send_text(r#"{"type":"toxic_remove","id":4,"proxy":"page","name":"satellite_both"}"#)
         .await;
     assert_eq!(

@@ -1,15 +1,19 @@
 //! `GET /metrics`: the counters in Prometheus text format, through the `metrics` crates.
 //!
 //! Each lab has its own recorder (no global one), so several labs in one process — the
-//! tests — don't mix their figures. Values are read from the lab's atomics at scrape time.
+//! tests — don't mix their figures. Values are read from the lab's atomics at scrape time,
+//! every series at every scrape; a series not written for [`IDLE`] (a removed toxic's) is
+//! dropped, so the recorder holds what exists, not everything that ever did.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use metrics_util::MetricKindMask;
 
 use crate::app::App;
 use crate::web::auth;
@@ -19,10 +23,16 @@ pub struct Metrics {
     recorder: PrometheusRecorder,
 }
 
+/// A series not written for this long is dropped at the next scrape. Each scrape writes
+/// every live series just before it renders them, so only gone ones are that old.
+const IDLE: Duration = Duration::from_secs(1);
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            recorder: PrometheusBuilder::new().build_recorder(),
+            recorder: PrometheusBuilder::new()
+                .idle_timeout(MetricKindMask::ALL, Some(IDLE))
+                .build_recorder(),
         }
     }
 }
@@ -100,8 +110,8 @@ impl Metrics {
     }
 }
 
-/// Each toxic's figures, labelled by proxy and toxic (a removed toxic keeps its last
-/// figures, as the recorder keeps every series it has seen).
+/// Each toxic's figures, labelled by proxy and toxic (a removed toxic's series go at the
+/// first scrape a second after it).
 fn toxics(app: &App) {
     for proxy in app.relays.all() {
         for entry in proxy.toxics.list() {
