@@ -327,6 +327,40 @@ async fn curl_through_an_http_proxy_to_nginx() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// One numbering for exchanges: a request relayed to the lab's own HTTP service is two
+/// exchanges (the proxy's and the service's), and the page must not show two "#1".
+#[tokio::test]
+async fn relayed_and_served_exchanges_never_share_an_id() {
+    let Some(curl_bin) = tools::find("curl", "curl") else {
+        return;
+    };
+    let lab = lab::start().await;
+    let mut events = Events::connect(&lab).await;
+    let listen = proxy(&lab, &format!("self=http://127.0.0.1:0->{}", lab.http)).await;
+    for _ in 0..2 {
+        curl(&curl_bin, &[&format!("http://{listen}/")]).await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (relayed, _, _) = exchange(&mut events, "self", "/", &ids).await;
+        ids.push(relayed.id);
+    }
+    for _ in 0..2 {
+        let served = events
+            .wait(
+                "the service's exchange",
+                |k| matches!(k, EventKind::Http(x) if x.target == "/" && !ids.contains(&x.id)),
+            )
+            .await;
+        let EventKind::Http(x) = served.kind else {
+            unreachable!()
+        };
+        ids.push(x.id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3, 4], "four exchanges, four ids");
+}
+
 #[tokio::test]
 async fn an_upstream_that_is_down_gets_the_client_a_502_that_says_why() {
     let Some(curl_bin) = tools::find("curl", "curl") else {

@@ -94,8 +94,8 @@ pub struct Http {
     conns: Mutex<HashMap<u64, serve::ConnEntry>>,
     /// The last connection id given out.
     next_conn: AtomicU64,
-    /// The last exchange id given out.
-    next_exchange: AtomicU64,
+    /// The lab's exchange numbering, shared with the relay's `http` proxies (the hub's).
+    next_exchange: Arc<AtomicU64>,
     /// Malformed requests seen (answered 400, 414 or 431, or not at all; connection
     /// closed).
     malformed: AtomicU64,
@@ -134,7 +134,7 @@ impl Http {
         Http {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
-            next_exchange: AtomicU64::new(0),
+            next_exchange: hub.exchange_ids(),
             malformed: AtomicU64::new(0),
             limit: Arc::new(Semaphore::new(max_conns)),
             max_conns,

@@ -79,6 +79,9 @@ pub struct Hub {
     tap_lost: AtomicU64,
     /// The lab's counters.
     pub counters: AtomicCounters,
+    /// The last HTTP exchange id given out: one numbering for the HTTP service's own
+    /// exchanges and every `http` proxy's, so an id names one exchange on the page.
+    exchange_ids: Arc<AtomicU64>,
 }
 
 struct Backlog {
@@ -112,7 +115,13 @@ impl Hub {
             taps: Mutex::new(Vec::new()),
             tap_lost: AtomicU64::new(0),
             counters: AtomicCounters::default(),
+            exchange_ids: Arc::default(),
         }
+    }
+
+    /// The lab's HTTP exchange numbering (each id is `fetch_add(1) + 1`).
+    pub fn exchange_ids(&self) -> Arc<AtomicU64> {
+        self.exchange_ids.clone()
     }
 
     /// Publishes an event; returns its `seq`, or `None` when the intake was full and the

@@ -131,8 +131,6 @@ pub struct Relays {
     proxies: Mutex<BTreeMap<String, Arc<Proxy>>>,
     /// The last connection (or UDP session) id given out, lab-wide.
     last_id: AtomicU64,
-    /// The last id given to an exchange through an `http` proxy.
-    exchange_ids: Arc<AtomicU64>,
     /// Every listener's and connection's task, waited for when the lab stops.
     pub tasks: TaskTracker,
     /// When kernel figures were last asked for.
@@ -148,7 +146,6 @@ impl Relays {
             settings,
             proxies: Mutex::new(BTreeMap::new()),
             last_id: AtomicU64::new(0),
-            exchange_ids: Arc::default(),
             tasks: TaskTracker::new(),
             kernel_at: Mutex::new(None),
         }

@@ -99,7 +99,7 @@ pub(super) async fn serve(
         connect_us,
     });
     let view = (proxy.protocol == ProxyProtocol::Http).then(|| {
-        let ids = relays.exchange_ids.clone();
+        let ids = relays.hub.exchange_ids();
         let snaplen = relays.settings.snaplen;
         HttpView::new(
             &proxy.name,
