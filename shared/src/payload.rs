@@ -160,7 +160,15 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 
 /// Lower-case hex, no separators.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // Not `format!` per byte: the recorder writes a binary payload's hex for every event it
+    // keeps, a flood's worth of them a second.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -256,6 +264,9 @@ mod tests {
         // A sign is no hex digit (`u8::from_str_radix` takes `+f` as 15).
         assert!(hex_decode("+f").is_err(), "{:?}", hex_decode("+f"));
         assert_eq!(hex_encode(&[0, 255]), "00ff");
+        let all: Vec<u8> = (0..=255).collect();
+        let want: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex_encode(&all), want);
     }
 
     #[test]
