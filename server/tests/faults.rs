@@ -289,17 +289,30 @@ async fn slow_close_passes_the_fin_late() {
         r#"{"type":"slow_close","attributes":{"delay":300}}"#,
     )
     .await;
-    let mut s = TcpStream::connect(&listen).await.unwrap();
-    s.write_all(b"bye").await.unwrap();
-    let start = Instant::now();
-    s.shutdown().await.unwrap();
-    let mut got = Vec::new();
-    timeout(WAIT, s.read_to_end(&mut got))
-        .await
-        .expect("the FIN in time")
-        .unwrap();
-    assert_eq!(got, b"bye");
-    assert!(start.elapsed() >= Duration::from_millis(300));
+    let fin_after = async || {
+        let mut s = TcpStream::connect(&listen).await.unwrap();
+        s.write_all(b"bye").await.unwrap();
+        let start = Instant::now();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        timeout(WAIT, s.read_to_end(&mut got))
+            .await
+            .expect("the FIN in time")
+            .unwrap();
+        assert_eq!(got, b"bye");
+        start.elapsed()
+    };
+    let took = fin_after().await;
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    // Two in a chain add up, as in toxiproxy (each sleeps once the one before has closed).
+    toxic(
+        &lab,
+        "lingering",
+        r#"{"name":"more","type":"slow_close","attributes":{"delay":250}}"#,
+    )
+    .await;
+    let took = fin_after().await;
+    assert!(took >= Duration::from_millis(550), "{took:?}");
 }
 
 #[tokio::test]

@@ -162,18 +162,19 @@ impl Line {
         self.held.front().map(|p| p.at)
     }
 
-    /// The longest slow_close delay that applies (the FIN is passed on that late).
+    /// The slow_close delays that apply, added up: the FIN is passed on that late. Chained
+    /// as toxiproxy chains them, each toxic sleeps its delay once the one before it has
+    /// passed the close on.
     pub fn close_delay(&mut self) -> Duration {
         self.sync(Instant::now());
         let ms = self
             .applied
             .iter()
             .filter_map(|a| match a.entry.toxic.kind {
-                Kind::SlowClose { delay } => Some(delay),
+                Kind::SlowClose { delay } => Some(delay.max(0)),
                 _ => None,
             })
-            .max()
-            .unwrap_or(0);
+            .fold(0i64, i64::saturating_add);
         Duration::from_millis(ms as u64)
     }
 
