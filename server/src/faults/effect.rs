@@ -21,7 +21,7 @@ pub(super) struct Piece {
 /// A toxic's state on one connection.
 pub(super) enum State {
     None,
-    /// bandwidth: when the link is free again.
+    /// bandwidth: when the link is free again; slicer: when its next slice may go.
     Free(Instant),
     /// limit_data: bytes let through.
     Sent(u64),
@@ -34,7 +34,7 @@ impl State {
     /// The state toxic `kind` starts with on a connection it applies to at `now`.
     pub(super) fn new(kind: &Kind, now: Instant) -> State {
         match *kind {
-            Kind::Bandwidth { .. } => State::Free(now),
+            Kind::Bandwidth { .. } | Kind::Slicer { .. } => State::Free(now),
             Kind::LimitData { .. } => State::Sent(0),
             Kind::Timeout { timeout: 0 } | Kind::ResetPeer { .. } => State::EndAt(None),
             Kind::Timeout { timeout } => State::EndAt(Some(now + ms(timeout))),
@@ -122,22 +122,24 @@ pub(super) fn apply(
             effect.held_ms = free.saturating_duration_since(now).as_millis() as u64;
             out
         }
+        // Each slice waits `delay` after the one before, across chunks too (toxiproxy
+        // sleeps after every slice it writes, the last of a chunk included).
         (
             Kind::Slicer {
                 average_size,
                 size_variation,
                 delay,
             },
-            _,
+            State::Free(free),
         ) => {
             let gap = Duration::from_micros(delay as u64);
             let mut out = Vec::new();
             for p in pieces {
                 let size = || (average_size + rng.wobble(size_variation)).max(1) as usize;
-                let mut at = p.at;
                 for part in cut(p.bytes, size) {
+                    let at = (*free).max(p.at);
                     out.push(Piece { at, bytes: part });
-                    at += gap;
+                    *free = at + gap;
                 }
             }
             out

@@ -600,6 +600,34 @@ mod tests {
     }
 
     #[test]
+    fn slicer_waits_its_delay_between_slices_across_chunks_too() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"slicer","attributes":{"average_size":4,"delay":1000}}"#)
+            .unwrap();
+        let mut down = line(Flow::Down, &toxics);
+        let now = Instant::now();
+        let ms = |n| now + Duration::from_millis(n);
+        down.push(now, Bytes::from_static(b"abcdefgh"));
+        // A second chunk read at once: its slice still waits for the first chunk's last.
+        down.push(now, Bytes::from_static(b"ijkl"));
+        assert_eq!(
+            down.next(now, true),
+            Due::Write(Bytes::from_static(b"abcd"))
+        );
+        assert_eq!(down.next(now, true), Due::Wait(ms(1)));
+        assert_eq!(
+            down.next(ms(1), true),
+            Due::Write(Bytes::from_static(b"efgh"))
+        );
+        assert_eq!(down.next(ms(1), true), Due::Wait(ms(2)));
+        assert_eq!(
+            down.next(ms(2), true),
+            Due::Write(Bytes::from_static(b"ijkl"))
+        );
+    }
+
+    #[test]
     fn a_toxic_on_both_streams_applies_to_both_directions_or_neither() {
         let toxics = Arc::new(Toxics::default());
         toxics
