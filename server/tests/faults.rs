@@ -511,4 +511,29 @@ async fn bytes_from_the_page_wait_behind_what_a_fault_holds() {
         .expect("in time")
         .unwrap();
     assert_eq!(got, b"first,then the page");
+    // The page's bytes cross the same faults: a timeout toxic drops them as it drops the
+    // client's, until it is removed.
+    remove(&lab, "order", "latency_upstream").await;
+    let json = r#"{"type":"timeout","stream":"upstream","attributes":{"timeout":0}}"#;
+    toxic(&lab, "order", json).await;
+    let send =
+        format!(r#"{{"type":"relay_send","id":2,"conn":{conn},"leg":"upstream","data":"lost"}}"#);
+    page.send_text(&send).await;
+    page.reply(2).await.expect("queued");
+    s.write_all(b"lost too").await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        timeout(Duration::from_millis(300), upstream.read(&mut buf))
+            .await
+            .is_err(),
+        "nothing passes a timeout toxic"
+    );
+    // Removed, it closes the connection it held (as toxiproxy): nothing of either came.
+    remove(&lab, "order", "timeout_upstream").await;
+    let mut rest = Vec::new();
+    timeout(WAIT, upstream.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
 }

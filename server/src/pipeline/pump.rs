@@ -228,7 +228,7 @@ pub async fn pump(p: &mut Pump<'_>, from: &TcpStream, to: &TcpStream) -> PumpEnd
                 continue;
             }
             Wake::Inject(chunk) => {
-                if let Err(end) = inject(p, to, &chunk).await {
+                if let Err(end) = inject(p, to, chunk).await {
                     return end;
                 }
                 continue;
@@ -375,22 +375,31 @@ async fn inject_held(p: &mut Pump<'_>, to: &TcpStream) -> Result<(), PumpEnd> {
         && !p.stages.holding()
         && let Some(chunk) = p.held.take()
     {
-        return inject(p, to, &chunk).await;
+        return inject(p, to, chunk).await;
     }
     Ok(())
 }
 
-/// Writes a chunk from elsewhere (counted, and told once written).
-async fn inject(p: &mut Pump<'_>, to: &TcpStream, chunk: &[u8]) -> Result<(), PumpEnd> {
-    let (written, result) = write_all(to, chunk).await;
-    for c in p.write_counters {
-        add(c, written as u64);
-    }
-    if let Err(e) = result {
+/// Writes a chunk from elsewhere (counted, and told once handed on). It takes the path
+/// the stream's own bytes take after the tap: the stages and the fault line, so a latency
+/// delays it, a timeout drops it and a slicer cuts it as they would the peer's bytes (the
+/// page's bytes cross the same network).
+async fn inject(p: &mut Pump<'_>, to: &TcpStream, chunk: Bytes) -> Result<(), PumpEnd> {
+    let told = chunk.clone();
+    let carried = if p.stages.is_empty() {
+        let (written, result) = write_all(to, &chunk).await;
+        for c in p.write_counters {
+            add(c, written as u64);
+        }
+        result.map_err(PumpEnd::WriteFailed)
+    } else {
+        p.stages.carry(p.flow, chunk, to, p.write_counters).await
+    };
+    if let Err(end) = carried {
         p.flush();
-        return Err(PumpEnd::WriteFailed(e));
+        return Err(end);
     }
-    p.events.sent(p.flow, chunk);
+    p.events.sent(p.flow, &told);
     Ok(())
 }
 
