@@ -5,30 +5,20 @@
 //! the same `f64`: the server reads both as the same toxicity (the form reads at most six
 //! places, eight as a percentage).
 
-use super::{Obj, Word, num};
+use super::{Obj, num, pool_spec, string};
 use crate::command::{Command, CommandKind};
-use crate::pool::PoolSpec;
 
 /// `cmd` as a JSON string.
 pub fn command_json(cmd: &Command) -> String {
     let mut out = Vec::with_capacity(96);
     let Command { id, kind } = cmd;
     let mut o = Obj::new(&mut out);
-    o.num(k!("id"), *id).word(k!("type"), Tag(kind.tag()));
+    o.num(k!("id"), *id);
+    string(o.key(k!("type")), kind.tag());
     write_kind(&mut o, kind);
     o.end();
     // Only whole strings and ASCII were written.
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// A tag, written as a word.
-#[derive(Clone, Copy)]
-struct Tag(&'static str);
-
-impl Word for Tag {
-    fn word(self) -> &'static str {
-        self.0
-    }
 }
 
 impl CommandKind {
@@ -88,24 +78,7 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
         CommandKind::Replay { seq, target } => {
             o.num(k!("seq"), *seq).null_str(k!("target"), target);
         }
-        CommandKind::PoolStart { spec } => {
-            let PoolSpec {
-                url,
-                requests,
-                concurrency,
-                max_conns,
-                keep_alive,
-                no_pool,
-            } = spec;
-            Obj::new(o.key(k!("spec")))
-                .str(k!("url"), url)
-                .num(k!("requests"), u64::from(*requests))
-                .num(k!("concurrency"), u64::from(*concurrency))
-                .num(k!("max_conns"), u64::from(*max_conns))
-                .bool(k!("keep_alive"), *keep_alive)
-                .bool(k!("no_pool"), *no_pool)
-                .end();
-        }
+        CommandKind::PoolStart { spec } => pool_spec(o.key(k!("spec")), spec),
         CommandKind::WsServiceSend { client, data, enc } => {
             o.null_num(k!("client"), *client)
                 .str(k!("data"), data)
@@ -156,22 +129,16 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
                 Some(t) => decimal(out, *t),
                 None => out.extend_from_slice(b"null"),
             }
-            let out = o.key(k!("attributes"));
-            out.push(b'[');
-            for (i, (name, value)) in attributes.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            o.list(k!("attributes"), attributes, |out, (name, value)| {
                 out.push(b'[');
-                super::string(out, name);
+                string(out, name);
                 out.push(b',');
                 if *value < 0 {
                     out.push(b'-');
                 }
                 num(out, value.unsigned_abs());
                 out.push(b']');
-            }
-            out.push(b']');
+            });
         }
         CommandKind::ToxicRemove { proxy, name } => {
             o.str(k!("proxy"), proxy).str(k!("name"), name);
@@ -206,15 +173,7 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
                 .bool(k!("reset"), *reset);
         }
         CommandKind::Subscribe { protocols } => {
-            let out = o.key(k!("protocols"));
-            out.push(b'[');
-            for (i, p) in protocols.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                super::string(out, p.as_str());
-            }
-            out.push(b']');
+            o.list(k!("protocols"), protocols, |out, p| string(out, p.as_str()));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! [`write_event`]: an [`Event`] as JSON (see [`super`] for why by hand).
 
-use super::{Obj, num};
+use super::{Obj, num, pool_spec};
 use crate::event::{Event, EventKind, HttpExchange};
-use crate::pool::{PoolSpec, PoolStatus};
+use crate::pool::PoolStatus;
 
 /// Appends `ev` as JSON to `out`.
 pub fn write_event(out: &mut Vec<u8>, ev: &Event) {
@@ -476,25 +476,6 @@ fn http_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &HttpExchange) -> &'o mut Obj<'a> 
         .num(k!("ttfb_us"), *ttfb_us)
         .num(k!("total_us"), *total_us)
         .opt_num(k!("replay_of"), *replay_of)
-}
-
-fn pool_spec(out: &mut Vec<u8>, spec: &PoolSpec) {
-    let PoolSpec {
-        url,
-        requests,
-        concurrency,
-        max_conns,
-        keep_alive,
-        no_pool,
-    } = spec;
-    Obj::new(out)
-        .str(k!("url"), url)
-        .num(k!("requests"), u64::from(*requests))
-        .num(k!("concurrency"), u64::from(*concurrency))
-        .num(k!("max_conns"), u64::from(*max_conns))
-        .bool(k!("keep_alive"), *keep_alive)
-        .bool(k!("no_pool"), *no_pool)
-        .end();
 }
 
 fn pool_status(out: &mut Vec<u8>, status: &PoolStatus) {

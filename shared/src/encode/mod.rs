@@ -40,6 +40,7 @@ pub use command::command_json;
 pub use event::{event_json, write_event};
 
 use crate::payload::Payload;
+use crate::pool::PoolSpec;
 
 /// A unit enum's snake_case name, as serde writes it (the impls are beside their reading,
 /// in [`crate::decode`]'s `names!`).
@@ -166,17 +167,29 @@ impl<'a> Obj<'a> {
 
     /// `[["name","value"],...]`
     pub(crate) fn pairs(&mut self, key: &str, pairs: &[(String, String)]) -> &mut Self {
-        let out = self.key(key);
-        out.push(b'[');
-        for (i, (name, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        self.list(key, pairs, |out, (name, value)| {
             out.push(b'[');
             string(out, name);
             out.push(b',');
             string(out, value);
             out.push(b']');
+        })
+    }
+
+    /// `[item,...]`, each item written by `item`.
+    pub(crate) fn list<T>(
+        &mut self,
+        key: &str,
+        items: &[T],
+        mut item: impl FnMut(&mut Vec<u8>, &T),
+    ) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item(out, x);
         }
         out.push(b']');
         self
@@ -185,6 +198,26 @@ impl<'a> Obj<'a> {
     pub(crate) fn end(&mut self) {
         self.out.push(b'}');
     }
+}
+
+/// A connection-pool run's spec (in `pool_started` events and `pool_start` commands).
+pub(crate) fn pool_spec(out: &mut Vec<u8>, spec: &PoolSpec) {
+    let PoolSpec {
+        url,
+        requests,
+        concurrency,
+        max_conns,
+        keep_alive,
+        no_pool,
+    } = spec;
+    Obj::new(out)
+        .str(k!("url"), url)
+        .num(k!("requests"), u64::from(*requests))
+        .num(k!("concurrency"), u64::from(*concurrency))
+        .num(k!("max_conns"), u64::from(*max_conns))
+        .bool(k!("keep_alive"), *keep_alive)
+        .bool(k!("no_pool"), *no_pool)
+        .end();
 }
 
 /// A JSON string, escaped as `serde_json` escapes it: `"` and `\`, the short forms of
