@@ -130,6 +130,9 @@ fn not_base64(c: u8, i: usize) -> String {
     }
 }
 
+/// Lower-case hex digits, by value (for [`hex_encode`] and JSON's `\u00xx`).
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Decodes hex digits; spaces, newlines, `:` and `-` between bytes are ignored, and a
 /// leading `0x` is allowed.
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
@@ -162,7 +165,6 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 pub fn hex_encode(bytes: &[u8]) -> String {
     // Not `format!` per byte: the recorder writes a binary payload's hex for every event it
     // keeps, a flood's worth of them a second.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));

@@ -39,7 +39,7 @@ pub mod event;
 pub use command::command_json;
 pub use event::{event_json, write_event};
 
-use crate::payload::Payload;
+use crate::payload::{HEX, Payload};
 use crate::pool::PoolSpec;
 
 /// A unit enum's snake_case name, as serde writes it (the impls are beside their reading,
@@ -241,7 +241,6 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
         t[b'\\' as usize] = b'\\';
         t
     };
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
