@@ -8,6 +8,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("3g", "3G: 300 ms latency + 750 KB/s"),
     ("satellite", "satellite: 600 ms latency"),
     ("flaky", "flaky: 5% of connections reset"),
+    ("wifi", "lossy Wi-Fi: 2% loss in bursts"),
     ("custom", "custom…"),
 ];
 
@@ -20,12 +21,18 @@ pub const TYPES: &[&str] = &[
     "reset_peer",
     "slicer",
     "limit_data",
+    "packet_loss",
+    "corrupt",
+    "loss",
+    "duplicate",
+    "reorder",
+    "truncate",
 ];
 
 /// The commands preset `preset` makes on proxy `proxy`, on `stream`; `None` for
 /// `custom` (or an unknown name).
 pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind>> {
-    let add = |name: &str, kind: &str, toxicity: Option<f64>, attributes: &[(&str, i64)]| {
+    let add = |name: &str, kind: &str, toxicity: Option<f64>, attributes: &[(&str, f64)]| {
         CommandKind::ToxicAdd {
             proxy: proxy.to_owned(),
             name: format!("{name}_{stream}"),
@@ -40,27 +47,39 @@ pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind
     };
     Some(match preset {
         "3g" => vec![
-            add("3g_latency", "latency", None, &[("latency", 300)]),
-            add("3g_bandwidth", "bandwidth", None, &[("rate", 750)]),
+            add("3g_latency", "latency", None, &[("latency", 300.0)]),
+            add("3g_bandwidth", "bandwidth", None, &[("rate", 750.0)]),
         ],
-        "satellite" => vec![add("satellite", "latency", None, &[("latency", 600)])],
-        "flaky" => vec![add("flaky", "reset_peer", Some(0.05), &[("timeout", 0)])],
+        "satellite" => vec![add("satellite", "latency", None, &[("latency", 600.0)])],
+        "flaky" => vec![add("flaky", "reset_peer", Some(0.05), &[("timeout", 0.0)])],
+        // toxiproxy's packet_loss: on datagrams 2% lost, a loss making the next one 25%
+        // likely (bursts); on a stream, chunks dropped as toxiproxy drops them.
+        "wifi" => vec![add(
+            "wifi",
+            "packet_loss",
+            None,
+            &[("loss_rate", 0.02), ("correlation", 0.25)],
+        )],
         _ => return None,
     })
 }
 
-/// `latency=100 jitter=10` (spaces or commas between) as attributes.
-pub fn attributes(text: &str) -> Result<Vec<(String, i64)>, String> {
+/// `latency=100 jitter=10` or `loss_rate=0.02` (spaces or commas between) as attributes:
+/// whole numbers, or decimals (chances).
+pub fn attributes(text: &str) -> Result<Vec<(String, f64)>, String> {
     text.split([' ', ','])
         .filter(|s| !s.is_empty())
         .map(|pair| {
             let (name, value) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("`{pair}`: write name=number, e.g. latency=100"))?;
-            let n = value
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| format!("`{pair}`: `{value}` is not a whole number"))?;
+            let value = value.trim();
+            let n = match value.parse::<i64>() {
+                Ok(n) => n as f64,
+                Err(_) => {
+                    decimal(value).ok_or_else(|| format!("`{pair}`: `{value}` is not a number"))?
+                }
+            };
             Ok((name.trim().to_owned(), n))
         })
         .collect()
@@ -121,7 +140,7 @@ mod tests {
         };
         assert_eq!(
             (kind.as_str(), attributes.as_slice()),
-            ("bandwidth", &[("rate".to_owned(), 750)][..])
+            ("bandwidth", &[("rate".to_owned(), 750.0)][..])
         );
         let flaky = preset("redis", "flaky", "both").unwrap();
         let CommandKind::ToxicAdd { toxicity, name, .. } = &flaky[0] else {
@@ -135,7 +154,11 @@ mod tests {
     fn attributes_and_toxicity_are_read_or_refused_with_a_reason() {
         assert_eq!(
             attributes("latency=100, jitter=10").unwrap(),
-            [("latency".to_owned(), 100), ("jitter".to_owned(), 10)]
+            [("latency".to_owned(), 100.0), ("jitter".to_owned(), 10.0)]
+        );
+        assert_eq!(
+            attributes("loss_rate=0.02 bytes=10000000").unwrap(),
+            [("loss_rate".to_owned(), 0.02), ("bytes".to_owned(), 1e7)]
         );
         assert!(attributes("latency").unwrap_err().contains("name=number"));
         assert!(attributes("rate=fast").is_err());

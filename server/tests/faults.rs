@@ -434,7 +434,7 @@ async fn under_a_flood_a_latency_toxic_stops_reading_past_its_bound() {
 }
 
 #[tokio::test]
-async fn an_http_proxy_takes_toxics_and_a_udp_proxy_says_it_does_not_yet() {
+async fn an_http_proxy_takes_toxics_and_datagram_toxics_are_for_udp_proxies_only() {
     let lab = lab::start().await;
     // An http proxy in front of the lab's own HTTP service, 200 ms late each way.
     let make = format!(
@@ -460,13 +460,9 @@ async fn an_http_proxy_takes_toxics_and_a_udp_proxy_says_it_does_not_yet() {
     assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
     assert!(start.elapsed() >= Duration::from_millis(400));
 
-    let make =
-        r#"{"name":"dns","listen":"127.0.0.1:0","upstream":"127.0.0.1:53","protocol":"udp"}"#;
-    let (status, body) = api(&lab, "POST", "/proxies", make).await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = api(&lab, "POST", "/proxies/dns/toxics", r#"{"type":"latency"}"#).await;
+    let (status, body) = api(&lab, "POST", "/proxies/web/toxics", r#"{"type":"reorder"}"#).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("udp proxy"), "{body}");
+    assert!(body.contains("udp proxies only"), "{body}");
 }
 
 #[tokio::test]

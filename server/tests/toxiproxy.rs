@@ -737,3 +737,58 @@ async fn toxiproxy_node_client_adds_updates_and_removes_toxics() {
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     check_toxics_report(&report);
 }
+
+/// toxiproxy-python's own `add_toxic` on a `udp` proxy (made with the extra `protocol`
+/// field): its `packet_loss` drops whole datagrams, and removing it lets them through.
+const PYTHON_UDP: &str = r#"
+import json, os, socket, threading
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+t = Toxiproxy()
+t.update_api_consumer("127.0.0.1", int(os.environ["API_PORT"]))
+echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+echo.bind(("127.0.0.1", 0))
+def serve():
+    while True:
+        data, peer = echo.recvfrom(2048)
+        echo.sendto(data, peer)
+threading.Thread(target=serve, daemon=True).start()
+upstream = "127.0.0.1:%d" % echo.getsockname()[1]
+made = APIConsumer.post("/proxies", json={"name": "dns", "listen": "127.0.0.1:0",
+                                          "upstream": upstream, "protocol": "udp"}).json()
+p = t.get_proxy("dns")
+def back(n):
+    host, port = made["listen"].rsplit(":", 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    got = 0
+    for i in range(n):
+        s.sendto(b"q%d" % i, (host, int(port)))
+    try:
+        while True:
+            s.recv(100); got += 1
+    except socket.timeout:
+        return got
+r = {"before": back(10)}
+p.add_toxic(type="packet_loss", attributes={"loss_rate": 1.0})
+r["toxic"] = p.get_toxic("packet_loss_downstream").__dict__
+r["with_loss"] = back(10)
+p.destroy_toxic("packet_loss_downstream")
+r["after"] = back(10)
+print(json.dumps(r))
+"#;
+
+#[tokio::test]
+async fn toxiproxy_python_drives_packet_loss_on_a_udp_proxy() {
+    let Some(python) = client("toxiproxy-python", "target/py/bin/python") else {
+        return;
+    };
+    let lab = lab::start().await;
+    let upstream = echo_upstream().await;
+    let r = run_script(python, &["-c", PYTHON_UDP], &lab, &upstream).await;
+    assert_eq!(r["before"], 10, "{r}");
+    assert_eq!(r["toxic"]["type"], "packet_loss", "{r}");
+    assert_eq!(r["toxic"]["attributes"]["loss_rate"], 1, "{r}");
+    assert_eq!(r["with_loss"], 0, "every datagram dropped: {r}");
+    assert_eq!(r["after"], 10, "{r}");
+}

@@ -117,9 +117,10 @@ pub enum CommandKind {
         stream: String,
         #[serde(default)]
         toxicity: Option<f64>,
-        /// toxiproxy's attributes, by name (`latency`, `jitter`, `rate`, ...).
+        /// toxiproxy's attributes, by name (`latency`, `jitter`, `rate`, ...): whole
+        /// numbers, or chances from 0 to 1 (`loss_rate`).
         #[serde(default)]
-        attributes: Vec<(String, i64)>,
+        attributes: Vec<(String, f64)>,
     },
     /// Remove toxic `name` of proxy `proxy`.
     ToxicRemove { proxy: String, name: String },
@@ -187,7 +188,7 @@ pub(crate) mod tests {
                 kind: "latency".into(),
                 stream: "both".into(),
                 toxicity: Some(0.5),
-                attributes: vec![("latency".into(), 300)],
+                attributes: vec![("latency".into(), 300.0), ("seed".into(), 7.0)],
             },
             CommandKind::ToxicRemove {
                 proxy: "redis".into(),

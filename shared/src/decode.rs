@@ -308,7 +308,7 @@ with_defaults! {
         name, listen, upstream, protocol, enabled, open, conns, refused, client_in, client_out,
         upstream_in, upstream_out, dropped, legs, toxics,
     }
-    ToxicInfo { name, kind, stream, detail, conns, spared, bytes, dropped, cuts }
+    ToxicInfo { name, kind, stream, detail, conns, spared, bytes, dropped, cuts, acted }
     RelayConnInfo {
         conn, peer, upstream_local, since_us, client_in, client_out, upstream_in, upstream_out,
         client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,

@@ -79,7 +79,8 @@ pub struct ToxicInfo {
     /// Unique among the proxy's toxics.
     pub name: String,
     /// toxiproxy's type: `latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`,
-    /// `slicer`, `limit_data`.
+    /// `slicer`, `limit_data`, `packet_loss`, `corrupt`; wirelab's for datagrams: `loss`,
+    /// `duplicate`, `reorder`, `truncate`.
     pub kind: String,
     /// `upstream` (client → upstream), `downstream` or `both`.
     pub stream: String,
@@ -95,6 +96,9 @@ pub struct ToxicInfo {
     pub dropped: u64,
     /// Connections it ended.
     pub cuts: u64,
+    /// Chunks or datagrams it dropped (packet_loss, loss), duplicated, held back
+    /// (reorder) or cut (truncate); bits it flipped (corrupt).
+    pub acted: u64,
 }
 
 /// One open relayed connection: its client leg and its upstream leg.

@@ -1,5 +1,5 @@
-//! Faults on relay mode's `tcp` and `http` proxies: every proxy's toxics with what each did and a
-//! button to remove it, and a form to add one, from a preset (3G, satellite, flaky) or
+//! Faults on relay mode's proxies (a `udp` proxy takes the toxics that act on datagrams): every proxy's toxics with what each did and a
+//! button to remove it, and a form to add one, from a preset (3G, satellite, flaky, lossy Wi-Fi) or
 //! custom (toxiproxy's types and attributes). A toxic applies to the proxy's live
 //! connections too.
 //!
@@ -7,7 +7,7 @@
 //! `#fault-attributes`, `#fault-toxicity`, `#fault-add`; rows `[data-toxic=PROXY/NAME]`
 //! with `[data-toxic-remove=PROXY/NAME]`.
 
-use wirelab_shared::{CommandKind, ProxyProtocol};
+use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit};
@@ -24,7 +24,10 @@ const COLS: &[Col] = &[
     Col::text("does"),
     Col::num("conns").title("connections (per direction) that got it / that its toxicity spared"),
     Col::num("bytes").title("bytes it handled / dropped"),
-    Col::num("ended").title("connections it closed or reset"),
+    Col::num("acted / ended").title(
+        "chunks or datagrams it dropped, duplicated, held back or cut (bits it flipped) / \
+         connections it closed or reset",
+    ),
     Col::text("actions"),
 ];
 
@@ -41,13 +44,8 @@ pub fn FaultsPanel() -> Html {
         use_node_ref(),
         use_node_ref(),
     ];
-    let tcp: Vec<_> = lab
-        .state
-        .proxies
-        .iter()
-        .filter(|p| p.protocol != ProxyProtocol::Udp)
-        .collect();
-    if tcp.is_empty() {
+    let proxies = &lab.state.proxies;
+    if proxies.is_empty() {
         return html! {};
     }
 
@@ -88,7 +86,7 @@ pub fn FaultsPanel() -> Html {
             cmd.run("fault-row", what, kind)
         })
     };
-    let rows = tcp.iter().flat_map(|p| {
+    let rows = proxies.iter().flat_map(|p| {
         p.toxics.iter().map(|t| {
             let key = format!("{}/{}", p.name, t.name);
             html! {
@@ -99,7 +97,7 @@ pub fn FaultsPanel() -> Html {
                     <td>{ &t.detail }</td>
                     <td class="num">{ format!("{} / {}", t.conns, t.spared) }</td>
                     <td class="num">{ format!("{} / {}", fmt::size(t.bytes), fmt::size(t.dropped)) }</td>
-                    <td class="num">{ t.cuts }</td>
+                    <td class="num">{ format!("{} / {}", t.acted, t.cuts) }</td>
                     <td class="actions">
                         <button class="small danger" data-toxic-remove={key} onclick={remove(&p.name, &t.name)}>
                             {"remove"}
@@ -109,7 +107,7 @@ pub fn FaultsPanel() -> Html {
             }
         })
     });
-    let any = tcp.iter().any(|p| !p.toxics.is_empty());
+    let any = proxies.iter().any(|p| !p.toxics.is_empty());
     let [
         proxy_ref,
         preset_ref,
@@ -128,7 +126,7 @@ pub fn FaultsPanel() -> Html {
         <form onsubmit={add} aria-label="add a fault">
             <div class="row-form">
                 <select id="fault-proxy" ref={proxy_ref} aria-label="proxy">
-                    { for tcp.iter().map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
+                    { for proxies.iter().map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
                 </select>
                 <select id="fault-preset" ref={preset_ref} aria-label="preset">
                     { for PRESETS.iter().map(|(v, label)| html! { <option value={*v}>{ *label }</option> }) }

@@ -28,6 +28,11 @@ pub(super) enum State {
     /// timeout (from when it applied, then from each chunk it drops) and reset_peer
     /// (from the first chunk): when the connection ends; `None`: not armed.
     EndAt(Option<Instant>),
+    /// packet_loss: the last one was dropped; loss: in a burst.
+    Bad(bool),
+    /// reorder: the datagrams held back, each with the number of later ones still to let
+    /// pass.
+    Back(Vec<(i64, Piece)>),
 }
 
 impl State {
@@ -38,6 +43,8 @@ impl State {
             Kind::LimitData { .. } => State::Sent(0),
             Kind::Timeout { timeout: 0 } | Kind::ResetPeer { .. } => State::EndAt(None),
             Kind::Timeout { timeout } => State::EndAt(Some(now + ms(timeout))),
+            Kind::PacketLoss { .. } | Kind::Loss { .. } => State::Bad(false),
+            Kind::Reorder { .. } => State::Back(Vec::new()),
             _ => State::None,
         }
     }
@@ -51,12 +58,34 @@ pub(super) struct Effect {
     pub(super) held_ms: u64,
     /// limit_data: its count is reached; the connection closes once this is written.
     pub(super) limit_reached: bool,
+    /// Chunks or datagrams dropped, duplicated, held back or cut; for corrupt, bits
+    /// flipped.
+    pub(super) touched: u64,
 }
 
 /// A small xorshift64* generator, for toxicity, jitter and slice sizes.
 pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
+    /// A generator whose numbers follow from `seed` alone (any number, 0 included).
+    pub(super) fn seeded(seed: u64) -> Rng {
+        // One splitmix64 step: small seeds (1, 2, 42) start far apart.
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    /// A number in [0, 1).
+    pub(super) fn unit(&mut self) -> f64 {
+        (self.draw() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with chance `p`.
+    fn hit(&mut self, p: f64) -> bool {
+        p >= 1.0 || (p > 0.0 && self.unit() < p)
+    }
+
     /// The next number.
     pub(super) fn draw(&mut self) -> u64 {
         let mut x = self.0;
@@ -77,6 +106,8 @@ impl Rng {
 }
 
 /// Toxic `kind` (with its `state` here) on `pieces`, `len` bytes in all, read at `now`.
+/// `datagrams`: each piece is a datagram, never cut (bandwidth spaces whole ones).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn apply(
     kind: &Kind,
     state: &mut State,
@@ -85,11 +116,13 @@ pub(super) fn apply(
     len: usize,
     rng: &mut Rng,
     counters: &Counters,
+    datagrams: bool,
 ) -> Effect {
     let mut effect = Effect {
         pieces: Vec::new(),
         held_ms: 0,
         limit_reached: false,
+        touched: 0,
     };
     effect.pieces = match (*kind, &mut *state) {
         (Kind::Latency { latency, jitter }, _) => {
@@ -107,7 +140,10 @@ pub(super) fn apply(
         // Pieces of at most 100 ms' worth (toxiproxy sends 100 ms slices too), each
         // released once its time at `rate` has passed.
         (Kind::Bandwidth { rate }, State::Free(free)) if rate > 0 => {
-            let slice = (rate as usize * 100).max(1);
+            let slice = match datagrams {
+                true => usize::MAX,
+                false => (rate as usize * 100).max(1),
+            };
             let mut out = Vec::new();
             for p in pieces {
                 for part in cut(p.bytes, || slice) {
@@ -174,10 +210,153 @@ pub(super) fn apply(
             add(&counters.dropped, len as u64);
             Vec::new()
         }
+        (
+            Kind::PacketLoss {
+                loss_rate,
+                correlation,
+            },
+            State::Bad(dropped),
+        ) => keep(pieces, counters, &mut effect.touched, |_| {
+            let p = match *dropped {
+                true => (loss_rate + correlation).min(1.0),
+                false => loss_rate,
+            };
+            *dropped = rng.hit(p);
+            !*dropped
+        }),
+        (
+            Kind::Loss {
+                rate,
+                burst_enter,
+                burst_exit,
+                burst_rate,
+            },
+            State::Bad(burst),
+        ) => keep(pieces, counters, &mut effect.touched, |_| {
+            let lost = rng.hit(if *burst { burst_rate } else { rate });
+            *burst = match *burst {
+                true => !rng.hit(super::toxic::exit_chance(burst_enter, burst_exit)),
+                false => rng.hit(burst_enter),
+            };
+            !lost
+        }),
+        (Kind::Corrupt { probability }, _) => pieces
+            .into_iter()
+            .map(|p| {
+                let (bytes, flipped) = corrupt(p.bytes, probability, rng);
+                effect.touched += flipped;
+                Piece { at: p.at, bytes }
+            })
+            .collect(),
+        (Kind::Duplicate { rate }, _) => {
+            let mut out = Vec::with_capacity(pieces.len() + 1);
+            for p in pieces {
+                if rng.hit(rate) {
+                    effect.touched += 1;
+                    out.push(Piece {
+                        at: p.at,
+                        bytes: p.bytes.clone(),
+                    });
+                }
+                out.push(p);
+            }
+            out
+        }
+        (Kind::Reorder { rate, gap }, State::Back(back)) => {
+            let mut out = Vec::with_capacity(pieces.len());
+            for p in pieces {
+                // This one passes those held back; each that has let its `gap` pass goes
+                // right after it.
+                let at = p.at;
+                if rng.hit(rate) {
+                    effect.touched += 1;
+                    back.push((gap.max(1), p));
+                    continue;
+                }
+                out.push(p);
+                for (left, _) in back.iter_mut() {
+                    *left -= 1;
+                }
+                let mut i = 0;
+                while i < back.len() {
+                    if back[i].0 <= 0 {
+                        let (_, mut q) = back.remove(i);
+                        q.at = q.at.max(at);
+                        out.push(q);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+        (Kind::Truncate { size }, _) => pieces
+            .into_iter()
+            .map(|mut p| {
+                if p.bytes.len() > size as usize {
+                    add(&counters.dropped, (p.bytes.len() - size as usize) as u64);
+                    effect.touched += 1;
+                    p.bytes.truncate(size as usize);
+                }
+                p
+            })
+            .collect(),
         _ => pieces, // bandwidth at 0 (no limit), slow_close (at the FIN only)
     };
     add(&counters.bytes, len as u64);
     effect
+}
+
+/// The pieces `keep` says yes to; the others' bytes are counted dropped, and their number
+/// `touched`.
+fn keep(
+    pieces: Vec<Piece>,
+    counters: &Counters,
+    touched: &mut u64,
+    mut keep: impl FnMut(&Piece) -> bool,
+) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        match keep(&p) {
+            true => out.push(p),
+            false => {
+                add(&counters.dropped, p.bytes.len() as u64);
+                *touched += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `bytes` with each bit flipped with chance `p` (the gaps between flips drawn, so a
+/// rare flip costs a draw per flip, not per bit), and the number flipped.
+fn corrupt(bytes: Bytes, p: f64, rng: &mut Rng) -> (Bytes, u64) {
+    let bits = bytes.len() as u64 * 8;
+    if p <= 0.0 || bits == 0 {
+        return (bytes, 0);
+    }
+    let mut out = bytes.to_vec();
+    let mut flipped = 0;
+    let mut at = 0u64;
+    // ln(1 - p): the gap before the next flip is geometric.
+    let ln_miss = (1.0 - p).ln();
+    loop {
+        if p < 1.0 {
+            let gap = ((1.0 - rng.unit()).ln() / ln_miss).floor();
+            at = at.saturating_add(if gap.is_finite() {
+                gap as u64
+            } else {
+                u64::MAX
+            });
+        }
+        if at >= bits {
+            break;
+        }
+        out[(at / 8) as usize] ^= 1 << (at % 8);
+        flipped += 1;
+        at += 1;
+    }
+    (Bytes::from(out), flipped)
 }
 
 fn ms(n: i64) -> Duration {

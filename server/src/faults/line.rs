@@ -30,7 +30,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::effect::{self, Piece, Rng, State};
 use super::set::{Entry, Toxics};
-use super::toxic::Kind;
+use super::toxic::{Kind, REORDER_HOLD_MS};
 use crate::hub::counters::add;
 use crate::hub::lock;
 use crate::pipeline::Flow;
@@ -42,6 +42,8 @@ use crate::pipeline::Flow;
 pub const HELD_MAX: usize = 1 << 20;
 /// What one held piece costs beyond its bytes (its `Bytes` handle and instant).
 const PIECE_COST: usize = 64;
+/// How long a reorder toxic holds a datagram back at most.
+const REORDER_HOLD: Duration = Duration::from_millis(REORDER_HOLD_MS);
 /// A toxic says what it did at most this often per connection and direction.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 
@@ -71,6 +73,8 @@ pub enum Due {
 struct Applied {
     entry: Arc<Entry>,
     state: State,
+    /// Its own draws, when it has a `seed`.
+    rng: Option<Rng>,
     /// What it did since its last note.
     tally: Tally,
 }
@@ -81,6 +85,7 @@ struct Tally {
     pieces: u64,
     bytes: u64,
     most_ms: u64,
+    touched: u64,
     noted: Option<Instant>,
 }
 
@@ -88,6 +93,9 @@ struct Tally {
 pub struct Line {
     /// Which way.
     flow: Flow,
+    /// Each chunk is a datagram: never cut, and written in the order of its instant
+    /// (jitter and reorder may change the order); else a stream, never reordered.
+    datagrams: bool,
     /// The proxy's toxics.
     toxics: Arc<Toxics>,
     /// Woken at each change of them.
@@ -125,6 +133,7 @@ impl Line {
         let changes = toxics.subscribe();
         let mut line = Line {
             flow,
+            datagrams: false,
             toxics,
             changes,
             seen: u64::MAX,
@@ -141,6 +150,12 @@ impl Line {
         };
         line.sync(Instant::now());
         line
+    }
+
+    /// The same line for datagrams (see [`Line::datagrams`]).
+    pub fn for_datagrams(mut self) -> Line {
+        self.datagrams = true;
+        self
     }
 
     /// Nothing to do: no toxic applies, nothing is held, and the toxics have not changed
@@ -221,6 +236,7 @@ impl Line {
     /// What is due at `now`; `take`: a due piece is taken out (else only looked at).
     pub fn next(&mut self, now: Instant, take: bool) -> Due {
         self.sync(now);
+        self.release_held_back(now);
         for a in &self.applied {
             if let State::EndAt(Some(at)) = a.state
                 && at <= now
@@ -260,19 +276,56 @@ impl Line {
                 why: why.clone(),
             };
         }
-        let ends = self.applied.iter().filter_map(|a| match a.state {
-            State::EndAt(at) => at,
-            _ => None,
-        });
-        ends.min().map_or(Due::Idle, Due::Wait)
+        self.wake_at().map_or(Due::Idle, Due::Wait)
     }
 
     fn earliest(&self, at: Instant) -> Instant {
-        let ends = self.applied.iter().filter_map(|a| match a.state {
-            State::EndAt(at) => at,
+        self.wake_at().map_or(at, |w| w.min(at))
+    }
+
+    /// When a toxic acts without a chunk: a timeout or reset_peer ends the connection, a
+    /// reorder lets go of a datagram it held back too long.
+    fn wake_at(&self) -> Option<Instant> {
+        let ends = self.applied.iter().filter_map(|a| match &a.state {
+            State::EndAt(at) => *at,
+            State::Back(back) => back.iter().map(|(_, p)| p.at + REORDER_HOLD).min(),
             _ => None,
         });
-        ends.fold(at, Instant::min)
+        ends.min()
+    }
+
+    /// Datagrams a reorder toxic held back for [`REORDER_HOLD`] go, whether or not their
+    /// gap has passed.
+    fn release_held_back(&mut self, now: Instant) {
+        for i in 0..self.applied.len() {
+            let State::Back(back) = &mut self.applied[i].state else {
+                continue;
+            };
+            if back.iter().all(|(_, p)| p.at + REORDER_HOLD > now) {
+                continue;
+            }
+            let (gone, kept) = std::mem::take(back)
+                .into_iter()
+                .partition(|(_, p)| p.at + REORDER_HOLD <= now);
+            *back = kept;
+            for (_, p) in gone {
+                self.hold(p);
+            }
+        }
+    }
+
+    /// Keeps `p` until its instant: a stream's pieces in the order they came (an
+    /// instant never goes back), datagrams in the order of their instants.
+    fn hold(&mut self, mut p: Piece) {
+        self.held_bytes += p.bytes.len() + PIECE_COST;
+        if self.datagrams {
+            let at = self.held.partition_point(|q| q.at <= p.at);
+            self.held.insert(at, p);
+            return;
+        }
+        p.at = p.at.max(self.last_at);
+        self.last_at = p.at;
+        self.held.push_back(p);
     }
 
     /// A chunk read at `now` goes through the toxics; its pieces wait their turn.
@@ -289,14 +342,10 @@ impl Line {
             }
             pieces = self.apply(i, now, pieces, len);
         }
-        for mut p in pieces {
-            if p.bytes.is_empty() {
-                continue;
+        for p in pieces {
+            if !p.bytes.is_empty() {
+                self.hold(p);
             }
-            p.at = p.at.max(self.last_at);
-            self.last_at = p.at;
-            self.held_bytes += p.bytes.len() + PIECE_COST;
-            self.held.push_back(p);
         }
     }
 
@@ -310,9 +359,11 @@ impl Line {
             now,
             pieces,
             len,
-            &mut self.rng,
+            a.rng.as_mut().unwrap_or(&mut self.rng),
             counters,
+            self.datagrams,
         );
+        add(&counters.acted, effect.touched);
         if effect.limit_reached && self.closing.is_none() {
             add(&counters.cuts, 1);
             let why = format!(
@@ -327,19 +378,28 @@ impl Line {
             self.closing = Some(why);
         }
         let parts = effect.pieces.len() as u64;
-        self.tally(i, now, len as u64, parts, effect.held_ms);
+        self.tally(i, now, len as u64, parts, effect.held_ms, effect.touched);
         effect.pieces
     }
 
     /// Counts what toxic `i` did to a chunk, and says so at most once per
     /// [`NOTE_EVERY`].
-    fn tally(&mut self, i: usize, now: Instant, bytes: u64, pieces: u64, held_ms: u64) {
+    fn tally(
+        &mut self,
+        i: usize,
+        now: Instant,
+        bytes: u64,
+        pieces: u64,
+        held_ms: u64,
+        touched: u64,
+    ) {
         let a = &mut self.applied[i];
         let t = &mut a.tally;
         t.chunks += 1;
         t.bytes += bytes;
         t.pieces += pieces;
         t.most_ms = t.most_ms.max(held_ms);
+        t.touched += touched;
         if t.noted.is_some_and(|at| now < at + NOTE_EVERY) {
             return;
         }
@@ -347,8 +407,20 @@ impl Line {
             Flow::Up => "client → upstream",
             Flow::Down => "upstream → client",
         };
+        let units = match self.datagrams {
+            true => "datagrams",
+            false => "chunks",
+        };
+        let of = format!("{} of {} {units}", t.touched, t.chunks);
         let what = match a.entry.toxic.kind {
             Kind::Latency { .. } => format!("held {} ms", t.most_ms),
+            Kind::PacketLoss { .. } | Kind::Loss { .. } => format!("dropped {of}"),
+            Kind::Duplicate { .. } => format!("duplicated {of}"),
+            Kind::Reorder { gap, .. } => {
+                format!("held back {of} until {} later ones had gone", gap.max(1))
+            }
+            Kind::Truncate { size } => format!("cut {of} to {size} bytes"),
+            Kind::Corrupt { .. } => format!("flipped {} bits", t.touched),
             Kind::Bandwidth { .. } => format!("slowed: the last byte waits {} ms", t.most_ms),
             Kind::Slicer { .. } => format!("cut into {} writes", t.pieces),
             Kind::LimitData { .. } => "counted toward the limit".to_owned(),
@@ -356,7 +428,7 @@ impl Line {
             Kind::ResetPeer { .. } => "dropped; a reset follows".to_owned(),
             Kind::SlowClose { .. } => "passed; the FIN will be late".to_owned(),
         };
-        let note = format!("{what}: {} bytes in {} chunks ({way})", t.bytes, t.chunks);
+        let note = format!("{what}: {} bytes in {} {units} ({way})", t.bytes, t.chunks);
         *t = Tally {
             noted: Some(now),
             ..Tally::default()
@@ -408,6 +480,18 @@ impl Line {
             }
             self.last_at = self.held.back().map_or(now, |p| p.at);
         }
+        // A reorder removed or changed lets what it held back go now.
+        for a in &mut before {
+            let same = now_applied.iter().any(|e| Arc::ptr_eq(e, &a.entry));
+            if let (false, State::Back(back)) = (same, &mut a.state) {
+                for (_, mut p) in std::mem::take(back) {
+                    p.at = now;
+                    self.held_bytes += p.bytes.len() + PIECE_COST;
+                    let at = self.held.partition_point(|q| q.at <= p.at);
+                    self.held.insert(at, p);
+                }
+            }
+        }
         self.decided
             .retain(|(id, _)| now_applied.iter().any(|e| e.id == *id));
         for entry in now_applied {
@@ -444,9 +528,12 @@ impl Line {
                 }
                 None => {
                     let state = State::new(&entry.toxic.kind, now);
+                    let seed = entry.toxic.seed;
+                    let rng = (seed != 0).then(|| Rng::seeded(seed ^ (self.flow as u64) << 63));
                     self.applied.push(Applied {
                         entry,
                         state,
+                        rng,
                         tally: Tally::default(),
                     });
                 }
@@ -624,6 +711,49 @@ mod tests {
         assert_eq!(
             down.next(ms(2), true),
             Due::Write(Bytes::from_static(b"ijkl"))
+        );
+    }
+
+    #[test]
+    fn a_seeded_packet_loss_drops_the_same_chunks_on_every_connection() {
+        let toxics = Arc::new(Toxics::default());
+        toxics
+            .add(br#"{"type":"packet_loss","attributes":{"loss_rate":0.5,"correlation":0.2,"seed":9}}"#)
+            .unwrap();
+        let kept = |conn_seed| {
+            let quiet: Reporter = Box::new(|_, _| {});
+            let mut down = Line::new(
+                Flow::Down,
+                toxics.clone(),
+                conn_seed,
+                quiet,
+                Shown::default(),
+            );
+            let (mut kept, now) = (Vec::new(), Instant::now());
+            for i in 0..200u8 {
+                down.push(now, Bytes::from(vec![i]));
+                while let Due::Write(b) = down.next(now, true) {
+                    kept.push(b[0]);
+                }
+            }
+            kept
+        };
+        let first = kept(1);
+        assert_eq!(first, kept(2), "the toxic's seed, not the connection's");
+        assert!(
+            (40..140).contains(&first.len()),
+            "{} of 200 kept",
+            first.len()
+        );
+        let entry = toxics.get("packet_loss_downstream").unwrap();
+        let dropped = entry
+            .counters
+            .acted
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            dropped,
+            2 * (200 - first.len() as u64),
+            "counted, both runs"
         );
     }
 

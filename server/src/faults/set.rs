@@ -2,12 +2,12 @@
 //! the proxy's live connections to look again (toxiproxy applies a change to existing
 //! connections too).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::toxic::{Stream, Toxic, ToxicError};
+use super::toxic::{Acts, Stream, Toxic, ToxicError};
 use crate::hub::lock;
 use crate::pipeline::Flow;
 
@@ -24,6 +24,9 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Connections it ended (closed or reset).
     pub cuts: AtomicU64,
+    /// Chunks or datagrams it dropped (packet_loss, loss), duplicated, held back
+    /// (reorder) or cut (truncate); bits it flipped (corrupt).
+    pub acted: AtomicU64,
 }
 
 /// A toxic as a proxy holds it.
@@ -56,6 +59,7 @@ impl Entry {
             bytes: c.bytes.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
             cuts: c.cuts.load(Relaxed),
+            acted: c.acted.load(Relaxed),
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct Toxics {
     generation: AtomicU64,
     /// Wakes the live connections at every change.
     changed: watch::Sender<u64>,
+    /// A `udp` proxy's: each toxic must act on datagrams.
+    datagrams: bool,
+    /// Which flows some toxic covers: bit 0 [`Flow::Up`], bit 1 [`Flow::Down`].
+    covered: AtomicU8,
 }
 
 /// Ids of toxics, lab-wide.
@@ -76,15 +84,22 @@ static LAST_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Default for Toxics {
     fn default() -> Toxics {
-        Toxics {
-            list: Mutex::new(Vec::new()),
-            generation: AtomicU64::new(0),
-            changed: watch::channel(0).0,
-        }
+        Toxics::new(false)
     }
 }
 
 impl Toxics {
+    /// No toxics yet; `datagrams`: a `udp` proxy's (only toxics that act on datagrams).
+    pub fn new(datagrams: bool) -> Toxics {
+        Toxics {
+            list: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
+            changed: watch::channel(0).0,
+            datagrams,
+            covered: AtomicU8::new(0),
+        }
+    }
+
     /// Every toxic as toxiproxy lists them: the upstream chain, then the downstream one
     /// (then wirelab's `both`), each in the order they were added.
     pub fn list(&self) -> Vec<Arc<Entry>> {
@@ -123,6 +138,19 @@ impl Toxics {
             return Err(ToxicError::Exists);
         }
         toxic.parse_attributes(&attributes)?;
+        let acts = toxic.kind.acts_on();
+        let (name, datagrams) = (toxic.kind.type_name(), self.datagrams);
+        if datagrams && acts == Acts::Streams {
+            return Err(ToxicError::BadBody(format!(
+                "{name} acts on a byte stream, and this is a udp proxy: its toxics are \
+                 latency, bandwidth, packet_loss, corrupt, loss, duplicate, reorder, truncate"
+            )));
+        }
+        if !datagrams && acts == Acts::Datagrams {
+            return Err(ToxicError::BadBody(format!(
+                "{name} acts on datagrams: it applies to udp proxies only"
+            )));
+        }
         let entry = Arc::new(Entry {
             id: LAST_ID.fetch_add(1, Relaxed) + 1,
             toxic,
@@ -174,6 +202,11 @@ impl Toxics {
         gone
     }
 
+    /// Whether some toxic covers `flow` (one relaxed load).
+    pub fn covers(&self, flow: Flow) -> bool {
+        self.covered.load(Relaxed) & (1 << flow as u8) != 0
+    }
+
     /// Changes so far.
     pub fn generation(&self) -> u64 {
         self.generation.load(Relaxed)
@@ -185,6 +218,11 @@ impl Toxics {
     }
 
     fn bump(&self) {
+        let covered = lock(&self.list).iter().fold(0, |bits, e| {
+            let s = e.toxic.stream;
+            bits | u8::from(s.covers(Flow::Up)) | u8::from(s.covers(Flow::Down)) << 1
+        });
+        self.covered.store(covered, Relaxed);
         let g = self.generation.fetch_add(1, Relaxed) + 1;
         self.changed.send_replace(g);
     }

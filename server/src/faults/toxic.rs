@@ -57,8 +57,10 @@ impl Stream {
     }
 }
 
-/// What a toxic does, with toxiproxy's attributes and units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a toxic does, with toxiproxy's attributes and units. The last four are wirelab's,
+/// for datagrams (`udp` proxies) only; `packet_loss` and `corrupt` (toxiproxy's too) act
+/// on a TCP stream's chunks and on datagrams alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// Each chunk is held `latency` ms, ± up to `jitter` ms.
     Latency { latency: i64, jitter: i64 },
@@ -81,6 +83,55 @@ pub enum Kind {
     },
     /// The connection is closed once `bytes` bytes have gone through this way.
     LimitData { bytes: i64 },
+    /// toxiproxy 2.12's: each chunk (datagram) dropped with chance `loss_rate`, or
+    /// `loss_rate + correlation` right after one was dropped.
+    PacketLoss { loss_rate: f64, correlation: f64 },
+    /// toxiproxy's: each bit flipped with chance `probability`.
+    Corrupt { probability: f64 },
+    /// Datagrams lost by netem's Gilbert-Elliott model: in the good state one is lost with
+    /// chance `rate`, in the bad (burst) state with `burst_rate`; after each datagram the
+    /// state turns bad with chance `burst_enter`, and good again with `burst_exit` (0:
+    /// `1 - burst_enter`, netem's default).
+    Loss {
+        rate: f64,
+        burst_enter: f64,
+        burst_exit: f64,
+        burst_rate: f64,
+    },
+    /// Each datagram sent twice with chance `rate`.
+    Duplicate { rate: f64 },
+    /// A datagram held back with chance `rate`, until `gap` later ones have gone (at
+    /// most [`REORDER_HOLD_MS`] ms).
+    Reorder { rate: f64, gap: i64 },
+    /// Datagrams longer than `size` bytes cut to `size`.
+    Truncate { size: i64 },
+}
+
+/// How long a datagram held back by `reorder` waits for the datagrams it lets pass.
+pub const REORDER_HOLD_MS: u64 = 1000;
+
+/// An attribute's value: a whole number (ms, bytes, KB/s) or a chance (0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    Int(i64),
+    Chance(f64),
+}
+
+/// Where an attribute is kept.
+enum Slot<'a> {
+    Int(&'a mut i64),
+    Chance(&'a mut f64),
+}
+
+/// What a kind of toxic can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acts {
+    /// Byte streams only (`tcp` and `http` proxies).
+    Streams,
+    /// Datagrams only (`udp` proxies).
+    Datagrams,
+    /// Both.
+    Both,
 }
 
 impl Kind {
@@ -94,6 +145,32 @@ impl Kind {
             Kind::ResetPeer { .. } => "reset_peer",
             Kind::Slicer { .. } => "slicer",
             Kind::LimitData { .. } => "limit_data",
+            Kind::PacketLoss { .. } => "packet_loss",
+            Kind::Corrupt { .. } => "corrupt",
+            Kind::Loss { .. } => "loss",
+            Kind::Duplicate { .. } => "duplicate",
+            Kind::Reorder { .. } => "reorder",
+            Kind::Truncate { .. } => "truncate",
+        }
+    }
+
+    /// What it can act on: a connection's ends (FIN, RST) and a stream's cuts mean
+    /// nothing to datagrams, nor duplicating or reordering to a byte stream.
+    pub fn acts_on(&self) -> Acts {
+        match self {
+            Kind::Latency { .. }
+            | Kind::Bandwidth { .. }
+            | Kind::PacketLoss { .. }
+            | Kind::Corrupt { .. } => Acts::Both,
+            Kind::SlowClose { .. }
+            | Kind::Timeout { .. }
+            | Kind::ResetPeer { .. }
+            | Kind::Slicer { .. }
+            | Kind::LimitData { .. } => Acts::Streams,
+            Kind::Loss { .. }
+            | Kind::Duplicate { .. }
+            | Kind::Reorder { .. }
+            | Kind::Truncate { .. } => Acts::Datagrams,
         }
     }
 
@@ -115,77 +192,113 @@ impl Kind {
                 delay: 0,
             },
             "limit_data" => Kind::LimitData { bytes: 0 },
+            "packet_loss" => Kind::PacketLoss {
+                loss_rate: 0.0,
+                correlation: 0.0,
+            },
+            "corrupt" => Kind::Corrupt { probability: 0.0 },
+            "loss" => Kind::Loss {
+                rate: 0.0,
+                burst_enter: 0.0,
+                burst_exit: 0.0,
+                burst_rate: 0.0,
+            },
+            "duplicate" => Kind::Duplicate { rate: 0.0 },
+            "reorder" => Kind::Reorder { rate: 0.0, gap: 0 },
+            "truncate" => Kind::Truncate { size: 0 },
             _ => return None,
         })
     }
 
     /// Its attributes by name, in toxiproxy's order.
-    fn fields(&self) -> Vec<(&'static str, i64)> {
+    fn fields(&self) -> Vec<(&'static str, Num)> {
+        use Num::{Chance as C, Int as I};
         match *self {
-            Kind::Latency { latency, jitter } => vec![("latency", latency), ("jitter", jitter)],
-            Kind::Bandwidth { rate } => vec![("rate", rate)],
-            Kind::SlowClose { delay } => vec![("delay", delay)],
-            Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => vec![("timeout", timeout)],
+            Kind::Latency { latency, jitter } => {
+                vec![("latency", I(latency)), ("jitter", I(jitter))]
+            }
+            Kind::Bandwidth { rate } => vec![("rate", I(rate))],
+            Kind::SlowClose { delay } => vec![("delay", I(delay))],
+            Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => {
+                vec![("timeout", I(timeout))]
+            }
             Kind::Slicer {
                 average_size,
                 size_variation,
                 delay,
             } => vec![
-                ("average_size", average_size),
-                ("size_variation", size_variation),
-                ("delay", delay),
+                ("average_size", I(average_size)),
+                ("size_variation", I(size_variation)),
+                ("delay", I(delay)),
             ],
-            Kind::LimitData { bytes } => vec![("bytes", bytes)],
+            Kind::LimitData { bytes } => vec![("bytes", I(bytes))],
+            Kind::PacketLoss {
+                loss_rate,
+                correlation,
+            } => vec![("loss_rate", C(loss_rate)), ("correlation", C(correlation))],
+            Kind::Corrupt { probability } => vec![("probability", C(probability))],
+            Kind::Loss {
+                rate,
+                burst_enter,
+                burst_exit,
+                burst_rate,
+            } => vec![
+                ("rate", C(rate)),
+                ("burst_enter", C(burst_enter)),
+                ("burst_exit", C(burst_exit)),
+                ("burst_rate", C(burst_rate)),
+            ],
+            Kind::Duplicate { rate } => vec![("rate", C(rate))],
+            Kind::Reorder { rate, gap } => vec![("rate", C(rate)), ("gap", I(gap))],
+            Kind::Truncate { size } => vec![("size", I(size))],
         }
     }
 
-    fn field_mut(&mut self, name: &str) -> Option<&mut i64> {
-        match (self, name) {
-            (Kind::Latency { latency, .. }, "latency") => Some(latency),
-            (Kind::Latency { jitter, .. }, "jitter") => Some(jitter),
-            (Kind::Bandwidth { rate }, "rate") => Some(rate),
-            (Kind::SlowClose { delay }, "delay") => Some(delay),
-            (Kind::Timeout { timeout } | Kind::ResetPeer { timeout }, "timeout") => Some(timeout),
-            (Kind::Slicer { average_size, .. }, "average_size") => Some(average_size),
-            (Kind::Slicer { size_variation, .. }, "size_variation") => Some(size_variation),
-            (Kind::Slicer { delay, .. }, "delay") => Some(delay),
-            (Kind::LimitData { bytes }, "bytes") => Some(bytes),
-            _ => None,
-        }
+    fn field_mut(&mut self, name: &str) -> Option<Slot<'_>> {
+        use Slot::{Chance as C, Int as I};
+        Some(match (self, name) {
+            (Kind::Latency { latency, .. }, "latency") => I(latency),
+            (Kind::Latency { jitter, .. }, "jitter") => I(jitter),
+            (Kind::Bandwidth { rate }, "rate") => I(rate),
+            (Kind::SlowClose { delay }, "delay") => I(delay),
+            (Kind::Timeout { timeout } | Kind::ResetPeer { timeout }, "timeout") => I(timeout),
+            (Kind::Slicer { average_size, .. }, "average_size") => I(average_size),
+            (Kind::Slicer { size_variation, .. }, "size_variation") => I(size_variation),
+            (Kind::Slicer { delay, .. }, "delay") => I(delay),
+            (Kind::LimitData { bytes }, "bytes") => I(bytes),
+            (Kind::PacketLoss { loss_rate, .. }, "loss_rate") => C(loss_rate),
+            (Kind::PacketLoss { correlation, .. }, "correlation") => C(correlation),
+            (Kind::Corrupt { probability }, "probability") => C(probability),
+            (Kind::Loss { rate, .. }, "rate") => C(rate),
+            (Kind::Loss { burst_enter, .. }, "burst_enter") => C(burst_enter),
+            (Kind::Loss { burst_exit, .. }, "burst_exit") => C(burst_exit),
+            (Kind::Loss { burst_rate, .. }, "burst_rate") => C(burst_rate),
+            (Kind::Duplicate { rate }, "rate") => C(rate),
+            (Kind::Reorder { rate, .. }, "rate") => C(rate),
+            (Kind::Reorder { gap, .. }, "gap") => I(gap),
+            (Kind::Truncate { size }, "size") => I(size),
+            _ => return None,
+        })
     }
 
     /// Sets the attributes `attributes` names (others are kept; unknown names are
-    /// ignored, as Go's decoder ignores them). A value that is not a whole number is
+    /// ignored, as Go's decoder ignores them). A whole-number attribute that is not one is
     /// toxiproxy's 400; a negative one is wirelab's (toxiproxy would take it and do
-    /// nothing sensible with it).
+    /// nothing sensible with it), and so is a chance outside 0 to 1 (toxiproxy clamps it).
     pub fn set(&mut self, attributes: &Map<String, Value>) -> Result<(), ToxicError> {
         for (name, value) in attributes {
-            let Some(slot) = self.field_mut(name) else {
-                continue;
-            };
-            let Some(n) = value.as_i64() else {
-                return Err(ToxicError::BadBody(format!(
-                    "json: cannot unmarshal {value} into Go struct field .attributes.{name} of \
-                     type int64"
-                )));
-            };
-            if n < 0 {
-                return Err(ToxicError::BadBody(format!(
-                    "attribute {name} must not be negative (got {n})"
-                )));
+            match self.field_mut(name) {
+                None => continue,
+                Some(Slot::Int(slot)) => *slot = whole(name, value)?,
+                Some(Slot::Chance(slot)) => *slot = chance(name, value)?,
             }
-            if n > ATTRIBUTE_MAX {
-                return Err(ToxicError::BadBody(format!(
-                    "attribute {name} must be at most {ATTRIBUTE_MAX} (got {n})"
-                )));
-            }
-            *slot = n;
         }
         Ok(())
     }
 
     /// A few words for the page: "latency 300 ms ± 10 ms".
     pub fn describe(&self) -> String {
+        let pct = |p: f64| format!("{}%", (p * 1e6).round() / 1e4);
         match *self {
             Kind::Latency { latency, jitter: 0 } => format!("latency {latency} ms"),
             Kind::Latency { latency, jitter } => format!("latency {latency} ms ± {jitter} ms"),
@@ -200,7 +313,87 @@ impl Kind {
                 delay,
             } => format!("slicer {average_size} ± {size_variation} bytes, {delay} µs apart"),
             Kind::LimitData { bytes } => format!("limit_data {bytes} bytes"),
+            Kind::PacketLoss {
+                loss_rate,
+                correlation: 0.0,
+            } => format!("packet_loss {}", pct(loss_rate)),
+            Kind::PacketLoss {
+                loss_rate,
+                correlation,
+            } => format!(
+                "packet_loss {}, {} more after a loss",
+                pct(loss_rate),
+                pct(correlation)
+            ),
+            Kind::Corrupt { probability } => format!("corrupt {} of bits", pct(probability)),
+            Kind::Loss {
+                rate,
+                burst_enter: 0.0,
+                ..
+            } => format!("loss {}", pct(rate)),
+            Kind::Loss {
+                rate,
+                burst_enter,
+                burst_exit,
+                burst_rate,
+            } => format!(
+                "loss {} ({} in bursts entered at {}, left at {})",
+                pct(rate),
+                pct(burst_rate),
+                pct(burst_enter),
+                pct(exit_chance(burst_enter, burst_exit))
+            ),
+            Kind::Duplicate { rate } => format!("duplicate {}", pct(rate)),
+            Kind::Reorder { rate, gap } => {
+                format!("reorder {}, gap {}", pct(rate), gap.max(1))
+            }
+            Kind::Truncate { size } => format!("truncate to {size} bytes"),
         }
+    }
+}
+
+/// The chance of leaving a burst: `burst_exit`, or netem's `1 - burst_enter` when 0.
+pub fn exit_chance(burst_enter: f64, burst_exit: f64) -> f64 {
+    match burst_exit {
+        0.0 => 1.0 - burst_enter,
+        e => e,
+    }
+}
+
+/// A whole-number attribute, 0 to [`ATTRIBUTE_MAX`].
+fn whole(name: &str, value: &Value) -> Result<i64, ToxicError> {
+    let Some(n) = value.as_i64() else {
+        return Err(ToxicError::BadBody(format!(
+            "json: cannot unmarshal {value} into Go struct field .attributes.{name} of type \
+             int64"
+        )));
+    };
+    if n < 0 {
+        return Err(ToxicError::BadBody(format!(
+            "attribute {name} must not be negative (got {n})"
+        )));
+    }
+    if n > ATTRIBUTE_MAX {
+        return Err(ToxicError::BadBody(format!(
+            "attribute {name} must be at most {ATTRIBUTE_MAX} (got {n})"
+        )));
+    }
+    Ok(n)
+}
+
+/// A chance attribute, 0 to 1.
+fn chance(name: &str, value: &Value) -> Result<f64, ToxicError> {
+    let Some(p) = value.as_f64() else {
+        return Err(ToxicError::BadBody(format!(
+            "json: cannot unmarshal {value} into Go struct field .attributes.{name} of type \
+             float64"
+        )));
+    };
+    match (0.0..=1.0).contains(&p) {
+        true => Ok(p),
+        false => Err(ToxicError::BadBody(format!(
+            "attribute {name} is a chance, from 0 to 1 (got {p})"
+        ))),
     }
 }
 
@@ -215,6 +408,10 @@ pub struct Toxic {
     pub stream: Stream,
     /// The chance (0 to 1) that a connection gets it, drawn once per connection.
     pub toxicity: f32,
+    /// wirelab's `seed` attribute: not 0, what the toxic draws (drops, flips, jitter) is
+    /// drawn from it, the same on every connection and every run; 0 (the default), from
+    /// the connection's own seed.
+    pub seed: u64,
 }
 
 /// Why a toxic was refused, with toxiproxy's words and statuses.
@@ -300,13 +497,23 @@ impl Toxic {
             kind,
             stream,
             toxicity,
+            seed: 0,
         };
         Ok((toxic, input.attributes.unwrap_or_default()))
     }
 
     /// Sets the attributes read by [`Toxic::parse`].
     pub fn parse_attributes(&mut self, attributes: &Map<String, Value>) -> Result<(), ToxicError> {
-        self.kind.set(attributes)
+        self.set(attributes)
+    }
+
+    /// The kind's attributes and wirelab's `seed`.
+    fn set(&mut self, attributes: &Map<String, Value>) -> Result<(), ToxicError> {
+        self.kind.set(attributes)?;
+        if let Some(seed) = attributes.get("seed") {
+            self.seed = whole("seed", seed)? as u64;
+        }
+        Ok(())
     }
 
     /// This toxic with an update's `attributes` and `toxicity` (each kept when left out).
@@ -315,7 +522,7 @@ impl Toxic {
             serde_json::from_slice(body).map_err(|e| ToxicError::BadBody(e.to_string()))?;
         let mut next = self.clone();
         if let Some(attributes) = &update.attributes {
-            next.kind.set(attributes)?;
+            next.set(attributes)?;
         }
         if let Some(t) = update.toxicity {
             next.toxicity = checked_toxicity(t)?;
@@ -325,8 +532,12 @@ impl Toxic {
 
     /// As toxiproxy writes it: `attributes`, `name`, `type`, `stream`, `toxicity`.
     pub fn json(&self) -> ToxicJson {
+        let mut attributes = self.kind.fields();
+        if self.seed != 0 {
+            attributes.push(("seed", Num::Int(self.seed as i64)));
+        }
         ToxicJson {
-            attributes: Attributes(self.kind.fields()),
+            attributes: Attributes(attributes),
             name: self.name.clone(),
             kind: self.kind.type_name(),
             stream: self.stream.as_str(),
@@ -350,11 +561,22 @@ pub struct ToxicJson {
 /// A toxic's attributes, written in toxiproxy's order (Go writes a struct's fields in
 /// order; a JSON map here would sort them).
 #[derive(Debug)]
-struct Attributes(Vec<(&'static str, i64)>);
+struct Attributes(Vec<(&'static str, Num)>);
 
 impl Serialize for Attributes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.0.iter().copied())
+    }
+}
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Num::Int(n) => s.serialize_i64(n),
+            // As Go writes a float64: whole ones without a fraction.
+            Num::Chance(p) if p.fract() == 0.0 => s.serialize_i64(p as i64),
+            Num::Chance(p) => s.serialize_f64(p),
+        }
     }
 }
 

@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
-use wirelab_shared::{EventKind, ProxyProtocol};
+use wirelab_shared::{EventKind, Leg};
 
+use super::proxy::{Proxy, RelayConn};
 use super::{RelayError, Relays};
-use crate::faults::{Entry, ToxicError};
+use crate::faults::line::Reporter;
+use crate::faults::{Entry, Line, ToxicError};
+use crate::pipeline::Flow;
 
 /// Why a change of toxics failed: the proxy, or the toxic.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +35,36 @@ impl std::fmt::Display for ToxicOpError {
     }
 }
 
+/// The fault line of `flow` on `conn` (a relayed connection or a UDP session) of `proxy`:
+/// what its toxics do is said in `relay_fault` events, and the names of those that apply
+/// are kept for its row. `seed` makes its draws (both directions take the same).
+pub(super) fn fault_line(
+    relays: &Relays,
+    proxy: &Proxy,
+    conn: &RelayConn,
+    flow: Flow,
+    seed: u64,
+) -> Line {
+    let (hub, proxy_name) = (relays.hub.clone(), proxy.name.clone());
+    let (id, peer) = (conn.id, conn.peer_text.clone());
+    let from = match flow {
+        Flow::Up => Leg::Client,
+        Flow::Down => Leg::Upstream,
+    };
+    let report: Reporter = Box::new(move |toxic: &str, what: String| {
+        hub.publish(EventKind::RelayFault {
+            proxy: proxy_name.clone(),
+            conn: id,
+            peer: peer.clone(),
+            from,
+            toxic: toxic.to_owned(),
+            what,
+        });
+    });
+    let shown = conn.faults[flow as usize].clone();
+    Line::new(flow, proxy.toxics.clone(), seed, report, shown)
+}
+
 impl Relays {
     /// The toxics of proxy `proxy`, as toxiproxy lists them.
     pub fn toxics(&self, proxy: &str) -> Result<Vec<Arc<Entry>>, ToxicOpError> {
@@ -48,14 +81,8 @@ impl Relays {
     /// Adds the toxic `body` describes (toxiproxy's JSON) to proxy `proxy`.
     pub fn toxic_add(&self, proxy: &str, body: &[u8]) -> Result<Arc<Entry>, ToxicOpError> {
         let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        // An http proxy's bytes go through the same pumps as a tcp proxy's.
-        if p.protocol == ProxyProtocol::Udp {
-            return Err(ToxicError::BadBody(format!(
-                "toxics apply to tcp and http proxies; {proxy} is a udp proxy (UDP faults \
-                 come later)"
-            ))
-            .into());
-        }
+        // An http proxy's bytes go through the same pumps as a tcp proxy's; a udp proxy
+        // takes the toxics that act on datagrams.
         let entry = p.toxics.add(body)?;
         self.toxic_event(proxy, &entry, "added");
         Ok(entry)

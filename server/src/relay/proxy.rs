@@ -97,7 +97,7 @@ impl Proxy {
             figures: Figures::default(),
             open: Mutex::new(BTreeMap::new()),
             limit: Arc::new(Semaphore::new(max_conns.clamp(1, Semaphore::MAX_PERMITS))),
-            toxics: Arc::default(),
+            toxics: Arc::new(Toxics::new(spec.protocol == ProxyProtocol::Udp)),
         }
     }
 

@@ -2,8 +2,13 @@
 //! `socat UDP-LISTEN,fork` does), ended after `--proxy-udp-idle-secs` without a datagram
 //! either way. Sessions are bounded by `--max-proxy-conns`: a new client past it has its
 //! datagrams dropped, counted (`dropped`, `refused`) and shown (at most one event a
-//! second). Every datagram either way is an event, as on the UDP service, and passes the
-//! pipeline's stages ([`crate::pipeline`]).
+//! second). Every datagram either way is an event, as on the UDP service.
+//!
+//! The proxy's toxics ([`crate::faults`], those that act on datagrams) run in a fault
+//! line per direction, owned by the session's task: datagrams toward the upstream reach
+//! it through a bounded queue (only while some toxic covers that way; past
+//! [`UP_QUEUE`] they are dropped and counted), those from the upstream directly. With no
+//! toxic, a datagram is sent on as soon as it is read.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -14,21 +19,26 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Duration, Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use wirelab_shared::{EventKind, Leg, Payload};
 
 use super::Relays;
+use super::faults::fault_line;
 use super::proxy::{Proxy, RelayConn};
+use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::hub::{lock, now_us};
-use crate::pipeline::{Flow, Stages};
+use crate::pipeline::Flow;
 use crate::tcp::show;
 use crate::udp::MAX_DATAGRAM;
 
 /// At most one refusal event a second per proxy.
 const SECOND: Duration = Duration::from_secs(1);
+/// Datagrams toward the upstream waiting for the session's toxics, at most.
+pub const UP_QUEUE: usize = 1024;
 
 /// One client's session, as the receive loop holds it.
 struct Session {
@@ -40,8 +50,8 @@ struct Session {
     last_us: Arc<AtomicU64>,
     /// Set by its task when it ends: a new datagram from the client opens a new session.
     ended: Arc<AtomicBool>,
-    /// What datagrams toward the upstream pass through.
-    up: Stages,
+    /// To its task, datagrams toward the upstream while toxics cover that way.
+    faulted: mpsc::Sender<Bytes>,
 }
 
 /// Binds a `udp` proxy's `listen` address, resolved as a `tcp` proxy's is. A stopped
@@ -141,16 +151,19 @@ pub(super) async fn run(
             size: n as u64,
             payload: Payload::capture(data, relays.settings.snaplen),
         });
+        if proxy.toxics.covers(Flow::Up) {
+            // The session's task runs them (and sends what they let through).
+            match s.faulted.try_send(Bytes::copy_from_slice(data)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => add(&proxy.dropped, 1),
+                // Its task has just ended: the next datagram opens a new session.
+                Err(TrySendError::Closed(_)) => add(&proxy.dropped, 1),
+            }
+            continue;
+        }
         // `send` waits only while the kernel's send buffer is full (it rarely is for UDP):
         // that is back-pressure on this proxy's receive loop, bounded by the socket.
-        let sent = match s.up.is_empty() {
-            true => s.upstream.send(data).await,
-            false => match s.up.run(Flow::Up, Bytes::copy_from_slice(data)) {
-                Some(chunk) => s.upstream.send(&chunk).await,
-                None => Ok(0),
-            },
-        };
-        match sent {
+        match s.upstream.send(data).await {
             Ok(m) => {
                 add(&f.upstream_out, m as u64);
                 add(&proxy.figures.upstream_out, m as u64);
@@ -220,22 +233,27 @@ async fn open(
         upstream: show(target),
         upstream_local: show(upstream_local),
     });
+    let (faulted, faulted_rx) = mpsc::channel(UP_QUEUE);
     let session = Session {
         conn: conn.clone(),
         upstream: Arc::new(upstream),
         last_us: Arc::new(AtomicU64::new(now_us())),
         ended: Arc::new(AtomicBool::new(false)),
-        up: Stages::default(),
+        faulted,
     };
+    let seed = conn.id ^ now_us().rotate_left(17);
+    let line = |flow| fault_line(relays, proxy, &conn, flow, seed).for_datagrams();
     let back = Back {
         relays: relays.clone(),
         proxy: proxy.clone(),
-        conn,
         upstream: session.upstream.clone(),
         listen: listen.clone(),
         last_us: session.last_us.clone(),
         ended: session.ended.clone(),
-        down: Stages::default(),
+        up: line(Flow::Up),
+        down: line(Flow::Down),
+        faulted: faulted_rx,
+        conn,
     };
     let ended_tx = ended_tx.clone();
     relays.tasks.spawn(async move {
@@ -248,7 +266,8 @@ async fn open(
     Ok(session)
 }
 
-/// A session's task: the upstream's datagrams back to the client, and the idle timeout.
+/// A session's task: the upstream's datagrams back to the client, the toxics both ways,
+/// and the idle timeout.
 struct Back {
     /// The relay.
     relays: Arc<Relays>,
@@ -264,8 +283,12 @@ struct Back {
     last_us: Arc<AtomicU64>,
     /// Set when this ends.
     ended: Arc<AtomicBool>,
-    /// What datagrams toward the client pass through.
-    down: Stages,
+    /// The toxics datagrams toward the upstream go through.
+    up: Line,
+    /// The toxics datagrams toward the client go through.
+    down: Line,
+    /// Datagrams toward the upstream, from the receive loop, while toxics cover that way.
+    faulted: mpsc::Receiver<Bytes>,
 }
 
 impl Back {
@@ -284,11 +307,30 @@ impl Back {
             if stop.is_cancelled() {
                 break self.stopped();
             }
+            if let Ok(datagram) = self.faulted.try_recv() {
+                self.up.push(Instant::now(), datagram);
+                self.release().await;
+                continue;
+            }
             // As the receive loop: a datagram there already is taken without a select
             // (nor a timer registered per datagram).
             let ready = match self.upstream.try_recv(&mut buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::select! {
                     r = self.upstream.recv(&mut buf) => r,
+                    Some(datagram) = self.faulted.recv() => {
+                        self.up.push(Instant::now(), datagram);
+                        self.release().await;
+                        continue;
+                    }
+                    // Something a toxic held is due, or the toxics changed.
+                    _ = self.up.wait() => {
+                        self.release().await;
+                        continue;
+                    }
+                    _ = self.down.wait() => {
+                        self.release().await;
+                        continue;
+                    }
                     _ = sleep_until(Instant::now() + left) => continue,
                     _ = stop.cancelled() => break self.stopped(),
                 },
@@ -346,18 +388,36 @@ impl Back {
             size: n,
             payload: Payload::capture(data, self.relays.settings.snaplen),
         });
-        let passed;
-        let chunk = match self.down.is_empty() {
-            true => data,
-            false => match self.down.run(Flow::Down, Bytes::copy_from_slice(data)) {
-                Some(c) => {
-                    passed = c;
-                    &passed[..]
+        if self.down.quiet() {
+            self.to_client(data).await;
+            return;
+        }
+        self.down.push(Instant::now(), Bytes::copy_from_slice(data));
+        self.release().await;
+    }
+
+    /// Sends what the toxics let through and is due now, both ways.
+    async fn release(&mut self) {
+        let now = Instant::now();
+        while let Due::Write(datagram) = self.up.next(now, true) {
+            let (f, p) = (&self.conn.figures, &self.proxy.figures);
+            match self.upstream.send(&datagram).await {
+                Ok(m) => {
+                    add(&f.upstream_out, m as u64);
+                    add(&p.upstream_out, m as u64);
                 }
-                None => return,
-            },
-        };
-        match self.listen.send_to(chunk, self.conn.peer).await {
+                Err(_) => add(&self.proxy.dropped, 1),
+            }
+        }
+        while let Due::Write(datagram) = self.down.next(now, true) {
+            self.to_client(&datagram).await;
+        }
+    }
+
+    /// One datagram to the client, counted.
+    async fn to_client(&self, data: &[u8]) {
+        let (f, p) = (&self.conn.figures, &self.proxy.figures);
+        match self.listen.send_to(data, self.conn.peer).await {
             Ok(m) => {
                 add(&f.client_out, m as u64);
                 add(&p.client_out, m as u64);

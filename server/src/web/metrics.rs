@@ -122,6 +122,7 @@ fn toxics(app: &App) {
                 ("wirelab_toxic_bytes_total", t.bytes),
                 ("wirelab_toxic_dropped_bytes_total", t.dropped),
                 ("wirelab_toxic_ended_total", t.cuts),
+                ("wirelab_toxic_acted_total", t.acted),
             ];
             for (name, value) in figures {
                 let labels = [("proxy", proxy.name.clone()), ("toxic", t.name.clone())];

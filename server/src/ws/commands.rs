@@ -110,7 +110,7 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
             let mut body = serde_json::json!({
                 "name": name,
                 "type": kind,
-                "attributes": attributes.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>(),
+                "attributes": attributes.into_iter().map(|(k, v)| (k, attribute(v))).collect::<serde_json::Map<_, _>>(),
             });
             if !stream.is_empty() {
                 body["stream"] = stream.into();
@@ -160,5 +160,14 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
         CommandKind::Ping | CommandKind::Subscribe { .. } => {
             Err("ping and subscribe are answered by the connection itself".into())
         }
+    }
+}
+
+/// A toxic attribute from the page as toxiproxy's JSON has it: a whole number as an
+/// integer (which whole-number attributes need), else a decimal (a chance).
+fn attribute(v: f64) -> serde_json::Value {
+    match v.fract() == 0.0 && v.abs() < 9e15 {
+        true => (v as i64).into(),
+        false => v.into(),
     }
 }

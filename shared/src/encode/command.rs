@@ -133,10 +133,18 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
                 out.push(b'[');
                 string(out, name);
                 out.push(b',');
-                if *value < 0 {
-                    out.push(b'-');
+                // Whole: as serde writes a whole float (`300.0`; past 1e16 serde writes
+                // `1e16`, read back the same). The form's are at most i64's.
+                match value.fract() == 0.0 && value.abs() < u64::MAX as f64 {
+                    true => {
+                        if *value < 0.0 {
+                            out.push(b'-');
+                        }
+                        num(out, value.abs() as u64);
+                        out.extend_from_slice(b".0");
+                    }
+                    false => decimal(out, *value),
                 }
-                num(out, value.unsigned_abs());
                 out.push(b']');
             });
         }
@@ -241,7 +249,11 @@ mod tests {
                 kind: "latency".into(),
                 stream: "downstream".into(),
                 toxicity,
-                attributes: vec![("latency".into(), -5), ("jitter".into(), i64::MIN)],
+                attributes: vec![
+                    ("latency".into(), -5.0),
+                    ("jitter".into(), 1e14),
+                    ("loss_rate".into(), 0.02),
+                ],
             },
         };
         let read = |t: Option<f64>| {
@@ -252,10 +264,12 @@ mod tests {
                     attributes,
                     ..
                 } => {
-                    assert_eq!(
-                        attributes,
-                        [("latency".into(), -5), ("jitter".into(), i64::MIN)]
-                    );
+                    let want = [("latency", -5.0), ("jitter", 1e14), ("loss_rate", 0.02)];
+                    for ((name, v), (want_name, w)) in attributes.iter().zip(want) {
+                        assert_eq!((name.as_str(), *v), (want_name, w));
+                    }
+                    assert!(text.contains(r#"["jitter",100000000000000.0]"#), "{text}");
+                    assert!(text.contains(r#"["loss_rate",0.02]"#), "{text}");
                     (toxicity, text)
                 }
                 other => panic!("{other:?}"),

@@ -39,23 +39,8 @@ pub(super) async fn relay(
     let down_written = [&c.client_out, &p.client_out];
     let snaplen = relays.settings.snaplen;
     let started_us = now_us();
-    let line = |flow| {
-        let seed = conn.id ^ started_us.rotate_left(17);
-        let (hub, proxy_name) = (relays.hub.clone(), proxy.name.clone());
-        let (id, peer) = (conn.id, conn.peer_text.clone());
-        let report: Reporter = Box::new(move |toxic: &str, what: String| {
-            hub.publish(EventKind::RelayFault {
-                proxy: proxy_name.clone(),
-                conn: id,
-                peer: peer.clone(),
-                from: source(flow),
-                toxic: toxic.to_owned(),
-                what,
-            });
-        });
-        let shown = conn.faults[flow as usize].clone();
-        Stages::faults(Line::new(flow, proxy.toxics.clone(), seed, report, shown))
-    };
+    let seed = conn.id ^ started_us.rotate_left(17);
+    let line = |flow| Stages::faults(fault_line(relays, proxy, conn, flow, seed));
     let mut up = Pump {
         flow: Flow::Up,
         tap: Tap::new(snaplen),

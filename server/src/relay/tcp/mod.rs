@@ -43,10 +43,10 @@ use tokio_util::sync::CancellationToken;
 use wirelab_shared::{CloseReason, EventKind, Leg, ProxyProtocol};
 
 use super::Relays;
+use super::faults::fault_line;
 use super::http::{self, HttpView};
 use super::proxy::{Proxy, RelayConn};
 use crate::backoff::Backoff;
-use crate::faults::{Line, line::Reporter};
 use crate::hub::counters::add;
 use crate::hub::{Hub, lock, now_us};
 use crate::pipeline::merge::Merged;
