@@ -1,6 +1,7 @@
-//! Faults on relay mode's proxies (a `udp` proxy takes the toxics that act on datagrams): every proxy's toxics with what each did and a
-//! button to remove it, and a form to add one, from a preset (3G, satellite, flaky, lossy Wi-Fi) or
-//! custom (toxiproxy's types and attributes). A toxic applies to the proxy's live
+//! Faults on relay mode's proxies (a `udp` proxy takes the toxics that act on datagrams):
+//! every proxy's toxics with what each did and a button to remove it, and a form to add
+//! one, from a preset (3G, satellite, flaky, lossy Wi-Fi) or custom (toxiproxy's types
+//! and attributes, and wirelab's for datagrams). A toxic applies to the proxy's live
 //! connections too.
 //!
 //! Hooks: `#fault-proxy`, `#fault-preset`, `#fault-stream`, `#fault-type`,
