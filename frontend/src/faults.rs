@@ -29,13 +29,21 @@ pub const TYPES: &[&str] = &[
     "truncate",
 ];
 
-/// The commands preset `preset` makes on proxy `proxy`, on `stream`; `None` for
-/// `custom` (or an unknown name).
-pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind>> {
+/// Which connections a fault is kept to: all (`None`s), one (its id), or one peer's.
+pub type Scope = (Option<u64>, Option<String>);
+
+/// The commands preset `preset` makes on proxy `proxy`, on `stream`, kept to `scope`;
+/// `None` for `custom` (or an unknown name).
+pub fn preset(proxy: &str, preset: &str, stream: &str, scope: &Scope) -> Option<Vec<CommandKind>> {
     let add = |name: &str, kind: &str, toxicity: Option<f64>, attributes: &[(&str, f64)]| {
+        let at = match scope {
+            (Some(c), _) => format!("_conn{c}"),
+            (None, Some(_)) => "_peer".to_owned(),
+            _ => String::new(),
+        };
         CommandKind::ToxicAdd {
             proxy: proxy.to_owned(),
-            name: format!("{name}_{stream}"),
+            name: format!("{name}_{stream}{at}"),
             kind: kind.to_owned(),
             stream: stream.to_owned(),
             toxicity,
@@ -43,6 +51,8 @@ pub fn preset(proxy: &str, preset: &str, stream: &str) -> Option<Vec<CommandKind
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), *v))
                 .collect(),
+            conn: scope.0,
+            peer: scope.1.clone(),
         }
     };
     Some(match preset {
@@ -83,6 +93,19 @@ pub fn attributes(text: &str) -> Result<Vec<(String, f64)>, String> {
             Ok((name.trim().to_owned(), n))
         })
         .collect()
+}
+
+/// The form's scope: empty (every connection), `conn 12`, or `peer 10.0.0.7` (an
+/// address, with or without its port).
+pub fn scope(text: &str) -> Result<Scope, String> {
+    let text = text.trim();
+    match text.split_once([' ', '=']) {
+        _ if text.is_empty() => Some((None, None)),
+        Some(("conn", id)) => id.trim().parse().map(|c| (Some(c), None)).ok(),
+        Some(("peer", p)) if !p.trim().is_empty() => Some((None, Some(p.trim().to_owned()))),
+        _ => None,
+    }
+    .ok_or_else(|| format!("scope `{text}`: all, or conn 12, or peer 10.0.0.7"))
 }
 
 /// A toxicity typed in the form: empty is toxiproxy's 1; else 0 to 1, or a percentage.
@@ -130,7 +153,8 @@ mod tests {
 
     #[test]
     fn presets_make_the_toxics_the_issue_names() {
-        let three_g = preset("redis", "3g", "downstream").unwrap();
+        let all = (None, None);
+        let three_g = preset("redis", "3g", "downstream", &all).unwrap();
         assert_eq!(three_g.len(), 2);
         let CommandKind::ToxicAdd {
             kind, attributes, ..
@@ -142,12 +166,31 @@ mod tests {
             (kind.as_str(), attributes.as_slice()),
             ("bandwidth", &[("rate".to_owned(), 750.0)][..])
         );
-        let flaky = preset("redis", "flaky", "both").unwrap();
+        let flaky = preset("redis", "flaky", "both", &all).unwrap();
         let CommandKind::ToxicAdd { toxicity, name, .. } = &flaky[0] else {
             panic!("a toxic_add")
         };
         assert_eq!((*toxicity, name.as_str()), (Some(0.05), "flaky_both"));
-        assert!(preset("redis", "custom", "both").is_none());
+        assert!(preset("redis", "custom", "both", &all).is_none());
+        let one = preset("redis", "satellite", "both", &(Some(7), None)).unwrap();
+        let CommandKind::ToxicAdd { name, conn, .. } = &one[0] else {
+            panic!("a toxic_add")
+        };
+        assert_eq!((name.as_str(), *conn), ("satellite_both_conn7", Some(7)));
+    }
+
+    #[test]
+    fn a_scope_is_every_connection_one_or_one_peers() {
+        assert_eq!(scope(" ").unwrap(), (None, None));
+        assert_eq!(scope("conn 12").unwrap(), (Some(12), None));
+        assert_eq!(scope("conn=3").unwrap(), (Some(3), None));
+        assert_eq!(
+            scope("peer 10.0.0.7:53").unwrap(),
+            (None, Some("10.0.0.7:53".to_owned()))
+        );
+        for bad in ["conn x", "peer", "everything"] {
+            assert!(scope(bad).unwrap_err().contains("conn 12"), "{bad}");
+        }
     }
 
     #[test]

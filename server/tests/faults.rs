@@ -533,3 +533,60 @@ async fn bytes_from_the_page_wait_behind_what_a_fault_holds() {
         .unwrap();
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+/// The id of the relayed connection from `client`, from its `relay_open` event.
+async fn conn_of(events: &mut Events, client: &TcpStream) -> u64 {
+    let peer = client.local_addr().unwrap().to_string();
+    let open = events
+        .wait(
+            "the connection's relay_open",
+            |k| matches!(k, EventKind::RelayOpen { peer: p, .. } if *p == peer),
+        )
+        .await;
+    match open.kind {
+        EventKind::RelayOpen { conn, .. } => conn,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_toxic_kept_to_one_connection_or_one_peer_leaves_the_others_alone() {
+    let lab = lab::start().await;
+    let mut events = Events::connect(&lab).await;
+    let listen = echo_proxy(&lab, "scoped").await;
+    let mut one = TcpStream::connect(&listen).await.unwrap();
+    let mut other = TcpStream::connect(&listen).await.unwrap();
+    let id = conn_of(&mut events, &one).await;
+    round_trip(&mut other, b"warm").await;
+    let body =
+        format!(r#"{{"name":"one","type":"latency","conn":{id},"attributes":{{"latency":300}}}}"#);
+    toxic(&lab, "scoped", &body).await;
+    assert!(round_trip(&mut one, b"slow").await >= Duration::from_millis(300));
+    let spared = round_trip(&mut other, b"fast").await;
+    assert!(spared < Duration::from_millis(300), "{spared:?}");
+    // Listed with its scope; toxiproxy's fields as they were.
+    let (_, body) = api(&lab, "GET", "/proxies/scoped/toxics/one", "").await;
+    let t: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(t["conn"], id, "{body}");
+    assert!(t.get("peer").is_none(), "{body}");
+
+    // Kept to the other one's peer address (address and port).
+    remove(&lab, "scoped", "one").await;
+    let peer = other.local_addr().unwrap();
+    let body = format!(
+        r#"{{"name":"peer","type":"latency","peer":"{peer}","attributes":{{"latency":300}}}}"#
+    );
+    toxic(&lab, "scoped", &body).await;
+    assert!(round_trip(&mut other, b"slow").await >= Duration::from_millis(300));
+    let spared = round_trip(&mut one, b"fast").await;
+    assert!(spared < Duration::from_millis(300), "{spared:?}");
+    let (status, body) = api(
+        &lab,
+        "POST",
+        "/proxies/scoped/toxics",
+        r#"{"type":"latency","peer":"not an address"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("IP address"), "{body}");
+}

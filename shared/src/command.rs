@@ -121,6 +121,12 @@ pub enum CommandKind {
         /// numbers, or chances from 0 to 1 (`loss_rate`).
         #[serde(default)]
         attributes: Vec<(String, f64)>,
+        /// Only this connection (its id; a UDP session's) gets it (wirelab's scope).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<u64>,
+        /// Only this peer's connections (`10.0.0.7`, or `10.0.0.7:5353`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
     },
     /// Remove toxic `name` of proxy `proxy`.
     ToxicRemove { proxy: String, name: String },
@@ -189,6 +195,8 @@ pub(crate) mod tests {
                 stream: "both".into(),
                 toxicity: Some(0.5),
                 attributes: vec![("latency".into(), 300.0), ("seed".into(), 7.0)],
+                conn: Some(12),
+                peer: None,
             },
             CommandKind::ToxicRemove {
                 proxy: "redis".into(),
@@ -260,6 +268,8 @@ pub(crate) mod tests {
                 stream: String::new(),
                 toxicity: None,
                 attributes: vec![],
+                conn: None,
+                peer: Some("127.0.0.1".into()),
             },
             CommandKind::UdpSend {
                 peer: Some("127.0.0.1:9".into()),

@@ -5,18 +5,20 @@
 //! connections too.
 //!
 //! Hooks: `#fault-proxy`, `#fault-preset`, `#fault-stream`, `#fault-type`,
-//! `#fault-attributes`, `#fault-toxicity`, `#fault-add`; rows `[data-toxic=PROXY/NAME]`
-//! with `[data-toxic-remove=PROXY/NAME]`.
+//! `#fault-attributes`, `#fault-toxicity`, `#fault-scope`, `#fault-add`; rows
+//! `[data-toxic=PROXY/NAME]` with `[data-toxic-remove=PROXY/NAME]`.
 
+use web_sys::HtmlSelectElement;
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::forms::{node_value, on_submit};
+use crate::components::forms::{node_value, on_submit, set_node_value};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
-use crate::ctx::{use_commander, use_lab};
-use crate::faults::{PRESETS, TYPES, attributes, preset, toxicity};
+use crate::ctx::Commander;
+use crate::faults::{PRESETS, TYPES, attributes, preset, scope, toxicity};
 use crate::fmt;
+use crate::lab::Lab;
 
 const COLS: &[Col] = &[
     Col::text("proxy"),
@@ -25,26 +27,25 @@ const COLS: &[Col] = &[
     Col::text("does"),
     Col::num("conns").title("connections (per direction) that got it / that its toxicity spared"),
     Col::num("bytes").title("bytes it handled / dropped"),
-    Col::num("acted / ended").title(
-        "chunks or datagrams it dropped, duplicated, held back or cut (bits it flipped) / \
-         connections it closed or reset",
-    ),
+    Col::num("acted / ended").title("chunks or datagrams it acted on / connections it ended"),
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn FaultsPanel() -> Html {
-    let lab = use_lab();
-    let cmd = use_commander();
-    // The form's fields: proxy, preset, stream, type, attributes, toxicity.
-    let refs = [
-        use_node_ref(),
-        use_node_ref(),
-        use_node_ref(),
-        use_node_ref(),
-        use_node_ref(),
-        use_node_ref(),
-    ];
+/// The form's fields: proxy, preset, stream, type, attributes, toxicity, scope. The
+/// Proxies panel holds them, so that a connection row's "fault…" can aim the form.
+pub type FaultRefs = [NodeRef; 7];
+
+/// Points the form at connection `conn` of proxy `proxy` (a row's "fault…" button): the
+/// proxy chosen and the scope filled in.
+pub fn aim(refs: &FaultRefs, proxy: &str, conn: u64) {
+    if let Some(s) = refs[0].cast::<HtmlSelectElement>() {
+        s.set_value(proxy);
+    }
+    set_node_value(&refs[6], &format!("conn {conn}"));
+}
+
+/// The toxics of every proxy and the form to add one (the Proxies panel's part).
+pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
     let proxies = &lab.state.proxies;
     if proxies.is_empty() {
         return html! {};
@@ -53,8 +54,12 @@ pub fn FaultsPanel() -> Html {
     let add = {
         let (cmd, refs) = (cmd.clone(), refs.clone());
         on_submit(move || {
-            let [proxy, chosen, stream, kind, attrs, tox] = refs.each_ref().map(node_value);
-            if let Some(kinds) = preset(&proxy, &chosen, &stream) {
+            let [proxy, chosen, stream, kind, attrs, tox, at] = refs.each_ref().map(node_value);
+            let at = match scope(&at) {
+                Ok(s) => s,
+                Err(e) => return cmd.refuse("fault-add", e),
+            };
+            if let Some(kinds) = preset(&proxy, &chosen, &stream, &at) {
                 for kind in kinds {
                     cmd.run("fault-add", format!("adding {chosen} to {proxy}"), kind);
                 }
@@ -72,6 +77,8 @@ pub fn FaultsPanel() -> Html {
                 stream,
                 toxicity,
                 attributes,
+                conn: at.0,
+                peer: at.1,
             };
             cmd.run("fault-add", what, kind);
         })
@@ -116,13 +123,14 @@ pub fn FaultsPanel() -> Html {
         type_ref,
         attrs_ref,
         tox_ref,
-    ] = refs;
+        scope_ref,
+    ] = refs.clone();
 
     html! { <>
         <h3>{"Faults"}</h3>
         if any {
             { data_table("", COLS, rows.collect(), None) }
-            { status_line(&lab, "fault-row") }
+            { status_line(lab, "fault-row") }
         }
         <form onsubmit={add} aria-label="add a fault">
             <div class="row-form">
@@ -145,9 +153,11 @@ pub fn FaultsPanel() -> Html {
                     placeholder="latency=100 jitter=10" />
                 <input id="fault-toxicity" ref={tox_ref} type="text" aria-label="custom: toxicity"
                     placeholder="toxicity 1" />
+                <input id="fault-scope" ref={scope_ref} type="text" aria-label="scope"
+                    placeholder="all, or conn 12, or peer 10.0.0.7" />
                 <button id="fault-add" class="primary" type="submit">{"Add fault"}</button>
             </div>
-            { status_line(&lab, "fault-add") }
+            { status_line(lab, "fault-add") }
         </form>
     </> }
 }

@@ -16,7 +16,7 @@
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
-use crate::components::faults_panel::FaultsPanel;
+use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
@@ -62,6 +62,15 @@ pub fn ProxiesPanel() -> Html {
     let send_conn_ref = use_node_ref();
     let send_leg_ref = use_node_ref();
     let send_text_ref = use_node_ref();
+    let fault_refs: FaultRefs = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
     let send_as_ref = use_node_ref();
     let send = {
         let cmd = cmd.clone();
@@ -184,16 +193,24 @@ pub fn ProxiesPanel() -> Html {
     let now = lab.state.ts_us;
     let legs = proxies
         .iter()
-        .filter(|p| p.protocol != ProxyProtocol::Udp)
-        .flat_map(|p| p.legs.iter().map(move |l| (p.name.as_str(), l)))
-        .map(|(name, l)| {
-            let id = l.conn;
-            let buttons = |leg: Leg, key: &str| {
+        .flat_map(|p| p.legs.iter().map(move |l| (p, l)))
+        .map(|(p, l)| {
+            let (id, name) = (l.conn, p.name.as_str());
+            let aim = {
+                let (name, refs) = (name.to_owned(), fault_refs.clone());
+                Callback::from(move |_| aim(&refs, &name, id))
+            };
+            let buttons = |leg: Leg| {
+                let (key, fin, rst) = match leg {
+                    Leg::Client => ("client", "FIN→client", "RST client"),
+                    Leg::Upstream => ("upstream", "FIN→upstream", "RST upstream"),
+                };
+                let hook = format!("{id}-{key}");
                 html! { <>
-                    <button class="small" data-relay-fin={format!("{id}-{key}")} onclick={act(id, leg, false)}
-                        title={format!("the lab sends FIN toward the {key}")}>{ format!("FIN→{key}") }</button>
-                    <button class="small danger" data-relay-rst={format!("{id}-{key}")} onclick={act(id, leg, true)}
-                        title={format!("the lab resets the {key} leg (RST)")}>{ format!("RST {key}") }</button>
+                    <button class="small" data-relay-fin={hook.clone()} onclick={act(id, leg, false)}
+                        title="the lab sends FIN toward this leg">{ fin }</button>
+                    <button class="small danger" data-relay-rst={hook} onclick={act(id, leg, true)}
+                        title="the lab resets this leg (RST)">{ rst }</button>
                 </> }
             };
             html! {
@@ -207,13 +224,17 @@ pub fn ProxiesPanel() -> Html {
                     <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
                     <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
-                    <td class="actions">{ buttons(Leg::Client, "client") }{ buttons(Leg::Upstream, "upstream") }</td>
+                    <td class="actions">
+                        if p.protocol != ProxyProtocol::Udp {
+                            { buttons(Leg::Client) }{ buttons(Leg::Upstream) }
+                        }
+                        <button class="small" data-relay-fault={id.to_string()} onclick={aim}
+                            title="add a fault to this connection only">{"fault…"}</button>
+                    </td>
                 </tr>
             }
         });
-    let any_legs = proxies
-        .iter()
-        .any(|p| p.protocol != ProxyProtocol::Udp && !p.legs.is_empty());
+    let any_legs = proxies.iter().any(|p| !p.legs.is_empty());
 
     let rows = proxies.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
@@ -256,7 +277,7 @@ pub fn ProxiesPanel() -> Html {
                     .to_owned()
             })) }
             { status_line(&lab, "proxy-row") }
-            <FaultsPanel />
+            { faults_panel(&lab, &cmd, &fault_refs) }
             if any_legs {
                 <h3>{"Relayed connections"}</h3>
                 { data_table("", LEG_COLS, legs.collect(), None) }

@@ -96,6 +96,8 @@ pub struct Line {
     /// Each chunk is a datagram: never cut, and written in the order of its instant
     /// (jitter and reorder may change the order); else a stream, never reordered.
     datagrams: bool,
+    /// The connection's id and peer, for toxics kept to one ([`super::toxic::Scope`]).
+    who: Option<(u64, std::net::SocketAddr)>,
     /// The proxy's toxics.
     toxics: Arc<Toxics>,
     /// Woken at each change of them.
@@ -134,6 +136,7 @@ impl Line {
         let mut line = Line {
             flow,
             datagrams: false,
+            who: None,
             toxics,
             changes,
             seen: u64::MAX,
@@ -155,6 +158,14 @@ impl Line {
     /// The same line for datagrams (see [`Line::datagrams`]).
     pub fn for_datagrams(mut self) -> Line {
         self.datagrams = true;
+        self
+    }
+
+    /// The same line for connection `conn` from `peer`: it gets the toxics kept to it too.
+    pub fn of(mut self, conn: u64, peer: std::net::SocketAddr) -> Line {
+        self.who = Some((conn, peer));
+        self.seen = u64::MAX;
+        self.sync(Instant::now());
         self
     }
 
@@ -444,7 +455,7 @@ impl Line {
         }
         self.seen = generation;
         let mut before = std::mem::take(&mut self.applied);
-        let now_applied = self.toxics.for_flow(self.flow);
+        let now_applied = self.toxics.for_flow(self.flow, self.who);
         // As toxiproxy's `Cleanup`, a timeout toxic removed closes the connections it
         // held.
         for gone in &before {

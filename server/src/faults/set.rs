@@ -2,6 +2,7 @@
 //! the proxy's live connections to look again (toxiproxy applies a change to existing
 //! connections too).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -46,6 +47,7 @@ impl Entry {
     pub fn info(&self) -> wirelab_shared::ToxicInfo {
         let (t, c) = (&self.toxic, &self.counters);
         let mut detail = t.kind.describe();
+        detail.push_str(&t.scope.describe());
         if t.toxicity < 1.0 {
             detail.push_str(&format!(", toxicity {}", t.toxicity));
         }
@@ -111,11 +113,12 @@ impl Toxics {
         out
     }
 
-    /// The toxics bytes travelling `flow` go through, in order.
-    pub fn for_flow(&self, flow: Flow) -> Vec<Arc<Entry>> {
+    /// The toxics bytes travelling `flow` go through, in order, on connection `who` (its
+    /// id and peer; `None`: unscoped toxics only).
+    pub fn for_flow(&self, flow: Flow, who: Option<(u64, SocketAddr)>) -> Vec<Arc<Entry>> {
         lock(&self.list)
             .iter()
-            .filter(|e| e.toxic.stream.covers(flow))
+            .filter(|e| e.toxic.stream.covers(flow) && e.toxic.scope.covers(who))
             .cloned()
             .collect()
     }
@@ -244,7 +247,7 @@ mod tests {
         );
         let names: Vec<_> = set.list().iter().map(|e| e.toxic.name.clone()).collect();
         assert_eq!(names, ["latency_upstream", "latency_downstream"]);
-        assert_eq!(set.for_flow(Flow::Up).len(), 1);
+        assert_eq!(set.for_flow(Flow::Up, None).len(), 1);
         let g = set.generation();
         let before = set.get("latency_upstream").unwrap();
         let after = set

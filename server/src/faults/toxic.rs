@@ -412,6 +412,71 @@ pub struct Toxic {
     /// drawn from it, the same on every connection and every run; 0 (the default), from
     /// the connection's own seed.
     pub seed: u64,
+    /// Which of the proxy's connections it applies to (wirelab's; toxiproxy's: all).
+    pub scope: Scope,
+}
+
+/// The connections of a proxy a toxic applies to: all, one (by its id; a UDP session's
+/// id), or those of one peer (an IP address, or an address and port).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this connection.
+    pub conn: Option<u64>,
+    /// Only this peer's connections.
+    pub peer: Option<Peer>,
+}
+
+/// A peer a toxic is kept to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Any port of this address.
+    Ip(std::net::IpAddr),
+    /// This address and port.
+    Addr(std::net::SocketAddr),
+}
+
+impl Peer {
+    /// `10.0.0.7` or `10.0.0.7:5353` (`[::1]:53` for IPv6 with a port).
+    pub fn parse(text: &str) -> Option<Peer> {
+        match text.parse() {
+            Ok(addr) => Some(Peer::Addr(addr)),
+            Err(_) => text.parse().ok().map(Peer::Ip),
+        }
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Peer::Ip(ip) => ip.to_string(),
+            Peer::Addr(addr) => addr.to_string(),
+        }
+    }
+}
+
+impl Scope {
+    /// Whether a connection `conn` from `peer` gets the toxic; `None`: a stream with no
+    /// connection of its own (it gets unscoped toxics only).
+    pub fn covers(&self, who: Option<(u64, std::net::SocketAddr)>) -> bool {
+        let Some((conn, peer)) = who else {
+            return self.conn.is_none() && self.peer.is_none();
+        };
+        self.conn.is_none_or(|c| c == conn)
+            && self.peer.is_none_or(|p| match p {
+                Peer::Ip(ip) => ip == peer.ip(),
+                Peer::Addr(addr) => addr == peer,
+            })
+    }
+
+    /// ", conn 12", ", peer 10.0.0.7", or nothing.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.conn {
+            out.push_str(&format!(", conn {c}"));
+        }
+        if let Some(p) = &self.peer {
+            out.push_str(&format!(", peer {}", p.show()));
+        }
+        out
+    }
 }
 
 /// Why a toxic was refused, with toxiproxy's words and statuses.
@@ -464,6 +529,9 @@ struct Input {
     stream: Option<String>,
     toxicity: Option<f32>,
     attributes: Option<Map<String, Value>>,
+    /// wirelab's scope: one connection (its id), one peer.
+    conn: Option<u64>,
+    peer: Option<String>,
 }
 
 /// An update: only these two may change.
@@ -492,12 +560,25 @@ impl Toxic {
         };
         let kind = Kind::default_of(&input.kind).ok_or(ToxicError::InvalidType)?;
         let toxicity = checked_toxicity(input.toxicity.unwrap_or(1.0))?;
+        let peer = match input.peer.as_deref() {
+            None | Some("") => None,
+            Some(p) => Some(Peer::parse(p).ok_or_else(|| {
+                ToxicError::BadBody(format!(
+                    "peer {p:?}: write an IP address (10.0.0.7) or an address and port \
+                     (10.0.0.7:5353)"
+                ))
+            })?),
+        };
         let toxic = Toxic {
             name,
             kind,
             stream,
             toxicity,
             seed: 0,
+            scope: Scope {
+                conn: input.conn,
+                peer,
+            },
         };
         Ok((toxic, input.attributes.unwrap_or_default()))
     }
@@ -542,6 +623,8 @@ impl Toxic {
             kind: self.kind.type_name(),
             stream: self.stream.as_str(),
             toxicity: self.toxicity,
+            conn: self.scope.conn,
+            peer: self.scope.peer.map(|p| p.show()),
         }
     }
 }
@@ -556,6 +639,11 @@ pub struct ToxicJson {
     stream: &'static str,
     #[serde(serialize_with = "as_go_writes_it")]
     toxicity: f32,
+    /// wirelab's scope, written only when set (toxiproxy's clients never see it then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
 }
 
 /// A toxic's attributes, written in toxiproxy's order (Go writes a struct's fields in

@@ -62,7 +62,7 @@ pub(super) fn fault_line(
         });
     });
     let shown = conn.faults[flow as usize].clone();
-    Line::new(flow, proxy.toxics.clone(), seed, report, shown)
+    Line::new(flow, proxy.toxics.clone(), seed, report, shown).of(conn.id, conn.peer)
 }
 
 impl Relays {

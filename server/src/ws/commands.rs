@@ -105,6 +105,8 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
             stream,
             toxicity,
             attributes,
+            conn,
+            peer,
         } => {
             // The same JSON toxiproxy's API takes, so that both are checked alike.
             let mut body = serde_json::json!({
@@ -117,6 +119,12 @@ pub async fn execute(app: &Arc<App>, client: u64, kind: CommandKind) -> Result<S
             }
             if let Some(t) = toxicity {
                 body["toxicity"] = t.into();
+            }
+            if let Some(c) = conn {
+                body["conn"] = c.into();
+            }
+            if let Some(p) = peer {
+                body["peer"] = p.into();
             }
             let entry = app
                 .relays

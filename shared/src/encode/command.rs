@@ -119,6 +119,8 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
             stream,
             toxicity,
             attributes,
+            conn,
+            peer,
         } => {
             o.str(k!("proxy"), proxy)
                 .str(k!("name"), name)
@@ -147,6 +149,7 @@ fn write_kind(o: &mut Obj<'_>, kind: &CommandKind) {
                 }
                 out.push(b']');
             });
+            o.opt_num(k!("conn"), *conn).opt_str(k!("peer"), peer);
         }
         CommandKind::ToxicRemove { proxy, name } => {
             o.str(k!("proxy"), proxy).str(k!("name"), name);
@@ -254,6 +257,8 @@ mod tests {
                     ("jitter".into(), 1e14),
                     ("loss_rate".into(), 0.02),
                 ],
+                conn: Some(3),
+                peer: Some("10.0.0.7:53".into()),
             },
         };
         let read = |t: Option<f64>| {
