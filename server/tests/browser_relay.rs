@@ -1,6 +1,7 @@
 //! Relay mode from the page, in a real headless Chromium against a real lab (issue 14): a
 //! proxy made from the Proxies panel, a client through it to a real upstream, both legs in
-//! the timeline, and a RST sent from the page reaching the client.
+//! the timeline, and a RST sent from the page reaching the client; and a fault added from
+//! a connection's row reaching that client only (issue 15).
 //!
 //! Needs the built dashboard (`cargo xtask test` builds `dist/` first).
 
@@ -8,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::page::{click, connected_dashboard, type_into, unique, wait_js};
+use support::page::{click, connected_dashboard, js, select, type_into, unique, wait_js};
 use support::tools::echo_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -173,5 +174,97 @@ async fn an_http_proxys_exchange_shows_in_the_http_tab_as_curl_tells_it() {
     );
     assert!(verbose.contains("< HTTP/1.1 200 OK"), "{verbose}");
     browser.screenshot("/tmp/wirelab-relay-http.png").await;
+    browser.close().await;
+}
+
+/// Sends `text` through `client` and reads the echo; how long that took.
+async fn round_trip(client: &mut TcpStream, text: &str) -> Duration {
+    let start = std::time::Instant::now();
+    client.write_all(text.as_bytes()).await.unwrap();
+    let mut back = vec![0u8; text.len()];
+    timeout(Duration::from_secs(10), client.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, text.as_bytes());
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn a_fault_added_to_one_connection_from_its_row_slows_that_client_only() {
+    let Some((browser, lab)) = connected_dashboard().await else {
+        return;
+    };
+    let upstream = echo_upstream().await;
+    click(&browser, "[data-tab=tcp]").await;
+    let name = unique("faulty");
+    type_into(&browser, "#proxy-name", &name).await;
+    type_into(&browser, "#proxy-upstream", &upstream).await;
+    click(&browser, "#proxy-add").await;
+    let proxy = || lab.app.relays.get(&name).expect("the proxy exists").info();
+    wait_js(
+        &browser,
+        "the new proxy's row",
+        "return !!document.querySelector(`tr[data-proxy='${arguments[0]}']`)",
+        vec![name.clone().into()],
+        WAIT,
+    )
+    .await;
+    let listen = proxy().listen;
+    let mut slow = TcpStream::connect(&listen).await.unwrap();
+    let mut fast = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut slow, "hello").await;
+    round_trip(&mut fast, "hello").await;
+    let me = slow.local_addr().unwrap().to_string();
+    let id = proxy()
+        .legs
+        .iter()
+        .find(|l| l.peer == me)
+        .expect("the slow client's connection")
+        .conn;
+
+    // Its row's "fault…" aims the form at it; the satellite preset (600 ms) goes on.
+    let row = format!("[data-relay-fault='{id}']");
+    wait_js(
+        &browser,
+        "the connection's row",
+        "return !!document.querySelector(arguments[0])",
+        vec![row.clone().into()],
+        WAIT,
+    )
+    .await;
+    click(&browser, &row).await;
+    let scope = js(
+        &browser,
+        "return document.querySelector('#fault-scope').value",
+        vec![],
+    )
+    .await;
+    assert_eq!(scope, format!("conn {id}").as_str(), "the form is aimed");
+    select(&browser, "#fault-preset", "satellite").await;
+    click(&browser, "#fault-add").await;
+    wait_js(
+        &browser,
+        "the row shows its fault",
+        "const c = document.querySelector(`[data-relay-faults='${arguments[0]}']`); \
+         return c && c.textContent.includes('satellite')",
+        vec![id.to_string().into()],
+        WAIT,
+    )
+    .await;
+    browser.screenshot("/tmp/wirelab-fault.png").await;
+    let took = round_trip(&mut slow, "slow now").await;
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    let other = round_trip(&mut fast, "still fast").await;
+    assert!(other < Duration::from_millis(600), "{other:?}");
+    // The other connection's row shows none.
+    let other_id = proxy().legs.iter().find(|l| l.conn != id).unwrap().conn;
+    let shown = js(
+        &browser,
+        "return document.querySelector(`[data-relay-faults='${arguments[0]}']`).textContent",
+        vec![other_id.to_string().into()],
+    )
+    .await;
+    assert_eq!(shown, "—", "no fault on the other one");
     browser.close().await;
 }
