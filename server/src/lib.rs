@@ -208,6 +208,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         hub.clone(),
         bridge.clone(),
         shutdown.clone(),
+        relays.tcp_service_toxics.clone(),
     ));
     let udp_service = Arc::new(udp::Udp::new(udp, &config, hub.clone(), bridge.clone()));
     let http_service = Arc::new(http::Http::new(&config, hub.clone(), shutdown.clone()));

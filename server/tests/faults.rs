@@ -590,3 +590,57 @@ async fn a_toxic_kept_to_one_connection_or_one_peer_leaves_the_others_alone() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("IP address"), "{body}");
 }
+
+#[tokio::test]
+async fn the_labs_own_tcp_service_takes_toxics_as_a_proxy_does() {
+    let lab = lab::start_with(|c| c.tcp_mode = wirelab::config::RelayMode::Echo).await;
+    let mut events = Events::connect(&lab).await;
+    let mut client = TcpStream::connect(lab.tcp).await.unwrap();
+    round_trip(&mut client, b"fast").await;
+    toxic(
+        &lab,
+        "@tcp",
+        r#"{"type":"latency","attributes":{"latency":250}}"#,
+    )
+    .await;
+    // A live connection gets it too, on what the service writes back.
+    let took = round_trip(&mut client, b"slow").await;
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    let (status, body) = api(&lab, "GET", "/proxies/@tcp/toxics", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("latency_downstream"), "{body}");
+    events
+        .wait("what it did, on the timeline", |k| {
+            matches!(k, EventKind::RelayFault { proxy, what, .. }
+                if proxy == "@tcp" && what.starts_with("held"))
+        })
+        .await;
+    // toxiproxy's /reset clears the service's toxics too.
+    let (status, _) = api(&lab, "POST", "/reset", "").await;
+    assert_eq!(status, 204);
+    let fast = round_trip(&mut client, b"fast again").await;
+    assert!(fast < Duration::from_millis(250), "{fast:?}");
+    // reset_peer on what the peer sends: the client gets a reset.
+    toxic(
+        &lab,
+        "@tcp",
+        r#"{"type":"reset_peer","stream":"upstream","attributes":{"timeout":0}}"#,
+    )
+    .await;
+    client.write_all(b"reset me").await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = timeout(WAIT, client.read(&mut buf)).await.unwrap();
+    assert_eq!(read.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
+    let closed = events
+        .wait("the connection's close", |k| {
+            matches!(
+                k,
+                EventKind::TcpClose {
+                    reason: CloseReason::FaultReset,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(matches!(closed.kind, EventKind::TcpClose { .. }));
+}

@@ -46,10 +46,8 @@ pub fn aim(refs: &FaultRefs, proxy: &str, conn: u64) {
 
 /// The toxics of every proxy and the form to add one (the Proxies panel's part).
 pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
+    // Every proxy, and the lab's own TCP service (`@tcp`, listed once it has toxics).
     let proxies = &lab.state.proxies;
-    if proxies.is_empty() {
-        return html! {};
-    }
 
     let add = {
         let (cmd, refs) = (cmd.clone(), refs.clone());
@@ -135,7 +133,8 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
         <form onsubmit={add} aria-label="add a fault">
             <div class="row-form">
                 <select id="fault-proxy" ref={proxy_ref} aria-label="proxy">
-                    { for proxies.iter().map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
+                    { for proxies.iter().filter(|p| !p.name.starts_with('@')).map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
+                    <option value="@tcp">{"@tcp: the lab's TCP service"}</option>
                 </select>
                 <select id="fault-preset" ref={preset_ref} aria-label="preset">
                     { for PRESETS.iter().map(|(v, label)| html! { <option value={*v}>{ *label }</option> }) }

@@ -236,7 +236,12 @@ pub fn ProxiesPanel() -> Html {
         });
     let any_legs = proxies.iter().any(|p| !p.legs.is_empty());
 
-    let rows = proxies.iter().map(|p| {
+    // `@tcp` (the lab's own TCP service) is listed with its faults only.
+    let real: Vec<_> = proxies
+        .iter()
+        .filter(|p| !p.name.starts_with('@'))
+        .collect();
+    let rows = real.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
         html! {
             <tr key={p.name.clone()} data-proxy={p.name.clone()}>
@@ -272,7 +277,7 @@ pub fn ProxiesPanel() -> Html {
             <p class="explain">
                 {"A proxy puts the lab between your client and your own service: each client connection gets its own connection to the upstream, and both legs show in the timeline."}
             </p>
-            { data_table("", PROXY_COLS, rows.collect(), proxies.is_empty().then(|| {
+            { data_table("", PROXY_COLS, rows.collect(), real.is_empty().then(|| {
                 "No proxy yet: add one below, start the lab with --proxy, or use a toxiproxy client."
                     .to_owned()
             })) }

@@ -8,7 +8,8 @@ use wirelab_shared::{EventKind, Leg};
 use super::proxy::{Proxy, RelayConn};
 use super::{RelayError, Relays};
 use crate::faults::line::Reporter;
-use crate::faults::{Entry, Line, ToxicError};
+use crate::faults::{Entry, Line, ToxicError, Toxics};
+use crate::hub::lock;
 use crate::pipeline::Flow;
 
 /// Why a change of toxics failed: the proxy, or the toxic.
@@ -66,24 +67,33 @@ pub(super) fn fault_line(
 }
 
 impl Relays {
+    /// The toxics named `proxy`: a proxy's, or the lab's TCP service's
+    /// ([`super::TCP_SERVICE`]).
+    fn toxics_of(&self, proxy: &str) -> Result<Arc<Toxics>, ToxicOpError> {
+        if proxy == super::TCP_SERVICE {
+            return Ok(self.tcp_service_toxics.clone());
+        }
+        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
+        Ok(p.toxics.clone())
+    }
+
     /// The toxics of proxy `proxy`, as toxiproxy lists them.
     pub fn toxics(&self, proxy: &str) -> Result<Vec<Arc<Entry>>, ToxicOpError> {
-        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        Ok(p.toxics.list())
+        Ok(self.toxics_of(proxy)?.list())
     }
 
     /// Toxic `toxic` of proxy `proxy`.
     pub fn toxic(&self, proxy: &str, toxic: &str) -> Result<Arc<Entry>, ToxicOpError> {
-        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        Ok(p.toxics.get(toxic)?)
+        Ok(self.toxics_of(proxy)?.get(toxic)?)
     }
 
     /// Adds the toxic `body` describes (toxiproxy's JSON) to proxy `proxy`.
     pub fn toxic_add(&self, proxy: &str, body: &[u8]) -> Result<Arc<Entry>, ToxicOpError> {
-        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
         // An http proxy's bytes go through the same pumps as a tcp proxy's; a udp proxy
-        // takes the toxics that act on datagrams.
-        let entry = p.toxics.add(body)?;
+        // takes the toxics that act on datagrams. Each change and its event in one
+        // order: two clients racing see the timeline in the order the toxics changed.
+        let _in_order = lock(&self.toxic_order);
+        let entry = self.toxics_of(proxy)?.add(body)?;
         self.toxic_event(proxy, &entry, "added");
         Ok(entry)
     }
@@ -95,25 +105,35 @@ impl Relays {
         toxic: &str,
         body: &[u8],
     ) -> Result<Arc<Entry>, ToxicOpError> {
-        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        let entry = p.toxics.update(toxic, body)?;
+        let _in_order = lock(&self.toxic_order);
+        let entry = self.toxics_of(proxy)?.update(toxic, body)?;
         self.toxic_event(proxy, &entry, "updated");
         Ok(entry)
     }
 
     /// Removes toxic `toxic` of proxy `proxy`.
     pub fn toxic_remove(&self, proxy: &str, toxic: &str) -> Result<(), ToxicOpError> {
-        let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
-        let gone = p.toxics.remove(toxic)?;
+        let _in_order = lock(&self.toxic_order);
+        let gone = self.toxics_of(proxy)?.remove(toxic)?;
         self.toxic_event(proxy, &gone, "removed");
         Ok(())
     }
 
-    /// Removes every toxic of every proxy (toxiproxy's `/reset`).
+    /// Removes every toxic of every proxy and of the lab's services (toxiproxy's
+    /// `/reset`).
     pub(super) fn toxics_clear(&self) {
-        for p in self.all() {
-            for gone in p.toxics.clear() {
-                self.toxic_event(&p.name, &gone, "removed");
+        let _in_order = lock(&self.toxic_order);
+        let services = [(
+            super::TCP_SERVICE.to_owned(),
+            self.tcp_service_toxics.clone(),
+        )];
+        let proxies = self
+            .all()
+            .into_iter()
+            .map(|p| (p.name.clone(), p.toxics.clone()));
+        for (name, toxics) in services.into_iter().chain(proxies) {
+            for gone in toxics.clear() {
+                self.toxic_event(&name, &gone, "removed");
             }
         }
     }

@@ -44,6 +44,7 @@ use tokio_util::task::TaskTracker;
 use wirelab_shared::{ProxyInfo, ProxyProtocol};
 
 use crate::config::Config;
+use crate::faults::Toxics;
 use crate::hub::{Hub, lock};
 use crate::pipeline::pump::InjectError;
 pub use proxy::Proxy;
@@ -135,7 +136,15 @@ pub struct Relays {
     pub tasks: TaskTracker,
     /// When kernel figures were last asked for.
     kernel_at: Mutex<Option<Instant>>,
+    /// The toxics of the lab's own TCP service, named [`TCP_SERVICE`] in the toxics API.
+    pub tcp_service_toxics: Arc<Toxics>,
+    /// Held by each change of toxics until its event is published.
+    toxic_order: Mutex<()>,
 }
+
+/// The name the toxics API and the page give the lab's own TCP service (no proxy can
+/// have it: `@` is not allowed in a proxy's name).
+pub const TCP_SERVICE: &str = "@tcp";
 
 impl Relays {
     /// No proxies yet.
@@ -148,6 +157,8 @@ impl Relays {
             last_id: AtomicU64::new(0),
             tasks: TaskTracker::new(),
             kernel_at: Mutex::new(None),
+            tcp_service_toxics: Arc::default(),
+            toxic_order: Mutex::new(()),
         }
     }
 
@@ -385,7 +396,20 @@ impl Relays {
     pub fn infos(&self) -> Vec<ProxyInfo> {
         let all = self.all();
         self.refresh_kernel(&all);
-        all.iter().map(|p| p.info()).collect()
+        let mut infos: Vec<ProxyInfo> = all.iter().map(|p| p.info()).collect();
+        // The lab's TCP service, while it has toxics: listed with them (named `@tcp`, so
+        // the page lists it with the faults only). toxiproxy's API never lists it.
+        let toxics = self.tcp_service_toxics.list();
+        if !toxics.is_empty() {
+            infos.push(ProxyInfo {
+                name: TCP_SERVICE.to_owned(),
+                upstream: "the lab's TCP service".to_owned(),
+                enabled: true,
+                toxics: toxics.iter().map(|e| e.info()).collect(),
+                ..ProxyInfo::default()
+            });
+        }
+        infos
     }
 
     /// Starts listening, unless it already does. `NotFound` if it was deleted meanwhile.

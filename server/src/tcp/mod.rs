@@ -55,6 +55,7 @@ use wirelab_shared::TcpConnInfo;
 
 use crate::bridge::Bridge;
 use crate::config::{Config, RelayMode};
+use crate::faults::Toxics;
 use crate::hub::{Hub, lock};
 use conn::Conn;
 use queue::PushError;
@@ -95,11 +96,20 @@ pub struct Tcp {
     bridge: Bridge,
     /// The lab's shutdown: every connection closes with reason `shutdown`.
     shutdown: CancellationToken,
+    /// Its toxics (`@tcp` in the toxics API): each connection runs a fault line per
+    /// direction through them, as a proxy's connections do.
+    toxics: Arc<Toxics>,
 }
 
 impl Tcp {
     /// A handle configured by `config`, publishing to `hub`, ending at `shutdown`.
-    pub fn new(config: &Config, hub: Arc<Hub>, bridge: Bridge, shutdown: CancellationToken) -> Tcp {
+    pub fn new(
+        config: &Config,
+        hub: Arc<Hub>,
+        bridge: Bridge,
+        shutdown: CancellationToken,
+        toxics: Arc<Toxics>,
+    ) -> Tcp {
         let max = config.max_tcp_conns.min(Semaphore::MAX_PERMITS);
         Tcp {
             conns: Mutex::new(BTreeMap::new()),
@@ -115,6 +125,7 @@ impl Tcp {
             hub,
             bridge,
             shutdown,
+            toxics,
         }
     }
 

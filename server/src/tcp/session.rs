@@ -5,8 +5,11 @@
 //! every other connection, go on. Reads go through the pipeline ([`crate::pipeline`]):
 //! the tap counts them and merges them into data events, then [`Flow::Up`]'s stages;
 //! what passes is relayed at once (by `--tcp-mode`). Each chunk about to be written goes
-//! through [`Flow::Down`]'s stages first. `--bridge` gets each merged event's captured
-//! bytes, so a flood reaches the other services as a bounded stream of chat lines.
+//! through [`Flow::Down`]'s stages first. Then the service's toxics (`@tcp` in the
+//! toxics API), a fault line per direction as on a proxy's connections: what they hold
+//! waits its instant (a timer arm), and while they hold their most the reads, or the
+//! queue's takes, pause. `--bridge` gets each merged event's captured bytes, so a flood
+//! reaches the other services as a bounded stream of chat lines.
 
 use std::io;
 use std::net::Shutdown;
@@ -27,8 +30,11 @@ use super::conn::{CloseRequest, Conn};
 use super::queue::Outgoing;
 use crate::bridge::Source;
 use crate::config::RelayMode;
+use crate::faults::line::{Reporter, Shown};
+use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::pipeline::{Flow, Stages, Tap};
+use crate::relay::TCP_SERVICE;
 
 /// Bytes read at most per `read`.
 const READ_CHUNK: usize = 16 * 1024;
@@ -82,6 +88,25 @@ pub(crate) async fn serve(
         tcp: &tcp,
         id: conn.id,
     };
+    let seed = conn.id ^ conn.since_us.rotate_left(17);
+    let line = |flow| {
+        let (hub, id, peer) = (tcp.hub.clone(), conn.id, conn.peer_text.clone());
+        let report: Reporter = Box::new(move |toxic: &str, what: String| {
+            hub.publish(EventKind::RelayFault {
+                proxy: TCP_SERVICE.to_owned(),
+                conn: id,
+                peer: peer.clone(),
+                // The leg the bytes were read from: the peer, or the lab's service.
+                from: match flow {
+                    Flow::Up => wirelab_shared::Leg::Client,
+                    Flow::Down => wirelab_shared::Leg::Upstream,
+                },
+                toxic: toxic.to_owned(),
+                what,
+            });
+        });
+        Line::new(flow, tcp.toxics.clone(), seed, report, Shown::default()).of(conn.id, conn.peer)
+    };
     let mut session = Session {
         tcp: &tcp,
         conn: &conn,
@@ -89,6 +114,8 @@ pub(crate) async fn serve(
         tap: Tap::new(tcp.snaplen),
         up: Stages::default(),
         down: Stages::default(),
+        up_faults: line(Flow::Up),
+        down_faults: line(Flow::Down),
         writing: None,
         peer_fin: false,
         draining: None,
@@ -100,7 +127,7 @@ pub(crate) async fn serve(
     session.flush();
     let sock = SockRef::from(&stream);
     match end.reason {
-        CloseReason::ResetFromPage => {
+        CloseReason::ResetFromPage | CloseReason::FaultReset => {
             // SO_LINGER 0: close() sends RST and drops whatever was unsent.
             let _ = sock.set_linger(Some(Duration::ZERO));
         }
@@ -137,8 +164,13 @@ struct Session<'a> {
     up: Stages,
     /// What each chunk passes through before it is written.
     down: Stages,
-    /// The chunk being written, and how much of it is out.
-    writing: Option<(Outgoing, usize)>,
+    /// The service's toxics on what is read, before it is relayed.
+    up_faults: Line,
+    /// The service's toxics on what is about to be written.
+    down_faults: Line,
+    /// The chunk being written (sent from the page, or relayed), and how much of it is
+    /// out.
+    writing: Option<(Bytes, bool, usize)>,
     /// The peer has sent FIN: reading is over.
     peer_fin: bool,
     /// Closing with FIN once the queue is written: why, and the latest moment.
@@ -155,13 +187,19 @@ impl Session<'_> {
             if let Some((reason, _)) = self.draining
                 && self.writing.is_none()
                 && rx.is_empty()
+                && self.up_faults.head_at().is_none()
+                && self.down_faults.head_at().is_none()
             {
                 return End::new(reason, None);
             }
             // In echo mode the reader waits for room in its own queue: back-pressure
-            // on the sender itself rather than dropping its echo.
-            let can_read =
-                !self.peer_fin && self.draining.is_none() && (!echo || conn.room() >= READ_CHUNK);
+            // on the sender itself rather than dropping its echo; and for room in what
+            // the toxics hold.
+            let can_read = !self.peer_fin
+                && self.draining.is_none()
+                && (!echo || conn.room() >= READ_CHUNK)
+                && self.up_faults.has_room();
+            let can_take = self.writing.is_none() && self.down_faults.has_room();
             let idle_at = tcp.idle.map(|d| self.last_activity + d);
             let wake_at = [
                 self.tap.deadline(),
@@ -174,10 +212,13 @@ impl Session<'_> {
             let ended = tokio::select! {
                 _ = stream.readable(), if can_read => self.on_readable(buf),
                 _ = stream.writable(), if self.writing.is_some() => self.on_writable(),
-                item = rx.recv(), if self.writing.is_none() => {
-                    self.writing = item.and_then(|item| self.through_down(item)).map(|i| (i, 0));
-                    None
-                }
+                item = rx.recv(), if can_take => match item {
+                    Some(item) => self.through_down(item),
+                    None => None,
+                },
+                // Something the toxics held is due, or the toxics changed.
+                _ = self.up_faults.wait() => self.release_up(),
+                _ = self.down_faults.wait(), if self.writing.is_none() => self.release_down(),
                 _ = conn.close_wake.notified() => self.on_close_request(),
                 _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
                     self.on_timer(idle_at)
@@ -194,10 +235,7 @@ impl Session<'_> {
     fn on_readable(&mut self, buf: &mut [u8]) -> Option<End> {
         match self.stream.try_read(buf) {
             Ok(0) => self.on_fin(),
-            Ok(n) => {
-                self.on_data(&buf[..n]);
-                None
-            }
+            Ok(n) => self.on_data(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                 Some(End::new(CloseReason::Reset, None))
@@ -206,7 +244,7 @@ impl Session<'_> {
         }
     }
 
-    fn on_data(&mut self, bytes: &[u8]) {
+    fn on_data(&mut self, bytes: &[u8]) -> Option<End> {
         let now = Instant::now();
         self.last_activity = now;
         let counters = [&self.conn.bytes_in, &self.tcp.hub.counters.tcp_bytes_in];
@@ -219,9 +257,23 @@ impl Session<'_> {
                     passed = chunk;
                     &passed[..]
                 }
-                None => return,
+                None => return None,
             },
         };
+        // Under a flood the timer arm may lose every race to the read arm.
+        if self.tap.due(now) {
+            self.flush();
+        }
+        if self.up_faults.quiet() {
+            self.relay(bytes);
+            return None;
+        }
+        self.up_faults.push(now, Bytes::copy_from_slice(bytes));
+        self.release_up()
+    }
+
+    /// Relays what was read, by `--tcp-mode`.
+    fn relay(&self, bytes: &[u8]) {
         match self.tcp.mode {
             RelayMode::Echo => {
                 let _ = self.conn.relay(Bytes::copy_from_slice(bytes));
@@ -229,9 +281,30 @@ impl Session<'_> {
             RelayMode::Broadcast => self.tcp.relay(Some(self.conn.id), bytes),
             RelayMode::Sink => {}
         }
-        // Under a flood the timer arm may lose every race to the read arm.
-        if self.tap.due(now) {
-            self.flush();
+    }
+
+    /// Relays what the toxics let through of what was read, and is due; a toxic may end
+    /// the connection.
+    fn release_up(&mut self) -> Option<End> {
+        loop {
+            match self.up_faults.next(Instant::now(), true) {
+                Due::Write(bytes) => self.relay(&bytes),
+                Due::Cut { reset, why } => return Some(cut(reset, why)),
+                Due::Wait(_) | Due::Idle => return None,
+            }
+        }
+    }
+
+    /// Takes what the toxics let through toward the peer, and is due, to be written; a
+    /// toxic may end the connection.
+    fn release_down(&mut self) -> Option<End> {
+        match self.down_faults.next(Instant::now(), true) {
+            Due::Write(bytes) => {
+                self.writing = Some((bytes, false, 0));
+                None
+            }
+            Due::Cut { reset, why } => Some(cut(reset, why)),
+            Due::Wait(_) | Due::Idle => None,
         }
     }
 
@@ -258,24 +331,18 @@ impl Session<'_> {
     }
 
     fn on_writable(&mut self) -> Option<End> {
-        let (item, done) = self.writing.as_mut()?;
-        match self.stream.try_write(&item.bytes[*done..]) {
+        let (bytes, _, done) = self.writing.as_mut()?;
+        match self.stream.try_write(&bytes[*done..]) {
             Ok(n) => {
                 *done += n;
                 self.last_activity = Instant::now();
                 add(&self.conn.bytes_out, n as u64);
                 add(&self.tcp.hub.counters.tcp_bytes_out, n as u64);
-                if *done >= item.bytes.len() {
-                    if item.from_page {
-                        self.tcp.hub.publish(EventKind::TcpData {
-                            conn: self.conn.id,
-                            peer: self.conn.peer_text.clone(),
-                            dir: Direction::Out,
-                            size: item.bytes.len() as u64,
-                            payload: Payload::capture(&item.bytes, self.tcp.snaplen),
-                        });
-                    }
-                    self.writing = None;
+                if *done >= bytes.len()
+                    && let Some((bytes, from_page, _)) = self.writing.take()
+                    && from_page
+                {
+                    self.page_sent(&bytes);
                 }
                 None
             }
@@ -292,12 +359,34 @@ impl Session<'_> {
         }
     }
 
-    /// A chunk taken from the queue, through [`Flow::Down`]'s stages (`None`: dropped).
-    fn through_down(&mut self, mut item: Outgoing) -> Option<Outgoing> {
+    /// A chunk taken from the queue, through [`Flow::Down`]'s stages (dropped by one, it
+    /// is gone), then the toxics: written next, or held by them.
+    fn through_down(&mut self, item: Outgoing) -> Option<End> {
+        let mut bytes = item.bytes;
         if !self.down.is_empty() {
-            item.bytes = self.down.run(Flow::Down, item.bytes)?;
+            bytes = self.down.run(Flow::Down, bytes)?;
         }
-        Some(item)
+        if self.down_faults.quiet() {
+            self.writing = Some((bytes, item.from_page, 0));
+            return None;
+        }
+        // Said when it enters the toxics: what they do to it follows as fault events.
+        if item.from_page {
+            self.page_sent(&bytes);
+        }
+        self.down_faults.push(Instant::now(), bytes);
+        self.release_down()
+    }
+
+    /// A chunk the page sent, on the timeline.
+    fn page_sent(&self, bytes: &Bytes) {
+        self.tcp.hub.publish(EventKind::TcpData {
+            conn: self.conn.id,
+            peer: self.conn.peer_text.clone(),
+            dir: Direction::Out,
+            size: bytes.len() as u64,
+            payload: Payload::capture(bytes, self.tcp.snaplen),
+        });
     }
 
     fn on_close_request(&mut self) -> Option<End> {
@@ -378,6 +467,14 @@ impl Session<'_> {
             let head = &merged.head[..merged.head.len().min(crate::udp::MAX_DATAGRAM)];
             self.tcp.bridge.send(Source::Tcp(self.conn.id), head);
         }
+    }
+}
+
+/// How a toxic ends a connection: a reset (reset_peer) or a close (timeout, limit_data).
+fn cut(reset: bool, why: String) -> End {
+    match reset {
+        true => End::new(CloseReason::FaultReset, why),
+        false => End::new(CloseReason::Fault, why),
     }
 }
 
