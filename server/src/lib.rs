@@ -208,10 +208,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         hub.clone(),
         bridge.clone(),
         shutdown.clone(),
-        relays.tcp_service_toxics.clone(),
+        relays.services.tcp.clone(),
     ));
-    let udp_service = Arc::new(udp::Udp::new(udp, &config, hub.clone(), bridge.clone()));
-    let http_service = Arc::new(http::Http::new(&config, hub.clone(), shutdown.clone()));
+    let udp_service = Arc::new(udp::Udp::new(
+        udp,
+        &config,
+        hub.clone(),
+        bridge.clone(),
+        relays.services.udp.clone(),
+    ));
+    let http_service = Arc::new(http::Http::new(
+        &config,
+        hub.clone(),
+        shutdown.clone(),
+        relays.services.http.clone(),
+    ));
     let ws_service_handle = Arc::new(wsservice::WsService::new(
         &config,
         hub.clone(),

@@ -644,3 +644,42 @@ async fn the_labs_own_tcp_service_takes_toxics_as_a_proxy_does() {
         .await;
     assert!(matches!(closed.kind, EventKind::TcpClose { .. }));
 }
+
+#[tokio::test]
+async fn the_labs_own_http_service_takes_toxics_as_a_proxy_does() {
+    let lab = lab::start().await;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        lab.http
+    );
+    let fast = Instant::now();
+    let response = support::raw_http::exchange(lab.http, &request, WAIT).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    let fast = fast.elapsed();
+    toxic(
+        &lab,
+        "@http",
+        r#"{"type":"latency","stream":"both","attributes":{"latency":200}}"#,
+    )
+    .await;
+    let start = Instant::now();
+    let response = support::raw_http::exchange(lab.http, &request, WAIT).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    assert!(response.ends_with(b"Hello World\n"), "whole: {response:?}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(400),
+        "200 ms each way: {took:?} ({fast:?} without)"
+    );
+    remove(&lab, "@http", "latency_both").await;
+    // A timeout on what clients send: the request never arrives, and the connection is
+    // closed after 300 ms without an answer.
+    toxic(
+        &lab,
+        "@http",
+        r#"{"type":"timeout","stream":"upstream","attributes":{"timeout":300}}"#,
+    )
+    .await;
+    let response = support::raw_http::exchange(lab.http, &request, WAIT).await;
+    assert!(response.is_empty(), "no answer: {response:?}");
+}

@@ -265,3 +265,37 @@ async fn toxiproxys_packet_loss_and_latency_act_on_datagrams_and_stream_toxics_a
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("from 0 to 1"), "{body}");
 }
+
+#[tokio::test]
+async fn the_labs_own_udp_service_takes_datagram_toxics_per_peer() {
+    let lab = lab::start_with(|c| c.udp_mode = wirelab::config::RelayMode::Echo).await;
+    let service = lab.udp.to_string();
+    assert_eq!(numbers(&exchange(&service, 3, 4).await), [0, 1, 2]);
+    toxic(
+        &lab,
+        "@udp",
+        r#"{"type":"duplicate","stream":"downstream","attributes":{"rate":1}}"#,
+    )
+    .await;
+    assert_eq!(
+        numbers(&exchange(&service, 3, 4).await),
+        [0, 0, 1, 1, 2, 2],
+        "each echo twice"
+    );
+    let (status, _) = api(&lab, "POST", "/reset", "").await;
+    assert_eq!(status, 204);
+    // Kept to one peer: the other's datagrams pass.
+    let lossy = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let body = format!(
+        r#"{{"type":"loss","stream":"upstream","peer":"{}","attributes":{{"rate":1}}}}"#,
+        lossy.local_addr().unwrap()
+    );
+    toxic(&lab, "@udp", &body).await;
+    lossy.send_to(b"lost", &service).await.unwrap();
+    let mut buf = [0u8; 64];
+    let got = timeout(Duration::from_millis(500), lossy.recv(&mut buf)).await;
+    assert!(got.is_err(), "the kept peer's datagram was dropped");
+    assert_eq!(numbers(&exchange(&service, 3, 4).await), [0, 1, 2]);
+    let (status, body) = api(&lab, "POST", "/proxies/@udp/toxics", r#"{"type":"slicer"}"#).await;
+    assert_eq!(status, 400, "{body}");
+}

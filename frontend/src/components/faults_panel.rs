@@ -135,6 +135,8 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
                 <select id="fault-proxy" ref={proxy_ref} aria-label="proxy">
                     { for proxies.iter().filter(|p| !p.name.starts_with('@')).map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
                     <option value="@tcp">{"@tcp: the lab's TCP service"}</option>
+                    <option value="@http">{"@http: the lab's HTTP service"}</option>
+                    <option value="@udp">{"@udp: the lab's UDP service"}</option>
                 </select>
                 <select id="fault-preset" ref={preset_ref} aria-label="preset">
                     { for PRESETS.iter().map(|(v, label)| html! { <option value={*v}>{ *label }</option> }) }

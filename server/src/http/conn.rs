@@ -8,8 +8,13 @@
 //! answer would wait), so a pipelined batch costs one write; their events are published
 //! after that write, so `total_us` covers it. Per request, the only allocations are the
 //! event's own strings and vectors; there is no lock but the hub's intake, and no timer.
+//!
+//! Every read and every write goes through the service's toxics (`@http` in the toxics
+//! API), a fault line per direction as on a proxy's connections ([`Faults`]): with none,
+//! that is one check per read and per write.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -17,14 +22,18 @@ use bytes::{Bytes, BytesMut};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wirelab_shared::{EventKind, HttpExchange, Payload};
+use wirelab_shared::{EventKind, HttpExchange, Leg, Payload};
 
 use super::chunked::Chunked;
 use super::head::{self, Framing, Head};
 use super::helpers;
 use super::response::{self, CHUNK, Content};
 use super::serve::{ConnCtx, malformed};
+use crate::faults::line::{Reporter, Shown};
+use crate::faults::{Due, Line};
 use crate::hub::counters::add;
+use crate::pipeline::Flow;
+use crate::relay::HTTP_SERVICE;
 
 /// The read buffer's size to start with, and the room made before each read.
 const READ_ROOM: usize = 8 * 1024;
@@ -147,11 +156,44 @@ pub struct Conn<'a> {
     parsed_at: usize,
     /// The connection ends on a refusal, with the client maybe still sending.
     refused: bool,
+    /// The service's toxics, both ways.
+    faults: Faults,
+}
+
+/// A connection's fault lines: on what is read (before it is parsed) and on what is
+/// written.
+struct Faults {
+    up: Line,
+    down: Line,
 }
 
 impl<'a> Conn<'a> {
-    pub fn new(ctx: &'a ConnCtx, stream: TcpStream) -> Conn<'a> {
+    pub fn new(ctx: &'a ConnCtx, stream: TcpStream, peer: SocketAddr) -> Conn<'a> {
+        let seed = ctx.id ^ crate::hub::now_us().rotate_left(17);
+        let line = |flow| {
+            let (hub, id, peer_text) = (ctx.http.hub.clone(), ctx.id, ctx.peer.clone());
+            let report: Reporter = Box::new(move |toxic: &str, what: String| {
+                hub.publish(EventKind::RelayFault {
+                    proxy: HTTP_SERVICE.to_owned(),
+                    conn: id,
+                    peer: peer_text.clone(),
+                    // The side the bytes were read from: the client, or the lab's service.
+                    from: match flow {
+                        Flow::Up => Leg::Client,
+                        Flow::Down => Leg::Upstream,
+                    },
+                    toxic: toxic.to_owned(),
+                    what,
+                });
+            });
+            let toxics = ctx.http.toxics.clone();
+            Line::new(flow, toxics, seed, report, Shown::default()).of(ctx.id, peer)
+        };
         Conn {
+            faults: Faults {
+                up: line(Flow::Up),
+                down: line(Flow::Down),
+            },
             ctx,
             stream,
             buf: BytesMut::with_capacity(READ_ROOM),
@@ -432,20 +474,101 @@ impl<'a> Conn<'a> {
         let mut left = n - first as u64;
         while left > 0 {
             let k = left.min(CHUNK as u64) as usize;
-            left -= write_counted(&mut self.stream, self.ctx, &pattern[..k]).await? as u64;
+            left -= self.write(&pattern[..k]).await? as u64;
         }
         Ok(())
     }
 
-    /// Reads from the socket into the buffer; 0 at the end of the stream.
+    /// Reads from the socket into the buffer; 0 at the end of the stream. Under toxics,
+    /// what they let through, when it is due.
     async fn read(&mut self) -> io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
             self.buf.reserve(READ_ROOM);
         }
-        let n = self.stream.read_buf(&mut self.buf).await?;
-        add(&self.ctx.http.hub.counters.http_bytes_in, n as u64);
-        self.ctx.progressed();
-        Ok(n)
+        if self.faults.up.quiet() {
+            let n = self.stream.read_buf(&mut self.buf).await?;
+            add(&self.ctx.http.hub.counters.http_bytes_in, n as u64);
+            self.ctx.progressed();
+            return Ok(n);
+        }
+        let mut ended = false;
+        loop {
+            match self.faults.up.next(tokio::time::Instant::now(), true) {
+                Due::Write(bytes) => {
+                    self.buf.extend_from_slice(&bytes);
+                    return Ok(bytes.len());
+                }
+                Due::Cut { reset, why } => return Err(self.cut(reset, why)),
+                Due::Wait(at) if ended => tokio::time::sleep_until(at).await,
+                // Nothing held, or nothing due yet: read on meanwhile (a due piece waits
+                // for the next read at most).
+                Due::Wait(_) | Due::Idle if !ended => {
+                    let mut chunk = BytesMut::with_capacity(READ_ROOM);
+                    let read = match self.faults.up.next(tokio::time::Instant::now(), false) {
+                        Due::Wait(at) => {
+                            tokio::select! {
+                                r = self.stream.read_buf(&mut chunk) => Some(r?),
+                                _ = tokio::time::sleep_until(at) => None,
+                            }
+                        }
+                        _ => Some(self.stream.read_buf(&mut chunk).await?),
+                    };
+                    match read {
+                        Some(0) => ended = true,
+                        Some(n) => {
+                            add(&self.ctx.http.hub.counters.http_bytes_in, n as u64);
+                            self.ctx.progressed();
+                            let now = tokio::time::Instant::now();
+                            self.faults.up.push(now, chunk.freeze());
+                        }
+                        None => {}
+                    }
+                }
+                // The client is gone and nothing is held.
+                Due::Wait(_) | Due::Idle => return Ok(0),
+            }
+        }
+    }
+
+    /// A toxic ends the connection: with a RST (`reset`) or a close; the error says why.
+    fn cut(&self, reset: bool, why: String) -> io::Error {
+        if reset {
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+        io::Error::other(why)
+    }
+
+    /// One write through the toxics: with none, one write (how many bytes went); else
+    /// all of `bytes` handed to them (what is due written now; the rest by
+    /// [`Conn::release`] once the answer is complete, or as soon as they hold their most).
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.faults.down.quiet() {
+            return write_counted(&mut self.stream, self.ctx, bytes).await;
+        }
+        let now = tokio::time::Instant::now();
+        self.faults.down.push(now, Bytes::copy_from_slice(bytes));
+        self.release(false).await?;
+        Ok(bytes.len())
+    }
+
+    /// Writes what the toxics let through and is due; waits for what they hold when
+    /// `all`, or while they hold their most.
+    async fn release(&mut self, all: bool) -> io::Result<()> {
+        loop {
+            match self.faults.down.next(tokio::time::Instant::now(), true) {
+                Due::Write(piece) => {
+                    let mut sent = 0;
+                    while sent < piece.len() {
+                        sent += write_counted(&mut self.stream, self.ctx, &piece[sent..]).await?;
+                    }
+                }
+                Due::Cut { reset, why } => return Err(self.cut(reset, why)),
+                Due::Wait(at) if all || !self.faults.down.has_room() => {
+                    tokio::time::sleep_until(at).await
+                }
+                Due::Wait(_) | Due::Idle => return Ok(()),
+            }
+        }
     }
 
     /// Writes what `out` holds, counting each write as it goes (so what went out counts
@@ -454,7 +577,10 @@ impl<'a> Conn<'a> {
         let mut sent = 0;
         let mut result = Ok(());
         while sent < self.out.len() {
-            match write_counted(&mut self.stream, self.ctx, &self.out[sent..]).await {
+            let out = std::mem::take(&mut self.out);
+            let written = self.write(&out[sent..]).await;
+            self.out = out;
+            match written {
                 Ok(n) => sent += n,
                 Err(e) => {
                     result = Err(e);
@@ -469,7 +595,10 @@ impl<'a> Conn<'a> {
     /// Writes the answers waiting, then publishes their exchanges (also when the write
     /// failed: the exchange happened, the client left).
     async fn flush(&mut self) -> io::Result<()> {
-        let result = self.write_out().await;
+        let mut result = self.write_out().await;
+        if result.is_ok() && !self.faults.down.quiet() {
+            result = self.release(true).await;
+        }
         self.publish();
         result
     }

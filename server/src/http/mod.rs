@@ -82,6 +82,7 @@ use wirelab_shared::state::HttpConnInfo;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::faults::Toxics;
 use crate::hub::{Hub, lock};
 
 pub use replay::replay;
@@ -124,12 +125,20 @@ pub struct Http {
     shutdown: CancellationToken,
     /// `--backlog`: events the hub keeps (a replay looks for its exchange among them).
     backlog: usize,
+    /// Its toxics (`@http` in the toxics API): each connection's reads and writes go
+    /// through a fault line per direction, as a proxy's connections do.
+    pub(crate) toxics: Arc<Toxics>,
 }
 
 impl Http {
     /// A handle configured by `config`.
     /// A handle configured by `config`, publishing to `hub`, ending at `shutdown`.
-    pub fn new(config: &Config, hub: Arc<Hub>, shutdown: CancellationToken) -> Http {
+    pub fn new(
+        config: &Config,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+        toxics: Arc<Toxics>,
+    ) -> Http {
         let max_conns = config.max_http_conns.min(Semaphore::MAX_PERMITS);
         Http {
             conns: Mutex::new(HashMap::new()),
@@ -146,6 +155,7 @@ impl Http {
             hub,
             shutdown,
             backlog: config.backlog,
+            toxics,
         }
     }
 

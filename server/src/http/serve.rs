@@ -173,7 +173,7 @@ async fn serve_conn(
         return;
     }
 
-    let conn = Conn::new(&ctx, stream).serve();
+    let conn = Conn::new(&ctx, stream, peer).serve();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

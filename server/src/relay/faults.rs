@@ -67,11 +67,12 @@ pub(super) fn fault_line(
 }
 
 impl Relays {
-    /// The toxics named `proxy`: a proxy's, or the lab's TCP service's
-    /// ([`super::TCP_SERVICE`]).
+    /// The toxics named `proxy`: a proxy's, or one of the lab's services'
+    /// ([`super::Services`]).
     fn toxics_of(&self, proxy: &str) -> Result<Arc<Toxics>, ToxicOpError> {
-        if proxy == super::TCP_SERVICE {
-            return Ok(self.tcp_service_toxics.clone());
+        let services = self.services.named();
+        if let Some((_, toxics)) = services.into_iter().find(|(n, _)| *n == proxy) {
+            return Ok(toxics.clone());
         }
         let p = self.get(proxy).map_err(ToxicOpError::Proxy)?;
         Ok(p.toxics.clone())
@@ -123,10 +124,10 @@ impl Relays {
     /// `/reset`).
     pub(super) fn toxics_clear(&self) {
         let _in_order = lock(&self.toxic_order);
-        let services = [(
-            super::TCP_SERVICE.to_owned(),
-            self.tcp_service_toxics.clone(),
-        )];
+        let services = self
+            .services
+            .named()
+            .map(|(n, t)| (n.to_owned(), t.clone()));
         let proxies = self
             .all()
             .into_iter()

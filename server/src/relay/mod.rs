@@ -136,15 +136,49 @@ pub struct Relays {
     pub tasks: TaskTracker,
     /// When kernel figures were last asked for.
     kernel_at: Mutex<Option<Instant>>,
-    /// The toxics of the lab's own TCP service, named [`TCP_SERVICE`] in the toxics API.
-    pub tcp_service_toxics: Arc<Toxics>,
+    /// The toxics of the lab's own services.
+    pub services: Services,
     /// Held by each change of toxics until its event is published.
     toxic_order: Mutex<()>,
 }
 
-/// The name the toxics API and the page give the lab's own TCP service (no proxy can
-/// have it: `@` is not allowed in a proxy's name).
+/// The names the toxics API and the page give the lab's own TCP, HTTP and UDP services
+/// (no proxy can have them: `@` is not allowed in a proxy's name).
 pub const TCP_SERVICE: &str = "@tcp";
+pub const HTTP_SERVICE: &str = "@http";
+pub const UDP_SERVICE: &str = "@udp";
+
+/// The toxics of the lab's own services: each service runs its connections (the UDP
+/// service: its peers) through its set, as a proxy does.
+pub struct Services {
+    /// The TCP service's, [`TCP_SERVICE`].
+    pub tcp: Arc<Toxics>,
+    /// The HTTP service's, [`HTTP_SERVICE`].
+    pub http: Arc<Toxics>,
+    /// The UDP service's, [`UDP_SERVICE`]: those that act on datagrams.
+    pub udp: Arc<Toxics>,
+}
+
+impl Default for Services {
+    fn default() -> Services {
+        Services {
+            tcp: Arc::default(),
+            http: Arc::default(),
+            udp: Arc::new(Toxics::new(true)),
+        }
+    }
+}
+
+impl Services {
+    /// Each set with its name.
+    pub fn named(&self) -> [(&'static str, &Arc<Toxics>); 3] {
+        [
+            (TCP_SERVICE, &self.tcp),
+            (HTTP_SERVICE, &self.http),
+            (UDP_SERVICE, &self.udp),
+        ]
+    }
+}
 
 impl Relays {
     /// No proxies yet.
@@ -157,7 +191,7 @@ impl Relays {
             last_id: AtomicU64::new(0),
             tasks: TaskTracker::new(),
             kernel_at: Mutex::new(None),
-            tcp_service_toxics: Arc::default(),
+            services: Services::default(),
             toxic_order: Mutex::new(()),
         }
     }
@@ -397,17 +431,20 @@ impl Relays {
         let all = self.all();
         self.refresh_kernel(&all);
         let mut infos: Vec<ProxyInfo> = all.iter().map(|p| p.info()).collect();
-        // The lab's TCP service, while it has toxics: listed with them (named `@tcp`, so
-        // the page lists it with the faults only). toxiproxy's API never lists it.
-        let toxics = self.tcp_service_toxics.list();
-        if !toxics.is_empty() {
-            infos.push(ProxyInfo {
-                name: TCP_SERVICE.to_owned(),
-                upstream: "the lab's TCP service".to_owned(),
-                enabled: true,
-                toxics: toxics.iter().map(|e| e.info()).collect(),
-                ..ProxyInfo::default()
-            });
+        // Each of the lab's services, while it has toxics: listed with them (named `@tcp`,
+        // `@http` or `@udp`, so the page lists it with the faults only). toxiproxy's API
+        // never lists them.
+        for (name, toxics) in self.services.named() {
+            let toxics = toxics.list();
+            if !toxics.is_empty() {
+                infos.push(ProxyInfo {
+                    name: name.to_owned(),
+                    upstream: "the lab's own service".to_owned(),
+                    enabled: true,
+                    toxics: toxics.iter().map(|e| e.info()).collect(),
+                    ..ProxyInfo::default()
+                });
+            }
         }
         infos
     }

@@ -1,6 +1,11 @@
 //! The UDP service: every datagram becomes an event; peers are remembered in a bounded
 //! table; relay by `--udp-mode`; the page may send only to peers the lab has heard from
 //! (unless `--allow-outbound`), so the lab can never be used as a reflector.
+//!
+//! - [`faults`]: its toxics (`@udp`), a fault line per peer and direction, on what peers
+//!   send and what the service relays (the page's sends and `--bridge` go untouched).
+
+mod faults;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,7 +18,10 @@ use wirelab_shared::{Direction, EventKind, Payload, UdpPeerInfo};
 
 use crate::bridge::{Bridge, Source};
 use crate::config::{Config, RelayMode};
+use crate::faults::Toxics;
 use crate::hub::{Hub, counters::add, lock, now_us};
+use crate::pipeline::Flow;
+use faults::PeerFaults;
 
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -55,11 +63,19 @@ pub struct Udp {
     hub: Arc<Hub>,
     /// `--bridge`.
     bridge: Bridge,
+    /// Its toxics (`@udp` in the toxics API).
+    toxics: Arc<Toxics>,
 }
 
 impl Udp {
     /// A handle on `socket`, configured by `config`, publishing to `hub`.
-    pub fn new(socket: UdpSocket, config: &Config, hub: Arc<Hub>, bridge: Bridge) -> Udp {
+    pub fn new(
+        socket: UdpSocket,
+        config: &Config,
+        hub: Arc<Hub>,
+        bridge: Bridge,
+        toxics: Arc<Toxics>,
+    ) -> Udp {
         let rcvbuf = socket2::SockRef::from(&socket)
             .recv_buffer_size()
             .unwrap_or(0);
@@ -73,6 +89,7 @@ impl Udp {
             snaplen: config.snaplen,
             hub,
             bridge,
+            toxics,
         }
     }
 
@@ -143,8 +160,8 @@ impl Udp {
         }
     }
 
-    /// Handles one received datagram: event, relay, bridge.
-    fn on_datagram(&self, peer: SocketAddr, data: &[u8]) {
+    /// Handles one received datagram: event, then the toxics, or relay and bridge.
+    fn on_datagram(&self, peer: SocketAddr, data: &[u8], faults: &mut PeerFaults) {
         self.count(peer, Direction::In, data.len());
         self.hub.publish(EventKind::UdpDatagram {
             peer: peer.to_string(),
@@ -152,16 +169,43 @@ impl Udp {
             size: data.len() as u64,
             payload: Payload::capture(data, self.snaplen),
         });
+        if faults.applies(Flow::Up, peer) && faults.push(Flow::Up, peer, data) {
+            self.release(faults);
+            return;
+        }
+        self.deliver(peer, data, faults);
+        self.release(faults);
+    }
+
+    /// A datagram from `peer` that went through the toxics (or had none): relayed by
+    /// `--udp-mode`, and bridged.
+    fn deliver(&self, peer: SocketAddr, data: &[u8], faults: &mut PeerFaults) {
         match self.mode {
-            RelayMode::Echo => self.relay_to(&[peer], data),
+            RelayMode::Echo => self.relay_to(&[peer], data, faults),
             RelayMode::Broadcast => {
                 let since = now_us().saturating_sub(BROADCAST_WINDOW_US);
                 let others = self.recent_peers(since, Some(peer));
-                self.relay_to(&others, data);
+                self.relay_to(&others, data, faults);
             }
             RelayMode::Sink => {}
         }
         self.bridge.send(Source::Udp(peer), data);
+    }
+
+    /// Sends on what the toxics let through and is due, both ways.
+    fn release(&self, faults: &mut PeerFaults) {
+        while faults.active() {
+            let due = faults.due();
+            if due.is_empty() {
+                return;
+            }
+            for (flow, peer, datagram) in due {
+                match flow {
+                    Flow::Up => self.deliver(peer, &datagram, faults),
+                    Flow::Down => self.send_counted(peer, &datagram),
+                }
+            }
+        }
     }
 
     fn recent_peers(&self, since_us: u64, except: Option<SocketAddr>) -> Vec<SocketAddr> {
@@ -174,14 +218,23 @@ impl Udp {
 
     /// Relayed datagrams are counted, not published as events: a broadcast to N peers
     /// would otherwise multiply every datagram by N on the timeline.
-    fn relay_to(&self, peers: &[SocketAddr], data: &[u8]) {
+    /// Each goes through the toxics toward that peer, if any apply.
+    fn relay_to(&self, peers: &[SocketAddr], data: &[u8], faults: &mut PeerFaults) {
         for &peer in peers {
-            match self.socket.try_send_to(data, peer) {
-                Ok(_) => self.count(peer, Direction::Out, data.len()),
-                Err(e) => {
-                    tracing::debug!(%peer, "udp relay failed: {e}");
-                    add(&self.hub.counters.udp_send_errors, 1);
-                }
+            if faults.applies(Flow::Down, peer) && faults.push(Flow::Down, peer, data) {
+                continue;
+            }
+            self.send_counted(peer, data);
+        }
+    }
+
+    /// One relayed datagram to `peer`, counted.
+    fn send_counted(&self, peer: SocketAddr, data: &[u8]) {
+        match self.socket.try_send_to(data, peer) {
+            Ok(_) => self.count(peer, Direction::Out, data.len()),
+            Err(e) => {
+                tracing::debug!(%peer, "udp relay failed: {e}");
+                add(&self.hub.counters.udp_send_errors, 1);
             }
         }
     }
@@ -257,9 +310,21 @@ pub async fn run(udp: Arc<Udp>, shutdown: CancellationToken) {
     let socket = udp.socket.clone();
     // One byte more than the largest datagram, so none is ever cut silently.
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    let mut faults = PeerFaults::new(udp.toxics.clone(), udp.hub.clone());
     loop {
+        let wake = faults.next_at();
         let ready = tokio::select! {
             r = socket.readable() => r,
+            // A datagram the toxics held is due, or the toxics changed.
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)),
+                if wake.is_some() => {
+                udp.release(&mut faults);
+                continue;
+            }
+            _ = faults.changed() => {
+                udp.release(&mut faults);
+                continue;
+            }
             _ = shutdown.cancelled() => break,
         };
         if let Err(e) = ready {
@@ -271,7 +336,7 @@ pub async fn run(udp: Arc<Udp>, shutdown: CancellationToken) {
         while handled < RECV_BATCH {
             match socket.try_recv_from(&mut buf) {
                 Ok((n, peer)) => {
-                    udp.on_datagram(peer, &buf[..n]);
+                    udp.on_datagram(peer, &buf[..n], &mut faults);
                     handled += 1;
                 }
                 // Drained: `readable()` waits for the next datagram.

@@ -1,0 +1,145 @@
+//! The UDP service's toxics (`@udp` in the toxics API): a fault line per peer and
+//! direction, acting on datagrams as on a `udp` proxy's sessions ([`crate::faults`]).
+//! [`Flow::Up`] is what a peer sends the service, [`Flow::Down`] what the service relays
+//! to a peer (echo, broadcast). The receive loop owns them: it pushes datagrams in, sends
+//! what is due, and sleeps until the next one is. A peer gets lines while some toxic covers
+//! that way (or they still hold datagrams), for [`MAX_LINES`] peers at most: past that a
+//! new peer's datagrams go untouched.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use wirelab_shared::{EventKind, Leg};
+
+use crate::faults::line::{Reporter, Shown};
+use crate::faults::{Due, Line, Toxics};
+use crate::hub::Hub;
+use crate::pipeline::Flow;
+use crate::relay::UDP_SERVICE;
+
+/// Peers with fault lines at most.
+pub(super) const MAX_LINES: usize = 4096;
+
+/// See the module docs.
+pub(super) struct PeerFaults {
+    /// The service's toxics.
+    toxics: Arc<Toxics>,
+    /// Where fault events go.
+    hub: Arc<Hub>,
+    /// Each peer's lines: [up, down].
+    lines: HashMap<SocketAddr, [Line; 2]>,
+    /// Woken at every change of the toxics.
+    changes: watch::Receiver<u64>,
+}
+
+impl PeerFaults {
+    /// No lines yet.
+    pub(super) fn new(toxics: Arc<Toxics>, hub: Arc<Hub>) -> PeerFaults {
+        PeerFaults {
+            changes: toxics.subscribe(),
+            toxics,
+            hub,
+            lines: HashMap::new(),
+        }
+    }
+
+    /// Whether a datagram travelling `flow` with `peer` goes through the toxics (one
+    /// relaxed load when none is set and none holds anything).
+    pub(super) fn applies(&self, flow: Flow, peer: SocketAddr) -> bool {
+        self.toxics.covers(flow)
+            || (!self.lines.is_empty()
+                && self
+                    .lines
+                    .get(&peer)
+                    .is_some_and(|l| l[flow as usize].head_at().is_some()))
+    }
+
+    /// Whether some peer has lines (else there is nothing to release).
+    pub(super) fn active(&self) -> bool {
+        !self.lines.is_empty()
+    }
+
+    /// Hands `data` to `peer`'s line of `flow`; `false` when the table of lines is full
+    /// (the caller sends it on untouched).
+    pub(super) fn push(&mut self, flow: Flow, peer: SocketAddr, data: &[u8]) -> bool {
+        if !self.lines.contains_key(&peer) {
+            if self.lines.len() >= MAX_LINES {
+                return false;
+            }
+            let line = |flow| self.line(flow, peer);
+            let lines = [line(Flow::Up), line(Flow::Down)];
+            self.lines.insert(peer, lines);
+        }
+        let lines = self.lines.get_mut(&peer).expect("just made");
+        lines[flow as usize].push(Instant::now(), Bytes::copy_from_slice(data));
+        true
+    }
+
+    /// The datagrams due now, each with its way and peer; lines with nothing to do are
+    /// let go.
+    pub(super) fn due(&mut self) -> Vec<(Flow, SocketAddr, Bytes)> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (peer, lines) in &mut self.lines {
+            for (flow, line) in [Flow::Up, Flow::Down].into_iter().zip(lines.iter_mut()) {
+                while let Due::Write(datagram) = line.next(now, true) {
+                    out.push((flow, *peer, datagram));
+                }
+            }
+        }
+        self.lines
+            .retain(|_, [up, down]| !(up.quiet() && down.quiet()));
+        out
+    }
+
+    /// When the next held datagram is due, if one is held.
+    pub(super) fn next_at(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        self.lines
+            .values_mut()
+            .flat_map(|lines| lines.iter_mut())
+            .filter_map(|line| match line.next(now, false) {
+                Due::Wait(at) => Some(at),
+                Due::Write(_) => Some(now),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Until the toxics change (a removed toxic lets what it held go).
+    pub(super) async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// A new line of `flow` for `peer`, whose notes are `relay_fault` events of `@udp`.
+    fn line(&self, flow: Flow, peer: SocketAddr) -> Line {
+        let hub = self.hub.clone();
+        let peer_text = peer.to_string();
+        let report: Reporter = Box::new(move |toxic: &str, what: String| {
+            hub.publish(EventKind::RelayFault {
+                proxy: UDP_SERVICE.to_owned(),
+                conn: 0,
+                peer: peer_text.clone(),
+                // The side the datagrams came from: the peer, or the lab's service.
+                from: match flow {
+                    Flow::Up => Leg::Client,
+                    Flow::Down => Leg::Upstream,
+                },
+                toxic: toxic.to_owned(),
+                what,
+            });
+        });
+        let seed = crate::hub::now_us() ^ u64::from(peer.port()).rotate_left(32);
+        // A peer has no connection id: toxics kept to a peer reach it, those kept to a
+        // connection never do (ids start at 1).
+        Line::new(flow, self.toxics.clone(), seed, report, Shown::default())
+            .for_datagrams()
+            .of(0, peer)
+    }
+}
