@@ -609,6 +609,22 @@ async fn the_labs_own_tcp_service_takes_toxics_as_a_proxy_does() {
     let (status, body) = api(&lab, "GET", "/proxies/@tcp/toxics", "").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("latency_downstream"), "{body}");
+    // Its figures: in the lab's state (listed as `@tcp`) and in /metrics.
+    let state = lab.app.lab_state();
+    let listed = state
+        .proxies
+        .iter()
+        .find(|p| p.name == "@tcp")
+        .expect("listed");
+    assert_eq!(listed.toxics[0].conns, 1, "{listed:?}");
+    let metrics = lab.app.metrics.render(&lab.app);
+    let line = r#"wirelab_toxic_connections_total{proxy="@tcp",toxic="latency_downstream"} 1"#;
+    assert!(metrics.contains(line), "{metrics}");
+    let (_, body) = api(&lab, "GET", "/proxies", "").await;
+    assert!(
+        !body.contains("@tcp"),
+        "toxiproxy's list has proxies only: {body}"
+    );
     events
         .wait("what it did, on the timeline", |k| {
             matches!(k, EventKind::RelayFault { proxy, what, .. }

@@ -113,8 +113,18 @@ impl Metrics {
 /// Each toxic's figures, labelled by proxy and toxic (a removed toxic's series go at the
 /// first scrape a second after it).
 fn toxics(app: &App) {
-    for proxy in app.relays.all() {
-        for entry in proxy.toxics.list() {
+    let services = app
+        .relays
+        .services
+        .named()
+        .map(|(n, t)| (n.to_owned(), t.clone()));
+    let proxies = app
+        .relays
+        .all()
+        .into_iter()
+        .map(|p| (p.name.clone(), p.toxics.clone()));
+    for (proxy, toxics) in services.into_iter().chain(proxies) {
+        for entry in toxics.list() {
             let t = entry.info();
             let figures = [
                 ("wirelab_toxic_connections_total", t.conns),
@@ -125,7 +135,7 @@ fn toxics(app: &App) {
                 ("wirelab_toxic_acted_total", t.acted),
             ];
             for (name, value) in figures {
-                let labels = [("proxy", proxy.name.clone()), ("toxic", t.name.clone())];
+                let labels = [("proxy", proxy.clone()), ("toxic", t.name.clone())];
                 counter!(name, &labels).absolute(value);
             }
         }
