@@ -299,3 +299,44 @@ async fn the_labs_own_udp_service_takes_datagram_toxics_per_peer() {
     let (status, body) = api(&lab, "POST", "/proxies/@udp/toxics", r#"{"type":"slicer"}"#).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_flood_into_a_long_latency_is_held_up_to_its_bound_and_the_rest_counted() {
+    let lab = lab::start().await;
+    let listen = udp_proxy(&lab, "flood").await;
+    toxic(
+        &lab,
+        "flood",
+        r#"{"type":"latency","stream":"upstream","attributes":{"latency":60000}}"#,
+    )
+    .await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.connect(&listen).await.unwrap();
+    let datagram = vec![b'x'; 1000];
+    // 20 MB toward a line that holds 1 MiB for a minute.
+    for i in 0..20_000 {
+        client.send(&datagram).await.unwrap();
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let end = Instant::now() + WAIT;
+    let (received, dropped) = loop {
+        let dropped = lab.app.lab_state().counters.fault_dropped;
+        let received = lab.app.relays.get("flood").unwrap().info().client_in / 1000;
+        // Everything the lab read is held (1 MiB of it), queued for the toxics (1,024)
+        // or dropped and counted; the kernel drops the rest of a flood.
+        if (received >= 3000 && received - dropped <= 2100) || Instant::now() > end {
+            break (received, dropped);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(received >= 3000, "{received} read");
+    assert!(
+        received - dropped <= 2100,
+        "held and queued at most ~2,000 of {received}: {dropped} dropped"
+    );
+    let proxy = lab.app.relays.get("flood").unwrap().info();
+    assert!(proxy.dropped >= dropped, "{proxy:?}");
+    assert_eq!(proxy.upstream_out, 0, "nothing due yet: {proxy:?}");
+}

@@ -332,8 +332,8 @@ with_defaults! {
         udp_peers_evicted, udp_send_errors, http_requests, http_conns, http_refused,
         http_bytes_in, http_bytes_out, ws_clients, ws_refused, ws_frames_in, ws_frames_out,
         ws_bytes_in, ws_bytes_out, ws_missed, ws_slow_closed, ws_service_clients,
-        ws_service_refused, ws_service_dropped, relay_conns, relay_refused, bridge_dropped, stored,
-        store_errors,
+        ws_service_refused, ws_service_dropped, relay_conns, relay_refused, bridge_dropped,
+        fault_dropped, stored, store_errors,
     }
     PoolSpec { url, requests, concurrency, max_conns, keep_alive, no_pool }
     PoolStatus {

@@ -177,6 +177,9 @@ pub struct Counters {
     /// Bytes `--bridge` dropped because its queue was full (the services heard more than
     /// it could pass on).
     pub bridge_dropped: u64,
+    /// Datagrams dropped because the toxics holding them (a latency, a bandwidth) held
+    /// their most: on `udp` proxies and the UDP service.
+    pub fault_dropped: u64,
     /// Events written to the store; and writes that failed (disk full, read-only).
     pub stored: u64,
     pub store_errors: u64,

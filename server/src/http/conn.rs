@@ -499,7 +499,10 @@ impl<'a> Conn<'a> {
                     return Ok(bytes.len());
                 }
                 Due::Cut { reset, why } => return Err(self.cut(reset, why)),
-                Due::Wait(at) if ended => tokio::time::sleep_until(at).await,
+                // The client is gone, or the toxics hold their most: what they hold first.
+                Due::Wait(at) if ended || !self.faults.up.has_room() => {
+                    tokio::time::sleep_until(at).await
+                }
                 // Nothing held, or nothing due yet: read on meanwhile (a due piece waits
                 // for the next read at most).
                 Due::Wait(_) | Due::Idle if !ended => {

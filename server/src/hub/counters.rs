@@ -62,6 +62,7 @@ counters!(
     relay_conns,
     relay_refused,
     bridge_dropped,
+    fault_dropped,
     stored,
     store_errors,
 );

@@ -155,7 +155,10 @@ pub(super) async fn run(
             // The session's task runs them (and sends what they let through).
             match s.faulted.try_send(Bytes::copy_from_slice(data)) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => add(&proxy.dropped, 1),
+                Err(TrySendError::Full(_)) => {
+                    add(&proxy.dropped, 1);
+                    add(&relays.hub.counters.fault_dropped, 1);
+                }
                 // Its task has just ended: the next datagram opens a new session.
                 Err(TrySendError::Closed(_)) => add(&proxy.dropped, 1),
             }
@@ -308,8 +311,7 @@ impl Back {
                 break self.stopped();
             }
             if let Ok(datagram) = self.faulted.try_recv() {
-                self.up.push(Instant::now(), datagram);
-                self.release().await;
+                self.fault_up(datagram).await;
                 continue;
             }
             // As the receive loop: a datagram there already is taken without a select
@@ -318,8 +320,7 @@ impl Back {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::select! {
                     r = self.upstream.recv(&mut buf) => r,
                     Some(datagram) = self.faulted.recv() => {
-                        self.up.push(Instant::now(), datagram);
-                        self.release().await;
+                        self.fault_up(datagram).await;
                         continue;
                     }
                     // Something a toxic held is due, or the toxics changed.
@@ -392,8 +393,28 @@ impl Back {
             self.to_client(data).await;
             return;
         }
-        self.down.push(Instant::now(), Bytes::copy_from_slice(data));
+        match self.down.has_room() {
+            true => self.down.push(Instant::now(), Bytes::copy_from_slice(data)),
+            false => self.overflow(),
+        }
         self.release().await;
+    }
+
+    /// A datagram toward the upstream, into the toxics (dropped while they hold their
+    /// most), and what is due sent.
+    async fn fault_up(&mut self, datagram: Bytes) {
+        match self.up.has_room() {
+            true => self.up.push(Instant::now(), datagram),
+            false => self.overflow(),
+        }
+        self.release().await;
+    }
+
+    /// A datagram dropped because the toxics held their most: counted on the proxy and
+    /// the lab.
+    fn overflow(&self) {
+        add(&self.proxy.dropped, 1);
+        add(&self.relays.hub.counters.fault_dropped, 1);
     }
 
     /// Sends what the toxics let through and is due now, both ways.

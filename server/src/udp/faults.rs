@@ -18,6 +18,7 @@ use wirelab_shared::{EventKind, Leg};
 use crate::faults::line::{Reporter, Shown};
 use crate::faults::{Due, Line, Toxics};
 use crate::hub::Hub;
+use crate::hub::counters::add;
 use crate::pipeline::Flow;
 use crate::relay::UDP_SERVICE;
 
@@ -63,8 +64,9 @@ impl PeerFaults {
         !self.lines.is_empty()
     }
 
-    /// Hands `data` to `peer`'s line of `flow`; `false` when the table of lines is full
-    /// (the caller sends it on untouched).
+    /// Hands `data` to `peer`'s line of `flow` (dropped, and counted, while the line
+    /// holds its most); `false` when the table of lines is full (the caller sends it on
+    /// untouched).
     pub(super) fn push(&mut self, flow: Flow, peer: SocketAddr, data: &[u8]) -> bool {
         if !self.lines.contains_key(&peer) {
             if self.lines.len() >= MAX_LINES {
@@ -74,8 +76,11 @@ impl PeerFaults {
             let lines = [line(Flow::Up), line(Flow::Down)];
             self.lines.insert(peer, lines);
         }
-        let lines = self.lines.get_mut(&peer).expect("just made");
-        lines[flow as usize].push(Instant::now(), Bytes::copy_from_slice(data));
+        let line = &mut self.lines.get_mut(&peer).expect("just made")[flow as usize];
+        match line.has_room() {
+            true => line.push(Instant::now(), Bytes::copy_from_slice(data)),
+            false => add(&self.hub.counters.fault_dropped, 1),
+        }
         true
     }
 

@@ -61,6 +61,7 @@ impl Metrics {
                 ("wirelab_dropped_total", "ws_service", c.ws_service_dropped),
                 ("wirelab_dropped_bytes_total", "tcp", c.tcp_bytes_dropped),
                 ("wirelab_dropped_bytes_total", "bridge", c.bridge_dropped),
+                ("wirelab_dropped_total", "faults", c.fault_dropped),
                 ("wirelab_connections_total", "relay", c.relay_conns),
                 ("wirelab_refused_total", "relay", c.relay_refused),
                 ("wirelab_bytes_in_total", "tcp", c.tcp_bytes_in),
