@@ -155,7 +155,7 @@ impl Line {
         line
     }
 
-    /// The same line for datagrams (see [`Line::datagrams`]).
+    /// The same line for datagrams: never cut, written in the order of their instants.
     pub fn for_datagrams(mut self) -> Line {
         self.datagrams = true;
         self

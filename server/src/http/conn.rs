@@ -22,18 +22,19 @@ use bytes::{Bytes, BytesMut};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wirelab_shared::{EventKind, HttpExchange, Leg, Payload};
+use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use super::chunked::Chunked;
 use super::head::{self, Framing, Head};
 use super::helpers;
 use super::response::{self, CHUNK, Content};
 use super::serve::{ConnCtx, malformed};
-use crate::faults::line::{Reporter, Shown};
+use crate::faults::line::Shown;
 use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::pipeline::Flow;
 use crate::relay::HTTP_SERVICE;
+use crate::relay::faults::reporter;
 
 /// The read buffer's size to start with, and the room made before each read.
 const READ_ROOM: usize = 8 * 1024;
@@ -171,21 +172,7 @@ impl<'a> Conn<'a> {
     pub fn new(ctx: &'a ConnCtx, stream: TcpStream, peer: SocketAddr) -> Conn<'a> {
         let seed = ctx.id ^ crate::hub::now_us().rotate_left(17);
         let line = |flow| {
-            let (hub, id, peer_text) = (ctx.http.hub.clone(), ctx.id, ctx.peer.clone());
-            let report: Reporter = Box::new(move |toxic: &str, what: String| {
-                hub.publish(EventKind::RelayFault {
-                    proxy: HTTP_SERVICE.to_owned(),
-                    conn: id,
-                    peer: peer_text.clone(),
-                    // The side the bytes were read from: the client, or the lab's service.
-                    from: match flow {
-                        Flow::Up => Leg::Client,
-                        Flow::Down => Leg::Upstream,
-                    },
-                    toxic: toxic.to_owned(),
-                    what,
-                });
-            });
+            let report = reporter(&ctx.http.hub, HTTP_SERVICE, ctx.id, &ctx.peer, flow);
             let toxics = ctx.http.toxics.clone();
             Line::new(flow, toxics, seed, report, Shown::default()).of(ctx.id, peer)
         };

@@ -1,5 +1,8 @@
-//! A proxy's toxics changed from the API or the page, alike: each change is checked as
-//! toxiproxy checks it, applied (to the live connections too), and a timeline event.
+//! A proxy's toxics (or one of the lab's services': `@tcp`, `@http`, `@udp`) changed from
+//! the API or the page, alike: each change is checked as toxiproxy checks it, applied (to
+//! the live connections too), and a timeline event, in the order they happened. And the
+//! fault lines of a proxy's connections, whose notes are `relay_fault` events
+//! ([`reporter`], which the services' lines use too).
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use super::proxy::{Proxy, RelayConn};
 use super::{RelayError, Relays};
 use crate::faults::line::Reporter;
 use crate::faults::{Entry, Line, ToxicError, Toxics};
-use crate::hub::lock;
+use crate::hub::{Hub, lock};
 use crate::pipeline::Flow;
 
 /// Why a change of toxics failed: the proxy, or the toxic.
@@ -46,24 +49,31 @@ pub(super) fn fault_line(
     flow: Flow,
     seed: u64,
 ) -> Line {
-    let (hub, proxy_name) = (relays.hub.clone(), proxy.name.clone());
-    let (id, peer) = (conn.id, conn.peer_text.clone());
+    let report = reporter(&relays.hub, &proxy.name, conn.id, &conn.peer_text, flow);
+    let shown = conn.faults[flow as usize].clone();
+    Line::new(flow, proxy.toxics.clone(), seed, report, shown).of(conn.id, conn.peer)
+}
+
+/// Where a fault line of `flow` on connection `conn` (0: a UDP service's peer) from
+/// `peer`, of proxy (or lab service) `proxy`, says what its toxics did: `relay_fault`
+/// events, `from` the leg the bytes were read from (`upstream`: the proxy's upstream, or
+/// the lab's service).
+pub fn reporter(hub: &Arc<Hub>, proxy: &str, conn: u64, peer: &str, flow: Flow) -> Reporter {
+    let (hub, proxy, peer) = (hub.clone(), proxy.to_owned(), peer.to_owned());
     let from = match flow {
         Flow::Up => Leg::Client,
         Flow::Down => Leg::Upstream,
     };
-    let report: Reporter = Box::new(move |toxic: &str, what: String| {
+    Box::new(move |toxic: &str, what: String| {
         hub.publish(EventKind::RelayFault {
-            proxy: proxy_name.clone(),
-            conn: id,
+            proxy: proxy.clone(),
+            conn,
             peer: peer.clone(),
             from,
             toxic: toxic.to_owned(),
             what,
         });
-    });
-    let shown = conn.faults[flow as usize].clone();
-    Line::new(flow, proxy.toxics.clone(), seed, report, shown).of(conn.id, conn.peer)
+    })
 }
 
 impl Relays {

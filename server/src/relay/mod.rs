@@ -18,9 +18,9 @@
 //!   cannot be reached.
 //! - [`udp`](mod@udp): a `udp` proxy: a session per client address, each with its own
 //!   upstream socket, ended when idle.
-//! - [`faults`](mod@faults): a proxy's toxics added, changed and removed (the API and the
-//!   page alike), each change a timeline event; the toxics themselves are
-//!   [`crate::faults`].
+//! - [`faults`](mod@faults): a proxy's toxics, or a lab service's ([`Services`]: `@tcp`,
+//!   `@http`, `@udp`), added, changed and removed (the API and the page alike), each change
+//!   a timeline event; the toxics themselves are [`crate::faults`].
 //! - [`toxiproxy`]: toxiproxy's HTTP API on its own listener (`--toxiproxy-api`).
 //!
 //! Nothing here holds the [`crate::App`]: the relay gets the hub, its settings and the

@@ -30,11 +30,12 @@ use super::conn::{CloseRequest, Conn};
 use super::queue::Outgoing;
 use crate::bridge::Source;
 use crate::config::RelayMode;
-use crate::faults::line::{Reporter, Shown};
+use crate::faults::line::Shown;
 use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::pipeline::{Flow, Stages, Tap};
 use crate::relay::TCP_SERVICE;
+use crate::relay::faults::reporter;
 
 /// Bytes read at most per `read`.
 const READ_CHUNK: usize = 16 * 1024;
@@ -90,21 +91,7 @@ pub(crate) async fn serve(
     };
     let seed = conn.id ^ conn.since_us.rotate_left(17);
     let line = |flow| {
-        let (hub, id, peer) = (tcp.hub.clone(), conn.id, conn.peer_text.clone());
-        let report: Reporter = Box::new(move |toxic: &str, what: String| {
-            hub.publish(EventKind::RelayFault {
-                proxy: TCP_SERVICE.to_owned(),
-                conn: id,
-                peer: peer.clone(),
-                // The leg the bytes were read from: the peer, or the lab's service.
-                from: match flow {
-                    Flow::Up => wirelab_shared::Leg::Client,
-                    Flow::Down => wirelab_shared::Leg::Upstream,
-                },
-                toxic: toxic.to_owned(),
-                what,
-            });
-        });
+        let report = reporter(&tcp.hub, TCP_SERVICE, conn.id, &conn.peer_text, flow);
         Line::new(flow, tcp.toxics.clone(), seed, report, Shown::default()).of(conn.id, conn.peer)
     };
     let mut session = Session {

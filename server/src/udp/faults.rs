@@ -13,14 +13,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use wirelab_shared::{EventKind, Leg};
 
-use crate::faults::line::{Reporter, Shown};
+use crate::faults::line::Shown;
 use crate::faults::{Due, Line, Toxics};
 use crate::hub::Hub;
 use crate::hub::counters::add;
 use crate::pipeline::Flow;
 use crate::relay::UDP_SERVICE;
+use crate::relay::faults::reporter;
 
 /// Peers with fault lines at most.
 pub(super) const MAX_LINES: usize = 4096;
@@ -124,22 +124,7 @@ impl PeerFaults {
 
     /// A new line of `flow` for `peer`, whose notes are `relay_fault` events of `@udp`.
     fn line(&self, flow: Flow, peer: SocketAddr) -> Line {
-        let hub = self.hub.clone();
-        let peer_text = peer.to_string();
-        let report: Reporter = Box::new(move |toxic: &str, what: String| {
-            hub.publish(EventKind::RelayFault {
-                proxy: UDP_SERVICE.to_owned(),
-                conn: 0,
-                peer: peer_text.clone(),
-                // The side the datagrams came from: the peer, or the lab's service.
-                from: match flow {
-                    Flow::Up => Leg::Client,
-                    Flow::Down => Leg::Upstream,
-                },
-                toxic: toxic.to_owned(),
-                what,
-            });
-        });
+        let report = reporter(&self.hub, UDP_SERVICE, 0, &peer.to_string(), flow);
         let seed = crate::hub::now_us() ^ u64::from(peer.port()).rotate_left(32);
         // A peer has no connection id: toxics kept to a peer reach it, those kept to a
         // connection never do (ids start at 1).
