@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 use support::events::Events;
 use support::lab::{self, TestLab};
-use support::raw_http::call;
 use support::tools::echo_upstream;
+use support::toxics::{api, remove, toxic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
@@ -20,11 +20,6 @@ use wirelab_shared::{CloseReason, EventKind};
 
 /// How long anything a test waits for may take.
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn api(lab: &TestLab, method: &str, path: &str, body: &str) -> (u16, String) {
-    let addr = lab.toxiproxy_api.expect("the API runs");
-    call(addr, method, path, body, "curl/8.0").await
-}
 
 /// A proxy `name` in front of a new echo upstream; its listen address.
 async fn echo_proxy(lab: &TestLab, name: &str) -> String {
@@ -34,18 +29,6 @@ async fn echo_proxy(lab: &TestLab, name: &str) -> String {
     assert_eq!(status, 201, "{body}");
     let made: Value = serde_json::from_str(&body).unwrap();
     made["listen"].as_str().unwrap().to_owned()
-}
-
-/// Adds a toxic to proxy `proxy`.
-async fn toxic(lab: &TestLab, proxy: &str, json: &str) {
-    let (status, body) = api(lab, "POST", &format!("/proxies/{proxy}/toxics"), json).await;
-    assert_eq!(status, 200, "{json}: {body}");
-}
-
-async fn remove(lab: &TestLab, proxy: &str, toxic: &str) {
-    let path = format!("/proxies/{proxy}/toxics/{toxic}");
-    let (status, body) = api(lab, "DELETE", &path, "").await;
-    assert_eq!(status, 204, "{body}");
 }
 
 /// Sends `text` and reads its echo; how long that took.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::events::Events;
 use support::lab::{self, TestLab};
-use support::raw_http::call;
+use support::toxics::{api, toxic};
 use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout};
 use wirelab_shared::EventKind;
@@ -20,11 +20,6 @@ use wirelab_shared::EventKind;
 const WAIT: Duration = Duration::from_secs(10);
 /// A datagram not back after this long is taken as dropped.
 const QUIET: Duration = Duration::from_millis(1500);
-
-async fn api(lab: &TestLab, method: &str, path: &str, body: &str) -> (u16, String) {
-    let addr = lab.toxiproxy_api.expect("the API runs");
-    call(addr, method, path, body, "curl/8.0").await
-}
 
 /// A UDP echo upstream.
 async fn echo() -> String {
@@ -49,11 +44,6 @@ async fn udp_proxy(lab: &TestLab, name: &str) -> String {
     assert_eq!(status, 201, "{body}");
     let made: Value = serde_json::from_str(&body).unwrap();
     made["listen"].as_str().unwrap().to_owned()
-}
-
-async fn toxic(lab: &TestLab, proxy: &str, json: &str) {
-    let (status, body) = api(lab, "POST", &format!("/proxies/{proxy}/toxics"), json).await;
-    assert_eq!(status, 200, "{json}: {body}");
 }
 
 /// A new client (a new session) sends datagrams `0..n` (each its number, big-endian, then

@@ -11,3 +11,4 @@ pub(crate) mod page;
 pub(crate) mod raw_http;
 pub(crate) mod raw_ws;
 pub(crate) mod tools;
+pub(crate) mod toxics;
