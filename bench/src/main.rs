@@ -10,12 +10,16 @@
 //! - [`http_rate`]: `http-rate`: GET requests at a fixed rate, latency from when each was due.
 //! - [`relayload`]: `udp-echo` (closed-loop datagrams through a relay) and `tcp-hold`
 //!   (idle connections through a relay), for figure 5's relay rows.
+//! - [`faultload`]: `tcp-rtt` (timed round trips), `tcp-drain` (a bulk read) and
+//!   `udp-count` (numbered datagrams counted back) through a lab proxy with toxics, for
+//!   figure 7's fault accuracy.
 //! - [`suite`]: `suite`: runs everything and writes the report.
 //!
 //! Each load generator prints one `RESULT key=value ...` line that the suite reads.
 
 mod dash;
 mod fanout;
+mod faultload;
 mod http_rate;
 mod idle;
 mod ingest;
@@ -54,6 +58,12 @@ enum Tool {
     UdpEcho(relayload::UdpArgs),
     /// N idle TCP connections through a relay to a listener of its own, held.
     TcpHold(relayload::HoldArgs),
+    /// Timed 64-byte round trips at a fixed rate through a relay to an echo of its own.
+    TcpRtt(faultload::RttArgs),
+    /// A bulk read through a relay from an upstream of its own that writes all it can.
+    TcpDrain(faultload::DrainArgs),
+    /// Numbered datagrams through a relay to an echo of its own: lost, duplicated, late.
+    UdpCount(faultload::CountArgs),
     /// Runs everything (or --only some parts) and writes the report.
     // `cargo xtask bench` passes its own `--root` first: one given after it wins.
     #[command(args_override_self = true)]
@@ -69,6 +79,9 @@ fn main() -> ExitCode {
         Tool::HttpRate(args) => ("http-rate", http_rate::main(args)),
         Tool::UdpEcho(args) => ("udp-echo", relayload::udp_echo(args)),
         Tool::TcpHold(args) => ("tcp-hold", relayload::tcp_hold(args)),
+        Tool::TcpRtt(args) => ("tcp-rtt", faultload::tcp_rtt(args)),
+        Tool::TcpDrain(args) => ("tcp-drain", faultload::tcp_drain(args)),
+        Tool::UdpCount(args) => ("udp-count", faultload::udp_count(args)),
         Tool::Suite(args) => ("suite", suite::main(args)),
     };
     match result {

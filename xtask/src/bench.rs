@@ -2,8 +2,8 @@
 //! and the bench tools, `npm ci` for the Node anchors (copied out of the read-only
 //! `../shared/anchors`), then `wirelab-bench suite`, which writes BENCHMARKS.md.
 //! SUITE-ARGS go to the suite: `--runs N`, `--quick`,
-//! `--only http,fanout,idle,tcp,relay,relay-http,dashboard`. The HTTP relay figure's peer,
-//! mitmproxy's `mitmdump`, goes into a venv at `target/mitm` the first time.
+//! `--only http,fanout,idle,tcp,relay,relay-http,faults,dashboard`. The HTTP relay figure's
+//! peer, mitmproxy's `mitmdump`, goes into a venv at `target/mitm` the first time.
 
 use std::path::PathBuf;
 

@@ -3,6 +3,8 @@
 //! - [`fanout`]: figure 2, the UDP to WebSocket fan-out ladders.
 //! - [`relay`]: figure 5, the TCP relay's throughput (iperf3) against socat.
 //! - [`relay_http`]: figure 6, the HTTP relay (wrk, fixed-rate latency) against mitmdump.
+//! - [`faults`]: figure 7, how accurate the lab's toxics are (latency, bandwidth, loss,
+//!   duplication, reorder).
 //! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
 //! - [`report`]: medians, bars, the Markdown.
 //!
@@ -11,6 +13,7 @@
 
 mod dashboard;
 mod fanout;
+mod faults;
 mod procs;
 mod relay;
 mod relay_http;
@@ -83,9 +86,21 @@ impl Ctx {
 
     /// [`Ctx::wirelab_on`] with `extra` flags after the common ones.
     fn wirelab_with(&self, ports: LabPorts, extra: &[&str]) -> Result<Server, String> {
+        self.wirelab_api(ports, None, extra)
+    }
+
+    /// [`Ctx::wirelab_with`] with toxiproxy's API on `127.0.0.1:<api>` (`None`: off, as
+    /// every other figure has it; clap takes `--toxiproxy-api` once only).
+    fn wirelab_api(
+        &self,
+        ports: LabPorts,
+        api: Option<u16>,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let w = self.wirelab.to_string_lossy();
         let a = |p: u16| format!("127.0.0.1:{p}");
         let (d, h, t, u) = (a(ports.dash), a(ports.http), a(ports.tcp), a(ports.udp));
+        let api = api.map_or_else(|| "off".to_owned(), a);
         let mut args = vec![
             &w,
             "--ephemeral",
@@ -106,9 +121,10 @@ impl Ctx {
             "off",
             "--max-ws-clients",
             "6000",
-            // toxiproxy's port: a toxiproxy (or a lab) running there must not matter.
+            // Off, or on a suite port: a toxiproxy (or a lab) on toxiproxy's own port
+            // must not matter.
             "--toxiproxy-api",
-            "off",
+            &api,
         ];
         args.extend_from_slice(extra);
         Server::start(
@@ -138,13 +154,14 @@ impl Ctx {
 }
 
 /// The suite's parts, for `--only`.
-const PARTS: [&str; 7] = [
+const PARTS: [&str; 8] = [
     "http",
     "fanout",
     "idle",
     "tcp",
     "relay",
     "relay-http",
+    "faults",
     "dashboard",
 ];
 
@@ -227,13 +244,14 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
-    let steps: [(&str, Step); 6] = [
+    let steps: [(&str, Step); 7] = [
         ("http", http),
         ("fanout", fanout::fanout),
         ("idle", idle),
         ("tcp", tcp),
         ("relay", relay::relay),
         ("relay-http", relay_http::relay_http),
+        ("faults", faults::faults),
     ];
     for (name, step) in steps {
         if want(name) {

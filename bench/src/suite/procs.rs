@@ -287,6 +287,38 @@ pub(crate) fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
+/// `method path` with a JSON `body` over HTTP/1.0 (toxiproxy's API): (status, body).
+pub(crate) fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let fail = |e: std::io::Error| format!("{method} {path} on port {port}: {e}");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(fail)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(fail)?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(fail)?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(fail)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path} on port {port}: no status line"))?;
+    let answer = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, answer))
+}
+
 /// A counter from wirelab's `/metrics`: the line starting with `series `.
 pub(crate) fn metric(port: u16, series: &str) -> Result<u64, String> {
     let (_, body) = http_get(port, "/metrics")?;
