@@ -54,14 +54,16 @@ struct Session {
     faulted: mpsc::Sender<Bytes>,
 }
 
-/// Binds a `udp` proxy's `listen` address, resolved as a `tcp` proxy's is. A stopped
-/// proxy's socket closes when its loop and its sessions have ended, a moment after the
-/// stop: when the address is still taken, the bind is tried again for up to a second.
+/// Binds a `udp` proxy's `listen` address, resolved as a `tcp` proxy's is, with the
+/// receive buffer the UDP service asks for ([`crate::udp::RCVBUF_WANTED`]: the default
+/// holds some 25 ms of small datagrams at 10,000 a second). A stopped proxy's socket
+/// closes when its loop and its sessions have ended, a moment after the stop: when the
+/// address is still taken, the bind is tried again for up to a second.
 pub(super) async fn bind(listen: &str) -> io::Result<UdpSocket> {
     let addr = super::tcp::listen_addr(listen).await?;
     let mut tries = 0;
     loop {
-        match UdpSocket::bind(addr).await {
+        match crate::udp::bind(addr) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 20 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -211,7 +213,9 @@ async fn open(
         SocketAddr::V6(_) => "[::]:0".parse().expect("an address"),
     };
     let fail = |e: io::Error| format!("a socket toward the upstream {target}: {e}");
-    let upstream = UdpSocket::bind(any).await.map_err(fail)?;
+    // The same receive buffer as the proxy's own socket: the upstream's answers can come
+    // as fast as the client's datagrams.
+    let upstream = crate::udp::bind(any).map_err(fail)?;
     upstream.connect(target).await.map_err(fail)?;
     let (listen_addr, upstream_local) = (
         listen.local_addr().map_err(fail)?,
