@@ -14,7 +14,6 @@ use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::UdpPanel;
 use crate::components::ws_panel::WsPanel;
-use crate::components::ws_service_panel::WsServicePanel;
 use crate::ctx::{Commander, LabCtx, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
@@ -106,7 +105,7 @@ pub fn App() -> Html {
                             Tab::Tcp => html! { <><TcpPanel /><ProxiesPanel /></> },
                             Tab::Udp => html! { <UdpPanel /> },
                             Tab::Http => html! { <HttpPanel /> },
-                            Tab::Ws => html! { <><WsPanel /><WsServicePanel /></> },
+                            Tab::Ws => html! { <WsPanel /> },
                             Tab::Pool => html! { <PoolPanel /> },
                         } }
                         <TimelinePane />

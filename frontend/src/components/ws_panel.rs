@@ -1,12 +1,15 @@
 //! The WebSocket panel: the clients of `/ws` (dashboards and plain clients alike), the
-//! chat (see `chat_box`), and the seed's "lighter headers" point in live numbers.
+//! chat (see `chat_box`), and the seed's "lighter headers" point in live numbers; then the
+//! WebSocket service's panel (`ws_service_panel`), whose state it holds.
 
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
+use crate::components::send_form::use_send_form;
 use crate::components::table::{Col, data_table, rich};
 use crate::components::try_it::{try_it, use_try_it};
-use crate::ctx::use_lab;
+use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
+use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 use crate::services::browser;
 use crate::wscost;
@@ -27,6 +30,12 @@ const COLS: &[Col] = &[
 pub fn WsPanel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
+    let cmd = use_commander();
+    let service = WsServiceState {
+        copied: use_try_it(),
+        target: use_state(|| "all".to_owned()),
+        send: use_send_form(),
+    };
     let s = &lab.state;
     let c = &s.counters;
     let now = s.ts_us;
@@ -87,6 +96,7 @@ pub fn WsPanel() -> Html {
     });
 
     html! {
+        <>
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
@@ -127,5 +137,7 @@ pub fn WsPanel() -> Html {
                 </div>
             </div>
         </section>
+        { ws_service_panel(&lab, &cmd, &service) }
+        </>
     }
 }

@@ -5,12 +5,13 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
-use crate::components::try_it::{try_it, use_try_it};
-use crate::ctx::{use_commander, use_lab};
+use crate::components::try_it::{Copied, try_it};
+use crate::ctx::Commander;
 use crate::fmt;
+use crate::lab::Lab;
 
 const COLS: &[Col] = &[
     Col::num("id"),
@@ -22,13 +23,21 @@ const COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn WsServicePanel() -> Html {
-    let lab = use_lab();
-    let copied = use_try_it();
-    let cmd = use_commander();
-    let target = use_state(|| "all".to_owned());
-    let send = use_send_form();
+/// The panel's state: its "try it", its send form and the client it targets. The
+/// WebSocket panel holds it, the tab being one component.
+pub struct WsServiceState {
+    pub copied: Copied,
+    pub target: UseStateHandle<String>,
+    pub send: SendState,
+}
+
+/// The panel, drawn by the WebSocket panel with the state it holds.
+pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> Html {
+    let WsServiceState {
+        copied,
+        target,
+        send,
+    } = state;
     let Some(addr) = lab.service_addr("ws_service").map(str::to_owned) else {
         return html! {};
     };
@@ -83,7 +92,7 @@ pub fn WsServicePanel() -> Html {
         <section class="panel" aria-label="WebSocket service">
             <div class="panel-head">
     <h2>{"WebSocket service"}<span class="addr">{ format!("ws://{addr}/ · {mode}") }</span></h2>
-    { try_it(&copied, vec![format!("websocat ws://{addr}/")]) }
+    { try_it(copied, vec![format!("websocat ws://{addr}/")]) }
             </div>
             <p class="explain">
                 {"A WebSocket server for your own clients: any path upgrades; "}
@@ -97,8 +106,8 @@ pub fn WsServicePanel() -> Html {
             <h3>{ format!("Clients · {} connected · {} since start · {} refused",
                 s.ws_service.len(), c.ws_service_clients, c.ws_service_refused) }</h3>
             { data_table("short", COLS, rows.collect(), s.ws_service.is_empty().then(|| format!("No client. Connect one with websocat ws://{addr}/."))) }
-            { status_line(&lab, "wss-close") }
-            { send_form(&send, &cmd, &lab, SendForm {
+            { status_line(lab, "wss-close") }
+            { send_form(send, cmd, lab, SendForm {
                 name: "wss-send",
                 label: "send to WebSocket service clients",
                 heading: None,
