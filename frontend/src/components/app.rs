@@ -10,7 +10,6 @@ use crate::components::notices::notices;
 use crate::components::pool_panel::PoolPanel;
 use crate::components::proxies_panel::ProxiesPanel;
 use crate::components::rail::{Tab, rail};
-use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::UdpPanel;
 use crate::components::ws_panel::WsPanel;
@@ -102,7 +101,7 @@ pub fn App() -> Html {
                     <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
                         { match *tab {
                             Tab::Timeline => charts_strip(&timeline),
-                            Tab::Tcp => html! { <><TcpPanel /><ProxiesPanel /></> },
+                            Tab::Tcp => html! { <ProxiesPanel /> },
                             Tab::Udp => html! { <UdpPanel /> },
                             Tab::Http => html! { <HttpPanel /> },
                             Tab::Ws => html! { <WsPanel /> },

@@ -1,5 +1,6 @@
 //! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
-//! to add one (the page's equal of `--proxy` and toxiproxy's API).
+//! to add one (the page's equal of `--proxy` and toxiproxy's API). It is the TCP tab's
+//! component: the TCP panel above it (`tcp_panel`) is a function drawn with state it holds.
 //!
 //! Below them, the `tcp` proxies' faults ([`super::faults_panel`]), then the open relayed
 //! connections, both legs side by side (bytes, and the
@@ -18,8 +19,11 @@ use yew::prelude::*;
 
 use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
+use crate::components::send_form::use_send_form;
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
+use crate::components::tcp_panel::{TcpState, tcp_panel};
+use crate::components::try_it::use_try_it;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -54,6 +58,12 @@ const LEG_COLS: &[Col] = &[
 pub fn ProxiesPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
+    let tcp = TcpState {
+        copied: use_try_it(),
+        target: use_state(|| "all".to_owned()),
+        addr_ref: use_node_ref(),
+        send: use_send_form(),
+    };
     let name_ref = use_node_ref();
     let protocol_ref = use_node_ref();
     let listen_ref = use_node_ref();
@@ -267,6 +277,8 @@ pub fn ProxiesPanel() -> Html {
     });
 
     html! {
+        <>
+        { tcp_panel(&lab, &cmd, &tcp) }
         <section class="panel" aria-label="Proxies">
             <div class="panel-head"><h2>{"Proxies"}<span class="addr">{"relay mode"}</span></h2></div>
             <p class="explain">
@@ -321,5 +333,6 @@ pub fn ProxiesPanel() -> Html {
                 { status_line(&lab, "proxy-add") }
             </form>
         </section>
+        </>
     }
 }
