@@ -9,7 +9,7 @@ use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{Copied, try_it};
+use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
 use crate::lab::Lab;
@@ -121,10 +121,7 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
 
     html! {
         <section class="panel" aria-label="TCP service">
-            <div class="panel-head">
-    <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
-    { try_it(copied, vec![format!("nc {host} {port}")]) }
-            </div>
+            { panel_head("TCP", format!("{tcp_addr} · {mode}"), copied, vec![format!("nc {host} {port}")]) }
             <p class="explain">
                 { rich("TCP is <b>connection-oriented</b>: before any data moves, client and server agree to talk in a <b>three-way handshake</b> (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). ") }
                 { match mode {

@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
+use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -58,10 +58,7 @@ pub fn UdpPanel() -> Html {
     });
     html! {
         <section class="panel" aria-label="UDP service">
-            <div class="panel-head">
-    <h2>{"UDP"}<span class="addr">{ format!("{addr} · {mode}") }</span></h2>
-    { try_it(&copied, vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]) }
-            </div>
+            { panel_head("UDP", format!("{addr} · {mode}"), &copied, vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]) }
             <p class="explain">
                 { rich("UDP is <b>connectionless</b>: no handshake and no stream, just <b>datagrams</b>, each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. ") }
                 { match mode {

@@ -7,7 +7,7 @@ use yew::prelude::*;
 use crate::components::chat_box::ChatBox;
 use crate::components::send_form::use_send_form;
 use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
+use crate::components::try_it::{panel_head, use_try_it};
 use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -98,10 +98,7 @@ pub fn WsPanel() -> Html {
     html! {
         <>
         <section class="panel" aria-label="WebSocket service">
-            <div class="panel-head">
-    <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
-    { try_it(&copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
-            </div>
+            { panel_head("WebSocket", format!("ws://{addr}/ws"), &copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
             <p class="explain">
                 { rich("A WebSocket starts as an HTTP request and then keeps <b>one TCP connection</b> open for both sides: the server can <b>push</b> without being asked, and both can send at any time (<b>full duplex</b>). Each message costs a few bytes of framing instead of a full set of HTTP headers: <b>lighter headers</b>. This page itself lives on this channel; chat goes to every client.") }
             </p>

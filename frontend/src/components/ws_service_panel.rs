@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, data_table};
-use crate::components::try_it::{Copied, try_it};
+use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
 use crate::lab::Lab;
@@ -90,10 +90,7 @@ pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> H
 
     html! {
         <section class="panel" aria-label="WebSocket service">
-            <div class="panel-head">
-    <h2>{"WebSocket service"}<span class="addr">{ format!("ws://{addr}/ · {mode}") }</span></h2>
-    { try_it(copied, vec![format!("websocat ws://{addr}/")]) }
-            </div>
+            { panel_head("WebSocket service", format!("ws://{addr}/ · {mode}"), copied, vec![format!("websocat ws://{addr}/")]) }
             <p class="explain">
                 {"A WebSocket server for your own clients: any path upgrades; "}
                 { match mode {
