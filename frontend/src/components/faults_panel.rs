@@ -104,7 +104,7 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
                     <td>{ &t.stream }</td>
                     <td>{ &t.detail }</td>
                     <td class="num">{ format!("{} / {}", t.conns, t.spared) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(t.bytes), fmt::size(t.dropped)) }</td>
+                    <td class="num">{ fmt::sizes(t.bytes, t.dropped) }</td>
                     <td class="num">{ format!("{} / {}", t.acted, t.cuts) }</td>
                     <td class="actions">
                         <button class="small danger" data-toxic-remove={key} onclick={remove(&p.name, &t.name)}>

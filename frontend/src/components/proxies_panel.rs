@@ -230,8 +230,8 @@ pub fn ProxiesPanel() -> Html {
                     <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }{ if l.websocket { " · ws" } else { "" } }</td>
                     <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
                     <td>{ fmt::age(now, l.since_us) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
+                    <td class="num">{ fmt::sizes(l.client_in, l.client_out) }</td>
+                    <td class="num">{ fmt::sizes(l.upstream_in, l.upstream_out) }</td>
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
                     <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
                     <td class="actions">
@@ -259,10 +259,10 @@ pub fn ProxiesPanel() -> Html {
                 <td class="num">{ p.conns }</td>
                 <td class="num">{ p.refused }</td>
                 <td class="num" title="from clients / to the upstream">
-                    { format!("{} / {}", fmt::size(p.client_in), fmt::size(p.upstream_out)) }
+                    { fmt::sizes(p.client_in, p.upstream_out) }
                 </td>
                 <td class="num" title="from the upstream / to clients">
-                    { format!("{} / {}", fmt::size(p.upstream_in), fmt::size(p.client_out)) }
+                    { fmt::sizes(p.upstream_in, p.client_out) }
                 </td>
                 <td class="actions">
                     <button class="small" data-proxy-toggle={p.name.clone()} onclick={toggle(&p.name, !p.enabled)}>

@@ -87,8 +87,8 @@ pub fn WsPanel() -> Html {
                 </td>
                 <td class="ua" title={w.user_agent.clone()}>{ &w.user_agent }</td>
                 <td>{ fmt::age(now, w.since_us) }</td>
-                <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>
-                <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
+                <td class="num">{ fmt::counts(w.frames_in, w.frames_out) }</td>
+                <td class="num">{ fmt::sizes(w.bytes_in, w.bytes_out) }</td>
                 <td class={classes!("num", (w.lagged > 0).then_some("warn"))}>{ w.lagged }</td>
                 <td class={classes!("num", (w.missed > 0).then_some("warn"))}>{ w.missed }</td>
             </tr>

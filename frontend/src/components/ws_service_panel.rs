@@ -74,8 +74,8 @@ pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> H
                     if w.deflate { <span class="pill deflate" title="agreed to permessage-deflate">{"deflate"}</span> }
                 </td>
                 <td>{ fmt::age(now, w.since_us) }</td>
-                <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>
-                <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
+                <td class="num">{ fmt::counts(w.frames_in, w.frames_out) }</td>
+                <td class="num">{ fmt::sizes(w.bytes_in, w.bytes_out) }</td>
                 <td class="actions">
                     if w.closing { {"closing"} } else {
                         <button class="small" data-wss-close={w.id.to_string()} onclick={close(w.id, false)}
