@@ -42,7 +42,7 @@ pub fn HttpPanel() -> Html {
                 s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
             { data_table("short", COLS, s.http.iter().map(|h| html! {
                 <tr key={h.id} data-http-conn={h.id.to_string()}>
-                    <td class="num">{ format!("#{}", h.id) }</td>
+                    <td class="num">{ fmt::id(h.id) }</td>
                     <td>{ &h.peer }</td>
                     <td>{ fmt::age(now, h.since_us) }</td>
                     <td class="num">{ h.requests }</td>

@@ -97,7 +97,7 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
         let state = if t.half_closed { "half-closed" } else { "open" };
         html! {
             <tr key={t.id} data-conn={t.id.to_string()} class={classes!((**target == t.id.to_string()).then_some("sel"))}>
-                <td class="num">{ format!("#{}", t.id) }</td>
+                <td class="num">{ fmt::id(t.id) }</td>
                 <td>{ &t.peer }{ if t.outbound { " ↗" } else { "" } }</td>
                 <td>{ fmt::age(now, t.since_us) }</td>
                 <td class="num">{ fmt::size(t.bytes_in) }</td>

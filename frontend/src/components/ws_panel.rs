@@ -77,7 +77,7 @@ pub fn WsPanel() -> Html {
         let mine = me == Some(w.id);
         html! {
             <tr key={w.id} data-ws-client={w.id.to_string()} class={classes!(mine.then_some("sel"))}>
-                <td class="num">{ format!("#{}", w.id) }</td>
+                <td class="num">{ fmt::id(w.id) }</td>
                 <td>{ &w.peer }</td>
                 <td>
                     { if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }

@@ -67,7 +67,7 @@ pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> H
     let rows = s.ws_service.iter().map(|w| {
         html! {
             <tr key={w.id} data-wss-client={w.id.to_string()}>
-                <td class="num">{ format!("#{}", w.id) }</td>
+                <td class="num">{ fmt::id(w.id) }</td>
                 <td>{ &w.peer }</td>
                 <td class="ua" title={w.user_agent.clone()}>
                     { &w.path }
