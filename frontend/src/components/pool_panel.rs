@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::charts::{nice_max, step_path};
 use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
 use crate::components::status_line::status_line;
-use crate::components::table::rich;
+use crate::components::table::{fig, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -96,11 +96,6 @@ pub fn PoolPanel() -> Html {
 
     let pool = lab.pool.clone();
     let running = pool.as_ref().is_some_and(|p| p.state == PoolState::Running);
-    let fig = |id: &'static str, v: String, label: &'static str| {
-        html! {
-            <div class="fig"><span class="v" id={id}>{ v }</span><span class="l">{ label }</span></div>
-        }
-    };
     let figures = pool.as_ref().map(|p| {
         let state = match p.state {
             PoolState::Running => "running",

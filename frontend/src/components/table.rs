@@ -73,3 +73,10 @@ pub fn data_table(
 pub fn rich(html: &'static str) -> Html {
     Html::from_html_unchecked(AttrValue::Static(html))
 }
+
+/// A figure in a `.figs` row: the value (its element's id for the tests) over its label.
+pub fn fig(id: &'static str, v: String, label: &'static str) -> Html {
+    html! {
+        <div class="fig"><span class="v" id={id}>{ v }</span><span class="l">{ label }</span></div>
+    }
+}

@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
 use crate::components::send_form::use_send_form;
-use crate::components::table::{Col, data_table, rich};
+use crate::components::table::{Col, data_table, fig, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
 use crate::ctx::{use_commander, use_lab};
@@ -122,10 +122,10 @@ pub fn WsPanel() -> Html {
                             <span class="bar-v">{ format!("{poll} B") }</span></div>
                     </div>
                     <div class="figs">
-                        <div class="fig"><span class="v" id="ws-messages">{ fmt::count(cost.messages) }</span><span class="l">{"messages since start"}</span></div>
-                        <div class="fig"><span class="v" id="ws-framing">{ fmt::size(cost.ws_bytes) }</span><span class="l">{"WebSocket framing"}</span></div>
-                        <div class="fig"><span class="v" id="ws-poll-cost">{ fmt::size(cost.http_bytes) }</span><span class="l">{"as HTTP polls"}</span></div>
-                        <div class="fig"><span class="v" id="ws-ratio">{ if cost.ws_bytes > 0 { fmt::fixed(cost.ratio(), 0) + "×" } else { "—".into() } }</span><span class="l">{"lighter"}</span></div>
+                        { fig("ws-messages", fmt::count(cost.messages), "messages since start") }
+                        { fig("ws-framing", fmt::size(cost.ws_bytes), "WebSocket framing") }
+                        { fig("ws-poll-cost", fmt::size(cost.http_bytes), "as HTTP polls") }
+                        { fig("ws-ratio", if cost.ws_bytes > 0 { fmt::fixed(cost.ratio(), 0) + "×" } else { "—".into() }, "lighter") }
                     </div>
                     <details>
                         <summary>{"the poll this assumes"}</summary>
