@@ -4,7 +4,7 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
-use crate::components::table::{Col, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
@@ -44,7 +44,7 @@ pub fn HttpPanel() -> Html {
                 <tr key={h.id} data-http-conn={h.id.to_string()}>
                     <td class="num">{ fmt::id(h.id) }</td>
                     <td>{ &h.peer }</td>
-                    <td>{ fmt::age(now, h.since_us) }</td>
+                    { age_cell(now, h.since_us) }
                     <td class="num">{ h.requests }</td>
                 </tr>
             }).collect(), s.http.is_empty().then(|| {

@@ -21,7 +21,7 @@ use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::send_form::use_send_form;
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, age_cell, data_table};
 use crate::components::tcp_panel::{TcpState, tcp_panel};
 use crate::components::try_it::use_try_it;
 use crate::ctx::{use_commander, use_lab};
@@ -229,7 +229,7 @@ pub fn ProxiesPanel() -> Html {
                     <td>{ name }</td>
                     <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }{ if l.websocket { " · ws" } else { "" } }</td>
                     <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
-                    <td>{ fmt::age(now, l.since_us) }</td>
+                    { age_cell(now, l.since_us) }
                     <td class="num">{ fmt::sizes(l.client_in, l.client_out) }</td>
                     <td class="num">{ fmt::sizes(l.upstream_in, l.upstream_out) }</td>
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>

@@ -4,6 +4,8 @@
 
 use yew::prelude::*;
 
+use crate::fmt;
+
 /// A column of a data table.
 pub struct Col {
     /// The heading.
@@ -79,4 +81,9 @@ pub fn fig(id: &'static str, v: String, label: &'static str) -> Html {
     html! {
         <div class="fig"><span class="v" id={id}>{ v }</span><span class="l">{ label }</span></div>
     }
+}
+
+/// A table's age cell: how long ago `since_us` was, at `now_us`.
+pub fn age_cell(now_us: u64, since_us: u64) -> Html {
+    html! { <td>{ fmt::age(now_us, since_us) }</td> }
 }

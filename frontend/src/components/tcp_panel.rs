@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, rich};
 use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
@@ -99,7 +99,7 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
             <tr key={t.id} data-conn={t.id.to_string()} class={classes!((**target == t.id.to_string()).then_some("sel"))}>
                 <td class="num">{ fmt::id(t.id) }</td>
                 <td>{ &t.peer }{ if t.outbound { " ↗" } else { "" } }</td>
-                <td>{ fmt::age(now, t.since_us) }</td>
+                { age_cell(now, t.since_us) }
                 <td class="num">{ fmt::size(t.bytes_in) }</td>
                 <td class="num">{ fmt::size(t.bytes_out) }</td>
                 <td class="num">{ kv(fmt::duration_us(u64::from(k.rtt_us))) }</td>

@@ -5,7 +5,7 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
-use crate::components::table::{Col, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -47,8 +47,8 @@ pub fn UdpPanel() -> Html {
             <tr key={p.peer.clone()} data-peer={p.peer.clone()} class={classes!("click", (*target == p.peer).then_some("sel"))}
                 onclick={pick} title="send to this peer">
                 <td>{ &p.peer }</td>
-                <td>{ fmt::age(now, p.first_us) }</td>
-                <td>{ fmt::age(now, p.last_us) }</td>
+                { age_cell(now, p.first_us) }
+                { age_cell(now, p.last_us) }
                 <td class="num">{ p.dgrams_in }</td>
                 <td class="num">{ p.dgrams_out }</td>
                 <td class="num">{ fmt::size(p.bytes_in) }</td>

@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, age_cell, data_table};
 use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
@@ -73,7 +73,7 @@ pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> H
                     { &w.path }
                     if w.deflate { <span class="pill deflate" title="agreed to permessage-deflate">{"deflate"}</span> }
                 </td>
-                <td>{ fmt::age(now, w.since_us) }</td>
+                { age_cell(now, w.since_us) }
                 <td class="num">{ fmt::counts(w.frames_in, w.frames_out) }</td>
                 <td class="num">{ fmt::sizes(w.bytes_in, w.bytes_out) }</td>
                 <td class="actions">
