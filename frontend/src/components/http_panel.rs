@@ -4,7 +4,7 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
-use crate::components::table::{Col, age_cell, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
@@ -42,10 +42,10 @@ pub fn HttpPanel() -> Html {
                 s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
             { data_table("short", COLS, s.http.iter().map(|h| html! {
                 <tr key={h.id} data-http-conn={h.id.to_string()}>
-                    <td class="num">{ fmt::id(h.id) }</td>
+                    { num_cell(fmt::id(h.id)) }
                     <td>{ &h.peer }</td>
                     { age_cell(now, h.since_us) }
-                    <td class="num">{ h.requests }</td>
+                    { num_cell(h.requests.to_string()) }
                 </tr>
             }).collect(), s.http.is_empty().then(|| {
                 "No open connection (curl closes its connection when it is done).".to_owned()

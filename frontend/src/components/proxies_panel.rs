@@ -21,7 +21,7 @@ use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::send_form::use_send_form;
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, age_cell, data_table};
+use crate::components::table::{Col, age_cell, data_table, num_cell};
 use crate::components::tcp_panel::{TcpState, tcp_panel};
 use crate::components::try_it::use_try_it;
 use crate::ctx::{use_commander, use_lab};
@@ -230,8 +230,8 @@ pub fn ProxiesPanel() -> Html {
                     <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }{ if l.websocket { " · ws" } else { "" } }</td>
                     <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
                     { age_cell(now, l.since_us) }
-                    <td class="num">{ fmt::sizes(l.client_in, l.client_out) }</td>
-                    <td class="num">{ fmt::sizes(l.upstream_in, l.upstream_out) }</td>
+                    { num_cell(fmt::sizes(l.client_in, l.client_out)) }
+                    { num_cell(fmt::sizes(l.upstream_in, l.upstream_out)) }
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
                     <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
                     <td class="actions">
@@ -255,9 +255,9 @@ pub fn ProxiesPanel() -> Html {
                 <td>{ &p.listen }</td>
                 <td>{ &p.upstream }</td>
                 <td>{ state }</td>
-                <td class="num">{ p.open }</td>
-                <td class="num">{ p.conns }</td>
-                <td class="num">{ p.refused }</td>
+                { num_cell(p.open.to_string()) }
+                { num_cell(p.conns.to_string()) }
+                { num_cell(p.refused.to_string()) }
                 <td class="num" title="from clients / to the upstream">
                     { fmt::sizes(p.client_in, p.upstream_out) }
                 </td>

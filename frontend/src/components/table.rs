@@ -87,3 +87,8 @@ pub fn fig(id: &'static str, v: String, label: &'static str) -> Html {
 pub fn age_cell(now_us: u64, since_us: u64) -> Html {
     html! { <td>{ fmt::age(now_us, since_us) }</td> }
 }
+
+/// A table's number cell: `text` in a `td.num`.
+pub fn num_cell(text: String) -> Html {
+    html! { <td class="num">{ text }</td> }
+}

@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, age_cell, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
@@ -97,16 +97,16 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
         let state = if t.half_closed { "half-closed" } else { "open" };
         html! {
             <tr key={t.id} data-conn={t.id.to_string()} class={classes!((**target == t.id.to_string()).then_some("sel"))}>
-                <td class="num">{ fmt::id(t.id) }</td>
+                { num_cell(fmt::id(t.id)) }
                 <td>{ &t.peer }{ if t.outbound { " ↗" } else { "" } }</td>
                 { age_cell(now, t.since_us) }
-                <td class="num">{ fmt::size(t.bytes_in) }</td>
-                <td class="num">{ fmt::size(t.bytes_out) }</td>
-                <td class="num">{ kv(fmt::duration_us(u64::from(k.rtt_us))) }</td>
-                <td class="num">{ kv(fmt::duration_us(u64::from(k.rttvar_us))) }</td>
-                <td class="num">{ kv(k.cwnd.to_string()) }</td>
-                <td class="num">{ kv(k.retransmits.to_string()) }</td>
-                <td class="num">{ kv(fmt::size(k.bytes_acked)) }</td>
+                { num_cell(fmt::size(t.bytes_in)) }
+                { num_cell(fmt::size(t.bytes_out)) }
+                { num_cell(kv(fmt::duration_us(u64::from(k.rtt_us)))) }
+                { num_cell(kv(fmt::duration_us(u64::from(k.rttvar_us)))) }
+                { num_cell(kv(k.cwnd.to_string())) }
+                { num_cell(kv(k.retransmits.to_string())) }
+                { num_cell(kv(fmt::size(k.bytes_acked))) }
                 <td>{ state }</td>
                 <td class="actions">
                     <button class="small" onclick={pick(t.id)} title="send to this connection">{"target"}</button>

@@ -5,7 +5,7 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
-use crate::components::table::{Col, age_cell, data_table, rich};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
@@ -49,10 +49,10 @@ pub fn UdpPanel() -> Html {
                 <td>{ &p.peer }</td>
                 { age_cell(now, p.first_us) }
                 { age_cell(now, p.last_us) }
-                <td class="num">{ p.dgrams_in }</td>
-                <td class="num">{ p.dgrams_out }</td>
-                <td class="num">{ fmt::size(p.bytes_in) }</td>
-                <td class="num">{ fmt::size(p.bytes_out) }</td>
+                { num_cell(p.dgrams_in.to_string()) }
+                { num_cell(p.dgrams_out.to_string()) }
+                { num_cell(fmt::size(p.bytes_in)) }
+                { num_cell(fmt::size(p.bytes_out)) }
             </tr>
         }
     });

@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
 use crate::components::send_form::use_send_form;
-use crate::components::table::{Col, age_cell, data_table, fig, rich};
+use crate::components::table::{Col, age_cell, data_table, fig, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
 use crate::ctx::{use_commander, use_lab};
@@ -77,7 +77,7 @@ pub fn WsPanel() -> Html {
         let mine = me == Some(w.id);
         html! {
             <tr key={w.id} data-ws-client={w.id.to_string()} class={classes!(mine.then_some("sel"))}>
-                <td class="num">{ fmt::id(w.id) }</td>
+                { num_cell(fmt::id(w.id)) }
                 <td>{ &w.peer }</td>
                 <td>
                     { if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }
@@ -87,8 +87,8 @@ pub fn WsPanel() -> Html {
                 </td>
                 <td class="ua" title={w.user_agent.clone()}>{ &w.user_agent }</td>
                 { age_cell(now, w.since_us) }
-                <td class="num">{ fmt::counts(w.frames_in, w.frames_out) }</td>
-                <td class="num">{ fmt::sizes(w.bytes_in, w.bytes_out) }</td>
+                { num_cell(fmt::counts(w.frames_in, w.frames_out)) }
+                { num_cell(fmt::sizes(w.bytes_in, w.bytes_out)) }
                 <td class={classes!("num", (w.lagged > 0).then_some("warn"))}>{ w.lagged }</td>
                 <td class={classes!("num", (w.missed > 0).then_some("warn"))}>{ w.missed }</td>
             </tr>

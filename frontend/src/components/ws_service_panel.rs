@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, age_cell, data_table};
+use crate::components::table::{Col, age_cell, data_table, num_cell};
 use crate::components::try_it::{Copied, panel_head};
 use crate::ctx::Commander;
 use crate::fmt;
@@ -67,15 +67,15 @@ pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> H
     let rows = s.ws_service.iter().map(|w| {
         html! {
             <tr key={w.id} data-wss-client={w.id.to_string()}>
-                <td class="num">{ fmt::id(w.id) }</td>
+                { num_cell(fmt::id(w.id)) }
                 <td>{ &w.peer }</td>
                 <td class="ua" title={w.user_agent.clone()}>
                     { &w.path }
                     if w.deflate { <span class="pill deflate" title="agreed to permessage-deflate">{"deflate"}</span> }
                 </td>
                 { age_cell(now, w.since_us) }
-                <td class="num">{ fmt::counts(w.frames_in, w.frames_out) }</td>
-                <td class="num">{ fmt::sizes(w.bytes_in, w.bytes_out) }</td>
+                { num_cell(fmt::counts(w.frames_in, w.frames_out)) }
+                { num_cell(fmt::sizes(w.bytes_in, w.bytes_out)) }
                 <td class="actions">
                     if w.closing { {"closing"} } else {
                         <button class="small" data-wss-close={w.id.to_string()} onclick={close(w.id, false)}
