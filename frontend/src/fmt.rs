@@ -134,6 +134,21 @@ pub fn duration_us(us: u64) -> String {
     }
 }
 
+/// A connection's, client's, run's or event's number as the page writes it: `#12`.
+pub fn id(n: u64) -> String {
+    format!("#{n}")
+}
+
+/// Two byte counts as the tables pair them (in / out, read / written): `1.5 KiB / 20 B`.
+pub fn sizes(a: u64, b: u64) -> String {
+    format!("{} / {}", size(a), size(b))
+}
+
+/// Two counts as the tables pair them, with thousands separators: `12,345 / 6`.
+pub fn counts(a: u64, b: u64) -> String {
+    format!("{} / {}", count(a), count(b))
+}
+
 /// An integer with thousands separators: `12,345`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -183,6 +198,9 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(id(12), "#12");
+        assert_eq!(sizes(1536, 20), "1.5 KiB / 20 B");
+        assert_eq!(counts(12_345, 6), "12,345 / 6");
         assert_eq!(compact(0.0), "0");
         assert_eq!(compact(2.5), "2.5");
         assert_eq!(compact(999.0), "999");

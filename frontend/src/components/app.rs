@@ -10,11 +10,9 @@ use crate::components::notices::notices;
 use crate::components::pool_panel::PoolPanel;
 use crate::components::proxies_panel::ProxiesPanel;
 use crate::components::rail::{Tab, rail};
-use crate::components::tcp_panel::TcpPanel;
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::UdpPanel;
 use crate::components::ws_panel::WsPanel;
-use crate::components::ws_service_panel::WsServicePanel;
 use crate::ctx::{Commander, LabCtx, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
@@ -103,10 +101,10 @@ pub fn App() -> Html {
                     <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
                         { match *tab {
                             Tab::Timeline => charts_strip(&timeline),
-                            Tab::Tcp => html! { <><TcpPanel /><ProxiesPanel /></> },
+                            Tab::Tcp => html! { <ProxiesPanel /> },
                             Tab::Udp => html! { <UdpPanel /> },
                             Tab::Http => html! { <HttpPanel /> },
-                            Tab::Ws => html! { <><WsPanel /><WsServicePanel /></> },
+                            Tab::Ws => html! { <WsPanel /> },
                             Tab::Pool => html! { <PoolPanel /> },
                         } }
                         <TimelinePane />

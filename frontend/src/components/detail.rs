@@ -41,7 +41,7 @@ pub fn Detail(props: &DetailProps) -> Html {
         return html! {
             <section id="detail" class="detail" aria-label="event detail">
                 <div class="detail-head">
-                    <b>{ format!("#{}", props.seq) }</b>
+                    <b>{ fmt::id(props.seq) }</b>
                     <span class="muted">{"is no longer held (cleared, or pushed out of the ring)."}</span>
                     <span class="spacer"></span>
                     <button class="small" onclick={close} aria-label="close detail">{"×"}</button>
@@ -179,7 +179,7 @@ pub fn Detail(props: &DetailProps) -> Html {
     html! {
         <section id="detail" class="detail" aria-label="event detail" data-seq={row.seq.to_string()}>
             <div class="detail-head">
-                <b>{ format!("#{}", row.seq) }</b>
+                <b>{ fmt::id(row.seq) }</b>
                 { for facts.into_iter().map(|(k, v)| html! {
                     <span class="fact"><span class="k">{ k }</span>{ v }</span>
                 }) }

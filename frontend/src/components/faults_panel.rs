@@ -14,7 +14,7 @@ use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit, set_node_value};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, num_cell};
 use crate::ctx::Commander;
 use crate::faults::{PRESETS, TYPES, attributes, preset, scope, toxicity};
 use crate::fmt;
@@ -102,7 +102,7 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
                     <td>{ &t.stream }</td>
                     <td>{ &t.detail }</td>
                     <td class="num">{ format!("{} / {}", t.conns, t.spared) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(t.bytes), fmt::size(t.dropped)) }</td>
+                    { num_cell(fmt::sizes(t.bytes, t.dropped)) }
                     <td class="num">{ format!("{} / {}", t.acted, t.cuts) }</td>
                     <td class="actions">
                         <button class="small danger" data-toxic-remove={key} onclick={remove(&p.name, &t.name)}>

@@ -4,8 +4,8 @@
 use yew::prelude::*;
 
 use crate::components::http_requests::HttpRequests;
-use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
+use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::use_lab;
 use crate::fmt;
 
@@ -30,13 +30,10 @@ pub fn HttpPanel() -> Html {
     let reqs_open: u64 = s.http.iter().map(|h| h.requests).sum();
     html! {
         <section class="panel" aria-label="HTTP service">
-            <div class="panel-head">
-    <h2>{"HTTP"}<span class="addr">{ addr.clone() }</span></h2>
-    { try_it(&copied, vec![
+            { panel_head("HTTP", addr.clone(), &copied, vec![
                 format!("curl -v http://{addr}/"),
                 format!("curl -v http://{addr}/ http://{addr}/"),
             ]) }
-            </div>
             <p class="explain">
                 { rich("HTTP is <b>built on TCP</b>: a client opens a TCP connection and sends requests on it. Where the TCP service serves <b>per connection</b>, HTTP serves <b>per request</b>: each request gets one response. With <b>keep-alive</b> the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried.") }
             </p>
@@ -45,10 +42,10 @@ pub fn HttpPanel() -> Html {
                 s.http.len(), reqs_open, c.http_requests, c.http_conns, c.http_refused) }</h3>
             { data_table("short", COLS, s.http.iter().map(|h| html! {
                 <tr key={h.id} data-http-conn={h.id.to_string()}>
-                    <td class="num">{ format!("#{}", h.id) }</td>
+                    { num_cell(fmt::id(h.id)) }
                     <td>{ &h.peer }</td>
-                    <td>{ fmt::age(now, h.since_us) }</td>
-                    <td class="num">{ h.requests }</td>
+                    { age_cell(now, h.since_us) }
+                    { num_cell(h.requests.to_string()) }
                 </tr>
             }).collect(), s.http.is_empty().then(|| {
                 "No open connection (curl closes its connection when it is done).".to_owned()

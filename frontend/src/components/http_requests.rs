@@ -8,7 +8,7 @@ use wirelab_shared::{CommandKind, EventKind};
 use yew::prelude::*;
 
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, data_table, num_cell};
 use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::row::Row;
 use crate::services::browser;
@@ -77,9 +77,9 @@ pub fn HttpRequests() -> Html {
                     <td class="target" title={x.target.clone()}>{ &x.target }</td>
                     <td class={status_class}>{ x.status }</td>
                     <td class="num" title="connection, and the request's number on it">{ format!("#{} · {}", x.conn, x.seq_on_conn) }</td>
-                    <td class="num">{ fmt::duration_us(x.ttfb_us) }</td>
-                    <td class="num">{ fmt::duration_us(x.total_us) }</td>
-                    <td class="num">{ fmt::size(x.resp_size) }</td>
+                    { num_cell(fmt::duration_us(x.ttfb_us)) }
+                    { num_cell(fmt::duration_us(x.total_us)) }
+                    { num_cell(fmt::size(x.resp_size)) }
                 </tr>
             })
         }

@@ -8,8 +8,8 @@ use yew::prelude::*;
 use crate::charts::{nice_max, step_path};
 use crate::components::forms::{checked, node_checked, node_value, on_submit, set_node_value};
 use crate::components::status_line::status_line;
-use crate::components::table::rich;
-use crate::components::try_it::{try_it, use_try_it};
+use crate::components::table::{fig, rich};
+use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -96,11 +96,6 @@ pub fn PoolPanel() -> Html {
 
     let pool = lab.pool.clone();
     let running = pool.as_ref().is_some_and(|p| p.state == PoolState::Running);
-    let fig = |id: &'static str, v: String, label: &'static str| {
-        html! {
-            <div class="fig"><span class="v" id={id}>{ v }</span><span class="l">{ label }</span></div>
-        }
-    };
     let figures = pool.as_ref().map(|p| {
         let state = match p.state {
             PoolState::Running => "running",
@@ -200,10 +195,7 @@ pub fn PoolPanel() -> Html {
 
     html! {
         <section class="panel" aria-label="connection-pool lab">
-            <div class="panel-head">
-    <h2>{"Pool lab"}<span class="addr">{ format!("target http://{http}/_/delay/50 unless set") }</span></h2>
-    { try_it(&copied, vec![format!("curl -v http://{http}/_/delay/50")]) }
-            </div>
+            { panel_head("Pool lab", format!("target http://{http}/_/delay/50 unless set"), &copied, vec![format!("curl -v http://{http}/_/delay/50")]) }
             <p class="explain">
                 { rich("Node's <b>http.Agent</b> keeps a <b>pool</b> of TCP connections and reuses them for later requests: <b>sockets</b> counts the connections in use, <b>requests</b> counts requests waiting for one, and <b>maxSockets</b> caps the pool. <code>agent: false</code> leaves the pool behind: a new connection (and a handshake) per request. Run the same load both ways and compare the connections opened and the latency.") }
             </p>

@@ -1,5 +1,6 @@
 //! Relay mode's panel: every proxy with its counters, enable or disable, delete, and a form
-//! to add one (the page's equal of `--proxy` and toxiproxy's API).
+//! to add one (the page's equal of `--proxy` and toxiproxy's API). It is the TCP tab's
+//! component: the TCP panel above it (`tcp_panel`) is a function drawn with state it holds.
 //!
 //! Below them, the `tcp` proxies' faults ([`super::faults_panel`]), then the open relayed
 //! connections, both legs side by side (bytes, and the
@@ -18,8 +19,11 @@ use yew::prelude::*;
 
 use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
+use crate::components::send_form::use_send_form;
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
+use crate::components::table::{Col, age_cell, data_table, num_cell};
+use crate::components::tcp_panel::{TcpState, tcp_panel};
+use crate::components::try_it::use_try_it;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -54,6 +58,12 @@ const LEG_COLS: &[Col] = &[
 pub fn ProxiesPanel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
+    let tcp = TcpState {
+        copied: use_try_it(),
+        target: use_state(|| "all".to_owned()),
+        addr_ref: use_node_ref(),
+        send: use_send_form(),
+    };
     let name_ref = use_node_ref();
     let protocol_ref = use_node_ref();
     let listen_ref = use_node_ref();
@@ -219,9 +229,9 @@ pub fn ProxiesPanel() -> Html {
                     <td>{ name }</td>
                     <td>{ &l.peer }{ if l.client_half_closed { " (FIN)" } else { "" } }{ if l.websocket { " · ws" } else { "" } }</td>
                     <td>{ &l.upstream_local }{ if l.upstream_half_closed { " (FIN)" } else { "" } }</td>
-                    <td>{ fmt::age(now, l.since_us) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(l.client_in), fmt::size(l.client_out)) }</td>
-                    <td class="num">{ format!("{} / {}", fmt::size(l.upstream_in), fmt::size(l.upstream_out)) }</td>
+                    { age_cell(now, l.since_us) }
+                    { num_cell(fmt::sizes(l.client_in, l.client_out)) }
+                    { num_cell(fmt::sizes(l.upstream_in, l.upstream_out)) }
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
                     <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
                     <td class="actions">
@@ -250,14 +260,14 @@ pub fn ProxiesPanel() -> Html {
                 <td>{ &p.listen }</td>
                 <td>{ &p.upstream }</td>
                 <td>{ state }</td>
-                <td class="num">{ p.open }</td>
-                <td class="num">{ p.conns }</td>
-                <td class="num">{ p.refused }</td>
+                { num_cell(p.open.to_string()) }
+                { num_cell(p.conns.to_string()) }
+                { num_cell(p.refused.to_string()) }
                 <td class="num" title="from clients / to the upstream">
-                    { format!("{} / {}", fmt::size(p.client_in), fmt::size(p.upstream_out)) }
+                    { fmt::sizes(p.client_in, p.upstream_out) }
                 </td>
                 <td class="num" title="from the upstream / to clients">
-                    { format!("{} / {}", fmt::size(p.upstream_in), fmt::size(p.client_out)) }
+                    { fmt::sizes(p.upstream_in, p.client_out) }
                 </td>
                 <td class="actions">
                     <button class="small" data-proxy-toggle={p.name.clone()} onclick={toggle(&p.name, !p.enabled)}>
@@ -272,6 +282,8 @@ pub fn ProxiesPanel() -> Html {
     });
 
     html! {
+        <>
+        { tcp_panel(&lab, &cmd, &tcp) }
         <section class="panel" aria-label="Proxies">
             <div class="panel-head"><h2>{"Proxies"}<span class="addr">{"relay mode"}</span></h2></div>
             <p class="explain">
@@ -326,5 +338,6 @@ pub fn ProxiesPanel() -> Html {
                 { status_line(&lab, "proxy-add") }
             </form>
         </section>
+        </>
     }
 }

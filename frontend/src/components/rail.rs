@@ -3,6 +3,7 @@
 
 use yew::prelude::*;
 
+use crate::fmt;
 use crate::lab::Lab;
 
 /// The tabs, as in `[data-tab=...]`.
@@ -69,7 +70,7 @@ pub fn rail(lab: &Lab, tab: Tab, onselect: &Callback<Tab>) -> Html {
             Tab::Ws => Some(s.ws.len().to_string()),
             Tab::Pool => lab.pool.as_ref().map(|p| match p.state {
                 wirelab_shared::PoolState::Running => "run".to_owned(),
-                _ => format!("#{}", p.run),
+                _ => fmt::id(p.run),
             }),
         }
     };

@@ -4,6 +4,8 @@
 
 use yew::prelude::*;
 
+use crate::fmt;
+
 /// A column of a data table.
 pub struct Col {
     /// The heading.
@@ -72,4 +74,21 @@ pub fn data_table(
 /// written in this crate: never for anything that came from the network.
 pub fn rich(html: &'static str) -> Html {
     Html::from_html_unchecked(AttrValue::Static(html))
+}
+
+/// A figure in a `.figs` row: the value (its element's id for the tests) over its label.
+pub fn fig(id: &'static str, v: String, label: &'static str) -> Html {
+    html! {
+        <div class="fig"><span class="v" id={id}>{ v }</span><span class="l">{ label }</span></div>
+    }
+}
+
+/// A table's age cell: how long ago `since_us` was, at `now_us`.
+pub fn age_cell(now_us: u64, since_us: u64) -> Html {
+    html! { <td>{ fmt::age(now_us, since_us) }</td> }
+}
+
+/// A table's number cell: `text` in a `td.num`.
+pub fn num_cell(text: String) -> Html {
+    html! { <td class="num">{ text }</td> }
 }

@@ -6,12 +6,13 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::forms::{node_value, on_submit};
-use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
-use crate::ctx::{use_commander, use_lab};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
+use crate::components::try_it::{Copied, panel_head};
+use crate::ctx::Commander;
 use crate::fmt;
+use crate::lab::Lab;
 
 const COLS: &[Col] = &[
     Col::num("id"),
@@ -28,14 +29,24 @@ const COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn TcpPanel() -> Html {
-    let lab = use_lab();
-    let copied = use_try_it();
-    let cmd = use_commander();
-    let target = use_state(|| "all".to_owned());
-    let addr_ref = use_node_ref();
-    let send = use_send_form();
+/// The panel's state: its "try it", the connection its send form targets, its send
+/// form, and the connect-out address field. The Proxies panel holds it, the tab being one
+/// component.
+pub struct TcpState {
+    pub copied: Copied,
+    pub target: UseStateHandle<String>,
+    pub addr_ref: NodeRef,
+    pub send: SendState,
+}
+
+/// The panel, drawn by the Proxies panel with the state it holds.
+pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
+    let TcpState {
+        copied,
+        target,
+        addr_ref,
+        send,
+    } = state;
 
     let tcp_addr = lab
         .service_addr("tcp")
@@ -85,17 +96,17 @@ pub fn TcpPanel() -> Html {
         let kv = |v: String| if has_k { v } else { "—".to_owned() };
         let state = if t.half_closed { "half-closed" } else { "open" };
         html! {
-            <tr key={t.id} data-conn={t.id.to_string()} class={classes!((*target == t.id.to_string()).then_some("sel"))}>
-                <td class="num">{ format!("#{}", t.id) }</td>
+            <tr key={t.id} data-conn={t.id.to_string()} class={classes!((**target == t.id.to_string()).then_some("sel"))}>
+                { num_cell(fmt::id(t.id)) }
                 <td>{ &t.peer }{ if t.outbound { " ↗" } else { "" } }</td>
-                <td>{ fmt::age(now, t.since_us) }</td>
-                <td class="num">{ fmt::size(t.bytes_in) }</td>
-                <td class="num">{ fmt::size(t.bytes_out) }</td>
-                <td class="num">{ kv(fmt::duration_us(u64::from(k.rtt_us))) }</td>
-                <td class="num">{ kv(fmt::duration_us(u64::from(k.rttvar_us))) }</td>
-                <td class="num">{ kv(k.cwnd.to_string()) }</td>
-                <td class="num">{ kv(k.retransmits.to_string()) }</td>
-                <td class="num">{ kv(fmt::size(k.bytes_acked)) }</td>
+                { age_cell(now, t.since_us) }
+                { num_cell(fmt::size(t.bytes_in)) }
+                { num_cell(fmt::size(t.bytes_out)) }
+                { num_cell(kv(fmt::duration_us(u64::from(k.rtt_us)))) }
+                { num_cell(kv(fmt::duration_us(u64::from(k.rttvar_us)))) }
+                { num_cell(kv(k.cwnd.to_string())) }
+                { num_cell(kv(k.retransmits.to_string())) }
+                { num_cell(kv(fmt::size(k.bytes_acked))) }
                 <td>{ state }</td>
                 <td class="actions">
                     <button class="small" onclick={pick(t.id)} title="send to this connection">{"target"}</button>
@@ -110,10 +121,7 @@ pub fn TcpPanel() -> Html {
 
     html! {
         <section class="panel" aria-label="TCP service">
-            <div class="panel-head">
-    <h2>{"TCP"}<span class="addr">{ format!("{tcp_addr} · {mode}") }</span></h2>
-    { try_it(&copied, vec![format!("nc {host} {port}")]) }
-            </div>
+            { panel_head("TCP", format!("{tcp_addr} · {mode}"), copied, vec![format!("nc {host} {port}")]) }
             <p class="explain">
                 { rich("TCP is <b>connection-oriented</b>: before any data moves, client and server agree to talk in a <b>three-way handshake</b> (SYN, SYN-ACK, ACK). Then both sides hold a reliable, ordered byte stream until one closes it (FIN) or aborts it (RST). ") }
                 { match mode {
@@ -124,9 +132,9 @@ pub fn TcpPanel() -> Html {
             </p>
             <h3>{ format!("Connections · {} open · {} since start · {} refused", s.tcp.len(), c.tcp_conns, c.tcp_refused) }</h3>
             { data_table("", COLS, rows.collect(), s.tcp.is_empty().then(|| format!("No open connection. Open one with nc {host} {port}."))) }
-            { status_line(&lab, "tcp-close") }
+            { status_line(lab, "tcp-close") }
             <div class="cols">
-                { send_form(&send, &cmd, &lab, SendForm {
+                { send_form(send, cmd, lab, SendForm {
                     name: "tcp-send",
                     label: "send to TCP connections",
                     heading: Some("Send"),
@@ -147,11 +155,11 @@ pub fn TcpPanel() -> Html {
                 <form onsubmit={connect} aria-label="connect out">
                     <h3>{"Connect out"}</h3>
                     <div class="row-form">
-                        <input id="tcp-connect-addr" ref={addr_ref} type="text" aria-label="address"
+                        <input id="tcp-connect-addr" ref={addr_ref.clone()} type="text" aria-label="address"
                             placeholder={tcp_addr.clone()} />
                         <button id="tcp-connect-button" type="submit">{"Connect"}</button>
                     </div>
-                    { status_line(&lab, "tcp-connect") }
+                    { status_line(lab, "tcp-connect") }
                     <p class="hint">
                         { if lab.hello.as_ref().is_some_and(|h| h.allow_outbound) {
                             "The lab opens the connection itself and times the handshake; any address is allowed (--allow-outbound)."

@@ -13,9 +13,25 @@ pub fn use_try_it() -> Copied {
     use_state_eq(|| None)
 }
 
-/// The commands, each with its copy button. A function the panel calls with the state
-/// from [`use_try_it`], not a component (see the crate's layout).
-pub fn try_it(copied: &Copied, commands: Vec<String>) -> Html {
+/// A service panel's head: its name, its address, and the commands, each with its copy
+/// button. A function the panel calls with the state from [`use_try_it`], not a component
+/// (see the crate's layout); one for all the panels, as their heads are alike.
+pub fn panel_head(
+    name: &'static str,
+    addr: String,
+    copied: &Copied,
+    commands: Vec<String>,
+) -> Html {
+    html! {
+        <div class="panel-head">
+            <h2>{ name }<span class="addr">{ addr }</span></h2>
+            { try_it(copied, commands) }
+        </div>
+    }
+}
+
+/// The commands, each with its copy button.
+fn try_it(copied: &Copied, commands: Vec<String>) -> Html {
     html! {
         <div class="try" aria-label="try it">
             { for commands.into_iter().enumerate().map(|(i, cmd)| {

@@ -5,8 +5,8 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::send_form::{SendForm, send_form, use_send_form};
-use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
+use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
+use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
@@ -47,21 +47,18 @@ pub fn UdpPanel() -> Html {
             <tr key={p.peer.clone()} data-peer={p.peer.clone()} class={classes!("click", (*target == p.peer).then_some("sel"))}
                 onclick={pick} title="send to this peer">
                 <td>{ &p.peer }</td>
-                <td>{ fmt::age(now, p.first_us) }</td>
-                <td>{ fmt::age(now, p.last_us) }</td>
-                <td class="num">{ p.dgrams_in }</td>
-                <td class="num">{ p.dgrams_out }</td>
-                <td class="num">{ fmt::size(p.bytes_in) }</td>
-                <td class="num">{ fmt::size(p.bytes_out) }</td>
+                { age_cell(now, p.first_us) }
+                { age_cell(now, p.last_us) }
+                { num_cell(p.dgrams_in.to_string()) }
+                { num_cell(p.dgrams_out.to_string()) }
+                { num_cell(fmt::size(p.bytes_in)) }
+                { num_cell(fmt::size(p.bytes_out)) }
             </tr>
         }
     });
     html! {
         <section class="panel" aria-label="UDP service">
-            <div class="panel-head">
-    <h2>{"UDP"}<span class="addr">{ format!("{addr} · {mode}") }</span></h2>
-    { try_it(&copied, vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]) }
-            </div>
+            { panel_head("UDP", format!("{addr} · {mode}"), &copied, vec![format!("nc -u {host} {port}"), format!("echo hello | nc -u -w0 {host} {port}")]) }
             <p class="explain">
                 { rich("UDP is <b>connectionless</b>: no handshake and no stream, just <b>datagrams</b>, each sent on its own and delivered whole or not at all, in no promised order. A peer is only an address the lab has heard from. ") }
                 { match mode {

@@ -1,12 +1,15 @@
 //! The WebSocket panel: the clients of `/ws` (dashboards and plain clients alike), the
-//! chat (see `chat_box`), and the seed's "lighter headers" point in live numbers.
+//! chat (see `chat_box`), and the seed's "lighter headers" point in live numbers; then the
+//! WebSocket service's panel (`ws_service_panel`), whose state it holds.
 
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
-use crate::components::table::{Col, data_table, rich};
-use crate::components::try_it::{try_it, use_try_it};
-use crate::ctx::use_lab;
+use crate::components::send_form::use_send_form;
+use crate::components::table::{Col, age_cell, data_table, fig, num_cell, rich};
+use crate::components::try_it::{panel_head, use_try_it};
+use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
+use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 use crate::services::browser;
 use crate::wscost;
@@ -27,6 +30,12 @@ const COLS: &[Col] = &[
 pub fn WsPanel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
+    let cmd = use_commander();
+    let service = WsServiceState {
+        copied: use_try_it(),
+        target: use_state(|| "all".to_owned()),
+        send: use_send_form(),
+    };
     let s = &lab.state;
     let c = &s.counters;
     let now = s.ts_us;
@@ -68,7 +77,7 @@ pub fn WsPanel() -> Html {
         let mine = me == Some(w.id);
         html! {
             <tr key={w.id} data-ws-client={w.id.to_string()} class={classes!(mine.then_some("sel"))}>
-                <td class="num">{ format!("#{}", w.id) }</td>
+                { num_cell(fmt::id(w.id)) }
                 <td>{ &w.peer }</td>
                 <td>
                     { if mine { "this page" } else if w.dashboard { "dashboard" } else { "client" } }
@@ -77,9 +86,9 @@ pub fn WsPanel() -> Html {
                     }
                 </td>
                 <td class="ua" title={w.user_agent.clone()}>{ &w.user_agent }</td>
-                <td>{ fmt::age(now, w.since_us) }</td>
-                <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>
-                <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
+                { age_cell(now, w.since_us) }
+                { num_cell(fmt::counts(w.frames_in, w.frames_out)) }
+                { num_cell(fmt::sizes(w.bytes_in, w.bytes_out)) }
                 <td class={classes!("num", (w.lagged > 0).then_some("warn"))}>{ w.lagged }</td>
                 <td class={classes!("num", (w.missed > 0).then_some("warn"))}>{ w.missed }</td>
             </tr>
@@ -87,11 +96,9 @@ pub fn WsPanel() -> Html {
     });
 
     html! {
+        <>
         <section class="panel" aria-label="WebSocket service">
-            <div class="panel-head">
-    <h2>{"WebSocket"}<span class="addr">{ format!("ws://{addr}/ws") }</span></h2>
-    { try_it(&copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
-            </div>
+            { panel_head("WebSocket", format!("ws://{addr}/ws"), &copied, vec![format!("websocat ws://{addr}/ws{token}")]) }
             <p class="explain">
                 { rich("A WebSocket starts as an HTTP request and then keeps <b>one TCP connection</b> open for both sides: the server can <b>push</b> without being asked, and both can send at any time (<b>full duplex</b>). Each message costs a few bytes of framing instead of a full set of HTTP headers: <b>lighter headers</b>. This page itself lives on this channel; chat goes to every client.") }
             </p>
@@ -115,10 +122,10 @@ pub fn WsPanel() -> Html {
                             <span class="bar-v">{ format!("{poll} B") }</span></div>
                     </div>
                     <div class="figs">
-                        <div class="fig"><span class="v" id="ws-messages">{ fmt::count(cost.messages) }</span><span class="l">{"messages since start"}</span></div>
-                        <div class="fig"><span class="v" id="ws-framing">{ fmt::size(cost.ws_bytes) }</span><span class="l">{"WebSocket framing"}</span></div>
-                        <div class="fig"><span class="v" id="ws-poll-cost">{ fmt::size(cost.http_bytes) }</span><span class="l">{"as HTTP polls"}</span></div>
-                        <div class="fig"><span class="v" id="ws-ratio">{ if cost.ws_bytes > 0 { fmt::fixed(cost.ratio(), 0) + "×" } else { "—".into() } }</span><span class="l">{"lighter"}</span></div>
+                        { fig("ws-messages", fmt::count(cost.messages), "messages since start") }
+                        { fig("ws-framing", fmt::size(cost.ws_bytes), "WebSocket framing") }
+                        { fig("ws-poll-cost", fmt::size(cost.http_bytes), "as HTTP polls") }
+                        { fig("ws-ratio", if cost.ws_bytes > 0 { fmt::fixed(cost.ratio(), 0) + "×" } else { "—".into() }, "lighter") }
                     </div>
                     <details>
                         <summary>{"the poll this assumes"}</summary>
@@ -127,5 +134,7 @@ pub fn WsPanel() -> Html {
                 </div>
             </div>
         </section>
+        { ws_service_panel(&lab, &cmd, &service) }
+        </>
     }
 }

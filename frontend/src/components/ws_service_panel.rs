@@ -5,12 +5,13 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
-use crate::components::table::{Col, data_table};
-use crate::components::try_it::{try_it, use_try_it};
-use crate::ctx::{use_commander, use_lab};
+use crate::components::table::{Col, age_cell, data_table, num_cell};
+use crate::components::try_it::{Copied, panel_head};
+use crate::ctx::Commander;
 use crate::fmt;
+use crate::lab::Lab;
 
 const COLS: &[Col] = &[
     Col::num("id"),
@@ -22,13 +23,21 @@ const COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn WsServicePanel() -> Html {
-    let lab = use_lab();
-    let copied = use_try_it();
-    let cmd = use_commander();
-    let target = use_state(|| "all".to_owned());
-    let send = use_send_form();
+/// The panel's state: its "try it", its send form and the client it targets. The
+/// WebSocket panel holds it, the tab being one component.
+pub struct WsServiceState {
+    pub copied: Copied,
+    pub target: UseStateHandle<String>,
+    pub send: SendState,
+}
+
+/// The panel, drawn by the WebSocket panel with the state it holds.
+pub fn ws_service_panel(lab: &Lab, cmd: &Commander, state: &WsServiceState) -> Html {
+    let WsServiceState {
+        copied,
+        target,
+        send,
+    } = state;
     let Some(addr) = lab.service_addr("ws_service").map(str::to_owned) else {
         return html! {};
     };
@@ -58,15 +67,15 @@ pub fn WsServicePanel() -> Html {
     let rows = s.ws_service.iter().map(|w| {
         html! {
             <tr key={w.id} data-wss-client={w.id.to_string()}>
-                <td class="num">{ format!("#{}", w.id) }</td>
+                { num_cell(fmt::id(w.id)) }
                 <td>{ &w.peer }</td>
                 <td class="ua" title={w.user_agent.clone()}>
                     { &w.path }
                     if w.deflate { <span class="pill deflate" title="agreed to permessage-deflate">{"deflate"}</span> }
                 </td>
-                <td>{ fmt::age(now, w.since_us) }</td>
-                <td class="num">{ format!("{} / {}", fmt::count(w.frames_in), fmt::count(w.frames_out)) }</td>
-                <td class="num">{ format!("{} / {}", fmt::size(w.bytes_in), fmt::size(w.bytes_out)) }</td>
+                { age_cell(now, w.since_us) }
+                { num_cell(fmt::counts(w.frames_in, w.frames_out)) }
+                { num_cell(fmt::sizes(w.bytes_in, w.bytes_out)) }
                 <td class="actions">
                     if w.closing { {"closing"} } else {
                         <button class="small" data-wss-close={w.id.to_string()} onclick={close(w.id, false)}
@@ -81,10 +90,7 @@ pub fn WsServicePanel() -> Html {
 
     html! {
         <section class="panel" aria-label="WebSocket service">
-            <div class="panel-head">
-    <h2>{"WebSocket service"}<span class="addr">{ format!("ws://{addr}/ · {mode}") }</span></h2>
-    { try_it(&copied, vec![format!("websocat ws://{addr}/")]) }
-            </div>
+            { panel_head("WebSocket service", format!("ws://{addr}/ · {mode}"), copied, vec![format!("websocat ws://{addr}/")]) }
             <p class="explain">
                 {"A WebSocket server for your own clients: any path upgrades; "}
                 { match mode {
@@ -97,8 +103,8 @@ pub fn WsServicePanel() -> Html {
             <h3>{ format!("Clients · {} connected · {} since start · {} refused",
                 s.ws_service.len(), c.ws_service_clients, c.ws_service_refused) }</h3>
             { data_table("short", COLS, rows.collect(), s.ws_service.is_empty().then(|| format!("No client. Connect one with websocat ws://{addr}/."))) }
-            { status_line(&lab, "wss-close") }
-            { send_form(&send, &cmd, &lab, SendForm {
+            { status_line(lab, "wss-close") }
+            { send_form(send, cmd, lab, SendForm {
                 name: "wss-send",
                 label: "send to WebSocket service clients",
                 heading: None,
