@@ -233,6 +233,16 @@ async fn a_fault_added_to_one_connection_from_its_row_slows_that_client_only() {
         WAIT,
     )
     .await;
+    // The form's defaults, as a user first sees them: this proxy, the 3G preset, and
+    // toxiproxy's first type for a custom fault.
+    let defaults = js(
+        &browser,
+        "return ['#fault-proxy', '#fault-preset', '#fault-type'] \
+           .map(s => document.querySelector(s).value).join(' ')",
+        vec![],
+    )
+    .await;
+    assert_eq!(defaults, format!("{name} 3g latency").as_str());
     click(&browser, &row).await;
     let scope = js(
         &browser,

@@ -48,6 +48,10 @@ pub fn aim(refs: &FaultRefs, proxy: &str, conn: u64) {
 pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
     // Every proxy, and the lab's own TCP service (`@tcp`, listed once it has toxics).
     let proxies = &lab.state.proxies;
+    let real: Vec<_> = proxies
+        .iter()
+        .filter(|p| !p.name.starts_with('@'))
+        .collect();
 
     let add = {
         let (cmd, refs) = (cmd.clone(), refs.clone());
@@ -133,13 +137,15 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
         <form onsubmit={add} aria-label="add a fault">
             <div class="row-form">
                 <select id="fault-proxy" ref={proxy_ref} aria-label="proxy">
-                    { for proxies.iter().filter(|p| !p.name.starts_with('@')).map(|p| html! { <option value={p.name.clone()}>{ &p.name }</option> }) }
-                    <option value="@tcp">{"@tcp: the lab's TCP service"}</option>
+                    // Each default marked: yew adds a list's options last first, and the
+                    // first one added would be chosen.
+                    { for real.iter().enumerate().map(|(i, p)| html! { <option value={p.name.clone()} selected={i == 0}>{ &p.name }</option> }) }
+                    <option value="@tcp" selected={real.is_empty()}>{"@tcp: the lab's TCP service"}</option>
                     <option value="@http">{"@http: the lab's HTTP service"}</option>
                     <option value="@udp">{"@udp: the lab's UDP service"}</option>
                 </select>
                 <select id="fault-preset" ref={preset_ref} aria-label="preset">
-                    { for PRESETS.iter().map(|(v, label)| html! { <option value={*v}>{ *label }</option> }) }
+                    { for PRESETS.iter().map(|(v, label)| html! { <option value={*v} selected={*v == "3g"}>{ *label }</option> }) }
                 </select>
                 <select id="fault-stream" ref={stream_ref} aria-label="stream"
                     title="downstream: upstream → client (toxiproxy's default); upstream: client → upstream">
@@ -148,7 +154,7 @@ pub fn faults_panel(lab: &Lab, cmd: &Commander, refs: &FaultRefs) -> Html {
                     <option value="both">{"both"}</option>
                 </select>
                 <select id="fault-type" ref={type_ref} aria-label="custom: type">
-                    { for TYPES.iter().map(|t| html! { <option value={*t}>{ *t }</option> }) }
+                    { for TYPES.iter().map(|t| html! { <option value={*t} selected={*t == "latency"}>{ *t }</option> }) }
                 </select>
                 <input id="fault-attributes" ref={attrs_ref} type="text" aria-label="custom: attributes"
                     placeholder="latency=100 jitter=10" />
