@@ -276,5 +276,41 @@ async fn a_fault_added_to_one_connection_from_its_row_slows_that_client_only() {
     )
     .await;
     assert_eq!(shown, "—", "no fault on the other one");
+
+    // The same from a row of the lab's own TCP service: its "fault…" aims the form at
+    // `@tcp` and that connection, and the row shows what applies.
+    let service = TcpStream::connect(lab.tcp).await.unwrap();
+    let me = service.local_addr().unwrap().to_string();
+    let id = wait_js(
+        &browser,
+        "the service connection's row",
+        "for (const r of document.querySelectorAll('tr[data-conn]')) \
+           if (r.textContent.includes(arguments[0])) return r.dataset.conn; \
+         return null",
+        vec![me.into()],
+        WAIT,
+    )
+    .await;
+    let id = id.as_str().expect("an id").to_owned();
+    click(&browser, &format!("[data-conn-fault='{id}']")).await;
+    let aimed = js(
+        &browser,
+        "return document.querySelector('#fault-proxy').value + ' ' + \
+           document.querySelector('#fault-scope').value",
+        vec![],
+    )
+    .await;
+    assert_eq!(aimed, format!("@tcp conn {id}").as_str());
+    select(&browser, "#fault-preset", "3g").await;
+    click(&browser, "#fault-add").await;
+    wait_js(
+        &browser,
+        "the service connection's row shows its faults",
+        "const c = document.querySelector(`[data-conn-faults='${arguments[0]}']`); \
+         return c && c.textContent.includes('3g_latency')",
+        vec![id.into()],
+        WAIT,
+    )
+    .await;
     browser.close().await;
 }

@@ -314,7 +314,9 @@ with_defaults! {
         client_half_closed, upstream_half_closed, client_kernel, upstream_kernel, websocket,
         faults,
     }
-    TcpConnInfo { id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel }
+    TcpConnInfo {
+        id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel, faults,
+    }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
     UdpPeerInfo { peer, first_us, last_us, dgrams_in, dgrams_out, bytes_in, bytes_out }
     WsClientInfo {
@@ -677,6 +679,7 @@ mod tests {
         let state = LabState {
             tcp: vec![TcpConnInfo {
                 kernel: Some(TcpKernelInfo::default()),
+                faults: vec!["latency_downstream".into()],
                 ..Default::default()
             }],
             udp: vec![UdpPeerInfo::default()],

@@ -43,6 +43,8 @@ pub struct TcpConnInfo {
     pub half_closed: bool,
     /// Kernel figures from TCP_INFO, where the OS has them.
     pub kernel: Option<TcpKernelInfo>,
+    /// The names of the service's toxics (`@tcp`) that apply to it now, either way.
+    pub faults: Vec<String>,
 }
 
 /// Kernel figures for one TCP connection (Linux `TCP_INFO`).

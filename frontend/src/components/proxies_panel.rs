@@ -283,7 +283,7 @@ pub fn ProxiesPanel() -> Html {
 
     html! {
         <>
-        { tcp_panel(&lab, &cmd, &tcp) }
+        { tcp_panel(&lab, &cmd, &tcp, &fault_refs) }
         <section class="panel" aria-label="Proxies">
             <div class="panel-head"><h2>{"Proxies"}<span class="addr">{"relay mode"}</span></h2></div>
             <p class="explain">

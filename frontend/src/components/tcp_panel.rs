@@ -5,6 +5,7 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
+use crate::components::faults_panel::{FaultRefs, aim};
 use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
@@ -26,6 +27,7 @@ const COLS: &[Col] = &[
     Col::num("retrans"),
     Col::num("acked"),
     Col::text("state"),
+    Col::text("faults").title("the TCP service's toxics (@tcp) that apply to it"),
     Col::text("actions"),
 ];
 
@@ -40,7 +42,7 @@ pub struct TcpState {
 }
 
 /// The panel, drawn by the Proxies panel with the state it holds.
-pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
+pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState, faults: &FaultRefs) -> Html {
     let TcpState {
         copied,
         target,
@@ -89,6 +91,10 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
         let target = target.clone();
         Callback::from(move |_| target.set(id.to_string()))
     };
+    let aim_at = |id: u64| {
+        let refs = faults.clone();
+        Callback::from(move |_| aim(&refs, "@tcp", id))
+    };
 
     let rows = s.tcp.iter().map(|t| {
         let k = t.kernel.unwrap_or_default();
@@ -108,12 +114,15 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState) -> Html {
                 { num_cell(kv(k.retransmits.to_string())) }
                 { num_cell(kv(fmt::size(k.bytes_acked))) }
                 <td>{ state }</td>
+                <td data-conn-faults={t.id.to_string()}>{ if t.faults.is_empty() { "—".to_owned() } else { t.faults.join(", ") } }</td>
                 <td class="actions">
                     <button class="small" onclick={pick(t.id)} title="send to this connection">{"target"}</button>
                     <button class="small" data-close-conn={t.id.to_string()} onclick={close(t.id, false)}
                         title="close: the lab sends FIN, the peer reads EOF">{"close"}</button>
                     <button class="small danger" data-reset-conn={t.id.to_string()} onclick={close(t.id, true)}
                         title="reset: the lab sends RST, the peer sees 'connection reset'">{"reset"}</button>
+                    <button class="small" data-conn-fault={t.id.to_string()} onclick={aim_at(t.id)}
+                        title="add a fault to this connection only (the Faults form below)">{"fault…"}</button>
                 </td>
             </tr>
         }

@@ -56,6 +56,17 @@ pub type Reporter = Box<dyn Fn(&str, String) + Send + Sync>;
 /// The names of the toxics that apply to the line now, for its connection's row.
 pub type Shown = Arc<std::sync::Mutex<Vec<String>>>;
 
+/// The names a connection's two lines show, each once.
+pub fn names(shown: &[Shown; 2]) -> Vec<String> {
+    let mut names = lock(&shown[0]).clone();
+    for name in lock(&shown[1]).iter() {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
 /// What is due now.
 #[derive(Debug, PartialEq)]
 pub enum Due {

@@ -264,15 +264,7 @@ impl RelayConn {
             client_half_closed: self.client_half_closed.load(Relaxed),
             upstream_half_closed: self.upstream_half_closed.load(Relaxed),
             websocket: self.websocket.load(Relaxed),
-            faults: {
-                let mut names = lock(&self.faults[0]).clone();
-                for name in lock(&self.faults[1]).iter() {
-                    if !names.contains(name) {
-                        names.push(name.clone());
-                    }
-                }
-                names
-            },
+            faults: crate::faults::line::names(&self.faults),
             client_kernel: *lock(&self.client_kernel),
             upstream_kernel: *lock(&self.upstream_kernel),
         }

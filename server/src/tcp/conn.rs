@@ -14,6 +14,7 @@ use wirelab_shared::{EventKind, TcpConnInfo, TcpKernelInfo};
 
 use super::queue::{OutQueue, PushError, QUEUE_BYTES};
 use super::{Tcp, session};
+use crate::faults::line::Shown;
 use crate::hub::{Hub, counters::add, lock};
 
 /// Registers an established connection, publishes `TcpOpen` and starts its task.
@@ -101,6 +102,8 @@ pub(crate) struct Conn {
     out: OutQueue,
     /// The latest TCP_INFO figures (refreshed at most once a second).
     pub(crate) kernel: Mutex<Option<TcpKernelInfo>>,
+    /// The service's toxics that apply to it now, read and written.
+    pub(crate) faults: [Shown; 2],
     /// For counting dropped relay bytes wherever the relay is called from.
     hub: Arc<Hub>,
 }
@@ -130,6 +133,7 @@ impl Conn {
             close_wake: Notify::new(),
             out,
             kernel: Mutex::new(None),
+            faults: Default::default(),
             hub,
         }
     }
@@ -200,6 +204,7 @@ impl Conn {
             bytes_out: self.bytes_out.load(Relaxed),
             half_closed: self.half_closed.load(Relaxed),
             kernel: *lock(&self.kernel),
+            faults: crate::faults::line::names(&self.faults),
         }
     }
 }

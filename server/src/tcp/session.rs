@@ -30,7 +30,6 @@ use super::conn::{CloseRequest, Conn};
 use super::queue::Outgoing;
 use crate::bridge::Source;
 use crate::config::RelayMode;
-use crate::faults::line::Shown;
 use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::pipeline::{Flow, Stages, Tap};
@@ -92,7 +91,8 @@ pub(crate) async fn serve(
     let seed = conn.id ^ conn.since_us.rotate_left(17);
     let line = |flow| {
         let report = reporter(&tcp.hub, TCP_SERVICE, conn.id, &conn.peer_text, flow);
-        Line::new(flow, tcp.toxics.clone(), seed, report, Shown::default()).of(conn.id, conn.peer)
+        let shown = conn.faults[flow as usize].clone();
+        Line::new(flow, tcp.toxics.clone(), seed, report, shown).of(conn.id, conn.peer)
     };
     let mut session = Session {
         tcp: &tcp,
