@@ -4,6 +4,7 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
+use crate::components::rail::Tab;
 use crate::lab::{Lab, LabAction};
 use crate::services::socket::Socket;
 use crate::timeline::Timeline;
@@ -18,6 +19,8 @@ pub type LabCtx = UseReducerHandle<Lab>;
 pub struct Commander {
     pub socket: Socket,
     pub lab: UseReducerDispatcher<Lab>,
+    /// Switches the page to a tab.
+    pub go: Callback<Tab>,
 }
 
 impl PartialEq for Commander {
@@ -27,6 +30,14 @@ impl PartialEq for Commander {
 }
 
 impl Commander {
+    /// Opens the TCP tab with its Faults form pointed at `proxy` (a lab service: `@udp`,
+    /// `@http`) and `scope`.
+    pub fn aim_fault(&self, proxy: &str, scope: String) {
+        self.lab
+            .dispatch(LabAction::AimFault(Some((proxy.to_owned(), scope))));
+        self.go.emit(Tab::Tcp);
+    }
+
     /// Sends `kind` from `form` (the key its result is shown under), saying `what` until
     /// the answer comes.
     pub fn run(&self, form: &'static str, what: impl Into<String>, kind: CommandKind) {

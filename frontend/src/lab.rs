@@ -85,6 +85,9 @@ pub enum LabAction {
     BadFrame(String),
     /// The round trip of a `ping`, in milliseconds.
     Rtt(f64),
+    /// Point the Faults form (on the TCP tab) at a proxy or lab service and a scope, from
+    /// another tab's row; `None` once done.
+    AimFault(Option<(String, String)>),
 }
 
 /// The lab as the server describes it; see the module doc.
@@ -110,6 +113,9 @@ pub struct Lab {
     pub snapshots: u64,
     /// The last `ping` round trip, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Where a row of another tab asked the Faults form to point: proxy (or `@udp`,
+    /// `@http`) and scope (`peer 10.0.0.7:5353`, `conn 12`).
+    pub fault_aim: Option<(String, String)>,
     /// Bumped by every action: what `PartialEq` compares.
     pub rev: u64,
 }
@@ -161,6 +167,7 @@ impl Lab {
             LabAction::Refused { form, message } => self.file(form, CmdResult::Err(message)),
             LabAction::Notice { level, text } => self.notice(level, text),
             LabAction::DismissNotice(id) => Rc::make_mut(&mut self.notices).retain(|n| n.id != id),
+            LabAction::AimFault(aim) => self.fault_aim = aim,
             LabAction::BadFrame(why) => {
                 self.bad_frames += 1;
                 if self.bad_frames == 1 {

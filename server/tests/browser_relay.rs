@@ -312,5 +312,55 @@ async fn a_fault_added_to_one_connection_from_its_row_slows_that_client_only() {
         WAIT,
     )
     .await;
+
+    // A peer of the UDP service, from the UDP tab: its "fault…" opens the TCP tab with the
+    // form at `@udp` and that peer; its row shows the fault once it applies.
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap().to_string();
+    peer.send_to(b"hello", lab.udp).await.unwrap();
+    click(&browser, "[data-tab=udp]").await;
+    let button = format!("[data-peer-fault='{me}']");
+    wait_js(
+        &browser,
+        "the peer's row",
+        "return !!document.querySelector(arguments[0])",
+        vec![button.clone().into()],
+        WAIT,
+    )
+    .await;
+    click(&browser, &button).await;
+    let aimed = wait_js(
+        &browser,
+        "the Faults form, aimed at the peer",
+        "const p = document.querySelector('#fault-proxy'), s = document.querySelector('#fault-scope'); \
+         return p && s && s.value ? p.value + ' ' + s.value : null",
+        vec![],
+        WAIT,
+    )
+    .await;
+    assert_eq!(aimed, format!("@udp peer {me}").as_str());
+    select(&browser, "#fault-preset", "wifi").await;
+    // Both ways: what the peer sends gets it (the service may relay nothing back to it).
+    select(&browser, "#fault-stream", "both").await;
+    click(&browser, "#fault-add").await;
+    wait_js(
+        &browser,
+        "the toxic on @udp",
+        "return [...document.querySelectorAll('tr[data-toxic]')].some(r => r.dataset.toxic.startsWith('@udp/wifi'))",
+        vec![],
+        WAIT,
+    )
+    .await;
+    peer.send_to(b"again", lab.udp).await.unwrap();
+    click(&browser, "[data-tab=udp]").await;
+    wait_js(
+        &browser,
+        "the peer's row shows its fault",
+        "const c = document.querySelector(`[data-peer-faults='${arguments[0]}']`); \
+         return c && c.textContent.includes('wifi')",
+        vec![me.into()],
+        WAIT,
+    )
+    .await;
     browser.close().await;
 }

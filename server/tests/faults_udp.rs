@@ -285,6 +285,11 @@ async fn the_labs_own_udp_service_takes_datagram_toxics_per_peer() {
     let mut buf = [0u8; 64];
     let got = timeout(Duration::from_millis(500), lossy.recv(&mut buf)).await;
     assert!(got.is_err(), "the kept peer's datagram was dropped");
+    // The peer's row says which toxics apply to it; the other peers' rows, none.
+    let me = lossy.local_addr().unwrap().to_string();
+    let state = lab.app.lab_state();
+    let row = state.udp.iter().find(|p| p.peer == me).expect("its row");
+    assert_eq!(row.faults, ["loss_upstream"], "{row:?}");
     assert_eq!(numbers(&exchange(&service, 3, 4).await), [0, 1, 2]);
     let (status, body) = api(&lab, "POST", "/proxies/@udp/toxics", r#"{"type":"slicer"}"#).await;
     assert_eq!(status, 400, "{body}");

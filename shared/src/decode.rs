@@ -318,7 +318,7 @@ with_defaults! {
         id, peer, local, outbound, since_us, bytes_in, bytes_out, half_closed, kernel, faults,
     }
     TcpKernelInfo { rtt_us, rttvar_us, cwnd, retransmits, bytes_acked }
-    UdpPeerInfo { peer, first_us, last_us, dgrams_in, dgrams_out, bytes_in, bytes_out }
+    UdpPeerInfo { peer, first_us, last_us, dgrams_in, dgrams_out, bytes_in, bytes_out, faults }
     WsClientInfo {
         id, peer, user_agent, dashboard, deflate, since_us, frames_in, frames_out, bytes_in,
         bytes_out, missed, lagged,
@@ -327,7 +327,7 @@ with_defaults! {
         id, peer, path, user_agent, deflate, since_us, frames_in, frames_out, bytes_in,
         bytes_out, closing,
     }
-    HttpConnInfo { id, peer, since_us, requests }
+    HttpConnInfo { id, peer, since_us, requests, faults }
     Counters {
         events, events_dropped, tcp_conns, tcp_refused, tcp_bytes_in, tcp_bytes_out,
         tcp_bytes_dropped, udp_dgrams_in, udp_dgrams_out, udp_bytes_in, udp_bytes_out,
@@ -682,10 +682,16 @@ mod tests {
                 faults: vec!["latency_downstream".into()],
                 ..Default::default()
             }],
-            udp: vec![UdpPeerInfo::default()],
+            udp: vec![UdpPeerInfo {
+                faults: vec!["loss_upstream".into()],
+                ..Default::default()
+            }],
             ws: vec![WsClientInfo::default()],
             ws_service: vec![WsServiceClientInfo::default()],
-            http: vec![HttpConnInfo::default()],
+            http: vec![HttpConnInfo {
+                faults: vec!["latency_both".into()],
+                ..Default::default()
+            }],
             pool: Some(PoolStatus {
                 error: Some("refused".into()),
                 ..Default::default()

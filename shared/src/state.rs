@@ -70,6 +70,8 @@ pub struct UdpPeerInfo {
     pub dgrams_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The names of the UDP service's toxics (`@udp`) that apply to it now, either way.
+    pub faults: Vec<String>,
 }
 
 /// One WebSocket client of `/ws`.
@@ -123,6 +125,8 @@ pub struct HttpConnInfo {
     pub peer: String,
     pub since_us: u64,
     pub requests: u64,
+    /// The names of the HTTP service's toxics (`@http`) that apply to it now, either way.
+    pub faults: Vec<String>,
 }
 
 /// Counters since the lab started. They count every byte and event, whatever was cut,

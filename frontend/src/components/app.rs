@@ -88,6 +88,7 @@ pub fn App() -> Html {
     let commander = Commander {
         socket: (*socket).clone(),
         lab: lab.dispatcher(),
+        go: onselect.clone(),
     };
 
     html! {

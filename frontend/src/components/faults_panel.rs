@@ -35,13 +35,21 @@ const COLS: &[Col] = &[
 /// Proxies panel holds them, so that a connection row's "fault…" can aim the form.
 pub type FaultRefs = [NodeRef; 7];
 
-/// Points the form at connection `conn` of proxy `proxy` (a row's "fault…" button): the
-/// proxy chosen and the scope filled in.
-pub fn aim(refs: &FaultRefs, proxy: &str, conn: u64) {
+/// Points the form at `proxy` (or a lab service) and `scope` (`conn 12`, `peer ...`): a
+/// row's "fault…" button.
+pub fn aim(refs: &FaultRefs, proxy: &str, scope: &str) {
     if let Some(s) = refs[0].cast::<HtmlSelectElement>() {
         s.set_value(proxy);
     }
-    set_node_value(&refs[6], &format!("conn {conn}"));
+    set_node_value(&refs[6], scope);
+}
+
+/// A row's faults: the names of the toxics that apply to it now, or a dash.
+pub fn faults_text(faults: &[String]) -> String {
+    match faults.is_empty() {
+        true => "—".to_owned(),
+        false => faults.join(", "),
+    }
 }
 
 /// The toxics of every proxy and the form to add one (the Proxies panel's part).

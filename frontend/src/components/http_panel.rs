@@ -3,10 +3,11 @@
 
 use yew::prelude::*;
 
+use crate::components::faults_panel::faults_text;
 use crate::components::http_requests::HttpRequests;
 use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
-use crate::ctx::use_lab;
+use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
 
 const COLS: &[Col] = &[
@@ -14,11 +15,14 @@ const COLS: &[Col] = &[
     Col::text("peer"),
     Col::text("age"),
     Col::num("requests"),
+    Col::text("faults").title("the HTTP service's toxics (@http) that apply to it"),
+    Col::text("actions"),
 ];
 
 #[function_component]
 pub fn HttpPanel() -> Html {
     let lab = use_lab();
+    let cmd = use_commander();
     let copied = use_try_it();
     let addr = lab
         .service_addr("http")
@@ -28,6 +32,10 @@ pub fn HttpPanel() -> Html {
     let c = &s.counters;
     let now = s.ts_us;
     let reqs_open: u64 = s.http.iter().map(|h| h.requests).sum();
+    let fault = |id: u64| {
+        let cmd = cmd.clone();
+        Callback::from(move |_| cmd.aim_fault("@http", format!("conn {id}")))
+    };
     html! {
         <section class="panel" aria-label="HTTP service">
             { panel_head("HTTP", addr.clone(), &copied, vec![
@@ -46,6 +54,11 @@ pub fn HttpPanel() -> Html {
                     <td>{ &h.peer }</td>
                     { age_cell(now, h.since_us) }
                     { num_cell(h.requests.to_string()) }
+                    <td data-http-faults={h.id.to_string()}>{ faults_text(&h.faults) }</td>
+                    <td class="actions">
+                        <button class="small" data-http-fault={h.id.to_string()} onclick={fault(h.id)}
+                            title="add a fault to this connection only (the Faults form, TCP tab)">{"fault…"}</button>
+                    </td>
                 </tr>
             }).collect(), s.http.is_empty().then(|| {
                 "No open connection (curl closes its connection when it is done).".to_owned()

@@ -17,7 +17,7 @@
 use wirelab_shared::{CommandKind, Leg, ProxyProtocol, TcpKernelInfo};
 use yew::prelude::*;
 
-use crate::components::faults_panel::{FaultRefs, aim, faults_panel};
+use crate::components::faults_panel::{FaultRefs, aim, faults_panel, faults_text};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
 use crate::components::send_form::use_send_form;
 use crate::components::status_line::status_line;
@@ -26,6 +26,7 @@ use crate::components::tcp_panel::{TcpState, tcp_panel};
 use crate::components::try_it::use_try_it;
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+use crate::lab::LabAction;
 
 const PROXY_COLS: &[Col] = &[
     Col::text("name"),
@@ -81,6 +82,16 @@ pub fn ProxiesPanel() -> Html {
         use_node_ref(),
         use_node_ref(),
     ];
+    // A row of another tab pointed the Faults form somewhere: done once the form is here.
+    {
+        let (refs, lab_store) = (fault_refs.clone(), cmd.lab.clone());
+        use_effect_with(lab.fault_aim.clone(), move |wanted| {
+            if let Some((proxy, scope)) = wanted {
+                aim(&refs, proxy, scope);
+                lab_store.dispatch(LabAction::AimFault(None));
+            }
+        });
+    }
     let send_as_ref = use_node_ref();
     let send = {
         let cmd = cmd.clone();
@@ -206,9 +217,9 @@ pub fn ProxiesPanel() -> Html {
         .flat_map(|p| p.legs.iter().map(move |l| (p, l)))
         .map(|(p, l)| {
             let (id, name) = (l.conn, p.name.as_str());
-            let aim = {
+            let fault = {
                 let (name, refs) = (name.to_owned(), fault_refs.clone());
-                Callback::from(move |_| aim(&refs, &name, id))
+                Callback::from(move |_| aim(&refs, &name, &format!("conn {id}")))
             };
             let buttons = |leg: Leg| {
                 let (key, fin, rst) = match leg {
@@ -233,12 +244,12 @@ pub fn ProxiesPanel() -> Html {
                     { num_cell(fmt::sizes(l.client_in, l.client_out)) }
                     { num_cell(fmt::sizes(l.upstream_in, l.upstream_out)) }
                     <td class="num">{ format!("{} / {}", rtt(l.client_kernel), rtt(l.upstream_kernel)) }</td>
-                    <td data-relay-faults={id.to_string()}>{ if l.faults.is_empty() { "—".to_owned() } else { l.faults.join(", ") } }</td>
+                    <td data-relay-faults={id.to_string()}>{ faults_text(&l.faults) }</td>
                     <td class="actions">
                         if p.protocol != ProxyProtocol::Udp {
                             { buttons(Leg::Client) }{ buttons(Leg::Upstream) }
                         }
-                        <button class="small" data-relay-fault={id.to_string()} onclick={aim}
+                        <button class="small" data-relay-fault={id.to_string()} onclick={fault}
                             title="add a fault to this connection only">{"fault…"}</button>
                     </td>
                 </tr>

@@ -5,7 +5,7 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
-use crate::components::faults_panel::{FaultRefs, aim};
+use crate::components::faults_panel::{FaultRefs, aim, faults_text};
 use crate::components::forms::{node_value, on_submit};
 use crate::components::send_form::{SendForm, SendState, send_form};
 use crate::components::status_line::status_line;
@@ -93,7 +93,7 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState, faults: &FaultRef
     };
     let aim_at = |id: u64| {
         let refs = faults.clone();
-        Callback::from(move |_| aim(&refs, "@tcp", id))
+        Callback::from(move |_| aim(&refs, "@tcp", &format!("conn {id}")))
     };
 
     let rows = s.tcp.iter().map(|t| {
@@ -114,7 +114,7 @@ pub fn tcp_panel(lab: &Lab, cmd: &Commander, state: &TcpState, faults: &FaultRef
                 { num_cell(kv(k.retransmits.to_string())) }
                 { num_cell(kv(fmt::size(k.bytes_acked))) }
                 <td>{ state }</td>
-                <td data-conn-faults={t.id.to_string()}>{ if t.faults.is_empty() { "—".to_owned() } else { t.faults.join(", ") } }</td>
+                <td data-conn-faults={t.id.to_string()}>{ faults_text(&t.faults) }</td>
                 <td class="actions">
                     <button class="small" onclick={pick(t.id)} title="send to this connection">{"target"}</button>
                     <button class="small" data-close-conn={t.id.to_string()} onclick={close(t.id, false)}

@@ -4,6 +4,7 @@
 use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
+use crate::components::faults_panel::faults_text;
 use crate::components::send_form::{SendForm, send_form, use_send_form};
 use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
@@ -18,6 +19,8 @@ const COLS: &[Col] = &[
     Col::num("dgrams out"),
     Col::num("bytes in"),
     Col::num("bytes out"),
+    Col::text("faults").title("the UDP service's toxics (@udp) that apply to this peer"),
+    Col::text("actions"),
 ];
 
 #[function_component]
@@ -43,6 +46,13 @@ pub fn UdpPanel() -> Html {
             let (target, peer) = (target.clone(), p.peer.clone());
             Callback::from(move |_| target.set(peer.clone()))
         };
+        let fault = {
+            let (cmd, scope) = (cmd.clone(), format!("peer {}", p.peer));
+            Callback::from(move |e: MouseEvent| {
+                e.stop_propagation();
+                cmd.aim_fault("@udp", scope.clone());
+            })
+        };
         html! {
             <tr key={p.peer.clone()} data-peer={p.peer.clone()} class={classes!("click", (*target == p.peer).then_some("sel"))}
                 onclick={pick} title="send to this peer">
@@ -53,6 +63,11 @@ pub fn UdpPanel() -> Html {
                 { num_cell(p.dgrams_out.to_string()) }
                 { num_cell(fmt::size(p.bytes_in)) }
                 { num_cell(fmt::size(p.bytes_out)) }
+                <td data-peer-faults={p.peer.clone()}>{ faults_text(&p.faults) }</td>
+                <td class="actions">
+                    <button class="small" data-peer-fault={p.peer.clone()} onclick={fault}
+                        title="add a fault for this peer only (the Faults form, TCP tab)">{"fault…"}</button>
+                </td>
             </tr>
         }
     });

@@ -29,7 +29,6 @@ use super::head::{self, Framing, Head};
 use super::helpers;
 use super::response::{self, CHUNK, Content};
 use super::serve::{ConnCtx, malformed};
-use crate::faults::line::Shown;
 use crate::faults::{Due, Line};
 use crate::hub::counters::add;
 use crate::pipeline::Flow;
@@ -174,7 +173,8 @@ impl<'a> Conn<'a> {
         let line = |flow| {
             let report = reporter(&ctx.http.hub, HTTP_SERVICE, ctx.id, &ctx.peer, flow);
             let toxics = ctx.http.toxics.clone();
-            Line::new(flow, toxics, seed, report, Shown::default()).of(ctx.id, peer)
+            let shown = ctx.faults[flow as usize].clone();
+            Line::new(flow, toxics, seed, report, shown).of(ctx.id, peer)
         };
         Conn {
             faults: Faults {

@@ -168,6 +168,7 @@ impl Http {
                 peer: c.peer.clone(),
                 since_us: c.since_us,
                 requests: c.requests.load(Ordering::Relaxed),
+                faults: crate::faults::line::names(&c.faults),
             })
             .collect();
         conns.sort_by_key(|c| c.id);

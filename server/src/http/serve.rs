@@ -28,6 +28,7 @@ use super::conn::Conn;
 use super::head::Malformed;
 use super::response::Sent;
 use crate::backoff::Backoff;
+use crate::faults::line::Shown;
 use crate::hub::{counters::add, lock, now_us};
 
 /// How long open connections get to finish their exchange once the lab stops.
@@ -41,6 +42,9 @@ pub struct ConnEntry {
     pub since_us: u64,
     /// Requests carried so far; shared with the connection's [`ConnCtx`].
     pub requests: Arc<AtomicU64>,
+    /// The service's toxics that apply to it now, read and written; shared with its
+    /// fault lines.
+    pub faults: [Shown; 2],
     /// Tells the connection the lab is stopping. A channel of its own, rather than each
     /// connection polling the lab's `CancellationToken` (whose every check locks one
     /// mutex all connections share) each time its socket wakes it.
@@ -70,6 +74,8 @@ pub struct ConnCtx {
     /// A body is being read under its own deadline (`conn::BodyClock`), which answers
     /// 408 when it passes: the watchdog leaves a body that stopped coming to it.
     pub body_timed: AtomicBool,
+    /// What its fault lines show (its row's faults).
+    pub faults: [Shown; 2],
 }
 
 impl ConnCtx {
@@ -152,6 +158,7 @@ async fn serve_conn(
         peer: peer.to_string(),
         since_us: now_us(),
         requests: requests.clone(),
+        faults: Default::default(),
         stop: Some(stop),
     };
     let ctx = ConnCtx {
@@ -164,6 +171,7 @@ async fn serve_conn(
         stopping: AtomicBool::new(false),
         progress: AtomicU64::new(0),
         body_timed: AtomicBool::new(false),
+        faults: entry.faults.clone(),
     };
     lock(&http.conns).insert(id, entry);
     add(&http.hub.counters.http_conns, 1);

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -18,12 +18,16 @@ use crate::faults::line::Shown;
 use crate::faults::{Due, Line, Toxics};
 use crate::hub::Hub;
 use crate::hub::counters::add;
+use crate::hub::lock;
 use crate::pipeline::Flow;
 use crate::relay::UDP_SERVICE;
 use crate::relay::faults::reporter;
 
 /// Peers with fault lines at most.
 pub(super) const MAX_LINES: usize = 4096;
+
+/// What each peer's lines show, shared with the peers table.
+pub(super) type Names = Arc<Mutex<HashMap<SocketAddr, [Shown; 2]>>>;
 
 /// See the module docs.
 pub(super) struct PeerFaults {
@@ -35,16 +39,19 @@ pub(super) struct PeerFaults {
     lines: HashMap<SocketAddr, [Line; 2]>,
     /// Woken at every change of the toxics.
     changes: watch::Receiver<u64>,
+    /// What each peer's lines show.
+    names: Names,
 }
 
 impl PeerFaults {
     /// No lines yet.
-    pub(super) fn new(toxics: Arc<Toxics>, hub: Arc<Hub>) -> PeerFaults {
+    pub(super) fn new(toxics: Arc<Toxics>, hub: Arc<Hub>, names: Names) -> PeerFaults {
         PeerFaults {
             changes: toxics.subscribe(),
             toxics,
             hub,
             lines: HashMap::new(),
+            names,
         }
     }
 
@@ -72,9 +79,11 @@ impl PeerFaults {
             if self.lines.len() >= MAX_LINES {
                 return false;
             }
-            let line = |flow| self.line(flow, peer);
+            let shown: [Shown; 2] = Default::default();
+            let line = |flow: Flow| self.line(flow, peer, shown[flow as usize].clone());
             let lines = [line(Flow::Up), line(Flow::Down)];
             self.lines.insert(peer, lines);
+            lock(&self.names).insert(peer, shown);
         }
         let line = &mut self.lines.get_mut(&peer).expect("just made")[flow as usize];
         match line.has_room() {
@@ -96,8 +105,12 @@ impl PeerFaults {
                 }
             }
         }
+        let before = self.lines.len();
         self.lines
             .retain(|_, [up, down]| !(up.quiet() && down.quiet()));
+        if self.lines.len() < before {
+            lock(&self.names).retain(|peer, _| self.lines.contains_key(peer));
+        }
         out
     }
 
@@ -123,12 +136,12 @@ impl PeerFaults {
     }
 
     /// A new line of `flow` for `peer`, whose notes are `relay_fault` events of `@udp`.
-    fn line(&self, flow: Flow, peer: SocketAddr) -> Line {
+    fn line(&self, flow: Flow, peer: SocketAddr, shown: Shown) -> Line {
         let report = reporter(&self.hub, UDP_SERVICE, 0, &peer.to_string(), flow);
         let seed = crate::hub::now_us() ^ u64::from(peer.port()).rotate_left(32);
         // A peer has no connection id: toxics kept to a peer reach it, those kept to a
         // connection never do (ids start at 1).
-        Line::new(flow, self.toxics.clone(), seed, report, Shown::default())
+        Line::new(flow, self.toxics.clone(), seed, report, shown)
             .for_datagrams()
             .of(0, peer)
     }

@@ -65,6 +65,8 @@ pub struct Udp {
     bridge: Bridge,
     /// Its toxics (`@udp` in the toxics API).
     toxics: Arc<Toxics>,
+    /// What each peer's fault lines show (its row's faults), while it has lines.
+    fault_names: faults::Names,
 }
 
 impl Udp {
@@ -90,6 +92,7 @@ impl Udp {
             hub,
             bridge,
             toxics,
+            fault_names: Default::default(),
         }
     }
 
@@ -107,6 +110,15 @@ impl Udp {
     /// The peers table, most recent first.
     pub fn peers(&self) -> Vec<UdpPeerInfo> {
         let mut peers: Vec<_> = lock(&self.peers).values().cloned().collect();
+        let names = lock(&self.fault_names);
+        if !names.is_empty() {
+            for p in &mut peers {
+                if let Some(shown) = p.peer.parse().ok().and_then(|a| names.get(&a)) {
+                    p.faults = crate::faults::line::names(shown);
+                }
+            }
+        }
+        drop(names);
         peers.sort_by_key(|p| std::cmp::Reverse(p.last_us));
         peers
     }
@@ -310,7 +322,7 @@ pub async fn run(udp: Arc<Udp>, shutdown: CancellationToken) {
     let socket = udp.socket.clone();
     // One byte more than the largest datagram, so none is ever cut silently.
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut faults = PeerFaults::new(udp.toxics.clone(), udp.hub.clone());
+    let mut faults = PeerFaults::new(udp.toxics.clone(), udp.hub.clone(), udp.fault_names.clone());
     loop {
         let wake = faults.next_at();
         let ready = tokio::select! {
