@@ -313,6 +313,17 @@ async fn a_fault_added_to_one_connection_from_its_row_slows_that_client_only() {
     )
     .await;
 
+    // A proxy's row aims the form at the whole proxy: every connection.
+    click(&browser, &format!("[data-proxy-fault='{name}']")).await;
+    let aimed = js(
+        &browser,
+        "return document.querySelector('#fault-proxy').value + '|' + \
+           document.querySelector('#fault-scope').value",
+        vec![],
+    )
+    .await;
+    assert_eq!(aimed, format!("{name}|").as_str());
+
     // A peer of the UDP service, from the UDP tab: its "fault…" opens the TCP tab with the
     // form at `@udp` and that peer; its row shows the fault once it applies.
     let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();

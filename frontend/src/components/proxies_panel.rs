@@ -7,8 +7,8 @@
 //! kernel's rtt for each leg), each leg with RST and FIN buttons.
 //!
 //! Hooks: `#proxy-name`, `#proxy-protocol`, `#proxy-listen`, `#proxy-upstream`,
-//! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]` and
-//! `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
+//! `#proxy-add`; rows `[data-proxy=NAME]` with `[data-proxy-toggle=NAME]`,
+//! `[data-proxy-fault=NAME]` (aims the Faults form at it) and `[data-proxy-delete=NAME]`; legs `[data-relay=ID]` with `[data-relay-rst=ID-client]`,
 //! `[data-relay-rst=ID-upstream]`, `[data-relay-fin=ID-client]`,
 //! `[data-relay-fin=ID-upstream]`, and `[data-relay-faults=ID]` (the toxics that apply
 //! to it); the send form `#relay-send-conn`, `#relay-send-leg`, `#relay-send-as` (bytes, ws-text, ws-binary),
@@ -264,6 +264,10 @@ pub fn ProxiesPanel() -> Html {
         .collect();
     let rows = real.iter().map(|p| {
         let state = if p.enabled { "listening" } else { "disabled" };
+        let fault = {
+            let (name, refs) = (p.name.clone(), fault_refs.clone());
+            Callback::from(move |_| aim(&refs, &name, ""))
+        };
         html! {
             <tr key={p.name.clone()} data-proxy={p.name.clone()}>
                 <td>{ &p.name }</td>
@@ -284,6 +288,8 @@ pub fn ProxiesPanel() -> Html {
                     <button class="small" data-proxy-toggle={p.name.clone()} onclick={toggle(&p.name, !p.enabled)}>
                         { if p.enabled { "disable" } else { "enable" } }
                     </button>
+                    <button class="small" data-proxy-fault={p.name.clone()} onclick={fault}
+                        title="add a fault to every connection of this proxy (the Faults form below)">{"fault…"}</button>
                     <button class="small danger" data-proxy-delete={p.name.clone()} onclick={delete(&p.name)}>
                         {"delete"}
                     </button>
