@@ -682,3 +682,38 @@ async fn the_labs_own_http_service_takes_toxics_as_a_proxy_does() {
     let response = support::raw_http::exchange(lab.http, &request, WAIT).await;
     assert!(response.is_empty(), "no answer: {response:?}");
 }
+
+#[tokio::test]
+async fn the_tcp_services_echo_under_toxics_loses_nothing_not_even_before_a_fin() {
+    let lab = lab::start_with(|c| c.tcp_mode = wirelab::config::RelayMode::Echo).await;
+    toxic(
+        &lab,
+        "@tcp",
+        r#"{"type":"latency","stream":"upstream","attributes":{"latency":300}}"#,
+    )
+    .await;
+    // A line and a FIN at once (`printf hi | nc -N`): the echo comes back, then EOF.
+    let mut client = TcpStream::connect(lab.tcp).await.unwrap();
+    client.write_all(b"hi\n").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    timeout(WAIT, client.read_to_end(&mut back))
+        .await
+        .expect("EOF in time")
+        .unwrap();
+    assert_eq!(back, b"hi\n", "echoed before the close");
+    // 1 MiB written at once, all of it held 300 ms: echoed whole, in order (the reads
+    // wait for room in the echo queue rather than drop what falls due together).
+    let client = TcpStream::connect(lab.tcp).await.unwrap();
+    let (mut rd, mut wr) = client.into_split();
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move { wr.write_all(&sent).await });
+    let mut back = vec![0u8; data.len()];
+    timeout(WAIT, rd.read_exact(&mut back))
+        .await
+        .expect("the whole echo in time")
+        .unwrap();
+    assert!(back == data, "1 MiB echoed exactly");
+    writer.await.unwrap().unwrap();
+}

@@ -61,6 +61,10 @@ pub(super) struct Effect {
     /// Chunks or datagrams dropped, duplicated, held back or cut; for corrupt, bits
     /// flipped.
     pub(super) touched: u64,
+    /// reorder: the bytes it took into its own keeping, and let go of (each piece counted
+    /// with `cost` more), so that the line bounds them with what it holds.
+    pub(super) back_in: usize,
+    pub(super) back_out: usize,
 }
 
 /// A small xorshift64* generator, for toxicity, jitter and slice sizes.
@@ -117,12 +121,15 @@ pub(super) fn apply(
     rng: &mut Rng,
     counters: &Counters,
     datagrams: bool,
+    cost: usize,
 ) -> Effect {
     let mut effect = Effect {
         pieces: Vec::new(),
         held_ms: 0,
         limit_reached: false,
         touched: 0,
+        back_in: 0,
+        back_out: 0,
     };
     effect.pieces = match (*kind, &mut *state) {
         (Kind::Latency { latency, jitter }, _) => {
@@ -270,6 +277,7 @@ pub(super) fn apply(
                 let at = p.at;
                 if rng.hit(rate) {
                     effect.touched += 1;
+                    effect.back_in += p.bytes.len() + cost;
                     back.push((gap.max(1), p));
                     continue;
                 }
@@ -281,6 +289,7 @@ pub(super) fn apply(
                 while i < back.len() {
                     if back[i].0 <= 0 {
                         let (_, mut q) = back.remove(i);
+                        effect.back_out += q.bytes.len() + cost;
                         q.at = q.at.max(at);
                         out.push(q);
                     } else {

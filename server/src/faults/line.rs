@@ -124,6 +124,8 @@ pub struct Line {
     held: VecDeque<Piece>,
     /// Their bytes.
     held_bytes: usize,
+    /// The bytes a reorder toxic keeps back (not yet in `held`).
+    back_bytes: usize,
     /// The last piece's instant: none may come before it.
     last_at: Instant,
     /// limit_data was reached: the connection closes once `held` is written.
@@ -155,6 +157,7 @@ impl Line {
             decided: Vec::new(),
             held: VecDeque::new(),
             held_bytes: 0,
+            back_bytes: 0,
             last_at: Instant::now(),
             closing: None,
             seed,
@@ -189,9 +192,14 @@ impl Line {
             && self.toxics.generation() == self.seen
     }
 
+    /// The bytes it holds (each piece counted [`PIECE_COST`] more).
+    pub fn held(&self) -> usize {
+        self.held_bytes + self.back_bytes
+    }
+
     /// Whether another chunk may be read.
     pub fn has_room(&self) -> bool {
-        self.held_bytes < HELD_MAX
+        self.held_bytes + self.back_bytes < HELD_MAX
     }
 
     /// The instant the first held piece may be written.
@@ -331,6 +339,7 @@ impl Line {
                 .partition(|(_, p)| p.at + REORDER_HOLD <= now);
             *back = kept;
             for (_, p) in gone {
+                self.back_bytes = self.back_bytes.saturating_sub(p.bytes.len() + PIECE_COST);
                 self.hold(p);
             }
         }
@@ -359,13 +368,14 @@ impl Line {
         }];
         for i in 0..self.applied.len() {
             let len: usize = pieces.iter().map(|p| p.bytes.len()).sum();
-            if len == 0 {
+            // A stream's empty piece is nothing; an empty datagram is still one.
+            if len == 0 && (!self.datagrams || pieces.is_empty()) {
                 break;
             }
             pieces = self.apply(i, now, pieces, len);
         }
         for p in pieces {
-            if !p.bytes.is_empty() {
+            if !p.bytes.is_empty() || self.datagrams {
                 self.hold(p);
             }
         }
@@ -384,7 +394,9 @@ impl Line {
             a.rng.as_mut().unwrap_or(&mut self.rng),
             counters,
             self.datagrams,
+            PIECE_COST,
         );
+        self.back_bytes = (self.back_bytes + effect.back_in).saturating_sub(effect.back_out);
         add(&counters.acted, effect.touched);
         if effect.limit_reached && self.closing.is_none() {
             add(&counters.cuts, 1);
@@ -508,7 +520,9 @@ impl Line {
             if let (false, State::Back(back)) = (same, &mut a.state) {
                 for (_, mut p) in std::mem::take(back) {
                     p.at = now;
-                    self.held_bytes += p.bytes.len() + PIECE_COST;
+                    let cost = p.bytes.len() + PIECE_COST;
+                    self.back_bytes = self.back_bytes.saturating_sub(cost);
+                    self.held_bytes += cost;
                     let at = self.held.partition_point(|q| q.at <= p.at);
                     self.held.insert(at, p);
                 }
@@ -545,13 +559,16 @@ impl Line {
                     if changed && !matches!(entry.toxic.kind, Kind::LimitData { .. }) {
                         kept.state = State::new(&entry.toxic.kind, now);
                     }
+                    if changed {
+                        // A new seed starts its sequence again (and none, the line's).
+                        kept.rng = seeded(entry.toxic.seed, self.flow);
+                    }
                     kept.entry = entry;
                     self.applied.push(kept);
                 }
                 None => {
                     let state = State::new(&entry.toxic.kind, now);
-                    let seed = entry.toxic.seed;
-                    let rng = (seed != 0).then(|| Rng::seeded(seed ^ (self.flow as u64) << 63));
+                    let rng = seeded(entry.toxic.seed, self.flow);
                     self.applied.push(Applied {
                         entry,
                         state,
@@ -567,6 +584,11 @@ impl Line {
             .map(|a| a.entry.toxic.name.clone())
             .collect();
     }
+}
+
+/// A toxic's own draws when it has a `seed` (each direction its own sequence).
+fn seeded(seed: u64, flow: Flow) -> Option<Rng> {
+    (seed != 0).then(|| Rng::seeded(seed ^ (flow as u64) << 63))
 }
 
 #[cfg(test)]
@@ -776,6 +798,37 @@ mod tests {
             dropped,
             2 * (200 - first.len() as u64),
             "counted, both runs"
+        );
+    }
+
+    #[test]
+    fn what_a_reorder_holds_back_counts_toward_the_bound_and_an_empty_datagram_passes() {
+        let toxics = Arc::new(Toxics::new(true));
+        toxics
+            .add(br#"{"type":"reorder","stream":"upstream","attributes":{"rate":1}}"#)
+            .unwrap();
+        let mut up = line(Flow::Up, &toxics).for_datagrams();
+        let now = Instant::now();
+        let mut pushed = 0;
+        while up.has_room() && pushed < 1000 {
+            up.push(now, Bytes::from(vec![0u8; 16 * 1024]));
+            pushed += 1;
+        }
+        assert!(pushed < 100, "held back, and bounded: {pushed} pushed");
+        assert_eq!(up.held_bytes, 0, "nothing due yet: all held back");
+        // Let go after its hold: all of it, and the bound with it.
+        let later = now + REORDER_HOLD;
+        let mut out = 0;
+        while let Due::Write(_) = up.next(later, true) {
+            out += 1;
+        }
+        assert_eq!((out, up.held()), (pushed, 0));
+        toxics.clear();
+        up.push(later, Bytes::new());
+        assert_eq!(
+            up.next(later, true),
+            Due::Write(Bytes::new()),
+            "an empty one too"
         );
     }
 

@@ -472,6 +472,11 @@ impl<'a> Conn<'a> {
         if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
             self.buf.reserve(READ_ROOM);
         }
+        // What the toxics hold of the answers so far (a `100 Continue`, say) goes out
+        // before the client is waited for.
+        if self.faults.down.head_at().is_some() {
+            self.release(true).await?;
+        }
         if self.faults.up.quiet() {
             let n = self.stream.read_buf(&mut self.buf).await?;
             add(&self.ctx.http.hub.counters.http_bytes_in, n as u64);

@@ -105,6 +105,7 @@ pub(crate) async fn serve(
         down_faults: line(Flow::Down),
         writing: None,
         peer_fin: false,
+        fin_after_faults: false,
         draining: None,
         last_activity: Instant::now(),
     };
@@ -160,6 +161,8 @@ struct Session<'a> {
     writing: Option<(Bytes, bool, usize)>,
     /// The peer has sent FIN: reading is over.
     peer_fin: bool,
+    /// ... and the FIN is answered once the toxics have let go of what was read before it.
+    fin_after_faults: bool,
     /// Closing with FIN once the queue is written: why, and the latest moment.
     draining: Option<(CloseReason, Instant)>,
     /// When bytes last moved either way, for `--tcp-idle-secs`.
@@ -182,9 +185,10 @@ impl Session<'_> {
             // In echo mode the reader waits for room in its own queue: back-pressure
             // on the sender itself rather than dropping its echo; and for room in what
             // the toxics hold.
+            // What the toxics hold is echoed too once due: room is kept for it.
             let can_read = !self.peer_fin
                 && self.draining.is_none()
-                && (!echo || conn.room() >= READ_CHUNK)
+                && (!echo || conn.room() >= READ_CHUNK + self.up_faults.held())
                 && self.up_faults.has_room();
             let can_take = self.writing.is_none() && self.down_faults.has_room();
             let idle_at = tcp.idle.map(|d| self.last_activity + d);
@@ -277,9 +281,14 @@ impl Session<'_> {
             match self.up_faults.next(Instant::now(), true) {
                 Due::Write(bytes) => self.relay(&bytes),
                 Due::Cut { reset, why } => return Some(cut(reset, why)),
-                Due::Wait(_) | Due::Idle => return None,
+                Due::Wait(_) | Due::Idle => break,
             }
         }
+        if self.fin_after_faults && self.up_faults.head_at().is_none() {
+            self.fin_after_faults = false;
+            self.drain(CloseReason::Fin);
+        }
+        None
     }
 
     /// Takes what the toxics let through toward the peer, and is due, to be written; a
@@ -311,6 +320,9 @@ impl Session<'_> {
                 .with_time(KEEPALIVE_TIME)
                 .with_interval(KEEPALIVE_INTERVAL);
             let _ = SockRef::from(self.stream).set_tcp_keepalive(&keepalive);
+        } else if self.up_faults.head_at().is_some() {
+            // What the toxics still hold was read before the FIN: relayed first.
+            self.fin_after_faults = true;
         } else {
             self.drain(CloseReason::Fin);
         }

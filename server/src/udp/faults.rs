@@ -2,9 +2,12 @@
 //! direction, acting on datagrams as on a `udp` proxy's sessions ([`crate::faults`]).
 //! [`Flow::Up`] is what a peer sends the service, [`Flow::Down`] what the service relays
 //! to a peer (echo, broadcast). The receive loop owns them: it pushes datagrams in, sends
-//! what is due, and sleeps until the next one is. A peer gets lines while some toxic covers
-//! that way (or they still hold datagrams), for [`MAX_LINES`] peers at most: past that a
-//! new peer's datagrams go untouched.
+//! what is due, and sleeps until the next one is. A peer gets lines when some toxic
+//! covers a way it is heard or sent on, and keeps them (so its toxicity draw, made from
+//! its address, holds) until no toxic is left or it has been quiet for [`IDLE`] with
+//! nothing held; [`MAX_LINES`] peers at most: past that a new peer's datagrams go
+//! untouched. A datagram handed in is released with its peer's lines only; the others'
+//! wait for the timer, so a datagram costs the same whatever the number of peers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +28,14 @@ use crate::relay::faults::reporter;
 
 /// Peers with fault lines at most.
 pub(super) const MAX_LINES: usize = 4096;
+/// A peer's lines are let go after this long without a datagram, holding nothing.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One peer's lines: [up, down], and when a datagram last went into one.
+struct Peer {
+    lines: [Line; 2],
+    used: Instant,
+}
 
 /// What each peer's lines show, shared with the peers table.
 pub(super) type Names = Arc<Mutex<HashMap<SocketAddr, [Shown; 2]>>>;
@@ -35,8 +46,10 @@ pub(super) struct PeerFaults {
     toxics: Arc<Toxics>,
     /// Where fault events go.
     hub: Arc<Hub>,
-    /// Each peer's lines: [up, down].
-    lines: HashMap<SocketAddr, [Line; 2]>,
+    /// Each peer's lines.
+    lines: HashMap<SocketAddr, Peer>,
+    /// Peers handed a datagram since the last release.
+    touched: Vec<SocketAddr>,
     /// Woken at every change of the toxics.
     changes: watch::Receiver<u64>,
     /// What each peer's lines show.
@@ -51,6 +64,7 @@ impl PeerFaults {
             toxics,
             hub,
             lines: HashMap::new(),
+            touched: Vec::new(),
             names,
         }
     }
@@ -63,7 +77,7 @@ impl PeerFaults {
                 && self
                     .lines
                     .get(&peer)
-                    .is_some_and(|l| l[flow as usize].head_at().is_some()))
+                    .is_some_and(|p| p.lines[flow as usize].head_at().is_some()))
     }
 
     /// Whether some peer has lines (else there is nothing to release).
@@ -82,10 +96,16 @@ impl PeerFaults {
             let shown: [Shown; 2] = Default::default();
             let line = |flow: Flow| self.line(flow, peer, shown[flow as usize].clone());
             let lines = [line(Flow::Up), line(Flow::Down)];
-            self.lines.insert(peer, lines);
+            let used = Instant::now();
+            self.lines.insert(peer, Peer { lines, used });
             lock(&self.names).insert(peer, shown);
         }
-        let line = &mut self.lines.get_mut(&peer).expect("just made")[flow as usize];
+        let entry = self.lines.get_mut(&peer).expect("just made");
+        entry.used = Instant::now();
+        if !self.touched.contains(&peer) {
+            self.touched.push(peer);
+        }
+        let line = &mut entry.lines[flow as usize];
         match line.has_room() {
             true => line.push(Instant::now(), Bytes::copy_from_slice(data)),
             false => add(&self.hub.counters.fault_dropped, 1),
@@ -93,21 +113,40 @@ impl PeerFaults {
         true
     }
 
-    /// The datagrams due now, each with its way and peer; lines with nothing to do are
-    /// let go.
-    pub(super) fn due(&mut self) -> Vec<(Flow, SocketAddr, Bytes)> {
+    /// The datagrams due now, each with its way and peer: of every peer (`all`: the
+    /// timer, or a change of the toxics), or of those handed a datagram since the last
+    /// call. Every peer's: lines no longer wanted are let go.
+    pub(super) fn due(&mut self, all: bool) -> Vec<(Flow, SocketAddr, Bytes)> {
         let now = Instant::now();
         let mut out = Vec::new();
-        for (peer, lines) in &mut self.lines {
-            for (flow, line) in [Flow::Up, Flow::Down].into_iter().zip(lines.iter_mut()) {
+        let mut take = |peer: SocketAddr, entry: &mut Peer| {
+            for (flow, line) in [Flow::Up, Flow::Down]
+                .into_iter()
+                .zip(entry.lines.iter_mut())
+            {
                 while let Due::Write(datagram) = line.next(now, true) {
-                    out.push((flow, *peer, datagram));
+                    out.push((flow, peer, datagram));
                 }
             }
+        };
+        let touched = std::mem::take(&mut self.touched);
+        if !all {
+            for peer in touched {
+                if let Some(entry) = self.lines.get_mut(&peer) {
+                    take(peer, entry);
+                }
+            }
+            return out;
         }
+        for (peer, entry) in &mut self.lines {
+            take(*peer, entry);
+        }
+        let none_left = !self.toxics.covers(Flow::Up) && !self.toxics.covers(Flow::Down);
         let before = self.lines.len();
-        self.lines
-            .retain(|_, [up, down]| !(up.quiet() && down.quiet()));
+        self.lines.retain(|_, p| {
+            let holds = p.lines.iter().any(|l| l.held() > 0);
+            holds || !(none_left || now.duration_since(p.used) >= IDLE)
+        });
         if self.lines.len() < before {
             lock(&self.names).retain(|peer, _| self.lines.contains_key(peer));
         }
@@ -119,7 +158,7 @@ impl PeerFaults {
         let now = Instant::now();
         self.lines
             .values_mut()
-            .flat_map(|lines| lines.iter_mut())
+            .flat_map(|p| p.lines.iter_mut())
             .filter_map(|line| match line.next(now, false) {
                 Due::Wait(at) => Some(at),
                 Due::Write(_) => Some(now),
@@ -138,7 +177,15 @@ impl PeerFaults {
     /// A new line of `flow` for `peer`, whose notes are `relay_fault` events of `@udp`.
     fn line(&self, flow: Flow, peer: SocketAddr, shown: Shown) -> Line {
         let report = reporter(&self.hub, UDP_SERVICE, 0, &peer.to_string(), flow);
-        let seed = crate::hub::now_us() ^ u64::from(peer.port()).rotate_left(32);
+        // From the peer's address: its lines made again (after IDLE) draw as before.
+        let ip = match peer.ip() {
+            std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                (bits as u64) ^ (bits >> 64) as u64
+            }
+        };
+        let seed = ip ^ u64::from(peer.port()).rotate_left(32);
         // A peer has no connection id: toxics kept to a peer reach it, those kept to a
         // connection never do (ids start at 1).
         Line::new(flow, self.toxics.clone(), seed, report, shown)

@@ -182,11 +182,11 @@ impl Udp {
             payload: Payload::capture(data, self.snaplen),
         });
         if faults.applies(Flow::Up, peer) && faults.push(Flow::Up, peer, data) {
-            self.release(faults);
+            self.release(faults, false);
             return;
         }
         self.deliver(peer, data, faults);
-        self.release(faults);
+        self.release(faults, false);
     }
 
     /// A datagram from `peer` that went through the toxics (or had none): relayed by
@@ -204,10 +204,13 @@ impl Udp {
         self.bridge.send(Source::Udp(peer), data);
     }
 
-    /// Sends on what the toxics let through and is due, both ways.
-    fn release(&self, faults: &mut PeerFaults) {
+    /// Sends on what the toxics let through and is due, both ways: every peer's (`all`),
+    /// or the peers just handed a datagram.
+    fn release(&self, faults: &mut PeerFaults, all: bool) {
+        let mut all = all;
         while faults.active() {
-            let due = faults.due();
+            let due = faults.due(all);
+            all = false;
             if due.is_empty() {
                 return;
             }
@@ -330,11 +333,11 @@ pub async fn run(udp: Arc<Udp>, shutdown: CancellationToken) {
             // A datagram the toxics held is due, or the toxics changed.
             _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)),
                 if wake.is_some() => {
-                udp.release(&mut faults);
+                udp.release(&mut faults, true);
                 continue;
             }
             _ = faults.changed() => {
-                udp.release(&mut faults);
+                udp.release(&mut faults, true);
                 continue;
             }
             _ = shutdown.cancelled() => break,
