@@ -335,3 +335,30 @@ async fn a_flood_into_a_long_latency_is_held_up_to_its_bound_and_the_rest_counte
     assert!(proxy.dropped >= dropped, "{proxy:?}");
     assert_eq!(proxy.upstream_out, 0, "nothing due yet: {proxy:?}");
 }
+
+#[tokio::test]
+async fn datagrams_a_toxic_still_holds_when_a_session_ends_are_counted() {
+    let lab = lab::start_with(|c| c.proxy_udp_idle_secs = 1).await;
+    let listen = udp_proxy(&lab, "held").await;
+    toxic(
+        &lab,
+        "held",
+        r#"{"type":"latency","stream":"upstream","attributes":{"latency":60000}}"#,
+    )
+    .await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for _ in 0..5 {
+        client.send_to(b"held", &listen).await.unwrap();
+    }
+    // The session ends idle after 1 s with all five held: dropped, and counted.
+    let end = Instant::now() + WAIT;
+    let dropped = loop {
+        let dropped = lab.app.lab_state().counters.fault_dropped;
+        if dropped >= 5 || Instant::now() > end {
+            break dropped;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(dropped, 5);
+    assert_eq!(lab.app.relays.get("held").unwrap().info().dropped, 5);
+}

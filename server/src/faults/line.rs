@@ -192,6 +192,15 @@ impl Line {
             && self.toxics.generation() == self.seen
     }
 
+    /// The pieces (datagrams) it holds, a reorder's included.
+    pub fn held_pieces(&self) -> usize {
+        let back = self.applied.iter().map(|a| match &a.state {
+            State::Back(back) => back.len(),
+            _ => 0,
+        });
+        self.held.len() + back.sum::<usize>()
+    }
+
     /// The bytes it holds (each piece counted [`PIECE_COST`] more).
     pub fn held(&self) -> usize {
         self.held_bytes + self.back_bytes

@@ -52,6 +52,9 @@ struct Session {
     ended: Arc<AtomicBool>,
     /// To its task, datagrams toward the upstream while toxics cover that way.
     faulted: mpsc::Sender<Bytes>,
+    /// Set by its task while its toxics hold datagrams toward the upstream: new ones go
+    /// the same way, behind them, even once no toxic covers it.
+    holding: Arc<AtomicBool>,
 }
 
 /// Binds a `udp` proxy's `listen` address, resolved as a `tcp` proxy's is, with the
@@ -153,7 +156,8 @@ pub(super) async fn run(
             size: n as u64,
             payload: Payload::capture(data, relays.settings.snaplen),
         });
-        if proxy.toxics.covers(Flow::Up) {
+        let queued = s.faulted.capacity() < UP_QUEUE || s.holding.load(Relaxed);
+        if queued || proxy.toxics.covers(Flow::Up) {
             // The session's task runs them (and sends what they let through).
             match s.faulted.try_send(Bytes::copy_from_slice(data)) {
                 Ok(()) => {}
@@ -247,6 +251,7 @@ async fn open(
         last_us: Arc::new(AtomicU64::new(now_us())),
         ended: Arc::new(AtomicBool::new(false)),
         faulted,
+        holding: Arc::new(AtomicBool::new(false)),
     };
     let seed = conn.id ^ now_us().rotate_left(17);
     let line = |flow| fault_line(relays, proxy, &conn, flow, seed).for_datagrams();
@@ -260,6 +265,7 @@ async fn open(
         up: line(Flow::Up),
         down: line(Flow::Down),
         faulted: faulted_rx,
+        holding: session.holding.clone(),
         conn,
     };
     let ended_tx = ended_tx.clone();
@@ -296,6 +302,8 @@ struct Back {
     down: Line,
     /// Datagrams toward the upstream, from the receive loop, while toxics cover that way.
     faulted: mpsc::Receiver<Bytes>,
+    /// Whether `up` holds datagrams (the receive loop then queues new ones behind them).
+    holding: Arc<AtomicBool>,
 }
 
 impl Back {
@@ -354,6 +362,12 @@ impl Back {
             }
         };
         self.ended.store(true, Relaxed);
+        // What its toxics still held, or was queued for them, goes nowhere: counted.
+        let lost = self.up.held_pieces() + self.down.held_pieces() + self.faulted.len();
+        if lost > 0 {
+            add(&self.proxy.dropped, lost as u64);
+            add(&self.relays.hub.counters.fault_dropped, lost as u64);
+        }
         lock(&self.proxy.open).remove(&self.conn.id);
         let f = &self.conn.figures;
         self.relays.hub.publish(EventKind::RelayUdpClose {
@@ -437,6 +451,7 @@ impl Back {
         while let Due::Write(datagram) = self.down.next(now, true) {
             self.to_client(&datagram).await;
         }
+        self.holding.store(self.up.held_pieces() > 0, Relaxed);
     }
 
     /// One datagram to the client, counted.
