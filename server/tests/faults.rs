@@ -717,3 +717,40 @@ async fn the_tcp_services_echo_under_toxics_loses_nothing_not_even_before_a_fin(
     assert!(back == data, "1 MiB echoed exactly");
     writer.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_timeout_added_while_the_service_waits_on_a_reader_that_stopped_still_ends_it() {
+    let lab = lab::start_with(|c| c.tcp_mode = wirelab::config::RelayMode::Echo).await;
+    let mut events = Events::connect(&lab).await;
+    // A client that writes and never reads: the echo's writes stall.
+    let client = TcpStream::connect(lab.tcp).await.unwrap();
+    let (_rd, mut wr) = client.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..256 {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    toxic(
+        &lab,
+        "@tcp",
+        r#"{"type":"timeout","attributes":{"timeout":300}}"#,
+    )
+    .await;
+    let closed = events
+        .wait("the connection closed by the toxic", |k| {
+            matches!(
+                k,
+                EventKind::TcpClose {
+                    reason: CloseReason::Fault,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(matches!(closed.kind, EventKind::TcpClose { .. }));
+    writer.abort();
+}

@@ -192,6 +192,16 @@ impl Line {
             && self.toxics.generation() == self.seen
     }
 
+    /// When a toxic ends the connection (a timeout, a reset_peer), whatever is held.
+    pub fn cut_at(&mut self) -> Option<Instant> {
+        self.sync(Instant::now());
+        let ends = self.applied.iter().filter_map(|a| match a.state {
+            State::EndAt(at) => at,
+            _ => None,
+        });
+        ends.min()
+    }
+
     /// The pieces (datagrams) it holds, a reorder's included.
     pub fn held_pieces(&self) -> usize {
         let back = self.applied.iter().map(|a| match &a.state {
@@ -252,6 +262,17 @@ impl Line {
                 _ => None,
             })
             .min()
+    }
+
+    /// Until something is due or the toxics change (`due`), or only until they change.
+    pub async fn wait_for(&mut self, due: bool) {
+        if due {
+            return self.wait().await;
+        }
+        if self.changes.changed().await.is_err() {
+            // The proxy is gone (its connections end): nothing will change.
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Until something is due or the toxics change.

@@ -192,10 +192,16 @@ impl Session<'_> {
                 && self.up_faults.has_room();
             let can_take = self.writing.is_none() && self.down_faults.has_room();
             let idle_at = tcp.idle.map(|d| self.last_activity + d);
+            // While a write is stuck (the fault arm is off), a toxic's cut still comes.
+            let cut_at = match self.writing {
+                Some(_) => self.down_faults.cut_at(),
+                None => None,
+            };
             let wake_at = [
                 self.tap.deadline(),
                 idle_at,
                 self.draining.map(|(_, at)| at),
+                cut_at,
             ]
             .into_iter()
             .flatten()
@@ -209,7 +215,12 @@ impl Session<'_> {
                 },
                 // Something the toxics held is due, or the toxics changed.
                 _ = self.up_faults.wait() => self.release_up(),
-                _ = self.down_faults.wait(), if self.writing.is_none() => self.release_down(),
+                // While a write is under way only a change of the toxics counts (a timeout
+                // added, say): `cut_at` then wakes the loop for it.
+                _ = self.down_faults.wait_for(self.writing.is_none()) => match self.writing {
+                    None => self.release_down(),
+                    Some(_) => None,
+                },
                 _ = conn.close_wake.notified() => self.on_close_request(),
                 _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
                     self.on_timer(idle_at)
@@ -403,6 +414,11 @@ impl Session<'_> {
         let now = Instant::now();
         if self.tap.due(now) {
             self.flush();
+        }
+        if self.down_faults.cut_at().is_some_and(|at| at <= now)
+            && let Due::Cut { reset, why } = self.down_faults.next(now, true)
+        {
+            return Some(cut(reset, why));
         }
         if let Some((reason, at)) = self.draining
             && now >= at
