@@ -754,3 +754,22 @@ async fn a_timeout_added_while_the_service_waits_on_a_reader_that_stopped_still_
     assert!(matches!(closed.kind, EventKind::TcpClose { .. }));
     writer.abort();
 }
+
+#[tokio::test]
+async fn an_http_latency_longer_than_the_idle_timeout_is_waited_out_not_cut() {
+    let lab = lab::start_with(|c| c.http_idle_secs = 1).await;
+    toxic(
+        &lab,
+        "@http",
+        r#"{"type":"latency","stream":"both","attributes":{"latency":1500}}"#,
+    )
+    .await;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        lab.http
+    );
+    let start = Instant::now();
+    let response = support::raw_http::exchange(lab.http, &request, WAIT).await;
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    assert!(start.elapsed() >= Duration::from_millis(3000));
+}

@@ -484,7 +484,11 @@ impl<'a> Conn<'a> {
             return Ok(n);
         }
         let mut ended = false;
+        let _waiting = FaultWait(&self.ctx.fault_wait);
         loop {
+            // While the toxics hold what the client sent, the watchdog waits too.
+            let holding = self.faults.up.head_at().is_some();
+            self.ctx.fault_wait.store(holding, Ordering::Relaxed);
             match self.faults.up.next(tokio::time::Instant::now(), true) {
                 Due::Write(bytes) => {
                     self.buf.extend_from_slice(&bytes);
@@ -549,9 +553,12 @@ impl<'a> Conn<'a> {
     /// Writes what the toxics let through and is due; waits for what they hold when
     /// `all`, or while they hold their most.
     async fn release(&mut self, all: bool) -> io::Result<()> {
+        let _waiting = FaultWait(&self.ctx.fault_wait);
         loop {
             match self.faults.down.next(tokio::time::Instant::now(), true) {
                 Due::Write(piece) => {
+                    // A client that stops reading is the watchdog's again.
+                    self.ctx.fault_wait.store(false, Ordering::Relaxed);
                     let mut sent = 0;
                     while sent < piece.len() {
                         sent += write_counted(&mut self.stream, self.ctx, &piece[sent..]).await?;
@@ -559,6 +566,7 @@ impl<'a> Conn<'a> {
                 }
                 Due::Cut { reset, why } => return Err(self.cut(reset, why)),
                 Due::Wait(at) if all || !self.faults.down.has_room() => {
+                    self.ctx.fault_wait.store(true, Ordering::Relaxed);
                     tokio::time::sleep_until(at).await
                 }
                 Due::Wait(_) | Due::Idle => return Ok(()),
@@ -606,6 +614,15 @@ impl<'a> Conn<'a> {
             http.hub.publish(EventKind::Http(exchange));
             self.ctx.finished.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Clears `ConnCtx::fault_wait` when a wait on the toxics ends, however it ends.
+struct FaultWait<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for FaultWait<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 

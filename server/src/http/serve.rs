@@ -76,6 +76,9 @@ pub struct ConnCtx {
     pub body_timed: AtomicBool,
     /// What its fault lines show (its row's faults).
     pub faults: [Shown; 2],
+    /// Its toxics hold bytes it waits for: the watchdog leaves it be (a latency longer
+    /// than `--http-idle-secs` is the user's choice, not a stuck client).
+    pub fault_wait: AtomicBool,
 }
 
 impl ConnCtx {
@@ -172,6 +175,7 @@ async fn serve_conn(
         progress: AtomicU64::new(0),
         body_timed: AtomicBool::new(false),
         faults: entry.faults.clone(),
+        fault_wait: AtomicBool::new(false),
     };
     lock(&http.conns).insert(id, entry);
     add(&http.hub.counters.http_conns, 1);
@@ -224,6 +228,9 @@ async fn watchdog(ctx: &ConnCtx) -> &'static str {
     let mut last_progress = ctx.progress.load(Ordering::Relaxed);
     loop {
         tick.tick().await;
+        if ctx.fault_wait.load(Ordering::Relaxed) {
+            continue;
+        }
         let started = ctx.requests.load(Ordering::Relaxed);
         let finished = ctx.finished.load(Ordering::Relaxed);
         if started == last && finished >= started {
