@@ -501,9 +501,9 @@ impl<'a> Conn<'a> {
                 }
                 // Nothing held, or nothing due yet: read on meanwhile (a due piece waits
                 // for the next read at most).
-                Due::Wait(_) | Due::Idle if !ended => {
+                due @ (Due::Wait(_) | Due::Idle) if !ended => {
                     let mut chunk = BytesMut::with_capacity(READ_ROOM);
-                    let read = match self.faults.up.next(tokio::time::Instant::now(), false) {
+                    let read = match due {
                         Due::Wait(at) => {
                             tokio::select! {
                                 r = self.stream.read_buf(&mut chunk) => Some(r?),
