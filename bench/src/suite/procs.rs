@@ -268,23 +268,8 @@ impl Drop for Held {
 
 /// `GET path` over HTTP/1.0: (status, body).
 pub(crate) fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let fail = |e: std::io::Error| format!("GET {path} on port {port}: {e}");
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(fail)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(fail)?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(fail)?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(fail)?;
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status line")?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, body))
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    http_call(port, &format!("GET {path}"), &request)
 }
 
 /// `method path` with a JSON `body` over HTTP/1.0 (toxiproxy's API): (status, body).
@@ -294,29 +279,34 @@ pub(crate) fn http_send(
     path: &str,
     body: &str,
 ) -> Result<(u16, String), String> {
-    let fail = |e: std::io::Error| format!("{method} {path} on port {port}: {e}");
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(fail)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(fail)?;
-    write!(
-        s,
+    let request = format!(
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .map_err(fail)?;
+    );
+    http_call(port, &format!("{method} {path}"), &request)
+}
+
+/// Sends `request` (`what`, for errors) to `port` and reads the answer to its end:
+/// (status, body).
+fn http_call(port: u16, what: &str, request: &str) -> Result<(u16, String), String> {
+    let fail = |e: std::io::Error| format!("{what} on port {port}: {e}");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(fail)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(fail)?;
+    s.write_all(request.as_bytes()).map_err(fail)?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(fail)?;
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path} on port {port}: no status line"))?;
-    let answer = text
+        .ok_or_else(|| format!("{what} on port {port}: no status line"))?;
+    let body = text
         .split_once("\r\n\r\n")
         .map_or("", |(_, b)| b)
         .to_owned();
-    Ok((status, answer))
+    Ok((status, body))
 }
 
 /// A counter from wirelab's `/metrics`: the line starting with `series `.
