@@ -26,6 +26,8 @@ pub struct App {
     pub bridge: crate::bridge::Bridge,
     /// The WebSocket service (`--ws-service`); idle when it is `off`.
     pub ws_service: Arc<wsservice::WsService>,
+    /// The lab's CA and the names its TLS services answer to.
+    pub tls: Arc<crate::tls::Tls>,
     /// Relay mode's proxies.
     pub relays: Arc<crate::relay::Relays>,
     /// The recorded history (on disk, or in memory with `--ephemeral`).

@@ -58,6 +58,17 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_HTTP", default_value = "127.0.0.1:1337")]
     pub http: SocketAddr,
 
+    /// Address of the HTTPS service (the HTTP service's Hello World over TLS, with a
+    /// certificate from the lab's CA, and the broken names such as `expired.localhost`), or
+    /// `off`.
+    #[arg(long, env = "WIRELAB_HTTPS", default_value = "127.0.0.1:1443")]
+    pub https: ServiceAddr,
+
+    /// Write TLS session secrets to this file (the NSS key-log format Wireshark reads to
+    /// decrypt a capture). Anyone who can read it can decrypt those sessions.
+    #[arg(long, env = "WIRELAB_TLS_KEYLOG")]
+    pub tls_keylog: Option<PathBuf>,
+
     /// Address of the TCP service.
     #[arg(long, env = "WIRELAB_TCP", default_value = "127.0.0.1:1338")]
     pub tcp: SocketAddr,
@@ -260,6 +271,7 @@ impl Config {
         config.udp = any;
         config.ws_service = ServiceAddr(Some(any));
         config.toxiproxy_api = ServiceAddr(Some(any));
+        config.https = ServiceAddr(Some(any));
         config
     }
 

@@ -58,6 +58,7 @@ pub mod relay;
 pub mod replay;
 pub mod store;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod web;
 pub mod ws;
@@ -86,6 +87,8 @@ pub struct Lab {
     pub udp: SocketAddr,
     /// The WebSocket service, unless it is `off`.
     pub ws_service: Option<SocketAddr>,
+    /// The HTTPS service, unless it is `off`.
+    pub https: Option<SocketAddr>,
     /// toxiproxy's API, unless it is `off`.
     pub toxiproxy_api: Option<SocketAddr>,
     tasks: TaskTracker,
@@ -139,6 +142,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         None => None,
     };
     let ws_service_addr = ws_service.as_ref().map(|l| l.local_addr()).transpose()?;
+    let https = match config.https.0 {
+        Some(addr) => Some(bind_tcp(addr, "the HTTPS service", "--https").await?),
+        None => None,
+    };
+    let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tls = Arc::new(tls::Tls::new(&config)?);
+    let https = https.map(|listener| (listener, tls.clone()));
+    if let Some(path) = &tls.ca_file {
+        tracing::info!(ca = %path.display(), fingerprint = %tls.ca.fingerprint(), "the lab's CA");
+    }
     let toxiproxy_api = match config.toxiproxy_api.0 {
         Some(addr) => Some(bind_tcp(addr, "toxiproxy's API", "--toxiproxy-api").await?),
         None => None,
@@ -169,6 +182,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     ];
     if let Some(addr) = ws_service_addr {
         services.push(service("ws_service", addr, Some(config.ws_mode.as_str())));
+    }
+    if let Some(addr) = https_addr {
+        services.push(service("https", addr, None));
     }
     // The store first: the hub numbers on from the last recorded seq.
     let (store, store_trouble) = store::Store::open(&config).context("opening the store")?;
@@ -242,6 +258,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ws_service: ws_service_handle.clone(),
         bridge,
         relays: relays.clone(),
+        tls,
         hub: hub.clone(),
         store: store.clone(),
         services,
@@ -285,7 +302,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     tasks.spawn(udp::run(udp_service, shutdown.clone()));
     tasks.spawn(tcp::run(tcp, tcp_service, shutdown.clone()));
-    tasks.spawn(http::run(http, http_service, shutdown.clone()));
+    tasks.spawn(http::run(
+        http,
+        http_service.clone(),
+        None,
+        shutdown.clone(),
+    ));
+    if let Some((listener, tls)) = https {
+        tasks.spawn(http::run(
+            listener,
+            http_service,
+            Some(tls),
+            shutdown.clone(),
+        ));
+    }
     if let Some(listener) = ws_service {
         tasks.spawn(wsservice::run(
             listener,
@@ -332,6 +362,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tcp: addrs.2,
         udp: addrs.3,
         ws_service: ws_service_addr,
+        https: https_addr,
         toxiproxy_api: toxiproxy_api_addr,
         tasks,
     })

@@ -35,6 +35,20 @@ async fn main() {
     if let Some(addr) = lab.ws_service {
         println!("  websocket  websocat ws://{addr}/");
     }
+    if let Some(addr) = lab.https {
+        let ca = match &lab.app.tls.ca_file {
+            Some(path) => path.display().to_string(),
+            None => "ca.pem".into(),
+        };
+        println!(
+            "  https      curl -v --cacert {ca} https://localhost:{}/",
+            addr.port()
+        );
+        println!(
+            "             (broken on purpose: https://expired.localhost:{}/ ...)",
+            addr.port()
+        );
+    }
     if let Some(addr) = lab.toxiproxy_api {
         println!("  toxiproxy  curl http://{addr}/proxies   (toxiproxy's API: its clients work)");
     }

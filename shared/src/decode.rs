@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg};
+use crate::event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg, TlsHandshake};
 use crate::json::{Error, FromJson, Value};
 use crate::message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 use crate::payload::{Encoding, Payload};
@@ -444,6 +444,25 @@ impl FromJson for EventKind {
                 payload: f.need("payload"),
             },
             "http" => EventKind::Http(Box::new(http_exchange(&mut f))),
+            "tls" => EventKind::Tls(Box::new(TlsHandshake {
+                service: f.need("service"),
+                conn: f.need("conn"),
+                peer: f.need("peer"),
+                sni: f.need("sni"),
+                alpn: f.need("alpn"),
+                versions: f.need("versions"),
+                ciphers: f.need("ciphers"),
+                groups: f.need("groups"),
+                key_shares: f.need("key_shares"),
+                sig_algs: f.need("sig_algs"),
+                ja4: f.need("ja4"),
+                version: f.need("version"),
+                cipher: f.need("cipher"),
+                alpn_chosen: f.need("alpn_chosen"),
+                cert: f.need("cert"),
+                handshake_us: f.need("handshake_us"),
+                error: f.opt("error"),
+            })),
             "ws_open" => EventKind::WsOpen {
                 client: f.need("client"),
                 peer: f.need("peer"),

@@ -411,8 +411,48 @@ pub enum EventKind {
         action: String,
         detail: String,
     },
+    /// A TLS handshake on a lab service, finished or failed.
+    Tls(Box<TlsHandshake>),
     /// Something the lab itself wants the user to know (a full disk, a refused client).
     Notice { level: String, message: String },
+}
+
+/// One TLS handshake: what the client offered in its ClientHello (in its order), what was
+/// chosen, and how it ended.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct TlsHandshake {
+    /// The service it came to (`https`).
+    pub service: String,
+    /// The connection: its id on that service (its exchanges carry the same).
+    pub conn: u64,
+    pub peer: String,
+    /// The server name asked for (SNI); empty when none.
+    pub sni: String,
+    /// ALPN protocols offered.
+    pub alpn: Vec<String>,
+    /// TLS versions offered (`TLSv1.3`).
+    pub versions: Vec<String>,
+    /// Cipher suites offered (`TLS13_AES_128_GCM_SHA256`, `GREASE`, `0x00ff`).
+    pub ciphers: Vec<String>,
+    /// Groups offered (`X25519`), and those it sent a key share for.
+    pub groups: Vec<String>,
+    pub key_shares: Vec<String>,
+    /// Signature algorithms offered.
+    pub sig_algs: Vec<String>,
+    /// The client's JA4 fingerprint; empty when what came was no ClientHello.
+    pub ja4: String,
+    /// What was chosen; empty when the handshake failed first.
+    pub version: String,
+    pub cipher: String,
+    pub alpn_chosen: String,
+    /// The certificate served: the name it was picked by, and what is wrong with it.
+    pub cert: String,
+    /// From the first byte to the end of the handshake (or its failure).
+    pub handshake_us: u64,
+    /// Why it failed, in words ("the client rejected the certificate: unknown CA");
+    /// none when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl EventKind {
@@ -436,7 +476,7 @@ impl EventKind {
             | EventKind::RelayUdpOpen { .. }
             | EventKind::RelayDatagram { .. }
             | EventKind::RelayUdpClose { .. } => Protocol::Udp,
-            EventKind::Http(_) | EventKind::RelayHttp { .. } => Protocol::Http,
+            EventKind::Http(_) | EventKind::RelayHttp { .. } | EventKind::Tls(_) => Protocol::Http,
             EventKind::RelayNotice { .. } => Protocol::Tcp,
             EventKind::WsOpen { .. }
             | EventKind::WsClose { .. }
@@ -479,6 +519,7 @@ impl EventKind {
             | EventKind::RelayWsFrame { peer, .. }
             | EventKind::RelayNotice { peer, .. } => Some(peer),
             EventKind::Http(x) => Some(&x.peer),
+            EventKind::Tls(x) => Some(&x.peer),
             EventKind::RelayHttp { exchange, .. } => Some(&exchange.peer),
             _ => None,
         }
@@ -856,6 +897,23 @@ pub(crate) mod tests {
                 from: Leg::Client,
                 detail: "not HTTP".into(),
             },
+            EventKind::Tls(Box::new(TlsHandshake {
+                service: "https".into(),
+                conn: 4,
+                peer: "127.0.0.1:5".into(),
+                sni: "expired.localhost".into(),
+                alpn: vec!["h2".into(), "http/1.1".into()],
+                versions: vec!["TLSv1.3".into()],
+                ciphers: vec!["GREASE".into(), "TLS13_AES_128_GCM_SHA256".into()],
+                groups: vec!["X25519".into()],
+                key_shares: vec!["X25519".into()],
+                sig_algs: vec!["ECDSA_NISTP256_SHA256".into()],
+                ja4: "t13d0101h2_000000000000_000000000000".into(),
+                cert: "expired.localhost (expired)".into(),
+                handshake_us: 900,
+                error: Some("the client rejected the certificate: certificate expired".into()),
+                ..TlsHandshake::default()
+            })),
             EventKind::Notice {
                 level: "warn".into(),
                 message: "disk full".into(),

@@ -36,7 +36,9 @@ pub mod state;
 pub mod time;
 
 pub use command::{Command, CommandKind};
-pub use event::{CloseReason, Direction, Event, EventKind, HttpExchange, Leg, Protocol};
+pub use event::{
+    CloseReason, Direction, Event, EventKind, HttpExchange, Leg, Protocol, TlsHandshake,
+};
 pub use message::{Hello, Limits, ServerMsg, ServiceInfo, Snapshot};
 pub use payload::{Encoding, Payload};
 pub use pool::{PoolSpec, PoolState, PoolStatus};

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use wirelab_shared::{EventKind, HttpExchange, Payload};
 
 use super::chunked::Chunked;
@@ -34,6 +33,7 @@ use crate::hub::counters::add;
 use crate::pipeline::Flow;
 use crate::relay::HTTP_SERVICE;
 use crate::relay::faults::reporter;
+use crate::tls::Wire;
 
 /// The read buffer's size to start with, and the room made before each read.
 const READ_ROOM: usize = 8 * 1024;
@@ -139,7 +139,7 @@ impl BodyClock {
 /// One connection being served.
 pub struct Conn<'a> {
     ctx: &'a ConnCtx,
-    stream: TcpStream,
+    stream: Wire,
     /// Bytes read and not yet parsed.
     buf: BytesMut,
     /// Answers not yet written.
@@ -168,7 +168,7 @@ struct Faults {
 }
 
 impl<'a> Conn<'a> {
-    pub fn new(ctx: &'a ConnCtx, stream: TcpStream, peer: SocketAddr) -> Conn<'a> {
+    pub fn new(ctx: &'a ConnCtx, stream: Wire, peer: SocketAddr) -> Conn<'a> {
         let seed = ctx.id ^ crate::hub::now_us().rotate_left(17);
         let line = |flow| {
             let report = reporter(&ctx.http.hub, HTTP_SERVICE, ctx.id, &ctx.peer, flow);
@@ -532,7 +532,7 @@ impl<'a> Conn<'a> {
     /// A toxic ends the connection: with a RST (`reset`) or a close; the error says why.
     fn cut(&self, reset: bool, why: String) -> io::Error {
         if reset {
-            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
         }
         io::Error::other(why)
     }
@@ -626,12 +626,17 @@ impl Drop for FaultWait<'_> {
     }
 }
 
-/// One write of `bytes`: how many went out, counted in the lab's bytes out and as progress
+/// One write of `bytes` (plaintext, under TLS): how many went out, counted in the lab's bytes out and as progress
 /// for the watchdog.
-async fn write_counted(stream: &mut TcpStream, ctx: &ConnCtx, bytes: &[u8]) -> io::Result<usize> {
+async fn write_counted(stream: &mut Wire, ctx: &ConnCtx, bytes: &[u8]) -> io::Result<usize> {
     let n = stream.write(bytes).await?;
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
+    }
+    if stream.is_tls() {
+        // rustls holds what was written until flushed: out it goes now, as a plain
+        // socket's would.
+        stream.flush().await?;
     }
     add(&ctx.http.hub.counters.http_bytes_out, n as u64);
     ctx.progressed();

@@ -30,6 +30,7 @@ use super::response::Sent;
 use crate::backoff::Backoff;
 use crate::faults::line::Shown;
 use crate::hub::{counters::add, lock, now_us};
+use crate::tls::{Tls, Wire};
 
 /// How long open connections get to finish their exchange once the lab stops.
 const GRACE: Duration = Duration::from_secs(2);
@@ -92,13 +93,20 @@ impl ConnCtx {
 
 /// Serves HTTP on `listener` until `shutdown`, then gives open connections [`GRACE`] to
 /// finish the exchange they are in.
-pub async fn run(listener: TcpListener, http: Arc<Http>, shutdown: CancellationToken) {
+/// With `tls`, each connection's handshake comes first (the HTTPS service).
+pub async fn run(
+    listener: TcpListener,
+    http: Arc<Http>,
+    tls: Option<Arc<Tls>>,
+    shutdown: CancellationToken,
+) {
     let conns = TaskTracker::new();
     let mut backoff = Backoff::default();
-    while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, "http").await {
+    let what = if tls.is_some() { "https" } else { "http" };
+    while let Some((stream, peer)) = backoff.accept(&listener, &shutdown, what).await {
         match http.limit.clone().try_acquire_owned() {
             Ok(permit) => {
-                let conn = serve_conn(http.clone(), stream, peer, shutdown.clone());
+                let conn = serve_conn(http.clone(), stream, peer, tls.clone(), shutdown.clone());
                 conns.spawn(async move {
                     conn.await;
                     drop(permit);
@@ -150,10 +158,25 @@ async fn serve_conn(
     http: Arc<Http>,
     stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let id = http.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+    let stream = match tls {
+        None => Wire::Plain(stream),
+        Some(tls) => {
+            let who = crate::tls::accept::Who {
+                service: "https",
+                conn: id,
+                peer: &peer.to_string(),
+            };
+            match crate::tls::accept(&tls, &http.hub, who, stream).await {
+                Some(wire) => wire,
+                None => return,
+            }
+        }
+    };
     let replay_of = lock(&http.replays).remove(&peer);
     let requests = Arc::new(AtomicU64::new(0));
     let (stop, mut stopped) = oneshot::channel();

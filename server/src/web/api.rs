@@ -14,6 +14,9 @@
 //! - `GET /api/http.har`: the matching HTTP exchanges as HAR 1.2, streamed.
 //! - `GET /api/capture.pcapng`: the matching TCP and UDP traffic as a pcapng capture,
 //!   streamed (see [`crate::export::pcapng`]).
+//! - `GET /api/ca.pem`: the lab's CA certificate, for clients to trust (its SHA-256
+//!   fingerprint in the `X-Fingerprint` header, as `openssl x509 -fingerprint -sha256`
+//!   prints it).
 //!
 //! The exports take the same filters, and an optional `limit` on the number of events.
 
@@ -48,6 +51,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/events.jsonl", get(jsonl))
         .route("/api/http.har", get(har))
         .route("/api/capture.pcapng", get(pcapng))
+        .route("/api/ca.pem", get(ca_pem))
         .route("/api/{*rest}", get(not_found))
 }
 
@@ -153,9 +157,30 @@ async fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         message: "no such API: see /api/events, /api/events.jsonl, /api/http.har, \
-                  /api/capture.pcapng"
+                  /api/capture.pcapng, /api/ca.pem"
             .into(),
     }
+}
+
+/// `GET /api/ca.pem`.
+async fn ca_pem(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ApiQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = admit(&app, &headers, &q) {
+        return refusal;
+    }
+    let mut response = app.tls.ca.pem.clone().into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&app.tls.ca.fingerprint()) {
+        h.insert("x-fingerprint", v);
+    }
+    response
 }
 
 /// `GET /api/events`.

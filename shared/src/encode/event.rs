@@ -1,7 +1,7 @@
 //! [`write_event`]: an [`Event`] as JSON (see [`super`] for why by hand).
 
 use super::{Obj, num, pool_spec};
-use crate::event::{Event, EventKind, HttpExchange};
+use crate::event::{Event, EventKind, HttpExchange, TlsHandshake};
 use crate::pool::PoolStatus;
 
 /// Appends `ev` as JSON to `out`.
@@ -34,6 +34,7 @@ impl EventKind {
             EventKind::TcpRefused { .. } => "tcp_refused",
             EventKind::UdpDatagram { .. } => "udp_datagram",
             EventKind::Http(_) => "http",
+            EventKind::Tls(_) => "tls",
             EventKind::WsOpen { .. } => "ws_open",
             EventKind::WsClose { .. } => "ws_close",
             EventKind::WsMessage { .. } => "ws_message",
@@ -117,6 +118,7 @@ fn write_kind(o: &mut Obj<'_>, kind: &EventKind) {
             .num(k!("size"), *size)
             .payload(k!("payload"), payload),
         EventKind::Http(x) => http_fields(o, x),
+        EventKind::Tls(x) => tls_fields(o, x),
         EventKind::WsOpen {
             client,
             peer,
@@ -478,6 +480,45 @@ fn http_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &HttpExchange) -> &'o mut Obj<'a> 
         .opt_num(k!("replay_of"), *replay_of)
 }
 
+fn tls_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &TlsHandshake) -> &'o mut Obj<'a> {
+    let TlsHandshake {
+        service,
+        conn,
+        peer,
+        sni,
+        alpn,
+        versions,
+        ciphers,
+        groups,
+        key_shares,
+        sig_algs,
+        ja4,
+        version,
+        cipher,
+        alpn_chosen,
+        cert,
+        handshake_us,
+        error,
+    } = x;
+    o.str(k!("service"), service)
+        .num(k!("conn"), *conn)
+        .str(k!("peer"), peer)
+        .str(k!("sni"), sni)
+        .strs(k!("alpn"), alpn)
+        .strs(k!("versions"), versions)
+        .strs(k!("ciphers"), ciphers)
+        .strs(k!("groups"), groups)
+        .strs(k!("key_shares"), key_shares)
+        .strs(k!("sig_algs"), sig_algs)
+        .str(k!("ja4"), ja4)
+        .str(k!("version"), version)
+        .str(k!("cipher"), cipher)
+        .str(k!("alpn_chosen"), alpn_chosen)
+        .str(k!("cert"), cert)
+        .num(k!("handshake_us"), *handshake_us)
+        .opt_str(k!("error"), error)
+}
+
 fn pool_status(out: &mut Vec<u8>, status: &PoolStatus) {
     let PoolStatus {
         run,
@@ -528,7 +569,7 @@ mod tests {
         let mut tags: Vec<_> = kinds.iter().map(EventKind::tag).collect();
         tags.sort_unstable();
         tags.dedup();
-        assert_eq!(tags.len(), 31, "every kind has a sample");
+        assert_eq!(tags.len(), 32, "every kind has a sample");
         for (i, kind) in kinds.into_iter().enumerate() {
             let ev = Event {
                 seq: i as u64 * 1_000_003,

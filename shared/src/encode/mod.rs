@@ -176,6 +176,11 @@ impl<'a> Obj<'a> {
         })
     }
 
+    /// `["a","b",...]`
+    pub(crate) fn strs(&mut self, key: &str, items: &[String]) -> &mut Self {
+        self.list(key, items, |out, s| string(out, s))
+    }
+
     /// `[item,...]`, each item written by `item`.
     pub(crate) fn list<T>(
         &mut self,

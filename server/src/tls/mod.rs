@@ -1,0 +1,108 @@
+//! TLS: the lab's own CA, the names its TLS services answer to (some broken on purpose),
+//! and each handshake shown as an event. rustls on ring; certificates made with rcgen; no
+//! OpenSSL in the lab.
+//!
+//! ## Layout
+//! - this file: [`Tls`], what a TLS service holds (the CA and the sites), made once at
+//!   the start; and the key log of `--tls-keylog`.
+//! - [`ca`]: the CA, kept in the data directory (or in memory with `--ephemeral`), and an
+//!   intermediate under it made at each start.
+//! - [`sites`]: the names and their certificates: `localhost`, and the broken names
+//!   (`expired.localhost` ...) picked by SNI.
+//! - [`hello`]: the ClientHello as the client sent it, and its JA4 fingerprint.
+//! - [`accept`](mod@accept): one handshake, under a deadline, and its event.
+//! - [`wire`]: [`Wire`], plain TCP or TLS, which the HTTP engine serves either way.
+//!
+//! ## Rules
+//! - The ClientHello is read by the lab first (at most 32 KiB, within the handshake's
+//!   10 s), so what is not TLS (a plain HTTP request, garbage, a hello cut short) is
+//!   named in the event and never reaches rustls. A plain HTTP request is answered `400`
+//!   in plain HTTP, saying to use `https://`, as nginx does.
+//! - A handshake that does not finish in 10 s is closed. While it runs it holds one of
+//!   the service's connection slots, so unfinished handshakes are bounded by
+//!   `--max-http-conns`, and each holds at most its ClientHello's bytes.
+
+pub mod accept;
+pub mod ca;
+pub mod hello;
+pub mod sites;
+pub mod wire;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+
+pub use accept::accept;
+pub use wire::Wire;
+
+use crate::config::Config;
+
+/// What the lab's TLS services share: the CA and the names they answer to.
+pub struct Tls {
+    /// The lab's root CA.
+    pub ca: ca::Ca,
+    /// Where `ca.pem` is kept; none when made in memory.
+    pub ca_file: Option<PathBuf>,
+    /// The names of the HTTPS service.
+    pub sites: sites::Sites,
+}
+
+impl Tls {
+    /// Reads or makes the CA, and makes the sites' certificates.
+    pub fn new(config: &Config) -> anyhow::Result<Tls> {
+        let dir = (!config.ephemeral).then_some(config.data_dir.as_path());
+        let (ca, ca_file) = ca::Ca::root(dir).context("the lab's CA")?;
+        let intermediate = ca.intermediate("wirelab intermediate CA", 90)?;
+        let key_log = match &config.tls_keylog {
+            Some(path) => Some(KeyLogFile::open(path)? as Arc<dyn rustls::KeyLog>),
+            None => None,
+        };
+        let common = sites::Common {
+            alpn: vec![b"http/1.1".to_vec()],
+            key_log,
+            extra_names: extra_names(config),
+        };
+        let sites = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
+        Ok(Tls { ca, ca_file, sites })
+    }
+}
+
+/// The dashboard's address, when it is not on loopback, so its certificate is good there.
+fn extra_names(config: &Config) -> Vec<String> {
+    let ip = config.dashboard.ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Vec::new();
+    }
+    vec![ip.to_string()]
+}
+
+/// `--tls-keylog`: session secrets in the NSS key-log format, which Wireshark reads to
+/// decrypt a capture.
+#[derive(Debug)]
+struct KeyLogFile(Mutex<File>);
+
+impl KeyLogFile {
+    fn open(path: &Path) -> anyhow::Result<Arc<KeyLogFile>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("--tls-keylog {}", path.display()))?;
+        Ok(Arc::new(KeyLogFile(Mutex::new(file))))
+    }
+}
+
+impl rustls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        if let Ok(mut file) = self.0.lock() {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
+}
