@@ -104,6 +104,7 @@ pub mod route;
 pub mod row;
 pub mod services;
 pub mod timeline;
+pub mod tls_text;
 pub mod wscost;
 
 /// Starts the app in the page's `<body>`.

@@ -66,6 +66,7 @@ impl Row {
             | EventKind::TcpHalfClose { conn, .. }
             | EventKind::TcpClose { conn, .. } => Some(*conn),
             EventKind::Http(x) => Some(x.conn),
+            EventKind::Tls(x) => Some(x.conn),
             EventKind::WsOpen { client, .. }
             | EventKind::WsClose { client, .. }
             | EventKind::WsMessage { client, .. }
@@ -155,6 +156,7 @@ pub fn close_reason(r: CloseReason) -> &'static str {
 
 fn describe(k: &EventKind) -> (&'static str, String) {
     match k {
+        EventKind::Tls(x) => ("tls", crate::tls_text::summary(x)),
         EventKind::RelayOpen { .. }
         | EventKind::RelayData { .. }
         | EventKind::RelaySend { .. }

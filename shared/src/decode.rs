@@ -390,6 +390,7 @@ fn http_exchange(f: &mut Fields<'_>) -> HttpExchange {
         ttfb_us: f.need("ttfb_us"),
         total_us: f.need("total_us"),
         replay_of: f.opt("replay_of"),
+        tls: f.opt("tls"),
     }
 }
 

@@ -629,6 +629,14 @@ pub struct HttpExchange {
     /// Set when the lab sent this request itself, replaying exchange `replay_of`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<u64>,
+    /// It came over TLS (the HTTPS service): its connection's handshake is the `tls` event
+    /// with the same `conn`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn http_1_1() -> String {
@@ -636,14 +644,16 @@ fn http_1_1() -> String {
 }
 
 impl HttpExchange {
-    /// The URL the request went to: its target when that is absolute, else `http://`, its
+    /// The URL the request went to: its target when that is absolute, else `http://` (or
+    /// `https://`), its
     /// `Host` header (or `fallback_host` when it sent none) and its target.
     pub fn url(&self, fallback_host: &str) -> String {
         if self.target.starts_with("http://") || self.target.starts_with("https://") {
             return self.target.clone();
         }
         let host = header(&self.headers, "host").unwrap_or(fallback_host);
-        format!("http://{host}{}", self.target)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{host}{}", self.target)
     }
 }
 

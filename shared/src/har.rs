@@ -287,6 +287,7 @@ mod tests {
             ttfb_us: 1500,
             total_us: 2000,
             replay_of: Some(1),
+            tls: false,
         }
     }
 

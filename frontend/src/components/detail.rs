@@ -64,6 +64,7 @@ pub fn Detail(props: &DetailProps) -> Html {
     let body = match (*view, &row.event.kind) {
         (View::Json, _) => export::pretty(&row.event),
         (View::Text, EventKind::Http(x)) => curl::verbose(x),
+        (View::Text, EventKind::Tls(x)) => crate::tls_text::verbose(x),
         (View::Text, EventKind::RelayHttp { exchange, note, .. }) => {
             let mut text = curl::verbose(exchange);
             if let Some(n) = note {

@@ -338,6 +338,7 @@ impl<'a> Conn<'a> {
             ttfb_us,
             total_us: 0,
             replay_of: ctx.replay_of,
+            tls: ctx.tls,
         });
         self.answered.push((exchange, start));
         if resp_size > 0 {

@@ -67,6 +67,8 @@ pub struct ConnCtx {
     pub finished: AtomicU64,
     /// Set when the lab itself opened this connection to replay that exchange.
     pub replay_of: Option<u64>,
+    /// It came over TLS (the HTTPS service).
+    pub tls: bool,
     /// The lab is stopping: the exchange in progress is the last.
     pub stopping: AtomicBool,
     /// Bumped by every read and write that moved bytes (only this connection's task
@@ -194,6 +196,7 @@ async fn serve_conn(
         requests,
         finished: AtomicU64::new(0),
         replay_of,
+        tls: stream.is_tls(),
         stopping: AtomicBool::new(false),
         progress: AtomicU64::new(0),
         body_timed: AtomicBool::new(false),
@@ -284,6 +287,7 @@ pub fn malformed(ctx: &ConnCtx, m: Malformed, answer: Option<(Sent, String)>) {
         peer: ctx.peer.clone(),
         status: m.status,
         replay_of: ctx.replay_of,
+        tls: ctx.tls,
         ..Default::default()
     };
     if let Some((sent, body)) = answer {

@@ -468,7 +468,11 @@ mod tests {
         assert_eq!((hello.versions.as_slice(), len), (&[0x0304][..], two.len()));
         assert_eq!(
             hello.ja4(),
-            format!("t13i010100_{}_{}", hash12("1301", false), hash12("002b", false))
+            format!(
+                "t13i010100_{}_{}",
+                hash12("1301", false),
+                hash12("002b", false)
+            )
         );
     }
 

@@ -458,6 +458,7 @@ fn http_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &HttpExchange) -> &'o mut Obj<'a> 
         ttfb_us,
         total_us,
         replay_of,
+        tls,
     } = x;
     o.num(k!("id"), *id)
         .num(k!("conn"), *conn)
@@ -477,7 +478,11 @@ fn http_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &HttpExchange) -> &'o mut Obj<'a> 
         .num(k!("resp_size"), *resp_size)
         .num(k!("ttfb_us"), *ttfb_us)
         .num(k!("total_us"), *total_us)
-        .opt_num(k!("replay_of"), *replay_of)
+        .opt_num(k!("replay_of"), *replay_of);
+    if *tls {
+        o.bool(k!("tls"), true);
+    }
+    o
 }
 
 fn tls_fields<'o, 'a>(o: &'o mut Obj<'a>, x: &TlsHandshake) -> &'o mut Obj<'a> {
