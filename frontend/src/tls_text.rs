@@ -1,7 +1,6 @@
 //! A TLS handshake told the way `curl -v` and `openssl s_client` tell theirs: what the
-//! client offered, what was chosen, the certificate served, or why it failed.
-
-use std::fmt::Write;
+//! client offered, what was chosen, the certificate served, or why it failed. (Written
+//! with `push_str`, not `format!`: each formatting call costs the wasm its own code.)
 
 use wirelab_shared::TlsHandshake;
 
@@ -9,20 +8,28 @@ use crate::fmt;
 
 /// One line for the timeline.
 pub fn summary(x: &TlsHandshake) -> String {
-    let name = if x.sni.is_empty() { "(no SNI)" } else { &x.sni };
+    let mut out = String::from(if x.sni.is_empty() { "(no SNI)" } else { &x.sni });
     match &x.error {
-        Some(e) => format!(
-            "{name}: failed after {}: {e}",
-            fmt::duration_us(x.handshake_us)
-        ),
-        None => format!(
-            "{name}: {} {}, ALPN {}, {}",
-            x.version,
-            x.cipher,
-            or_none(&x.alpn_chosen),
-            fmt::duration_us(x.handshake_us)
-        ),
+        Some(e) => {
+            out.push_str(": failed: ");
+            out.push_str(e);
+        }
+        None => {
+            for part in [
+                ": ",
+                &x.version,
+                " ",
+                &x.cipher,
+                ", ALPN ",
+                or_none(&x.alpn_chosen),
+            ] {
+                out.push_str(part);
+            }
+        }
     }
+    out.push_str(", ");
+    out.push_str(&fmt::duration_us(x.handshake_us));
+    out
 }
 
 fn or_none(s: &str) -> &str {
@@ -32,48 +39,48 @@ fn or_none(s: &str) -> &str {
 /// The whole handshake, for the detail pane.
 pub fn verbose(x: &TlsHandshake) -> String {
     let mut out = String::new();
-    let list = |v: &[String]| {
-        if v.is_empty() {
-            "none".to_owned()
-        } else {
-            v.join(", ")
+    let mut line = |parts: &[&str]| {
+        out.push_str("* ");
+        for p in parts {
+            out.push_str(p);
         }
+        out.push('\n');
     };
-    let _ = writeln!(
-        out,
-        "* TLS handshake on {} from {} (connection #{}), {}",
-        x.service,
-        x.peer,
-        x.conn,
-        fmt::duration_us(x.handshake_us)
-    );
+    let conn = x.conn.to_string();
+    line(&[
+        "TLS handshake on ",
+        &x.service,
+        " from ",
+        &x.peer,
+        " (connection #",
+        &conn,
+        ")",
+    ]);
     if !x.ja4.is_empty() {
-        let _ = writeln!(out, "* ClientHello (JA4 {}):", x.ja4);
+        line(&["ClientHello, JA4 ", &x.ja4]);
+        line(&["  server name (SNI): ", or_none(&x.sni)]);
         for (what, v) in [
-            ("server name (SNI)", std::slice::from_ref(&x.sni)),
-            ("ALPN", &x.alpn[..]),
-            ("versions", &x.versions[..]),
-            ("cipher suites", &x.ciphers[..]),
-            ("groups", &x.groups[..]),
-            ("key shares", &x.key_shares[..]),
-            ("signature algorithms", &x.sig_algs[..]),
+            ("ALPN", &x.alpn),
+            ("versions", &x.versions),
+            ("cipher suites", &x.ciphers),
+            ("groups", &x.groups),
+            ("key shares", &x.key_shares),
+            ("signature algorithms", &x.sig_algs),
         ] {
-            let v: Vec<String> = v.iter().filter(|s| !s.is_empty()).cloned().collect();
-            let _ = writeln!(out, "*   {what}: {}", list(&v));
+            line(&["  ", what, ": ", or_none(&v.join(", "))]);
         }
     }
     if !x.cert.is_empty() {
-        let _ = writeln!(out, "* Server certificate: {}", x.cert);
+        line(&["Server certificate: ", &x.cert]);
     }
     match &x.error {
-        Some(e) => {
-            let _ = writeln!(out, "* Handshake failed: {e}");
-        }
+        Some(e) => line(&["Handshake failed: ", e]),
         None => {
-            let _ = writeln!(out, "* SSL connection using {} / {}", x.version, x.cipher);
-            let _ = writeln!(out, "* ALPN: server accepted {}", or_none(&x.alpn_chosen));
+            line(&["SSL connection using ", &x.version, " / ", &x.cipher]);
+            line(&["ALPN: server accepted ", or_none(&x.alpn_chosen)]);
         }
     }
+    line(&["Handshake time: ", &fmt::duration_us(x.handshake_us)]);
     out
 }
 
@@ -93,10 +100,11 @@ mod tests {
             error: Some("the client rejected the certificate: certificate expired".into()),
             ..TlsHandshake::default()
         };
-        assert!(summary(&x).starts_with("expired.localhost: failed after"));
+        assert!(summary(&x).starts_with("expired.localhost: failed: the client rejected"));
         let v = verbose(&x);
         assert!(v.contains("*   ALPN: h2, http/1.1\n"), "{v}");
         assert!(v.contains("* Handshake failed: the client rejected"), "{v}");
+        assert!(v.contains("(connection #3)"), "{v}");
         x.error = None;
         x.version = "TLSv1.3".into();
         x.cipher = "TLS13_AES_128_GCM_SHA256".into();

@@ -295,7 +295,7 @@ macro_rules! with_defaults {
 with_defaults! {
     Hello {
         server, version, protocol, client, services, limits, token_required, bridge,
-        allow_outbound,
+        allow_outbound, ca_fingerprint,
     }
     ServiceInfo { name, addr, mode }
     Limits {

@@ -58,6 +58,9 @@ pub struct Hello {
     pub bridge: bool,
     /// `--allow-outbound`: the page may send to addresses the lab has not heard from.
     pub allow_outbound: bool,
+    /// The SHA-256 fingerprint of the lab's CA (`AB:CD:...`), for the page to show next
+    /// to `/api/ca.pem`.
+    pub ca_fingerprint: String,
 }
 
 /// One service the lab runs.

@@ -9,6 +9,7 @@ use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
 use crate::fmt;
+use crate::services::browser;
 
 const COLS: &[Col] = &[
     Col::num("conn"),
@@ -18,6 +19,23 @@ const COLS: &[Col] = &[
     Col::text("faults").title("the HTTP service's toxics (@http) that apply to it"),
     Col::text("actions"),
 ];
+
+/// The HTTPS service: its CA (link and fingerprint), and the names broken on purpose
+/// (server/src/tls/sites.rs).
+fn https_note(addr: &str, fingerprint: &str) -> Html {
+    let port = addr.rsplit(':').next().unwrap_or("1443");
+    let ca = crate::link::with_token("/api/ca.pem", browser::page_token().as_deref());
+    html! {
+        <p id="https-note" class="explain">
+            { "HTTPS on " }{ addr }{ ": trust the lab's CA " }
+            <a id="https-ca" href={ca} download="ca.pem">{ "ca.pem" }</a>
+            { " (SHA-256 " }<code id="https-ca-fingerprint">{ fingerprint }</code>
+            { ") with curl --cacert, openssl s_client -CAfile, or Chromium's Authorities. Broken on purpose: " }
+            <code>{ "curl -v --cacert ca.pem https://NAME.localhost:" }{ port }{ "/" }</code>
+            { " for NAME expired, not-yet-valid, wrong-host, self-signed, untrusted-root, incomplete-chain or tls12-only." }
+        </p>
+    }
+}
 
 #[function_component]
 pub fn HttpPanel() -> Html {
@@ -36,12 +54,22 @@ pub fn HttpPanel() -> Html {
         let cmd = cmd.clone();
         Callback::from(move |_| cmd.aim_fault("@http", format!("conn {id}")))
     };
+    let https = lab.service_addr("https").map(str::to_owned);
+    let mut commands = vec![
+        format!("curl -v http://{addr}/"),
+        format!("curl -v http://{addr}/ http://{addr}/"),
+    ];
+    if let Some(a) = &https {
+        let port = a.rsplit(':').next().unwrap_or("1443");
+        commands.push(format!("curl -v --cacert ca.pem https://localhost:{port}/"));
+        commands.push(format!(
+            "openssl s_client -connect {a} -servername localhost -CAfile ca.pem"
+        ));
+    }
     html! {
         <section class="panel" aria-label="HTTP service">
-            { panel_head("HTTP", addr.clone(), &copied, vec![
-                format!("curl -v http://{addr}/"),
-                format!("curl -v http://{addr}/ http://{addr}/"),
-            ]) }
+            { panel_head("HTTP", addr.clone(), &copied, commands) }
+            { https.map(|a| https_note(&a, lab.hello.as_ref().map_or("", |h| &h.ca_fingerprint))) }
             <p class="explain">
                 { rich("HTTP is <b>built on TCP</b>: a client opens a TCP connection and sends requests on it. Where the TCP service serves <b>per connection</b>, HTTP serves <b>per request</b>: each request gets one response. With <b>keep-alive</b> the connection stays open for the next request, which saves a handshake; the table of connections below shows how many requests each one carried.") }
             </p>

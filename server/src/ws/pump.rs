@@ -467,6 +467,7 @@ pub fn hello(app: &App, client: u64) -> ServerMsg {
         token_required: app.token.is_some(),
         bridge: c.bridge,
         allow_outbound: c.allow_outbound,
+        ca_fingerprint: app.tls.ca.fingerprint(),
     })
 }
 
