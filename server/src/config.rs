@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, env = "WIRELAB_HTTPS", default_value = "127.0.0.1:1443")]
     pub https: ServiceAddr,
 
+    /// Address of the TLS TCP service (the TCP service, with its modes, behind TLS with
+    /// the lab's certificates: for `openssl s_client -connect`), or `off`.
+    #[arg(long, env = "WIRELAB_TLS_TCP", default_value = "127.0.0.1:1340")]
+    pub tls_tcp: ServiceAddr,
+
     /// Write TLS session secrets to this file (the NSS key-log format Wireshark reads to
     /// decrypt a capture). Anyone who can read it can decrypt those sessions.
     #[arg(long, env = "WIRELAB_TLS_KEYLOG")]
@@ -272,6 +277,7 @@ impl Config {
         config.ws_service = ServiceAddr(Some(any));
         config.toxiproxy_api = ServiceAddr(Some(any));
         config.https = ServiceAddr(Some(any));
+        config.tls_tcp = ServiceAddr(Some(any));
         config
     }
 

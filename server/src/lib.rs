@@ -89,6 +89,8 @@ pub struct Lab {
     pub ws_service: Option<SocketAddr>,
     /// The HTTPS service, unless it is `off`.
     pub https: Option<SocketAddr>,
+    /// The TLS TCP service, unless it is `off`.
+    pub tls_tcp: Option<SocketAddr>,
     /// toxiproxy's API, unless it is `off`.
     pub toxiproxy_api: Option<SocketAddr>,
     tasks: TaskTracker,
@@ -147,6 +149,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         None => None,
     };
     let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tls_tcp = match config.tls_tcp.0 {
+        Some(addr) => Some(bind_tcp(addr, "the TLS TCP service", "--tls-tcp").await?),
+        None => None,
+    };
+    let tls_tcp_addr = tls_tcp.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls = Arc::new(tls::Tls::new(&config)?);
     let https = https.map(|listener| (listener, tls.clone()));
     if let Some(path) = &tls.ca_file {
@@ -185,6 +192,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     if let Some(addr) = https_addr {
         services.push(service("https", addr, None));
+    }
+    if let Some(addr) = tls_tcp_addr {
+        services.push(service("tls_tcp", addr, Some(config.tcp_mode.as_str())));
     }
     // The store first: the hub numbers on from the last recorded seq.
     let (store, store_trouble) = store::Store::open(&config).context("opening the store")?;
@@ -258,7 +268,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ws_service: ws_service_handle.clone(),
         bridge,
         relays: relays.clone(),
-        tls,
+        tls: tls.clone(),
         hub: hub.clone(),
         store: store.clone(),
         services,
@@ -301,6 +311,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tasks.spawn(bridge::run(rx, peers, shutdown.clone()));
     }
     tasks.spawn(udp::run(udp_service, shutdown.clone()));
+    if let Some(listener) = tls_tcp {
+        let front = tls::tcp::run(listener, tls.clone(), tcp_service.clone(), shutdown.clone());
+        tasks.spawn(front);
+    }
     tasks.spawn(tcp::run(tcp, tcp_service, shutdown.clone()));
     tasks.spawn(http::run(
         http,
@@ -363,6 +377,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         udp: addrs.3,
         ws_service: ws_service_addr,
         https: https_addr,
+        tls_tcp: tls_tcp_addr,
         toxiproxy_api: toxiproxy_api_addr,
         tasks,
     })

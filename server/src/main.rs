@@ -49,6 +49,9 @@ async fn main() {
             addr.port()
         );
     }
+    if let Some(addr) = lab.tls_tcp {
+        println!("  tls tcp    openssl s_client -connect {addr} -servername localhost");
+    }
     if let Some(addr) = lab.toxiproxy_api {
         println!("  toxiproxy  curl http://{addr}/proxies   (toxiproxy's API: its clients work)");
     }

@@ -421,3 +421,78 @@ async fn the_key_log_holds_each_sessions_secrets() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn the_tls_tcp_service_is_the_tcp_service_behind_tls() {
+    if tools::find("openssl", "openssl").is_none() {
+        return;
+    }
+    let lab = lab::start_with(|c| c.tcp_mode = wirelab::config::RelayMode::Echo).await;
+    let addr = lab.tls_tcp.unwrap();
+    let mut events = Events::connect(&lab).await;
+    let dir = temp_dir("tls-tcp");
+    let ca = ca_file(&lab, &dir).await;
+    let mut child = tokio::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+        .args([
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(&ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdin.write_all(b"ping over tls\n").await.unwrap();
+    // Echoed back through TLS by the TCP service.
+    let mut back = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stdout.read(&mut back))
+        .await
+        .expect("the echo within 10 s")
+        .unwrap();
+    assert_eq!(&back[..n], b"ping over tls\n");
+    let ev = handshake(&mut events, "localhost").await;
+    assert_eq!(
+        (ev.service.as_str(), ev.error.as_deref()),
+        ("tls_tcp", None)
+    );
+    // The TCP service's own connection, under the client's address and the TLS port.
+    let open = events
+        .wait(
+            "tcp_open",
+            |k| matches!(k, EventKind::TcpOpen { conn, .. } if *conn == ev.conn),
+        )
+        .await;
+    let EventKind::TcpOpen { peer, local, .. } = open.kind else {
+        unreachable!()
+    };
+    assert_eq!((peer, local), (ev.peer.clone(), addr.to_string()));
+    events
+        .wait("its data", |k| {
+            matches!(k, EventKind::TcpData { conn, payload, .. } if *conn == ev.conn && payload.data == "ping over tls\n")
+        })
+        .await;
+    // A reset from the page resets the client's connection too: s_client ends.
+    lab.app.tcp.close(ev.conn, true).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("s_client ends")
+        .unwrap();
+    drop(stdin);
+    assert!(
+        !status.success(),
+        "s_client saw a reset, not a clean close: {status}"
+    );
+    events
+        .wait("the reset", |k| {
+            matches!(k, EventKind::TcpClose { conn, reason, .. } if *conn == ev.conn && *reason == wirelab_shared::CloseReason::ResetFromPage)
+        })
+        .await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -421,7 +421,7 @@ pub enum EventKind {
 /// chosen, and how it ended.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct TlsHandshake {
-    /// The service it came to (`https`).
+    /// The service it came to (`https`, `tls_tcp`).
     pub service: String,
     /// The connection: its id on that service (its exchanges carry the same).
     pub conn: u64,

@@ -173,7 +173,7 @@ async fn serve_conn(
                 conn: id,
                 peer: &peer.to_string(),
             };
-            match crate::tls::accept(&tls, &http.hub, who, stream).await {
+            match crate::tls::accept(&tls.https, &http.hub, who, stream).await {
                 Some(wire) => wire,
                 None => return,
             }

@@ -42,7 +42,7 @@ fn admit(tcp: &Arc<Tcp>, stream: TcpStream, peer: SocketAddr) {
         refuse(tcp, stream, peer);
         return;
     };
-    if let Err(e) = conn::open(tcp, stream, peer, permit, None) {
+    if let Err(e) = conn::open(tcp, stream, peer, permit, None, None) {
         // Reset between accept and here: there is no connection to show.
         tracing::debug!(%peer, "tcp connection gone before it started: {e}");
     }

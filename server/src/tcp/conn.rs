@@ -18,15 +18,20 @@ use crate::faults::line::Shown;
 use crate::hub::{Hub, counters::add, lock};
 
 /// Registers an established connection, publishes `TcpOpen` and starts its task.
-/// `handshake_us` is set for connections opened from the page.
+/// `handshake_us` is set for connections opened from the page; `accepted_on` for those the
+/// TLS front accepted (its address, where `stream` is the lab's own plaintext leg).
 pub(crate) fn open(
     tcp: &Arc<Tcp>,
     stream: TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     handshake_us: Option<u64>,
+    accepted_on: Option<SocketAddr>,
 ) -> io::Result<u64> {
-    let local = stream.local_addr()?;
+    let local = match accepted_on {
+        Some(addr) => addr,
+        None => stream.local_addr()?,
+    };
     // Interactive relaying: small writes go out at once.
     let _ = stream.set_nodelay(true);
     let (out, rx) = OutQueue::new(QUEUE_BYTES);

@@ -42,7 +42,7 @@ pub async fn connect(tcp: &Arc<super::Tcp>, addr: &str) -> Result<String, String
         Ok(Ok(stream)) => stream,
     };
     let handshake_us = started.elapsed().as_micros() as u64;
-    let id = conn::open(tcp, stream, target, permit, Some(handshake_us))
+    let id = conn::open(tcp, stream, target, permit, Some(handshake_us), None)
         .map_err(|e| format!("{target} went away at once: {e}"))?;
     Ok(format!(
         "connected to {target} as #{id}; the handshake took {handshake_us} µs"

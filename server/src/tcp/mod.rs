@@ -43,11 +43,13 @@ mod queue;
 mod session;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -218,8 +220,30 @@ impl Tcp {
     }
 
     /// A permit for one more connection, if the limit allows it.
-    fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.limit.clone().try_acquire_owned().ok()
+    }
+
+    /// Serves a connection the TLS front ([`crate::tls::tcp`]) accepted on `accepted_on`
+    /// from `peer`: `plain` is the lab's own loopback leg carrying its plaintext. Its id.
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        plain: TcpStream,
+        peer: SocketAddr,
+        accepted_on: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) -> std::io::Result<u64> {
+        conn::open(self, plain, peer, permit, None, Some(accepted_on))
+    }
+
+    /// Where its events go.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The task tracker the lab waits on for this service's connections.
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
 
     fn next_id(&self) -> u64 {

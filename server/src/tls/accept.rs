@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wirelab_shared::{EventKind, TlsHandshake};
 
-use super::Tls;
 use super::hello::{self, Read};
+use super::sites::Sites;
 use super::wire::{Rewind, Wire};
 use crate::hub::Hub;
 
@@ -25,9 +25,21 @@ pub struct Who<'a> {
     pub peer: &'a str,
 }
 
-/// Runs the server side of a handshake on `stream`; the connection on success. Either
-/// way the handshake is published as an event.
-pub async fn accept(tls: &Tls, hub: &Hub, who: Who<'_>, stream: TcpStream) -> Option<Wire> {
+/// Runs the server side of a handshake on `stream` with `sites`, and publishes it as an
+/// event; the connection on success.
+pub async fn accept(sites: &Sites, hub: &Hub, who: Who<'_>, stream: TcpStream) -> Option<Wire> {
+    let (wire, event) = handshake_event(sites, who, stream).await;
+    hub.publish(EventKind::Tls(Box::new(event)));
+    wire
+}
+
+/// Runs the server side of a handshake on `stream`: the connection on success, and the
+/// handshake's event (for the caller to complete and publish).
+pub async fn handshake_event(
+    sites: &Sites,
+    who: Who<'_>,
+    stream: TcpStream,
+) -> (Option<Wire>, TlsHandshake) {
     let start = Instant::now();
     let mut event = TlsHandshake {
         service: who.service.to_owned(),
@@ -35,7 +47,7 @@ pub async fn accept(tls: &Tls, hub: &Hub, who: Who<'_>, stream: TcpStream) -> Op
         peer: who.peer.to_owned(),
         ..TlsHandshake::default()
     };
-    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(tls, stream, &mut event))
+    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(sites, stream, &mut event))
         .await
         .unwrap_or_else(|_| {
             Err(format!(
@@ -44,19 +56,17 @@ pub async fn accept(tls: &Tls, hub: &Hub, who: Who<'_>, stream: TcpStream) -> Op
             ))
         });
     event.handshake_us = start.elapsed().as_micros() as u64;
-    let wire = match result {
-        Ok(wire) => Some(wire),
+    match result {
+        Ok(wire) => (Some(wire), event),
         Err(why) => {
             event.error = Some(why);
-            None
+            (None, event)
         }
-    };
-    hub.publish(EventKind::Tls(Box::new(event)));
-    wire
+    }
 }
 
 async fn handshake(
-    tls: &Tls,
+    sites: &Sites,
     mut stream: TcpStream,
     event: &mut TlsHandshake,
 ) -> Result<Wire, String> {
@@ -96,7 +106,7 @@ async fn handshake(
     event.key_shares = hello.key_share_names();
     event.sig_algs = hello.sig_alg_names();
     event.ja4 = hello.ja4();
-    let site = tls.sites.pick(&hello.sni);
+    let site = sites.pick(&hello.sni);
     event.cert = match site.broken {
         "" => format!("{} (the lab's CA)", site.name),
         broken => format!("{}: {broken}", site.name),

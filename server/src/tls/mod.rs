@@ -12,6 +12,7 @@
 //! - [`hello`]: the ClientHello as the client sent it, and its JA4 fingerprint.
 //! - [`accept`](mod@accept): one handshake, under a deadline, and its event.
 //! - [`wire`]: [`Wire`], plain TCP or TLS, which the HTTP engine serves either way.
+//! - [`tcp`](mod@tcp): the TLS TCP service, a TLS front on the TCP service.
 //!
 //! ## Rules
 //! - The ClientHello is read by the lab first (at most 32 KiB, within the handshake's
@@ -26,6 +27,7 @@ pub mod accept;
 pub mod ca;
 pub mod hello;
 pub mod sites;
+pub mod tcp;
 pub mod wire;
 
 use std::fs::File;
@@ -46,8 +48,10 @@ pub struct Tls {
     pub ca: ca::Ca,
     /// Where `ca.pem` is kept; none when made in memory.
     pub ca_file: Option<PathBuf>,
-    /// The names of the HTTPS service.
-    pub sites: sites::Sites,
+    /// The names of the HTTPS service (ALPN `http/1.1`).
+    pub https: sites::Sites,
+    /// The names of the TLS TCP service (no ALPN).
+    pub tcp: sites::Sites,
 }
 
 impl Tls {
@@ -60,13 +64,20 @@ impl Tls {
             Some(path) => Some(KeyLogFile::open(path)? as Arc<dyn rustls::KeyLog>),
             None => None,
         };
-        let common = sites::Common {
+        let mut common = sites::Common {
             alpn: vec![b"http/1.1".to_vec()],
             key_log,
             extra_names: extra_names(config),
         };
-        let sites = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
-        Ok(Tls { ca, ca_file, sites })
+        let https = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
+        common.alpn.clear();
+        let tcp = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
+        Ok(Tls {
+            ca,
+            ca_file,
+            https,
+            tcp,
+        })
     }
 }
 
