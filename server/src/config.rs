@@ -27,6 +27,15 @@ impl RelayMode {
     }
 }
 
+/// Whether the dashboard speaks TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DashboardTls {
+    /// When it binds to an address off loopback.
+    Auto,
+    On,
+    Off,
+}
+
 /// A service's address, or `off` for no such service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceAddr(pub Option<SocketAddr>);
@@ -53,6 +62,17 @@ pub struct Config {
     /// address, the lab asks for a token.
     #[arg(long, env = "WIRELAB_DASHBOARD", default_value = "127.0.0.1:8080")]
     pub dashboard: SocketAddr,
+
+    /// Serve the dashboard over HTTPS and WSS, with a certificate from the lab's CA:
+    /// `auto` when it binds off loopback (so the token never crosses the network in
+    /// clear), or always `on`, or `off`.
+    #[arg(
+        long,
+        env = "WIRELAB_DASHBOARD_TLS",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub dashboard_tls: DashboardTls,
 
     /// Address of the HTTP service (the seed's Hello World).
     #[arg(long, env = "WIRELAB_HTTP", default_value = "127.0.0.1:1337")]
@@ -266,6 +286,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether the dashboard speaks TLS (see `--dashboard-tls`).
+    pub fn dashboard_tls(&self) -> bool {
+        match self.dashboard_tls {
+            DashboardTls::On => true,
+            DashboardTls::Off => false,
+            DashboardTls::Auto => self.exposed(),
+        }
+    }
+
     /// Every service on 127.0.0.1 port 0, in memory: what tests start.
     pub fn for_tests() -> Config {
         let mut config = Config::parse_from(["wirelab", "--ephemeral"]);

@@ -89,6 +89,8 @@ pub struct Lab {
     pub ws_service: Option<SocketAddr>,
     /// The HTTPS service, unless it is `off`.
     pub https: Option<SocketAddr>,
+    /// The dashboard speaks HTTPS and WSS (`--dashboard-tls`).
+    pub dashboard_tls: bool,
     /// The TLS TCP service, unless it is `off`.
     pub tls_tcp: Option<SocketAddr>,
     /// toxiproxy's API, unless it is `off`.
@@ -99,9 +101,10 @@ pub struct Lab {
 impl Lab {
     /// The URL to open, with the token when there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.dashboard_tls { "https" } else { "http" };
         match &self.app.token {
-            Some(t) => format!("http://{}/?token={t}", self.dashboard),
-            None => format!("http://{}/", self.dashboard),
+            Some(t) => format!("{scheme}://{}/?token={t}", self.dashboard),
+            None => format!("{scheme}://{}/", self.dashboard),
         }
     }
 
@@ -354,18 +357,37 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     });
     let router = web::router(app.clone());
     let stop = shutdown.clone();
+    let dashboard_tls = app.config.dashboard_tls();
+    let (dashboard, dashboard_tls_listener) = if dashboard_tls {
+        let listener = tls::listener::TlsListener::new(dashboard, tls.clone(), shutdown.clone())?;
+        (None, Some(listener))
+    } else {
+        (Some(dashboard), None)
+    };
     tasks.spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        // No Nagle on the push channel: a frame written while the previous one is still
-        // unacknowledged would otherwise wait for the client's delayed ACK (40 ms on Linux),
-        // which was the fan-out's p99 at every rate.
-        let dashboard = dashboard.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(dashboard, service)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        {
+        let served = match (dashboard, dashboard_tls_listener) {
+            // No Nagle on the push channel: a frame written while the previous one is
+            // still unacknowledged would otherwise wait for the client's delayed ACK (40 ms
+            // on Linux), which was the fan-out's p99 at every rate.
+            (Some(plain), _) => {
+                let plain = plain.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(plain, service)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+            // Its connections come with no Nagle and their handshake done; `tap_io` is
+            // what gives axum the client's address.
+            (None, Some(tls)) => {
+                axum::serve(tls.tap_io(|_| {}), service)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = served {
             tracing::error!("dashboard server failed: {e}");
         }
     });
@@ -378,6 +400,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ws_service: ws_service_addr,
         https: https_addr,
         tls_tcp: tls_tcp_addr,
+        dashboard_tls,
         toxiproxy_api: toxiproxy_api_addr,
         tasks,
     })

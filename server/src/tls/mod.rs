@@ -13,6 +13,7 @@
 //! - [`accept`](mod@accept): one handshake, under a deadline, and its event.
 //! - [`wire`]: [`Wire`], plain TCP or TLS, which the HTTP engine serves either way.
 //! - [`tcp`](mod@tcp): the TLS TCP service, a TLS front on the TCP service.
+//! - [`listener`]: the dashboard over HTTPS and WSS (`--dashboard-tls`).
 //!
 //! ## Rules
 //! - The ClientHello is read by the lab first (at most 32 KiB, within the handshake's
@@ -26,6 +27,7 @@
 pub mod accept;
 pub mod ca;
 pub mod hello;
+pub mod listener;
 pub mod sites;
 pub mod tcp;
 pub mod wire;

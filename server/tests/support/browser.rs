@@ -77,6 +77,12 @@ pub(crate) struct Browser {
 ///
 /// Panics when the browser is missing under `CI=true`, or is there but does not start.
 pub(crate) async fn browser() -> Option<Browser> {
+    browser_with_home(None).await
+}
+
+/// [`browser`], with `HOME` set to `home` for chromedriver and Chromium: Chromium on Linux
+/// trusts the CAs in `$HOME/.pki/nssdb` (what its certificate settings edit).
+pub(crate) async fn browser_with_home(home: Option<&Path>) -> Option<Browser> {
     let (chromium, chromedriver) = locate()?;
     let scratch = Scratch::new();
     let log = scratch.path.join("chromedriver.log");
@@ -94,7 +100,7 @@ pub(crate) async fn browser() -> Option<Browser> {
             "goog:chromeOptions".into(),
             json!({ "binary": chromium, "args": args }),
         );
-        let driver = Driver::start(&chromedriver, &log).await;
+        let driver = Driver::start(&chromedriver, &log, home).await;
         let opened = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", driver.port))
@@ -310,10 +316,14 @@ struct Driver {
 impl Driver {
     /// Starts chromedriver on a free port and waits until it listens; a port taken between
     /// our probe and its bind is retried on another.
-    async fn start(chromedriver: &Path, log: &Path) -> Driver {
+    async fn start(chromedriver: &Path, log: &Path, home: Option<&Path>) -> Driver {
         for _ in 0..3 {
             let port = free_port();
-            let child = Command::new(chromedriver)
+            let mut command = Command::new(chromedriver);
+            if let Some(home) = home {
+                command.env("HOME", home);
+            }
+            let child = command
                 .arg(format!("--port={port}"))
                 .arg(format!("--log-path={}", log.display()))
                 .stdin(Stdio::null())
