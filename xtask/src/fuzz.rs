@@ -18,13 +18,14 @@ use std::process::{Command, Stdio};
 use crate::sh::{self, Result, fail, probe, timed};
 
 /// The targets, in the order they run (`fuzz/fuzz_targets/<name>.rs`).
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "http_head",
     "http_chunked",
     "ws_frames",
     "ws_inflate",
     "ws_command",
     "relay_http",
+    "tls_hello",
 ];
 /// How long each target runs in `cargo xtask test`.
 const SECONDS: u64 = 30;

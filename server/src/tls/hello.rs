@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 pub const MAX_HELLO: usize = 32 << 10;
 
 /// What a client offered in its ClientHello.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hello {
     /// The server name it asked for (SNI), empty when none.
     pub sni: String,
@@ -51,8 +51,20 @@ pub enum Read {
     Not(String),
 }
 
-/// Reads a ClientHello from the start of what a client sent.
+/// Reads a ClientHello from the start of what a client sent. `More` only while `buf` is
+/// shorter than [`MAX_HELLO`]: so what a client may make the lab hold is bounded, however
+/// it splits its records.
 pub fn read(buf: &[u8]) -> Read {
+    match gather(buf) {
+        Read::More if buf.len() >= MAX_HELLO => {
+            Read::Not("no whole ClientHello in its first 32 KiB".into())
+        }
+        read => read,
+    }
+}
+
+/// [`read`], but for the bound.
+fn gather(buf: &[u8]) -> Read {
     // The handshake message, gathered from the records it spans.
     let mut message = Vec::new();
     let mut at = 0;
@@ -74,11 +86,7 @@ pub fn read(buf: &[u8]) -> Read {
             return Read::Not(format!("a handshake record of {len} bytes"));
         }
         let Some(fragment) = buf.get(at + 5..at + 5 + len) else {
-            return if buf.len() >= MAX_HELLO {
-                Read::Not("a ClientHello longer than 32 KiB".into())
-            } else {
-                Read::More
-            };
+            return Read::More;
         };
         message.extend_from_slice(fragment);
         at += 5 + len;
@@ -474,6 +482,20 @@ mod tests {
                 hash12("002b", false)
             )
         );
+    }
+
+    #[test]
+    fn a_hello_spread_over_endless_tiny_records_is_refused_at_the_bound() {
+        // A 10,000-byte ClientHello, one byte per record: six bytes of records per byte.
+        let mut buf = Vec::new();
+        for b in [1, 0, 0x27, 0x10] {
+            buf.extend([22, 3, 1, 0, 1, b]);
+        }
+        while buf.len() < MAX_HELLO + 10 {
+            buf.extend([22, 3, 1, 0, 1, 0]);
+        }
+        assert_eq!(read(&buf[..MAX_HELLO - 2]), Read::More);
+        assert!(matches!(read(&buf), Read::Not(w) if w.contains("32 KiB")));
     }
 
     #[test]
