@@ -17,6 +17,8 @@
 //! - [`pipeline`]: the path every byte stream takes (read, tap, stages, write), and the
 //!   bounded pump that relays one direction of a stream.
 //! - [`tcp`], [`udp`], [`http`]: the services; [`pool`]: the connection-pool lab.
+//! - [`tls`]: the lab's CA, the HTTPS and TLS TCP services' handshakes and certificates (some
+//!   broken on purpose), and the dashboard over TLS.
 //! - [`relay`]: relay mode's proxies (`--proxy`), each client with its own upstream leg.
 //! - [`faults`]: toxiproxy's toxics on a proxy's connections (latency, bandwidth, ...).
 //! - [`wsservice`]: the WebSocket service (`--ws-service`): echo, broadcast or sink, every
