@@ -164,6 +164,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(path) = &tls.ca_file {
         tracing::info!(ca = %path.display(), fingerprint = %tls.ca.fingerprint(), "the lab's CA");
     }
+    if let Some(why) = &tls.trouble {
+        tracing::error!("{why}");
+    }
     let toxiproxy_api = match config.toxiproxy_api.0 {
         Some(addr) => Some(bind_tcp(addr, "toxiproxy's API", "--toxiproxy-api").await?),
         None => None,
@@ -215,7 +218,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     ));
     hub.preload(recent_history(&store, config.backlog));
     let tap = hub.tap(store::writer::TAP_CAP);
-    if let Some(why) = store_trouble {
+    for why in [store_trouble, tls.trouble.clone()].into_iter().flatten() {
         hub.publish(EventKind::Notice {
             level: "error".into(),
             message: why,

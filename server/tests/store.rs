@@ -260,6 +260,7 @@ fn spawn_binary(args: &[&str]) -> Spawned {
         .args(["--dashboard", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
         .args(["--ws-service", "127.0.0.1:0", "--toxiproxy-api", "off"])
+        .args(["--https", "127.0.0.1:0", "--tls-tcp", "127.0.0.1:0"])
         .args(args)
         .env("RUST_LOG", "wirelab=info")
         .env("NO_COLOR", "1")
@@ -924,7 +925,11 @@ async fn an_unusable_data_dir_is_reported_and_not_fatal() {
     client
         .wait_event(|k| matches!(k, EventKind::UdpDatagram { .. }))
         .await;
-    lab.stored(3).await; // the notice, the client's ws_open, the datagram
+    // The CA could not be kept there either: one in memory, said in a notice too.
+    let trouble = lab.app.tls.trouble.clone().unwrap_or_default();
+    assert!(trouble.contains("cannot be used"), "{trouble}");
+    assert!(lab.app.tls.ca_file.is_none());
+    lab.stored(4).await; // the two notices, the client's ws_open, the datagram
     assert_eq!(all_events(lab.dashboard, "protocol=udp").await.len(), 1);
     lab.stop().await;
 

@@ -152,6 +152,10 @@ impl Lab {
             any,
             "--ws-service",
             any,
+            "--https",
+            "off",
+            "--tls-tcp",
+            "off",
             "--toxiproxy-api",
             "off",
         ])

@@ -119,6 +119,10 @@ impl Ctx {
             // Not measured, and its default port must not clash with another suite.
             "--ws-service",
             "off",
+            "--https",
+            "off",
+            "--tls-tcp",
+            "off",
             "--max-ws-clients",
             "6000",
             // Off, or on a suite port: a toxiproxy (or a lab) on toxiproxy's own port

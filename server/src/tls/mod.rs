@@ -50,6 +50,9 @@ pub struct Tls {
     pub ca: ca::Ca,
     /// Where `ca.pem` is kept; none when made in memory.
     pub ca_file: Option<PathBuf>,
+    /// Why the CA in the data directory could not be used (the lab then made one in
+    /// memory for this run, as the store falls back to memory): for a notice.
+    pub trouble: Option<String>,
     /// The names of the HTTPS service (ALPN `http/1.1`).
     pub https: sites::Sites,
     /// The names of the TLS TCP service (no ALPN).
@@ -60,7 +63,18 @@ impl Tls {
     /// Reads or makes the CA, and makes the sites' certificates.
     pub fn new(config: &Config) -> anyhow::Result<Tls> {
         let dir = (!config.ephemeral).then_some(config.data_dir.as_path());
-        let (ca, ca_file) = ca::Ca::root(dir).context("the lab's CA")?;
+        let (ca, ca_file, trouble) = match ca::Ca::root(dir) {
+            Ok((ca, file)) => (ca, file, None),
+            Err(e) => {
+                let why = format!(
+                    "the lab's CA in {} cannot be used ({e:#}); this run uses one made in \
+                     memory, which clients must be given anew (/api/ca.pem)",
+                    config.data_dir.display()
+                );
+                let (ca, _) = ca::Ca::root(None).context("the lab's CA")?;
+                (ca, None, Some(why))
+            }
+        };
         let intermediate = ca.intermediate("wirelab intermediate CA", 90)?;
         let key_log = match &config.tls_keylog {
             Some(path) => Some(KeyLogFile::open(path)? as Arc<dyn rustls::KeyLog>),
@@ -77,6 +91,7 @@ impl Tls {
         Ok(Tls {
             ca,
             ca_file,
+            trouble,
             https,
             tcp,
         })
