@@ -5,6 +5,8 @@
 //! - [`relay_http`]: figure 6, the HTTP relay (wrk, fixed-rate latency) against mitmdump.
 //! - [`faults`]: figure 7, how accurate the lab's toxics are (latency, bandwidth, loss,
 //!   duplication, reorder).
+//! - [`https`]: figure 8, HTTPS Hello World (keep-alive, and new handshakes per second)
+//!   against Node's `https.createServer`.
 //! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
 //! - [`report`]: medians, bars, the Markdown.
 //!
@@ -14,6 +16,7 @@
 mod dashboard;
 mod fanout;
 mod faults;
+mod https;
 mod procs;
 mod relay;
 mod relay_http;
@@ -154,7 +157,7 @@ impl Ctx {
 }
 
 /// The suite's parts, for `--only`.
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "http",
     "fanout",
     "idle",
@@ -162,6 +165,7 @@ const PARTS: [&str; 8] = [
     "relay",
     "relay-http",
     "faults",
+    "https",
     "dashboard",
 ];
 
@@ -244,7 +248,7 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
-    let steps: [(&str, Step); 7] = [
+    let steps: [(&str, Step); 8] = [
         ("http", http),
         ("fanout", fanout::fanout),
         ("idle", idle),
@@ -252,6 +256,7 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         ("relay", relay::relay),
         ("relay-http", relay_http::relay_http),
         ("faults", faults::faults),
+        ("https", https::https),
     ];
     for (name, step) in steps {
         if want(name) {
