@@ -10,11 +10,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::procs::{Held, Server, metric, wrk_url};
 use super::report::{Figure, Report, Stat};
 use super::{Ctx, DASH, LabPorts};
+use crate::util::cpu_secs;
 
 /// Where Node's HTTPS anchor listens.
 const NODE_HTTPS: u16 = 31110;
@@ -53,6 +54,13 @@ struct Runs {
     rps: Stat,
     p50: Stat,
     p99: Stat,
+    /// The server's CPU time over each run's wall time, in % of its one core: well below
+    /// 100, wrk (not the server) was the limit.
+    cpu: Stat,
+    /// The server's CPU time per request wrk counted, in µs: what a request (in the
+    /// `Connection: close` mode, a connection and its handshake) costs the server, which
+    /// a busy machine sways less than req/s.
+    per_req: Stat,
 }
 
 /// One server's figures: both modes, and what `openssl s_client` negotiated with it.
@@ -76,7 +84,15 @@ pub(super) fn https(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
             &ctx.anchors,
             NODE_HTTPS,
         )?;
-        let m = measure(ctx, report, "Node seed-https.js", NODE_HTTPS, secs, false)?;
+        let m = measure(
+            ctx,
+            report,
+            "Node seed-https.js",
+            s.pid(),
+            NODE_HTTPS,
+            secs,
+            false,
+        )?;
         drop(s);
         m
     };
@@ -88,7 +104,7 @@ pub(super) fn https(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
         &ctx.bench_args(&["dash", "--ws", &url]),
         Duration::from_secs(10),
     )?;
-    let wl = measure(ctx, report, "wirelab", HTTPS, secs, true)?;
+    let wl = measure(ctx, report, "wirelab", lab.pid(), HTTPS, secs, true)?;
     let d = dash.finish()?;
     drop(lab);
 
@@ -100,39 +116,46 @@ pub(super) fn https(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
             "req/s",
             "p50 ms",
             "p99 ms",
+            "server CPU %",
+            "server CPU µs/req",
             "req/s vs Node",
         ],
     );
     for mode in [Mode::KeepAlive, Mode::Close] {
-        let pick = |m: &Measured| -> (f64, String, String, String) {
+        let pick = |m: &Measured| -> (f64, [String; 5]) {
             let r = if mode == Mode::KeepAlive {
                 &m.keep
             } else {
                 &m.close
             };
-            (r.rps.median, r.rps.show(0), r.p50.show(3), r.p99.show(3))
+            let shown = [
+                r.rps.show(0),
+                r.p50.show(3),
+                r.p99.show(3),
+                r.cpu.show(0),
+                r.per_req.show(1),
+            ];
+            (r.rps.median, shown)
         };
         let base = pick(&node).0;
         for (name, m) in [
             ("Node `seed-https.js`", &node),
             ("wirelab, 1 dashboard connected", &wl),
         ] {
-            let (median, rps, p50, p99) = pick(m);
-            fig.row(vec![
-                name.to_owned(),
-                mode.name().to_owned(),
-                rps,
-                p50,
-                p99,
-                format!("{:.2}x", median / base),
-            ]);
+            let (median, shown) = pick(m);
+            let mut row = vec![name.to_owned(), mode.name().to_owned()];
+            row.extend(shown);
+            row.push(format!("{:.2}x", median / base));
+            fig.row(row);
         }
     }
     fig.notes.push(format!(
         "{} runs of {secs} s in each mode after a 1 s warm-up. With `-H 'Connection: close'` \
          every request is a new TCP connection and TLS handshake, so req/s = handshakes/s. \
          wrk checks every answer is 2xx (none failed unless listed below); wirelab's own \
-         request counter must match wrk's count (within the 64 in flight when wrk stops).",
+         request counter must match wrk's count (within the 64 in flight when wrk stops). \
+         Server CPU %: the server process's CPU time (all its threads) over the run, of its \
+         one core; well below 100 means the server was not the limit.",
         ctx.runs
     ));
     fig.notes.push(
@@ -149,7 +172,9 @@ pub(super) fn https(ctx: &Ctx, report: &mut Report) -> Result<(), String> {
     fig.notes.push(
         "wrk keeps each connection's TLS session across its reconnects (OpenSSL's client \
          session cache), so some of the `Connection: close` handshakes are resumptions where \
-         the server allows them, not full handshakes."
+         the server allows them, not full handshakes. And while a handshake waits for the \
+         server, wrk's event loop spins on the socket being writable, so in this mode wrk's \
+         own core is busy and may be what limits the rate (see server CPU %)."
             .into(),
     );
     let g = |k: &str| d.get(k).cloned().unwrap_or_default();
@@ -189,6 +214,7 @@ fn measure(
     ctx: &Ctx,
     report: &mut Report,
     name: &str,
+    pid: u32,
     port: u16,
     secs: u32,
     wirelab: bool,
@@ -205,9 +231,15 @@ fn measure(
     for mode in [Mode::KeepAlive, Mode::Close] {
         wrk_url(&url, 1, mode.headers())?;
         let (mut rps, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cpu, mut per_req) = (Vec::new(), Vec::new());
         for i in 0..ctx.runs {
             let before = if wirelab { metric(DASH, COUNTER)? } else { 0 };
+            let (cpu0, t0) = (cpu_secs(pid), Instant::now());
             let w = wrk_url(&url, secs, mode.headers())?;
+            if let (Some(a), Some(b)) = (cpu0, cpu_secs(pid)) {
+                cpu.push((b - a) / t0.elapsed().as_secs_f64() * 100.0);
+                per_req.push((b - a) * 1e6 / w.requests.max(1) as f64);
+            }
             let what = format!("https {name} {} run {i}", mode.name());
             if w.errors > 0 {
                 report.failures.push(format!(
@@ -233,6 +265,8 @@ fn measure(
             rps: Stat::of(&rps),
             p50: Stat::of(&p50),
             p99: Stat::of(&p99),
+            cpu: Stat::of(&cpu),
+            per_req: Stat::of(&per_req),
         });
     }
     let close = modes.pop().ok_or("no runs")?;
