@@ -129,6 +129,11 @@ impl Ctx {
             "--toxiproxy-api",
             &api,
         ];
+        // Off unless the figure asks for it (clap takes `--https` once only): its default
+        // port, like the WebSocket service's, must not clash with a lab on the defaults.
+        if !extra.contains(&"--https") {
+            args.extend(["--https", "off"]);
+        }
         args.extend_from_slice(extra);
         Server::start(
             &args,
@@ -335,7 +340,7 @@ fn machine(profile: &str) -> Vec<(String, String)> {
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
         ("profile".into(), profile.to_owned()),
-        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000 --toxiproxy-api off`, other settings default".into()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000 --toxiproxy-api off --https off` (figure 8: `--https` on a suite port), other settings default".into()),
     ]
 }
 
