@@ -2,7 +2,7 @@
 //! and the bench tools, `npm ci` for the Node anchors (copied out of the read-only
 //! `../shared/anchors`), then `wirelab-bench suite`, which writes BENCHMARKS.md.
 //! SUITE-ARGS go to the suite: `--runs N`, `--quick`,
-//! `--only http,fanout,idle,tcp,relay,relay-http,faults,dashboard`. The HTTP relay figure's
+//! `--only http,fanout,idle,tcp,relay,relay-http,faults,https,dashboard`. The HTTP relay figure's
 //! peer, mitmproxy's `mitmdump`, goes into a venv at `target/mitm` the first time.
 
 use std::path::PathBuf;
@@ -76,16 +76,19 @@ fn mitmproxy(root: &std::path::Path) {
     }
 }
 
-/// Copies the anchors into `target/anchors` (their own directory is read-only).
+/// Copies the anchors into `target/anchors`: the shared ones (their own directory is
+/// read-only) and the repo's own, from `bench/anchors`.
 fn anchors(root: &std::path::Path) -> Result<PathBuf> {
-    let from = root.join("../shared/anchors");
+    let shared = root.join("../shared/anchors");
+    let ours = root.join("bench/anchors");
     let to = sh::target_dir().join("anchors");
     std::fs::create_dir_all(&to).or_else(|e| fail(format!("creating {}: {e}", to.display())))?;
-    for name in [
-        "package.json",
-        "package-lock.json",
-        "seed-hello.js",
-        "node-relay.js",
+    for (from, name) in [
+        (&shared, "package.json"),
+        (&shared, "package-lock.json"),
+        (&shared, "seed-hello.js"),
+        (&shared, "node-relay.js"),
+        (&ours, "seed-https.js"),
     ] {
         let (src, dst) = (from.join(name), to.join(name));
         let _ = std::fs::remove_file(&dst);

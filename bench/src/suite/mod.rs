@@ -5,6 +5,8 @@
 //! - [`relay_http`]: figure 6, the HTTP relay (wrk, fixed-rate latency) against mitmdump.
 //! - [`faults`]: figure 7, how accurate the lab's toxics are (latency, bandwidth, loss,
 //!   duplication, reorder).
+//! - [`https`]: figure 8, HTTPS Hello World (keep-alive, and new handshakes per second)
+//!   against Node's `https.createServer`.
 //! - [`procs`]: starting servers (core 0) and load generators (core 1), wrk, `/metrics`.
 //! - [`report`]: medians, bars, the Markdown.
 //!
@@ -14,6 +16,7 @@
 mod dashboard;
 mod fanout;
 mod faults;
+mod https;
 mod procs;
 mod relay;
 mod relay_http;
@@ -130,6 +133,11 @@ impl Ctx {
             "--toxiproxy-api",
             &api,
         ];
+        // Off unless the figure asks for it (clap takes `--https` once only): its default
+        // port, like the WebSocket service's, must not clash with a lab on the defaults.
+        if !extra.contains(&"--https") {
+            args.extend(["--https", "off"]);
+        }
         args.extend_from_slice(extra);
         Server::start(
             &args,
@@ -158,7 +166,7 @@ impl Ctx {
 }
 
 /// The suite's parts, for `--only`.
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "http",
     "fanout",
     "idle",
@@ -166,6 +174,7 @@ const PARTS: [&str; 8] = [
     "relay",
     "relay-http",
     "faults",
+    "https",
     "dashboard",
 ];
 
@@ -248,7 +257,7 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         .push(("scheduling".into(), procs::scheduling()));
 
     type Step = fn(&Ctx, &mut Report) -> Result<(), String>;
-    let steps: [(&str, Step); 7] = [
+    let steps: [(&str, Step); 8] = [
         ("http", http),
         ("fanout", fanout::fanout),
         ("idle", idle),
@@ -256,6 +265,7 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
         ("relay", relay::relay),
         ("relay-http", relay_http::relay_http),
         ("faults", faults::faults),
+        ("https", https::https),
     ];
     for (name, step) in steps {
         if want(name) {
@@ -334,7 +344,7 @@ fn machine(profile: &str) -> Vec<(String, String)> {
         ("iperf3".into(), first_line("iperf3", &["--version"])),
         ("wirelab commit".into(), first_line("git", &["rev-parse", "--short", "HEAD"])),
         ("profile".into(), profile.to_owned()),
-        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000 --toxiproxy-api off`, other settings default".into()),
+        ("wirelab flags".into(), "`--ephemeral --tcp-mode sink --udp-mode sink --ws-service off --max-ws-clients 6000 --toxiproxy-api off --https off` (figure 8: `--https` on a suite port), other settings default".into()),
     ]
 }
 

@@ -330,12 +330,19 @@ pub(crate) struct Wrk {
 
 /// Runs `wrk -t1 -c64 --latency` pinned to [`LOAD_CORE`].
 pub(crate) fn wrk(port: u16, secs: u32) -> Result<Wrk, String> {
-    let out = scheduled(LOAD_CORE)
-        .args(["wrk", "-t1", "-c64", "--latency"])
-        .arg(format!("-d{secs}s"))
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .output()
-        .map_err(|e| format!("wrk: {e}"))?;
+    wrk_url(&format!("http://127.0.0.1:{port}/"), secs, &[])
+}
+
+/// [`wrk`] against `url` (`https://` too: wrk's OpenSSL, which verifies no certificate),
+/// with `headers` (`"Connection: close"`), each passed as `-H`.
+pub(crate) fn wrk_url(url: &str, secs: u32, headers: &[&str]) -> Result<Wrk, String> {
+    let mut cmd = scheduled(LOAD_CORE);
+    cmd.args(["wrk", "-t1", "-c64", "--latency"])
+        .arg(format!("-d{secs}s"));
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().map_err(|e| format!("wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse_wrk(&text).ok_or_else(|| format!("could not read wrk's output:\n{text}"))
 }
