@@ -141,7 +141,14 @@ impl Server {
             cmd.args([flag, "127.0.0.1:0"]);
         }
         // Not toxiproxy's port: a real toxiproxy (or another lab) may hold it.
-        cmd.args(["--toxiproxy-api", "off", "--https", "off", "--tls-tcp", "off"]);
+        cmd.args([
+            "--toxiproxy-api",
+            "off",
+            "--https",
+            "off",
+            "--tls-tcp",
+            "off",
+        ]);
         cmd.env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

@@ -122,8 +122,6 @@ impl Ctx {
             // Not measured, and its default port must not clash with another suite.
             "--ws-service",
             "off",
-            "--https",
-            "off",
             "--tls-tcp",
             "off",
             "--max-ws-clients",
