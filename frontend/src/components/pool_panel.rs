@@ -16,8 +16,8 @@ use crate::fmt;
 const CHART_W: f64 = 640.0;
 const CHART_H: f64 = 150.0;
 
-#[function_component]
-pub fn PoolPanel() -> Html {
+#[hook]
+pub fn use_pool_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();

@@ -55,8 +55,8 @@ const LEG_COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn ProxiesPanel() -> Html {
+#[hook]
+pub fn use_proxies_panel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let tcp = TcpState {

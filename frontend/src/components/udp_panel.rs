@@ -23,8 +23,8 @@ const COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn UdpPanel() -> Html {
+#[hook]
+pub fn use_udp_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();

@@ -26,8 +26,8 @@ const COLS: &[Col] = &[
     Col::num("drops").title("events it missed by falling behind"),
 ];
 
-#[function_component]
-pub fn WsPanel() -> Html {
+#[hook]
+pub fn use_ws_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();
