@@ -14,7 +14,7 @@ use crate::components::rail::{Tab, rail};
 use crate::components::timeline_pane::TimelinePane;
 use crate::components::udp_panel::use_udp_panel;
 use crate::components::ws_panel::use_ws_panel;
-use crate::ctx::{Commander, LabCtx, TimelineCtx};
+use crate::ctx::{Commander, LabAndCommander, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
 use crate::services::browser;
@@ -86,16 +86,18 @@ pub fn App() -> Html {
             tab.set(t)
         })
     };
-    let commander = Commander {
-        socket: (*socket).clone(),
-        lab: lab.dispatcher(),
-        go: onselect.clone(),
+    let lab_and_commander = LabAndCommander {
+        lab: lab.clone(),
+        cmd: Commander {
+            socket: (*socket).clone(),
+            lab: lab.dispatcher(),
+            go: onselect.clone(),
+        },
     };
 
     html! {
         <ContextProvider<TimelineCtx> context={timeline.clone()}>
-        <ContextProvider<LabCtx> context={lab.clone()}>
-        <ContextProvider<Commander> context={commander}>
+        <ContextProvider<LabAndCommander> context={lab_and_commander}>
             <div class="app">
                 { header(&lab, &timeline) }
                 <div class="body">
@@ -112,8 +114,7 @@ pub fn App() -> Html {
                 </div>
                 { notices(&lab) }
             </div>
-        </ContextProvider<Commander>>
-        </ContextProvider<LabCtx>>
+        </ContextProvider<LabAndCommander>>
         </ContextProvider<TimelineCtx>>
     }
 }
