@@ -28,7 +28,7 @@ pub fn use_pool_panel() -> Html {
 
     // The fields are not bound to state: Yew would put a bound value back while the user
     // is halfway through typing a new number. The form is read when it is sent.
-    let no_pool = use_state(|| false);
+    let no_pool = use_state_eq(bool::default);
     let on_no_pool = {
         let no_pool = no_pool.clone();
         Callback::from(move |e: Event| no_pool.set(checked(&e)))

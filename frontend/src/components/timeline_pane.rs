@@ -23,9 +23,9 @@ pub fn TimelinePane() -> Html {
     let tl = use_timeline();
     let lab = use_lab();
     let cmd = use_commander();
-    let selected = use_state_eq(|| None::<u64>);
+    let selected = use_state_eq(Option::<u64>::default);
     let follow = use_state_eq(|| true);
-    let busy = use_state_eq(|| false);
+    let busy = use_state_eq(bool::default);
     let pcapng = use_pcapng_link();
     let detail_state = use_detail();
     let onselect = {
