@@ -51,12 +51,13 @@ impl Commander {
     /// Sends `kind` from `form` (the key its result is shown under), saying `what` until
     /// the answer comes.
     pub fn run(&self, form: &'static str, what: impl Into<String>, kind: CommandKind) {
+        self.send(form, what.into(), kind);
+    }
+
+    /// [`Commander::run`]'s work, made once rather than for each type of `what`.
+    fn send(&self, form: &'static str, what: String, kind: CommandKind) {
         match self.socket.send(kind) {
-            Ok(id) => self.lab.dispatch(LabAction::Sent {
-                id,
-                form,
-                what: what.into(),
-            }),
+            Ok(id) => self.lab.dispatch(LabAction::Sent { id, form, what }),
             Err(message) => self.lab.dispatch(LabAction::Refused { form, message }),
         }
     }
