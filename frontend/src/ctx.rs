@@ -14,6 +14,16 @@ pub type TimelineCtx = UseReducerHandle<Timeline>;
 /// The lab store; changes about once a second.
 pub type LabCtx = UseReducerHandle<Lab>;
 
+/// The context that carries the lab store and the command sender: one context for both
+/// (each is a `use_context` and a provider component of its own in the wasm), as every
+/// component that sends commands also shows the lab. [`use_lab`] and [`use_commander`]
+/// take their part.
+#[derive(Clone, PartialEq)]
+pub struct LabAndCommander {
+    pub lab: LabCtx,
+    pub cmd: Commander,
+}
+
 /// Sends commands and files their results under the form that sent them.
 #[derive(Clone)]
 pub struct Commander {
@@ -41,12 +51,13 @@ impl Commander {
     /// Sends `kind` from `form` (the key its result is shown under), saying `what` until
     /// the answer comes.
     pub fn run(&self, form: &'static str, what: impl Into<String>, kind: CommandKind) {
+        self.send(form, what.into(), kind);
+    }
+
+    /// [`Commander::run`]'s work, made once rather than for each type of `what`.
+    fn send(&self, form: &'static str, what: String, kind: CommandKind) {
         match self.socket.send(kind) {
-            Ok(id) => self.lab.dispatch(LabAction::Sent {
-                id,
-                form,
-                what: what.into(),
-            }),
+            Ok(id) => self.lab.dispatch(LabAction::Sent { id, form, what }),
             Err(message) => self.lab.dispatch(LabAction::Refused { form, message }),
         }
     }
@@ -69,11 +80,16 @@ pub fn use_timeline() -> TimelineCtx {
 /// The lab store from context.
 #[hook]
 pub fn use_lab() -> LabCtx {
-    use_context::<LabCtx>().expect("the app provides the lab")
+    use_lab_and_commander().lab
 }
 
 /// The command sender from context.
 #[hook]
 pub fn use_commander() -> Commander {
-    use_context::<Commander>().expect("the app provides the commander")
+    use_lab_and_commander().cmd
+}
+
+#[hook]
+fn use_lab_and_commander() -> LabAndCommander {
+    use_context::<LabAndCommander>().expect("the app provides the lab and the commander")
 }

@@ -39,10 +39,12 @@
 //! `status_line` (a form's `ack`/`error`), `notices`, `forms` (reading inputs),
 //! `send_form` (the TCP, UDP and WebSocket-service send form), `table` (data tables, and
 //! static text with markup). `header`, `rail`, `notices`, `status_line`, `try_it`,
-//! `filter_bar`, `timeline_actions`, `sparkline`, `send_form` and the outer part of
-//! `charts_strip` are functions (with a hook for their state where they have some) rather
-//! than components: the app, pane or panel renders them with its own stores, and a
-//! component's own code costs the wasm about half a KiB gzip each.
+//! `filter_bar`, `timeline_actions`, `detail`, `sparkline`, `send_form` and the outer part
+//! of `charts_strip` are functions (with a hook for their state where they have some)
+//! rather than components: the app, pane or panel renders them with its own stores, and a
+//! component's own code costs the wasm some hundreds of bytes gzip each. The five tab
+//! panels are hooks that draw them (`use_proxies_panel`, ...), run by one component,
+//! the app's `TabPanel`, keyed by its tab.
 //! [`ctx`] holds the context types and their hooks.
 //!
 //! Data flow: `services::socket` parses frames as they come and hands them over at most once

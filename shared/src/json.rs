@@ -86,6 +86,13 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
+    /// The text from `start` to the current position. Both are at ASCII bytes (a quote, a
+    /// backslash, a number's first byte, or after one), so `get` never fails; `get`
+    /// rather than `[start..self.at]`, whose char-boundary panic was code at each call.
+    fn slice(&self, start: usize) -> &'a str {
+        self.text.get(start..self.at).unwrap_or_default()
+    }
+
     /// The next byte that is not whitespace, left unread.
     fn peek(&mut self) -> Option<u8> {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.at) {
@@ -105,7 +112,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `word` if it comes next.
     fn word(&mut self, word: &str) -> bool {
-        let found = self.peek().is_some() && self.text[self.at..].starts_with(word);
+        let found = self.peek().is_some() && self.bytes()[self.at..].starts_with(word.as_bytes());
         if found {
             self.at += word.len();
         }
@@ -136,7 +143,7 @@ impl<'a> Reader<'a> {
             match self.bytes().get(self.at) {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
-                    let tail = &self.text[run..self.at];
+                    let tail = self.slice(run);
                     self.at += 1;
                     return Ok(match owned {
                         None => Cow::Borrowed(tail),
@@ -148,7 +155,7 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'\\') => {
                     let s = owned.get_or_insert_with(String::new);
-                    s.push_str(&self.text[run..self.at]);
+                    s.push_str(self.slice(run));
                     self.at += 1;
                     self.escape(s)?;
                     run = self.at;
@@ -174,7 +181,7 @@ impl<'a> Reader<'a> {
                 self.at += 1;
                 let high = self.hex4()?;
                 let code = match high {
-                    0xD800..=0xDBFF if self.text[self.at..].starts_with("\\u") => {
+                    0xD800..=0xDBFF if self.bytes()[self.at..].starts_with(b"\\u") => {
                         self.at += 2;
                         let low = self.hex4()?;
                         if !(0xDC00..=0xDFFF).contains(&low) {
@@ -295,7 +302,7 @@ impl<'a> Reader<'a> {
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.at;
                 self.number()?;
-                Ok(Value::Num(&self.text[start..self.at]))
+                Ok(Value::Num(self.slice(start)))
             }
             _ => Err(self.error("expected a value")),
         }

@@ -1,19 +1,20 @@
 //! The app: owns both stores and the socket, provides them as contexts, and lays out
 //! the header, the rail, the selected panel and the timeline.
 
+use yew::functional::{Hook, HookContext};
 use yew::prelude::*;
 
 use crate::components::charts_strip::charts_strip;
 use crate::components::header::{header, use_countdown};
-use crate::components::http_panel::HttpPanel;
+use crate::components::http_panel::use_http_panel;
 use crate::components::notices::notices;
-use crate::components::pool_panel::PoolPanel;
-use crate::components::proxies_panel::ProxiesPanel;
+use crate::components::pool_panel::use_pool_panel;
+use crate::components::proxies_panel::use_proxies_panel;
 use crate::components::rail::{Tab, rail};
 use crate::components::timeline_pane::TimelinePane;
-use crate::components::udp_panel::UdpPanel;
-use crate::components::ws_panel::WsPanel;
-use crate::ctx::{Commander, LabCtx, TimelineCtx};
+use crate::components::udp_panel::use_udp_panel;
+use crate::components::ws_panel::use_ws_panel;
+use crate::ctx::{Commander, LabAndCommander, TimelineCtx};
 use crate::lab::{Lab, LabAction};
 use crate::route::route;
 use crate::services::browser;
@@ -85,16 +86,18 @@ pub fn App() -> Html {
             tab.set(t)
         })
     };
-    let commander = Commander {
-        socket: (*socket).clone(),
-        lab: lab.dispatcher(),
-        go: onselect.clone(),
+    let lab_and_commander = LabAndCommander {
+        lab: lab.clone(),
+        cmd: Commander {
+            socket: (*socket).clone(),
+            lab: lab.dispatcher(),
+            go: onselect.clone(),
+        },
     };
 
     html! {
         <ContextProvider<TimelineCtx> context={timeline.clone()}>
-        <ContextProvider<LabCtx> context={lab.clone()}>
-        <ContextProvider<Commander> context={commander}>
+        <ContextProvider<LabAndCommander> context={lab_and_commander}>
             <div class="app">
                 { header(&lab, &timeline) }
                 <div class="body">
@@ -102,19 +105,51 @@ pub fn App() -> Html {
                     <main class="main" role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
                         { match *tab {
                             Tab::Timeline => charts_strip(&timeline),
-                            Tab::Tcp => html! { <ProxiesPanel /> },
-                            Tab::Udp => html! { <UdpPanel /> },
-                            Tab::Http => html! { <HttpPanel /> },
-                            Tab::Ws => html! { <WsPanel /> },
-                            Tab::Pool => html! { <PoolPanel /> },
+                            // Keyed by its tab: another tab is another component, with
+                            // its own hooks.
+                            tab => html! { <TabPanel key={tab.key()} {tab} /> },
                         } }
                         <TimelinePane />
                     </main>
                 </div>
                 { notices(&lab) }
             </div>
-        </ContextProvider<Commander>>
-        </ContextProvider<LabCtx>>
+        </ContextProvider<LabAndCommander>>
         </ContextProvider<TimelineCtx>>
     }
+}
+
+#[derive(Properties, PartialEq)]
+struct TabPanelProps {
+    tab: Tab,
+}
+
+/// The panel of a tab other than the timeline: one component for the five (a component's
+/// own code was some 200 bytes of the gzipped wasm each), each panel being a hook that
+/// draws it (`use_proxies_panel`, ...). App keys it by its tab, so one instance only ever
+/// runs the hooks of one panel.
+#[function_component]
+fn TabPanel(props: &TabPanelProps) -> Html {
+    use_tab_panel(props.tab)
+}
+
+/// Runs `tab`'s panel hook. A hand-written [`Hook`]: `#[hook]` refuses hooks in a `match`
+/// arm, which is safe here since [`TabPanel`] never changes tabs.
+fn use_tab_panel(tab: Tab) -> impl Hook<Output = Html> {
+    struct TabPanelHook(Tab);
+    impl Hook for TabPanelHook {
+        type Output = Html;
+
+        fn run(self, ctx: &mut HookContext) -> Html {
+            match self.0 {
+                Tab::Tcp => use_proxies_panel().run(ctx),
+                Tab::Udp => use_udp_panel().run(ctx),
+                Tab::Http => use_http_panel().run(ctx),
+                Tab::Ws => use_ws_panel().run(ctx),
+                Tab::Pool => use_pool_panel().run(ctx),
+                Tab::Timeline => Html::default(),
+            }
+        }
+    }
+    TabPanelHook(tab)
 }

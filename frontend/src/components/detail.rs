@@ -7,41 +7,52 @@ use yew::prelude::*;
 
 use crate::components::forms::node_value;
 use crate::components::status_line::status_line;
-use crate::ctx::{use_commander, use_lab, use_timeline};
+use crate::ctx::{Commander, TimelineCtx};
+use crate::lab::Lab;
 use crate::services::browser;
 use crate::timeline::TimelineAction;
 use crate::{curl, export, fmt, hexdump};
 
 /// How the payload is shown.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum View {
+pub enum View {
     Text,
     Hex,
     Json,
 }
 
-#[derive(Properties, PartialEq)]
-pub struct DetailProps {
-    pub seq: u64,
-    pub onclose: Callback<()>,
+/// The pane's own state, held by the timeline pane (the pane is a function it calls, not
+/// a component: see the crate's layout).
+pub struct DetailState {
+    /// How the payload is shown; back to text when the pane closes.
+    pub view: UseStateHandle<View>,
+    replay_to: NodeRef,
 }
 
-#[function_component]
-pub fn Detail(props: &DetailProps) -> Html {
-    let tl = use_timeline();
-    let lab = use_lab();
-    let cmd = use_commander();
-    let view = use_state_eq(|| View::Text);
-    let replay_to = use_node_ref();
-    let close = {
-        let cb = props.onclose.clone();
-        Callback::from(move |_| cb.emit(()))
-    };
-    let Some(row) = tl.find(props.seq).cloned() else {
+#[hook]
+pub fn use_detail() -> DetailState {
+    DetailState {
+        view: use_state_eq(|| View::Text),
+        replay_to: use_node_ref(),
+    }
+}
+
+/// The pane for event `seq`; `onclose` closes it.
+pub fn detail(
+    tl: &TimelineCtx,
+    lab: &Lab,
+    cmd: &Commander,
+    state: &DetailState,
+    seq: u64,
+    onclose: &Callback<()>,
+) -> Html {
+    let (view, replay_to) = (state.view.clone(), &state.replay_to);
+    let close = onclose.reform(|_: MouseEvent| ());
+    let Some(row) = tl.find(seq).cloned() else {
         return html! {
             <section id="detail" class="detail" aria-label="event detail">
                 <div class="detail-head">
-                    <b>{ fmt::id(props.seq) }</b>
+                    <b>{ fmt::id(seq) }</b>
                     <span class="muted">{"is no longer held (cleared, or pushed out of the ring)."}</span>
                     <span class="spacer"></span>
                     <button class="small" onclick={close} aria-label="close detail">{"×"}</button>
@@ -50,7 +61,7 @@ pub fn Detail(props: &DetailProps) -> Html {
         };
     };
     let hide = {
-        let (tl, cb, seq) = (tl.clone(), props.onclose.clone(), row.seq);
+        let (tl, cb, seq) = (tl.clone(), onclose.clone(), row.seq);
         Callback::from(move |_| {
             tl.dispatch(TimelineAction::SetFilter(tl.filter.hiding(seq)));
             cb.emit(());
@@ -199,7 +210,7 @@ pub fn Detail(props: &DetailProps) -> Html {
                 <button class="small" onclick={close} aria-label="close detail" title="close (Esc)">{"×"}</button>
                 </div>
             </div>
-            { status_line(&lab, "detail") }
+            { status_line(lab, "detail") }
             <pre id="detail-payload" class="payload" tabindex="0">{ body }</pre>
         </section>
     }

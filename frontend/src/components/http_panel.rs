@@ -37,8 +37,8 @@ fn https_note(addr: &str, fingerprint: &str) -> Html {
     }
 }
 
-#[function_component]
-pub fn HttpPanel() -> Html {
+#[hook]
+pub fn use_http_panel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let copied = use_try_it();

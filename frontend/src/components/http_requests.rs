@@ -35,7 +35,7 @@ pub fn HttpRequests() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     // None: show the newest exchange as it comes.
-    let picked = use_state_eq(|| None::<u64>);
+    let picked = use_state_eq(Option::<u64>::default);
     let tz = browser::tz_offset_min();
     let host = lab
         .service_addr("http")

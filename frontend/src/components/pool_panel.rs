@@ -16,8 +16,8 @@ use crate::fmt;
 const CHART_W: f64 = 640.0;
 const CHART_H: f64 = 150.0;
 
-#[function_component]
-pub fn PoolPanel() -> Html {
+#[hook]
+pub fn use_pool_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();
@@ -28,7 +28,7 @@ pub fn PoolPanel() -> Html {
 
     // The fields are not bound to state: Yew would put a bound value back while the user
     // is halfway through typing a new number. The form is read when it is sent.
-    let no_pool = use_state(|| false);
+    let no_pool = use_state_eq(bool::default);
     let on_no_pool = {
         let no_pool = no_pool.clone();
         Callback::from(move |e: Event| no_pool.set(checked(&e)))

@@ -19,7 +19,7 @@ use yew::prelude::*;
 
 use crate::components::faults_panel::{FaultRefs, aim, faults_panel, faults_text};
 use crate::components::forms::{node_value, on_submit, payload, set_node_value};
-use crate::components::send_form::use_send_form;
+use crate::components::send_form::{use_send_form, use_target};
 use crate::components::status_line::status_line;
 use crate::components::table::{Col, age_cell, data_table, num_cell};
 use crate::components::tcp_panel::{TcpState, tcp_panel};
@@ -55,13 +55,13 @@ const LEG_COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn ProxiesPanel() -> Html {
+#[hook]
+pub fn use_proxies_panel() -> Html {
     let lab = use_lab();
     let cmd = use_commander();
     let tcp = TcpState {
         copied: use_try_it(),
-        target: use_state(|| "all".to_owned()),
+        target: use_target(),
         addr_ref: use_node_ref(),
         send: use_send_form(),
     };

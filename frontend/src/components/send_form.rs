@@ -27,11 +27,19 @@ pub struct SendState {
 #[hook]
 pub fn use_send_form() -> SendState {
     SendState {
-        hex: use_state(|| false),
+        // A named function, not a closure: the page's flags share one `use_state_eq`.
+        hex: use_state_eq(bool::default),
         text: use_node_ref(),
         target: use_node_ref(),
         newline: use_node_ref(),
     }
+}
+
+/// A send form's chosen target, `all` at first. One hook for the three panels: `use_state`
+/// is made again for every closure it is given.
+#[hook]
+pub fn use_target() -> UseStateHandle<String> {
+    use_state(|| "all".to_owned())
 }
 
 /// What a panel's send form is.

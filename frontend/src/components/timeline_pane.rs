@@ -4,11 +4,11 @@
 use wirelab_shared::Protocol;
 use yew::prelude::*;
 
-use crate::components::detail::Detail;
+use crate::components::detail::{View, detail, use_detail};
 use crate::components::filter_bar::filter_bar;
 use crate::components::timeline_actions::{Actions, timeline_actions, use_pcapng_link};
 use crate::components::timeline_list::TimelineList;
-use crate::ctx::{use_lab, use_timeline};
+use crate::ctx::{use_commander, use_lab, use_timeline};
 use crate::filter::ALL_PROTOCOLS;
 use crate::lab::LabAction;
 use crate::services::browser;
@@ -22,22 +22,27 @@ const HISTORY_PAGE: u32 = 1000;
 pub fn TimelinePane() -> Html {
     let tl = use_timeline();
     let lab = use_lab();
-    let selected = use_state_eq(|| None::<u64>);
+    let cmd = use_commander();
+    let selected = use_state_eq(Option::<u64>::default);
     let follow = use_state_eq(|| true);
-    let busy = use_state_eq(|| false);
+    let busy = use_state_eq(bool::default);
     let pcapng = use_pcapng_link();
+    let detail_state = use_detail();
     let onselect = {
-        let selected = selected.clone();
-        Callback::from(move |s: Option<u64>| selected.set(s))
+        let (selected, view) = (selected.clone(), detail_state.view.clone());
+        Callback::from(move |s: Option<u64>| {
+            // A pane opened again shows text first.
+            if s.is_none() {
+                view.set(View::Text);
+            }
+            selected.set(s)
+        })
     };
     let onfollow = {
         let follow = follow.clone();
         Callback::from(move |f: bool| follow.set(f))
     };
-    let onclose = {
-        let selected = selected.clone();
-        Callback::from(move |_| selected.set(None))
-    };
+    let onclose = onselect.reform(|()| None);
 
     // History: older rows before the first held, or a search over everything recorded.
     let fetch = {
@@ -127,7 +132,7 @@ pub fn TimelinePane() -> Html {
                 }) }
             </TimelineList>
             if let Some(seq) = *selected {
-                <Detail seq={seq} onclose={onclose} />
+                { detail(&tl, &lab, &cmd, &detail_state, seq, &onclose) }
             }
         </section>
     }

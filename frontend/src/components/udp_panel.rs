@@ -5,7 +5,7 @@ use wirelab_shared::CommandKind;
 use yew::prelude::*;
 
 use crate::components::faults_panel::faults_text;
-use crate::components::send_form::{SendForm, send_form, use_send_form};
+use crate::components::send_form::{SendForm, send_form, use_send_form, use_target};
 use crate::components::table::{Col, age_cell, data_table, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::ctx::{use_commander, use_lab};
@@ -23,12 +23,12 @@ const COLS: &[Col] = &[
     Col::text("actions"),
 ];
 
-#[function_component]
-pub fn UdpPanel() -> Html {
+#[hook]
+pub fn use_udp_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();
-    let target = use_state(|| "all".to_owned());
+    let target = use_target();
     let send = use_send_form();
 
     let addr = lab

@@ -5,7 +5,7 @@
 use yew::prelude::*;
 
 use crate::components::chat_box::ChatBox;
-use crate::components::send_form::use_send_form;
+use crate::components::send_form::{use_send_form, use_target};
 use crate::components::table::{Col, age_cell, data_table, fig, num_cell, rich};
 use crate::components::try_it::{panel_head, use_try_it};
 use crate::components::ws_service_panel::{WsServiceState, ws_service_panel};
@@ -26,14 +26,14 @@ const COLS: &[Col] = &[
     Col::num("drops").title("events it missed by falling behind"),
 ];
 
-#[function_component]
-pub fn WsPanel() -> Html {
+#[hook]
+pub fn use_ws_panel() -> Html {
     let lab = use_lab();
     let copied = use_try_it();
     let cmd = use_commander();
     let service = WsServiceState {
         copied: use_try_it(),
-        target: use_state(|| "all".to_owned()),
+        target: use_target(),
         send: use_send_form(),
     };
     let s = &lab.state;
