@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::browser::browser_with_home;
-use support::page::{dist_built, open_connected};
+use support::page::{click, dist_built, open_connected};
 use support::{lab, tools};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -53,6 +53,15 @@ async fn chromium_trusting_the_lab_ca_loads_the_dashboard_over_https_off_loopbac
     // The push channel is WSS: the lab counts the page among its WebSocket clients.
     let clients = lab.app.lab_state().ws.len();
     assert!(clients >= 1, "{clients}");
+    // The HTTP tab says how to trust the CA, with its fingerprint.
+    click(&browser, "[data-tab=http]").await;
+    let fingerprint = lab.app.tls.ca.fingerprint();
+    browser
+        .wait_for_text(&fingerprint, Duration::from_secs(5))
+        .await;
+    browser
+        .wait_for_text("untrusted-root", Duration::from_secs(1))
+        .await;
     browser.screenshot("/tmp/wirelab-dashboard-https.png").await;
     browser.close().await;
 
