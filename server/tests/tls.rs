@@ -496,3 +496,46 @@ async fn the_tls_tcp_service_is_the_tcp_service_behind_tls() {
         .await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A TLS client of the lab's own CA, with rustls (what a Rust client would be).
+async fn rustls_client(
+    lab: &wirelab::Lab,
+    addr: SocketAddr,
+    name: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(lab.app.tls.ca.der.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        #[allow(deprecated)]
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    connector.connect(name, tcp).await.expect("the handshake")
+}
+
+#[tokio::test]
+async fn a_silent_tls_tcp_client_does_not_hold_up_the_labs_stop() {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let lab = wirelab::start(wirelab::Config::for_tests(), shutdown.clone())
+        .await
+        .unwrap();
+    let addr = lab.tls_tcp.unwrap();
+    let mut client = rustls_client(&lab, addr, "localhost").await;
+    client.write_all(b"hi\n").await.unwrap();
+    client.flush().await.unwrap();
+    // The TCP service has it (broadcast mode: nothing comes back); then the lab stops
+    // while the client, silent, never closes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(lab.app.tcp.open_count(), 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), lab.wait())
+        .await
+        .expect("the lab stops within 5 s with a silent TLS client");
+    drop(client);
+}
