@@ -539,3 +539,36 @@ async fn a_silent_tls_tcp_client_does_not_hold_up_the_labs_stop() {
         .expect("the lab stops within 5 s with a silent TLS client");
     drop(client);
 }
+
+#[tokio::test]
+async fn https_ends_a_response_with_close_notify_and_past_the_limit_writes_no_http() {
+    let lab = lab::start_with(|c| c.max_http_conns = 1).await;
+    let addr = lab.https.unwrap();
+    let mut events = Events::connect(&lab).await;
+    // `Connection: close`: the answer, then close_notify (rustls's client calls an end
+    // without it an error: UnexpectedEof).
+    let mut client = rustls_client(&lab, addr, "localhost").await;
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut back = Vec::new();
+    client
+        .read_to_end(&mut back)
+        .await
+        .expect("a clean end, with close_notify");
+    assert!(String::from_utf8_lossy(&back).ends_with("Hello World\n"));
+    // One connection open (the limit); the next gets no HTTP 503 in place of a
+    // ServerHello: it is closed without a word, and the notice says so.
+    let _held = rustls_client(&lab, addr, "localhost").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut got)).await;
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    events
+        .wait("the refusal", |k| {
+            matches!(k, EventKind::Notice { message, .. } if message.starts_with("https connection") && message.contains("closed before its handshake"))
+        })
+        .await;
+}

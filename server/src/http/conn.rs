@@ -200,6 +200,10 @@ impl<'a> Conn<'a> {
         let flushed = self.flush().await;
         if self.refused && flushed.is_ok() {
             self.linger().await;
+        } else if result.is_ok() && flushed.is_ok() && self.stream.is_tls() {
+            // `close_notify` before the FIN: the client can tell the end of a response
+            // framed by the close from a cut (OpenSSL 3 says "unexpected eof" otherwise).
+            let _ = tokio::time::timeout(LINGER, self.stream.shutdown()).await;
         }
         result.and(flushed)
     }

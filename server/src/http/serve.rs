@@ -114,7 +114,7 @@ pub async fn run(
                     drop(permit);
                 });
             }
-            Err(_) => refuse(&http, stream, peer),
+            Err(_) => refuse(&http, stream, peer, tls.is_some()),
         }
     }
     for entry in lock(&http.conns).values_mut() {
@@ -128,8 +128,9 @@ pub async fn run(
 
 /// Past the limit: a `503` saying why, then the close. What the client already sent is
 /// read first (without waiting), so that the close is a FIN, not a reset that could
-/// destroy the answer before the client reads it.
-fn refuse(http: &Http, stream: TcpStream, peer: SocketAddr) {
+/// destroy the answer before the client reads it. On the HTTPS service (`tls`) a client
+/// waits for a ServerHello, not HTTP: it is closed without a word (the notice says why).
+fn refuse(http: &Http, stream: TcpStream, peer: SocketAddr, tls: bool) {
     use std::io::{Read, Write};
     let max = http.max_conns;
     add(&http.hub.counters.http_refused, 1);
@@ -143,14 +144,20 @@ fn refuse(http: &Http, stream: TcpStream, peer: SocketAddr) {
     );
     // A plain non-blocking socket: no readiness to wait for, nothing registered.
     if let Ok(mut stream) = stream.into_std() {
-        let _ = stream.write(answer.as_bytes());
+        if !tls {
+            let _ = stream.write(answer.as_bytes());
+        }
         let _ = stream.read(&mut [0; 4096]);
     }
+    let (service, how) = match tls {
+        true => ("https", "closed before its handshake"),
+        false => ("http", "answered 503 and closed"),
+    };
     http.hub.publish(EventKind::Notice {
         level: "warn".into(),
         message: format!(
-            "http connection from {peer} refused: the lab holds {max} HTTP connections at \
-             most (--max-http-conns); answered 503 and closed"
+            "{service} connection from {peer} refused: the lab holds {max} HTTP and HTTPS \
+             connections at most (--max-http-conns); {how}"
         ),
     });
 }
