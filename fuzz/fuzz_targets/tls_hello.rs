@@ -2,7 +2,8 @@
 //! (`wirelab::tls::hello::read`), and the JA4 of what parsed.
 //!
 //! Checked beyond "no panic":
-//! - "more" only below the 32 KiB bound (what a client makes the lab hold is bounded);
+//! - "more" only below the bound (what a client makes the lab hold is bounded), and then
+//!   `wanted` asks for more bytes than there are;
 //! - a whole hello's length lies within the input; the hello alone reads the same, and a
 //!   byte less is still "more";
 //! - its JA4 has JA4's shape: `t` + version + `d`/`i` + two two-digit counts + two ALPN
@@ -12,16 +13,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wirelab::tls::hello::{self, MAX_HELLO, Read};
+use wirelab::tls::hello::{self, MAX_BUFFER, Read};
 
 fuzz_target!(|data: &[u8]| {
     match hello::read(data) {
-        Read::More => assert!(data.len() < MAX_HELLO, "more at {} bytes", data.len()),
+        Read::More => {
+            assert!(data.len() < MAX_BUFFER, "more at {} bytes", data.len());
+            assert!(hello::wanted(data) > data.len() || hello::wanted(data) == 0);
+        }
         Read::Not(why) => assert!(!why.is_empty()),
         Read::Hello(h, len) => {
             assert!(len <= data.len(), "len {len} of {}", data.len());
             assert_eq!(hello::read(&data[..len]), Read::Hello(h.clone(), len));
-            assert_eq!(hello::read(&data[..len - 1]), Read::More);
+            if len - 1 < MAX_BUFFER {
+                assert_eq!(hello::read(&data[..len - 1]), Read::More);
+            }
             let ja4 = h.ja4();
             let parts: Vec<&str> = ja4.split('_').collect();
             assert_eq!(parts.len(), 3, "{ja4}");

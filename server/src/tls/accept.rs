@@ -85,6 +85,10 @@ async fn handshake(
             Ok(_) => {}
             Err(e) => return Err(format!("reading the ClientHello: {e}")),
         }
+        // Parsed again only once the next record is whole (or what came is no TLS).
+        if buf.len() < hello::wanted(&buf) {
+            continue;
+        }
         match hello::read(&buf) {
             Read::More => continue,
             Read::Hello(hello, _) => break hello,

@@ -12,15 +12,29 @@
 use rustls::{CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-/// The most bytes of records read while waiting for one ClientHello (a post-quantum key
-/// share makes Chromium's about 1.8 KB; a handshake message may span records).
+/// The largest ClientHello read (a post-quantum key share makes Chromium's about 1.8 KB).
 pub const MAX_HELLO: usize = 32 << 10;
+
+/// The longest record TLS allows (2^14 bytes, and 256 of expansion).
+const MAX_RECORD: usize = 16384 + 256;
+
+/// The most records a ClientHello may span (real clients send one).
+pub const MAX_RECORDS: usize = 16;
+
+/// The most bytes held while waiting for one ClientHello: the largest, in the most
+/// records' headers.
+pub const MAX_BUFFER: usize = MAX_HELLO + MAX_RECORDS * 5;
 
 /// What a client offered in its ClientHello.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hello {
     /// The server name it asked for (SNI), empty when none.
     pub sni: String,
+    /// It sent the SNI extension (JA4's `d`), whatever was in it.
+    pub has_sni: bool,
+    /// The first ALPN value's bytes as sent (JA4 takes its first and last characters,
+    /// or hex digits).
+    pub alpn_first: Vec<u8>,
     /// ALPN protocols, in its order.
     pub alpn: Vec<String>,
     /// The TLS versions it offers (supported_versions; else its legacy version), GREASE
@@ -52,15 +66,40 @@ pub enum Read {
 }
 
 /// Reads a ClientHello from the start of what a client sent. `More` only while `buf` is
-/// shorter than [`MAX_HELLO`]: so what a client may make the lab hold is bounded, however
+/// shorter than [`MAX_BUFFER`]: so what a client may make the lab hold is bounded, however
 /// it splits its records.
 pub fn read(buf: &[u8]) -> Read {
     match gather(buf) {
-        Read::More if buf.len() >= MAX_HELLO => {
+        Read::More if buf.len() >= MAX_BUFFER => {
             Read::Not("no whole ClientHello in its first 32 KiB".into())
         }
         read => read,
     }
+}
+
+/// How long `buf` must be before [`read`] can say more than it did: the end of the record
+/// it ends in (its header first); its length when it ends at a record's end. Reading again only then keeps a hello sent a byte at a
+/// time from costing a parse per byte.
+pub fn wanted(buf: &[u8]) -> usize {
+    let mut at = 0;
+    for _ in 0..=MAX_RECORDS {
+        if buf.len() == at {
+            return at; // every record so far is whole: `read` may say something now
+        }
+        let Some(header) = buf.get(at..at + 5) else {
+            return at + 5;
+        };
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if header[0] != 22 || header[1] != 3 || len == 0 || len > MAX_RECORD {
+            return 0; // no handshake record: `read` says so now
+        }
+        let end = at + 5 + len;
+        if buf.len() < end {
+            return end.min(MAX_BUFFER);
+        }
+        at = end;
+    }
+    0 // past the most records: `read` says so now
 }
 
 /// [`read`], but for the bound.
@@ -68,10 +107,15 @@ fn gather(buf: &[u8]) -> Read {
     // The handshake message, gathered from the records it spans.
     let mut message = Vec::new();
     let mut at = 0;
+    let mut records = 0;
     loop {
         let Some(header) = buf.get(at..at + 5) else {
             return more_or_not(buf);
         };
+        records += 1;
+        if records > MAX_RECORDS {
+            return Read::Not(format!("a ClientHello in more than {MAX_RECORDS} records"));
+        }
         if header[0] != 22 {
             return Read::Not(not_tls(buf));
         }
@@ -82,7 +126,7 @@ fn gather(buf: &[u8]) -> Read {
             ));
         }
         let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        if len == 0 || len > 16384 + 256 {
+        if len == 0 || len > MAX_RECORD {
             return Read::Not(format!("a handshake record of {len} bytes"));
         }
         let Some(fragment) = buf.get(at + 5..at + 5 + len) else {
@@ -191,6 +235,7 @@ fn parse(body: &[u8]) -> Option<Hello> {
         hello.extensions.push(kind);
         match kind {
             0 => {
+                hello.has_sni = true;
                 let mut list = Cur(data.vec16()?);
                 while !list.0.is_empty() {
                     let name_type = list.u8()?;
@@ -203,9 +248,11 @@ fn parse(body: &[u8]) -> Option<Hello> {
             16 => {
                 let mut list = Cur(data.vec16()?);
                 while !list.0.is_empty() {
-                    hello
-                        .alpn
-                        .push(String::from_utf8_lossy(list.vec8()?).into_owned());
+                    let value = list.vec8()?;
+                    if hello.alpn.is_empty() {
+                        hello.alpn_first = value.to_vec();
+                    }
+                    hello.alpn.push(String::from_utf8_lossy(value).into_owned());
                 }
             }
             43 => hello.versions = u16s(data.vec8()?),
@@ -256,22 +303,21 @@ impl Hello {
             .copied()
             .filter(|e| !grease(*e))
             .collect();
-        let alpn = match self.alpn.first().map(String::as_bytes) {
-            Some([first, .., last])
-                if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() =>
-            {
+        let alpn = match self.alpn_first.as_slice() {
+            [] => "00".to_owned(),
+            [first, .., last] if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() => {
                 format!("{}{}", *first as char, *last as char)
             }
-            Some([only]) if only.is_ascii_alphanumeric() => format!("{0}{0}", *only as char),
-            Some(bytes) if !bytes.is_empty() => {
+            [only] if only.is_ascii_alphanumeric() => format!("{0}{0}", *only as char),
+            bytes => {
+                // The first and last hex digits of the value's hex.
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 format!("{}{}", &hex[..1], &hex[hex.len() - 1..])
             }
-            _ => "00".into(),
         };
         let a = format!(
             "t{version}{}{:02}{:02}{alpn}",
-            if self.sni.is_empty() { 'i' } else { 'd' },
+            if self.has_sni { 'd' } else { 'i' },
             ciphers.len().min(99),
             exts.len().min(99),
         );
@@ -486,16 +532,69 @@ mod tests {
 
     #[test]
     fn a_hello_spread_over_endless_tiny_records_is_refused_at_the_bound() {
-        // A 10,000-byte ClientHello, one byte per record: six bytes of records per byte.
+        // A 10,000-byte ClientHello, one byte per record: refused at the 17th record.
         let mut buf = Vec::new();
         for b in [1, 0, 0x27, 0x10] {
             buf.extend([22, 3, 1, 0, 1, b]);
         }
-        while buf.len() < MAX_HELLO + 10 {
+        while buf.len() < 6 * MAX_RECORDS {
             buf.extend([22, 3, 1, 0, 1, 0]);
         }
-        assert_eq!(read(&buf[..MAX_HELLO - 2]), Read::More);
-        assert!(matches!(read(&buf), Read::Not(w) if w.contains("32 KiB")));
+        assert_eq!(read(&buf), Read::More);
+        buf.extend([22, 3, 1, 0, 1, 0]);
+        assert!(matches!(read(&buf), Read::Not(w) if w.contains("16 records")));
+        // Two records as long as records go, for a 32,000-byte hello: held up to the
+        // bound, then refused.
+        let mut big = vec![22, 3, 1, 0x41, 0x00, 1, 0, 0x7d, 0x00];
+        big.resize(5 + 0x4100, 7);
+        big.extend([22, 3, 1, 0x41, 0x00]);
+        big.resize(MAX_BUFFER - 1, 7);
+        assert_eq!(read(&big), Read::More);
+        big.push(7);
+        assert!(matches!(read(&big), Read::Not(w) if w.contains("32 KiB")));
+    }
+
+    #[test]
+    fn what_is_wanted_is_the_next_records_end() {
+        let rec = record(&[0x1301], &[(0x002b, vec![2, 3, 4])]);
+        assert_eq!(wanted(&[]), 0);
+        assert_eq!(wanted(&rec[..3]), 5);
+        assert_eq!(wanted(&rec[..5]), rec.len());
+        assert_eq!(wanted(&rec[..rec.len() - 1]), rec.len());
+        assert_eq!(wanted(&rec), rec.len(), "whole: read it now");
+    }
+
+    /// JA4's ALPN characters, by the spec's rule: first and last characters when both
+    /// are alphanumeric, else the first and last hex digits of the value; `00` for none.
+    #[test]
+    fn ja4s_alpn_characters_follow_the_spec() {
+        for (value, want) in [
+            (&b"h2"[..], "h2"),
+            (b"http/1.1", "h1"),
+            (b"h", "hh"),
+            (b"\xab", "ab"),
+            (b"\xab\xcd", "ad"),
+            (b"\x30\xab", "3b"),
+        ] {
+            let hello = Hello {
+                alpn_first: value.to_vec(),
+                alpn: vec![String::from_utf8_lossy(value).into_owned()],
+                versions: vec![0x0304],
+                ..Hello::default()
+            };
+            assert_eq!(&hello.ja4()[8..10], want, "{value:?}");
+        }
+        let none = Hello {
+            versions: vec![0x0303],
+            ..Hello::default()
+        };
+        assert!(none.ja4().starts_with("t12i000000"), "{}", none.ja4());
+        // The SNI extension with no name in it still makes `d`.
+        let rec = record(&[0x1301], &[(0x0000, vec![0, 0])]);
+        let Read::Hello(h, _) = read(&rec) else {
+            panic!()
+        };
+        assert!(h.ja4().starts_with("t12d"), "{}", h.ja4());
     }
 
     #[test]
