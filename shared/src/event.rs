@@ -447,7 +447,7 @@ pub struct TlsHandshake {
     pub alpn_chosen: String,
     /// The certificate served: the name it was picked by, and what is wrong with it.
     pub cert: String,
-    /// From the first byte to the end of the handshake (or its failure).
+    /// From the connection's accept to the end of the handshake (or its failure).
     pub handshake_us: u64,
     /// Why it failed, in words ("the client rejected the certificate: unknown CA");
     /// none when it succeeded.

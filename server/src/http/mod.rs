@@ -160,6 +160,12 @@ impl Http {
     }
 
     /// The open connections and the requests each carried, oldest first.
+    /// Connections that may still open before `--max-http-conns` (HTTP and HTTPS, and
+    /// HTTPS handshakes in progress, share it).
+    pub fn free_slots(&self) -> usize {
+        self.limit.available_permits()
+    }
+
     pub fn conns(&self) -> Vec<HttpConnInfo> {
         let mut conns: Vec<_> = lock(&self.conns)
             .iter()

@@ -166,6 +166,11 @@ pub fn search_text_into(out: &mut String, kind: &EventKind) {
             exchange_text(out, x);
         }
         EventKind::Http(x) => exchange_text(out, x),
+        EventKind::Tls(x) => {
+            line(out, &[&x.service, " ", &x.sni, " ", &x.ja4, " ", &x.cert]);
+            line(out, &[&x.version, " ", &x.cipher, " ", &x.alpn_chosen]);
+            line(out, &[x.error.as_deref().unwrap_or("")]);
+        }
         EventKind::WsOpen { user_agent, .. } => line(out, &[user_agent]),
         EventKind::WsClose { reason, .. } => line(out, &[reason]),
         EventKind::Chat { from, text } => {

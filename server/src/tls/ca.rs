@@ -65,6 +65,17 @@ impl Ca {
             let der = CertificateDer::from_pem_slice(pem.as_bytes()).with_context(|| {
                 format!("{} holds no certificate; {}", cert_path.display(), redo())
             })?;
+            // The certificate carries its key's SubjectPublicKeyInfo as is: a certificate
+            // and a key that do not belong together would sign chains no client verifies.
+            let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+            if !der.windows(spki.len()).any(|w| w == spki.as_slice()) {
+                anyhow::bail!(
+                    "{} is not the certificate of the key in {}; {}",
+                    cert_path.display(),
+                    key_path.display(),
+                    redo()
+                );
+            }
             let name = name_for(ROOT, &key);
             let params = root_params(&name);
             return Ok((
@@ -79,10 +90,17 @@ impl Ca {
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let ca = Ca::new_root(ROOT)?;
+        // Each written aside and renamed into place: a crash leaves no half-written file.
         let key = ca.issuer.key().serialize_pem();
-        write_private(&key_path, key.as_bytes())
+        let (key_tmp, cert_tmp) = (dir.join(".ca.key.tmp"), dir.join(".ca.pem.tmp"));
+        let _ = std::fs::remove_file(&key_tmp);
+        write_private(&key_tmp, key.as_bytes())
+            .with_context(|| format!("writing {}", key_tmp.display()))?;
+        std::fs::write(&cert_tmp, &ca.pem)
+            .with_context(|| format!("writing {}", cert_tmp.display()))?;
+        std::fs::rename(&key_tmp, &key_path)
             .with_context(|| format!("writing {}", key_path.display()))?;
-        std::fs::write(&cert_path, &ca.pem)
+        std::fs::rename(&cert_tmp, &cert_path)
             .with_context(|| format!("writing {}", cert_path.display()))?;
         Ok((ca, Some(cert_path)))
     }
@@ -198,6 +216,24 @@ mod tests {
         let (read, _) = Ca::root(Some(&dir)).unwrap();
         assert_eq!(read.der, made.der, "the same root across restarts");
         assert_eq!(read.name, made.name);
+        // Another CA's key with this certificate: refused, not used.
+        let (_, other) = {
+            let other_dir = dir.join("other");
+            let made = Ca::root(Some(&other_dir)).unwrap();
+            (
+                made,
+                std::fs::read_to_string(other_dir.join("ca.key")).unwrap(),
+            )
+        };
+        let mine = std::fs::read_to_string(dir.join("ca.key")).unwrap();
+        std::fs::write(dir.join("ca.key"), &other).unwrap();
+        let err = Ca::root(Some(&dir)).err().unwrap();
+        assert!(
+            format!("{err:#}").contains("is not the certificate of the key"),
+            "{err:#}"
+        );
+        std::fs::write(dir.join("ca.key"), mine).unwrap();
+        assert!(Ca::root(Some(&dir)).is_ok());
         std::fs::write(dir.join("ca.key"), "not a key").unwrap();
         let err = Ca::root(Some(&dir)).err().unwrap();
         assert!(format!("{err:#}").contains("to make a new CA"), "{err:#}");

@@ -33,8 +33,8 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener` with the HTTPS service's certificates (the good one
-    /// is also for the dashboard's address), until `shutdown`.
+    /// Starts accepting on `listener` with the lab's certificate (also for the dashboard's
+    /// address), until `shutdown`.
     pub fn new(
         listener: TcpListener,
         tls: Arc<Tls>,
@@ -69,7 +69,7 @@ async fn accept_loop(
                 conn: 0,
                 peer: &peer_text,
             };
-            let (wire, event) = handshake_event(&tls.https, who, stream).await;
+            let (wire, event) = handshake_event(&tls.dashboard, who, stream).await;
             drop(slot);
             match wire {
                 Some(wire) => {

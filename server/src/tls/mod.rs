@@ -57,6 +57,9 @@ pub struct Tls {
     pub https: sites::Sites,
     /// The names of the TLS TCP service (no ALPN).
     pub tcp: sites::Sites,
+    /// The dashboard's: its good name only, and never in the key log (its token would be
+    /// in a capture's reach).
+    pub dashboard: sites::Sites,
 }
 
 impl Tls {
@@ -84,27 +87,46 @@ impl Tls {
             alpn: vec![b"http/1.1".to_vec()],
             key_log,
             extra_names: extra_names(config),
+            broken: true,
         };
         let https = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
         common.alpn.clear();
         let tcp = sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
+        common.alpn = vec![b"http/1.1".to_vec()];
+        common.key_log = None;
+        common.broken = false;
+        let dashboard =
+            sites::Sites::new(&intermediate, &common).context("the lab's certificates")?;
         Ok(Tls {
             ca,
             ca_file,
             trouble,
             https,
             tcp,
+            dashboard,
         })
     }
 }
 
-/// The dashboard's address, when it is not on loopback, so its certificate is good there.
+/// The names and addresses the good certificate is for besides `localhost`: each TLS
+/// listener's address off loopback, and this machine's host name when one binds to every
+/// address (`0.0.0.0`), which is how a dashboard is usually reached from elsewhere.
 fn extra_names(config: &Config) -> Vec<String> {
-    let ip = config.dashboard.ip();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return Vec::new();
+    let mut names = Vec::new();
+    let addrs = [Some(config.dashboard), config.https.0, config.tls_tcp.0];
+    for ip in addrs.into_iter().flatten().map(|a| a.ip()) {
+        if ip.is_unspecified() {
+            if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+                names.push(host.trim().to_owned());
+            }
+        } else if !ip.is_loopback() {
+            names.push(ip.to_string());
+        }
     }
-    vec![ip.to_string()]
+    names.retain(|n| !n.is_empty() && n != "localhost");
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// `--tls-keylog`: session secrets in the NSS key-log format, which Wireshark reads to
@@ -121,6 +143,17 @@ impl KeyLogFile {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("--tls-keylog {}", path.display()))?;
+        // Whoever reads it can decrypt the sessions: an existing file others may read is
+        // refused rather than appended to.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "--tls-keylog {}: others may read it (mode {:o}); `chmod 600` it, or name a new file",
+                path.display(),
+                mode & 0o777
+            );
+        }
         Ok(Arc::new(KeyLogFile(Mutex::new(file))))
     }
 }
@@ -132,5 +165,25 @@ impl rustls::KeyLog for KeyLogFile {
         if let Ok(mut file) = self.0.lock() {
             let _ = file.write_all(line.as_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_good_certificate_names_the_addresses_the_lab_is_reached_at() {
+        let mut config = Config::for_tests();
+        assert!(extra_names(&config).is_empty(), "all on loopback");
+        config.dashboard = "0.0.0.0:8080".parse().unwrap();
+        config.https = crate::config::ServiceAddr(Some("192.0.2.7:1443".parse().unwrap()));
+        let names = extra_names(&config);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            assert!(names.contains(&host.to_owned()), "{names:?}");
+        }
+        assert!(names.contains(&"192.0.2.7".to_owned()), "{names:?}");
     }
 }
