@@ -345,7 +345,6 @@ async fn what_is_not_tls_is_named_and_the_service_goes_on() {
 async fn handshakes_that_never_finish_are_closed_after_ten_seconds() {
     let lab = lab::start().await;
     let addr = lab.https.unwrap();
-    let mut events = Events::connect(&lab).await;
     // 500 clients: half send nothing, half the start of a hello.
     let mut stuck = Vec::new();
     for i in 0..500 {
