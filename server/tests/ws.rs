@@ -381,7 +381,14 @@ async fn a_foreign_origin_is_refused_and_the_own_origin_is_not() {
 
 #[tokio::test]
 async fn an_exposed_lab_makes_a_token_and_enforces_it() {
-    let lab = lab::start_with(|c| c.dashboard = "0.0.0.0:0".parse().unwrap()).await;
+    // Exposed, the dashboard would speak TLS (browser_tls.rs); the token is the same with
+    // `--dashboard-tls off`, spoken here in plain HTTP.
+    let lab = lab::start_with(|c| {
+        c.dashboard = "0.0.0.0:0".parse().unwrap();
+        c.dashboard_tls = wirelab::config::DashboardTls::Off;
+    })
+    .await;
+    assert!(!lab.dashboard_tls);
     let token = lab.app.token.clone().expect("an exposed lab has a token");
     assert!(lab.url().contains(&token));
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], lab.dashboard.port()));
