@@ -16,13 +16,17 @@
 //! - [`listener`]: the dashboard over HTTPS and WSS (`--dashboard-tls`).
 //!
 //! ## Rules
-//! - The ClientHello is read by the lab first (at most 32 KiB, within the handshake's
-//!   10 s), so what is not TLS (a plain HTTP request, garbage, a hello cut short) is
-//!   named in the event and never reaches rustls. A plain HTTP request is answered `400`
-//!   in plain HTTP, saying to use `https://`, as nginx does.
+//! - The ClientHello is read by the lab first (at most 32 KiB in at most 16 records,
+//!   parsed again only when a record is whole, within the handshake's 10 s), so what is
+//!   not TLS (a plain HTTP request, garbage, a hello cut short) is named in the event and
+//!   never reaches rustls. A plain HTTP request is answered `400` in plain HTTP, saying to
+//!   use `https://`, as nginx does.
 //! - A handshake that does not finish in 10 s is closed. While it runs it holds one of
-//!   the service's connection slots, so unfinished handshakes are bounded by
-//!   `--max-http-conns`, and each holds at most its ClientHello's bytes.
+//!   its service's connection slots (`--max-http-conns` for HTTPS, `--max-tcp-conns` for
+//!   the TLS TCP service), so unfinished handshakes are bounded, and each holds at most
+//!   its ClientHello's bytes. The dashboard's run in their own tasks, 256 at most.
+//! - Responses end with `close_notify`; a client that closes without one has closed
+//!   (most do), not failed.
 
 pub mod accept;
 pub mod ca;
