@@ -67,7 +67,7 @@ pub(crate) fn in_test(summary: &mut Vec<String>) -> Result {
     };
     println!("{nightly}");
     // The first build compiles the server's dependencies again (11.5 min of CPU).
-    let first_run = "6 to 8 min to build (estimated), then 5 x 30 s";
+    let first_run = "6 to 8 min to build (estimated), then 30 s per target";
     match timed("fuzz", first_run, || fuzz(SECONDS)) {
         Ok((line, took)) => {
             summary.push(format!("fuzz          ok in {}: {line}", sh::human(took)));
