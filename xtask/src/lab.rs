@@ -13,7 +13,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     // dashboard just built (and dist's mirroring keeps an unchanged one from relinking it).
     timed(
         "build the server: cargo build --release -p wirelab",
-        "about 3 min",
+        "about 3.5 min",
         || {
             sh::run(
                 sh::cargo().args(["build", "--release", "-p", "wirelab"]),
